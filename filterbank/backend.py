@@ -1,0 +1,73 @@
+"""Global numeric settings: the float type and the one random generator.
+
+Every random draw in filterbank (initializers, shuffling, dropout) comes from
+the generator returned by :func:`rng`, so :func:`set_random_seed` makes a whole
+fit reproducible and its state can be saved and restored (BackupAndRestore).
+
+Example:
+    >>> import filterbank as keras
+    >>> keras.utils.set_random_seed(0)
+    >>> keras.backend.floatx()
+    'float32'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+_RNG = np.random.default_rng()
+
+
+def floatx() -> str:
+    """The default float type of new weights and converted inputs ('float32')."""
+    return _FLOATX
+
+
+def set_floatx(value: str) -> None:
+    """Set the default float type: 'float32' (fast) or 'float64' (gradient checks)."""
+    global _FLOATX
+    if value not in ("float16", "float32", "float64"):
+        raise ValueError(
+            f"set_floatx expects 'float16', 'float32' or 'float64', got {value!r}."
+        )
+    _FLOATX = value
+
+
+def epsilon() -> float:
+    """The fuzz factor used by losses and metrics to keep logs finite (1e-7, as Keras)."""
+    return _EPSILON
+
+
+def rng() -> np.random.Generator:
+    """The process-wide generator behind every random draw in filterbank."""
+    return _RNG
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed filterbank's generator (and NumPy's legacy one, for user code)."""
+    global _RNG
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(
+            f"set_random_seed expects a non-negative integer seed, got {seed!r}."
+        )
+    _RNG = np.random.default_rng(int(seed))
+    np.random.seed(int(seed) % 2**32)
+
+
+def get_rng_state() -> dict:
+    """The generator's state as a JSON-serialisable dict (for backups)."""
+    return _RNG.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore a state saved by :func:`get_rng_state`."""
+    _RNG.bit_generator.state = state
+
+
+def seed_generator(seed: int | None) -> np.random.Generator:
+    """A generator for one consumer: its own if `seed` is given, else the global one."""
+    if seed is None:
+        return _RNG
+    return np.random.default_rng(int(seed))

@@ -1,0 +1,45 @@
+"""Keras-named layers, NHWC (channels-last) throughout.
+
+Example:
+    >>> from filterbank import layers
+    >>> conv = layers.Conv2D(32, (3, 3), activation="relu")
+"""
+
+from .activation_layers import LeakyReLU, ReLU, Softmax
+from .base import KerasTensor, Layer, Node, clear_session
+from .convolutional import Conv1D, Conv2D
+from .core import Activation, Dense
+from .input_layer import Input, InputLayer
+from .merging import Add, Concatenate
+from .normalization import BatchNormalization
+from .pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from .regularization import Dropout
+from .reshaping import Flatten, Reshape, ZeroPadding2D
+
+# Keras's aliases
+Convolution1D, Convolution2D = Conv1D, Conv2D
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+
+LAYER_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        InputLayer, Dense, Activation, Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D,
+        AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, Flatten, Reshape, ZeroPadding2D, ReLU, Softmax, LeakyReLU, Dropout,
+        BatchNormalization, Add, Concatenate,
+    )
+}
+"""Every built-in layer class by name: what model files may name, and nothing else."""
+
+__all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,356 @@
+"""The shared base of every layer, and the symbolic tensors of the functional API.
+
+The layer contract
+------------------
+* ``build(input_shape)`` creates the layer's weights with :meth:`Layer.add_weight`
+  (``input_shape`` includes the batch axis as ``None``; merge layers get a list).
+* ``forward(inputs, training)`` computes the output for a NumPy batch and keeps in
+  ``self._cache`` whatever ``backward`` needs.
+* ``backward(grad)`` takes dLoss/dOutput (same shape as the output), returns
+  dLoss/dInput (a list for merge layers) and writes dLoss/dWeight into
+  ``self.grads[name]`` for every trainable weight ``name`` in ``self.params``.
+* ``compute_output_shape(input_shape)`` gives the output shape without data.
+
+Gradient accumulation rule
+--------------------------
+``backward`` *overwrites* ``self.grads``: one forward, then one backward, gives the
+gradient of that batch. When a tensor feeds several layers (fan-out), the graph
+engine *sums* the input gradients those layers return before handing the total to
+the tensor's producer. A layer object is used at most once in a graph (calling it
+on a second symbolic input is refused), so parameter gradients never need summing
+across calls. If ``self.compute_input_grad`` is False (the engine sets it for layers
+that read only model inputs), ``backward`` may skip the input gradient and return None.
+
+Example:
+    >>> import numpy as np
+    >>> from filterbank import layers
+    >>> dense = layers.Dense(3)
+    >>> y = dense(np.ones((2, 4), dtype="float32"))   # eager call: builds, then forward
+    >>> y.shape, [w.shape for w in dense.get_weights()]
+    ((2, 3), [(4, 3), (3,)])
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .. import backend
+from .. import initializers as _initializers
+from .. import regularizers as _regularizers
+from ..errors import did_you_mean, fmt_shape
+
+_NAME_COUNTS: dict[str, int] = defaultdict(int)
+
+
+def unique_name(base: str) -> str:
+    """Keras's automatic names: conv2d, conv2d_1, conv2d_2, ... (per session)."""
+    n = _NAME_COUNTS[base]
+    _NAME_COUNTS[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def clear_session() -> None:
+    """Reset automatic layer names (the next Conv2D is 'conv2d' again)."""
+    _NAME_COUNTS.clear()
+
+
+def to_snake_case(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+    return s.replace("1_d", "1d").replace("2_d", "2d").replace("3_d", "3d")
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape with ``None`` for the batch, and the call producing it.
+
+    Example:
+        >>> import filterbank as keras
+        >>> x = keras.Input(shape=(28, 28, 1))
+        >>> x.shape
+        (None, 28, 28, 1)
+    """
+
+    def __init__(self, shape, dtype=None, node=None, name=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = dtype or backend.floatx()
+        self.node = node  # the Node that outputs this tensor
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={fmt_shape(self.shape)} name={self.name!r}>"
+
+
+class Node:
+    """One call of a layer inside a graph: inbound tensors -> one output tensor."""
+
+    def __init__(self, layer: Layer, inputs: list[KerasTensor], output: KerasTensor, multi: bool):
+        self.layer = layer
+        self.inputs = inputs
+        self.output = output
+        self.multi = multi  # True when the layer was called on a list (merge layers)
+
+
+class Layer:
+    """Base class of all layers. See the module docstring for the contract.
+
+    Subclasses set ``expected_ndim`` (and ``axes``, a description of the axes) to get
+    the standard rank check and message for free; ``None`` means any rank.
+    """
+
+    expected_ndim: int | None = None
+    axes: str = ""
+    # Shape advice for the most common mistake: a missing trailing channel axis.
+    _channel_hint = "Add a channel axis: x[..., None]."
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 batch_input_shape=None, input_dim=None, **kwargs):
+        if kwargs:
+            bad = next(iter(kwargs))
+            allowed = ["name", "trainable", "dtype", "input_shape", "batch_input_shape", "input_dim"]
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument {bad!r}. "
+                + did_you_mean(bad, list(self._arg_names()) + allowed)
+            )
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Layer name must be a non-empty string, got {name!r}.")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = np.dtype(dtype).name if dtype is not None else None
+        self.built = False
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._trainable_names: set[str] = set()
+        self._regularizers: dict[str, object] = {}
+        self._cache = None
+        self.compute_input_grad = True
+        self._inbound_node: Node | None = None
+        self._build_input_shape = None
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            if isinstance(input_shape, (int, np.integer)):
+                input_shape = (int(input_shape),)
+            self._batch_input_shape = (None, *tuple(input_shape))
+        else:
+            self._batch_input_shape = None
+
+    @classmethod
+    def _arg_names(cls):
+        import inspect
+
+        names = []
+        for klass in cls.__mro__:
+            if klass is object:
+                continue
+            init = klass.__dict__.get("__init__")
+            if init is not None:
+                names += [p for p in inspect.signature(init).parameters if p not in ("self", "kwargs")]
+        return names
+
+    # ---- weights -------------------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype or backend.floatx()
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
+                   regularizer=None, dtype=None) -> np.ndarray:
+        """Create weight ``name`` (its order of creation is the Keras ``get_weights`` order)."""
+        value = _initializers.get(initializer)(shape, dtype or self.compute_dtype)
+        self.params[name] = np.ascontiguousarray(value)
+        if trainable:
+            self._trainable_names.add(name)
+        if regularizer is not None:
+            self._regularizers[name] = _regularizers.get(regularizer)
+        return self.params[name]
+
+    def trainable_param_names(self) -> list[str]:
+        """Names of the weights an optimizer updates (none when the layer is frozen)."""
+        if not self._trainable:
+            return []
+        return [n for n in self.params if n in self._trainable_names]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return list(self.params.values())
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return [self.params[n] for n in self.trainable_param_names()]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        keep = set(self.trainable_param_names())
+        return [v for n, v in self.params.items() if n not in keep]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' is not built yet, so it has no weights to count. "
+                "Call it on an input or give the model an input_shape first."
+            )
+        return int(sum(v.size for v in self.params.values()))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights in Keras order (e.g. [kernel, bias])."""
+        return [v.copy() for v in self.params.values()]
+
+    def set_weights(self, weights) -> None:
+        """Load weights in Keras order; shapes must match exactly."""
+        weights = list(weights)
+        names = list(self.params)
+        if len(weights) != len(names):
+            raise ValueError(
+                f"Layer '{self.name}' expects {len(names)} weight arrays ({', '.join(names) or 'none'}), "
+                f"got {len(weights)}. Pass them in the order get_weights() returns."
+            )
+        for name, w in zip(names, weights):
+            w = np.asarray(w)
+            if w.shape != self.params[name].shape:
+                raise ValueError(
+                    f"Layer '{self.name}' weight '{name}' expects shape {fmt_shape(self.params[name].shape)}, "
+                    f"got {fmt_shape(w.shape)}. Check that the weights come from the same architecture "
+                    "(Keras layouts: Conv2D kernel (kh, kw, in, out), Dense kernel (in, out))."
+                )
+        for name, w in zip(names, weights):
+            self.params[name][...] = np.asarray(w, dtype=self.params[name].dtype)
+
+    def regularization_loss(self) -> float:
+        if not self._trainable:
+            return 0.0
+        return float(sum(r(self.params[n]) for n, r in self._regularizers.items()))
+
+    def add_regularization_grads(self) -> None:
+        """Add each regularizer's gradient to ``self.grads`` (called after ``backward``)."""
+        if not self._trainable:
+            return
+        for n, r in self._regularizers.items():
+            self.grads[n] = self.grads[n] + r.gradient(self.params[n])
+
+    # ---- shapes --------------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def check_input_shape(self, shape, index: int = 0) -> None:
+        """Raise the standard message when an input's rank does not fit this layer."""
+        if self.expected_ndim is None or len(shape) == self.expected_ndim:
+            return
+        hint = ""
+        if len(shape) == self.expected_ndim - 1 and self.expected_ndim >= 3:
+            hint = " " + self._channel_hint
+        raise ValueError(
+            f"Input {index} of layer '{self.name}' expects {self.expected_ndim} dims {self.axes}, "
+            f"got shape {fmt_shape(shape)}.{hint}".replace("dims ,", "dims,")
+        )
+
+    def _maybe_build(self, input_shape) -> None:
+        if isinstance(input_shape, list):
+            for i, s in enumerate(input_shape):
+                self.check_input_shape(s, i)
+        else:
+            self.check_input_shape(input_shape)
+        if not self.built:
+            self._build_input_shape = input_shape
+            self.build(input_shape)
+            self.built = True
+
+    # ---- computation ---------------------------------------------------------------------
+    def forward(self, inputs, training: bool = False):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, grad):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def __call__(self, inputs, training=None):
+        multi = isinstance(inputs, (list, tuple))
+        items = list(inputs) if multi else [inputs]
+        symbolic = [isinstance(t, KerasTensor) for t in items]
+        if any(symbolic):
+            if not all(symbolic):
+                raise TypeError(
+                    f"Layer '{self.name}' got a mix of symbolic inputs (from keras.Input) and arrays. "
+                    "Build the graph from Input tensors only."
+                )
+            return self._call_symbolic(items, multi)
+        arrays = [np.asarray(a, dtype=self.compute_dtype) if not (isinstance(a, np.ndarray)
+                  and a.dtype == self.compute_dtype) else a for a in items]
+        shapes = [(None, *a.shape[1:]) for a in arrays]
+        self._maybe_build(shapes if multi else shapes[0])
+        return self.forward(arrays if multi else arrays[0], training=bool(training))
+
+    def _call_symbolic(self, items, multi):
+        if self._inbound_node is not None:
+            raise ValueError(
+                f"Layer '{self.name}' is already used in a graph; filterbank does not share a layer "
+                "between two calls. Create a second layer with the same settings instead."
+            )
+        shapes = [t.shape for t in items]
+        in_shape = shapes if multi else shapes[0]
+        self._maybe_build(in_shape)
+        out_shape = self.compute_output_shape(in_shape)
+        out = KerasTensor(out_shape, self.compute_dtype, name=self.name)
+        node = Node(self, items, out, multi)
+        out.node = node
+        self._inbound_node = node
+        return out
+
+    # ---- introspection -------------------------------------------------------------------
+    @property
+    def output(self) -> KerasTensor:
+        if self._inbound_node is None:
+            raise AttributeError(f"Layer '{self.name}' has not been called on a symbolic input, so it has no output yet.")
+        return self._inbound_node.output
+
+    @property
+    def input(self):
+        if self._inbound_node is None:
+            raise AttributeError(f"Layer '{self.name}' has not been called on a symbolic input, so it has no input yet.")
+        ins = self._inbound_node.inputs
+        return ins if self._inbound_node.multi else ins[0]
+
+    @property
+    def output_shape(self):
+        return self.output.shape
+
+    @property
+    def input_shape(self):
+        if self._inbound_node is not None:
+            ins = self._inbound_node.inputs
+            return [t.shape for t in ins] if self._inbound_node.multi else ins[0].shape
+        if self._build_input_shape is not None:
+            return self._build_input_shape
+        raise AttributeError(f"Layer '{self.name}' has no input shape yet.")
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.dtype is not None:
+            config["dtype"] = self.dtype
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"

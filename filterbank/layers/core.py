@@ -1,0 +1,157 @@
+"""Dense and Activation: the fully connected layer and a standalone activation.
+
+Layers that carry an ``activation`` keep the pre-activation ``z`` so the graph
+engine can fuse softmax + cross-entropy: :meth:`backward_preactivation` takes
+dLoss/dz directly and skips the activation's own derivative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations as _activations
+from .. import initializers as _initializers
+from .. import regularizers as _regularizers
+from ..errors import fmt_shape
+from .base import Layer
+
+
+def _check_positive_int(layer_name: str, arg: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"Layer '{layer_name}' argument {arg} expects a positive integer, got {value!r}. "
+            f"Pass e.g. {arg}=32."
+        )
+    return int(value)
+
+
+class ActivationMixin:
+    """Shared handling of an ``activation=`` argument (forward, backward, fusion hook)."""
+
+    def _activate(self, z):
+        self._z = z
+        y = self.activation.forward(z)
+        self._y = y
+        return y
+
+    def _activation_grad(self, grad):
+        if self.activation.name == "linear":
+            return grad
+        return self.activation.backward(grad, self._z, self._y)
+
+    def backward_preactivation(self, grad_z):
+        """Back-propagate from dLoss/dz (pre-activation), skipping the activation."""
+        raise NotImplementedError
+
+
+class Dense(ActivationMixin, Layer):
+    """Fully connected layer: ``y = activation(x @ kernel + bias)``.
+
+    Shapes: input (batch, ..., in) -> output (batch, ..., units); kernel (in, units), bias (units,).
+
+    Example:
+        >>> import numpy as np
+        >>> from filterbank import layers
+        >>> layers.Dense(10, activation="softmax")(np.zeros((2, 576), "float32")).shape
+        (2, 10)
+    """
+
+    axes = "(batch, ..., features)"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = _check_positive_int(self.name, "units", units)
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+
+    def check_input_shape(self, shape, index=0):
+        if len(shape) < 2:
+            raise ValueError(
+                f"Input {index} of layer '{self.name}' expects at least 2 dims (batch, features), "
+                f"got shape {fmt_shape(shape)}. Add a batch axis: x[None, :]."
+            )
+        if self.built and shape[-1] is not None and shape[-1] != self.params["kernel"].shape[0]:
+            raise ValueError(
+                f"Input {index} of layer '{self.name}' expects {self.params['kernel'].shape[0]} features "
+                f"on the last axis, got shape {fmt_shape(shape)}."
+            )
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError(f"Layer '{self.name}' needs a known last axis, got shape {fmt_shape(input_shape)}.")
+        self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer,
+                        regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, inputs, training=False):
+        self._x = inputs
+        z = inputs @ self.params["kernel"]
+        if self.use_bias:
+            z += self.params["bias"]
+        return self._activate(z)
+
+    def backward(self, grad):
+        return self.backward_preactivation(self._activation_grad(grad))
+
+    def backward_preactivation(self, grad_z):
+        x = self._x
+        x2 = x.reshape(-1, x.shape[-1])
+        g2 = grad_z.reshape(-1, self.units)
+        self.grads["kernel"] = x2.T @ g2
+        if self.use_bias:
+            self.grads["bias"] = g2.sum(axis=0)
+        if not self.compute_input_grad:
+            return None
+        return grad_z @ self.params["kernel"].T
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=self.activation.name,
+            use_bias=self.use_bias,
+            kernel_initializer=_initializers.serialize(self.kernel_initializer),
+            bias_initializer=_initializers.serialize(self.bias_initializer),
+            kernel_regularizer=_regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=_regularizers.serialize(self.bias_regularizer),
+        )
+        return config
+
+
+class Activation(ActivationMixin, Layer):
+    """Applies a named activation: ``layers.Activation("relu")``. Any input shape.
+
+    Example:
+        >>> import numpy as np
+        >>> from filterbank import layers
+        >>> layers.Activation("relu")(np.array([[-1.0, 2.0]], "float32"))
+        array([[0., 2.]], dtype=float32)
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _activations.get(activation)
+
+    def forward(self, inputs, training=False):
+        return self._activate(inputs)
+
+    def backward(self, grad):
+        return self._activation_grad(grad)
+
+    def backward_preactivation(self, grad_z):
+        return grad_z
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = self.activation.name
+        return config

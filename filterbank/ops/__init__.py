@@ -1,0 +1,3 @@
+"""Pure NumPy forward/backward functions: the math of every layer, testable alone."""
+
+__all__ = []

@@ -196,7 +196,9 @@ class CompiledOutputs:
     # ---- bookkeeping -------------------------------------------------------------------------
     @property
     def has_loss(self) -> bool:
-        return any(spec.loss is not None for spec in self.outputs)
+        if self.outputs:
+            return any(spec.loss is not None for spec in self.outputs)
+        return any(v is not None for v in _leaves(self.loss))
 
     @property
     def losses(self) -> list:

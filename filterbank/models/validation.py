@@ -287,7 +287,7 @@ def prepare_targets(model, y, n: int, losses: list, where: str) -> list:
                 f"{arr.shape[0]}. Pass one target per input sample."
             )
         check_finite(arr, what, where)
-        out.append(check_labels(arr, loss, t.shape, names[j], what, where))
+        out.append(check_labels(arr, loss, t.shape, names[j], what, where, dtype=t.dtype))
     return out
 
 
@@ -295,8 +295,19 @@ def _loss_name(loss) -> str:
     return str(getattr(loss, "name", "") or "").lower()
 
 
-def check_labels(y: np.ndarray, loss, out_shape, out_name: str, what: str, where: str) -> np.ndarray:
-    """Check targets ``y`` (n, ...) against the loss and the output shape (None, ...)."""
+def check_labels(y: np.ndarray, loss, out_shape, out_name: str, what: str, where: str,
+                 dtype=None) -> np.ndarray:
+    """Check targets ``y`` (n, ...) against the loss and the output shape (None, ...).
+
+    Returns y ready for the loss: int64 class ids for sparse losses, else ``dtype`` floats.
+    """
+    y = _check_labels(y, loss, out_shape, out_name, what, where)
+    if y.dtype.kind != "i" or _loss_name(loss) not in SPARSE_LOSSES:
+        y = np.asarray(y, dtype=dtype or "float32")
+    return y
+
+
+def _check_labels(y, loss, out_shape, out_name, what, where):
     name = _loss_name(loss)
     out_tail = tuple(out_shape[1:])
     head = f"{where}(): {what} (targets of output '{out_name}', shape {fmt_shape(out_shape)})"

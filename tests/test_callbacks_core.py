@@ -218,7 +218,8 @@ def test_reduce_lr_bad_factor_and_missing_monitor():
 def test_reduce_lr_verbose(capsys):
     cb = callbacks.ReduceLROnPlateau(factor=0.5, patience=1, verbose=1)
     lr_trace(cb, [1, 1])
-    assert capsys.readouterr().out == "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.005.\n"
+    out = capsys.readouterr().out
+    assert out == "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.005.\n"
 
 
 def test_lr_callbacks_need_an_optimizer():

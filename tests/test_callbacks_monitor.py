@@ -8,7 +8,7 @@ import pytest
 
 from filterbank import callbacks
 from filterbank.callbacks._monitor import resolve_direction
-from tests.callback_fakes import FakeModel, scripted_fit, val_losses
+from tests.callback_fakes import scripted_fit, val_losses
 
 
 def epoch_of_weights(model):

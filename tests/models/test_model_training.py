@@ -25,26 +25,25 @@ def mlp(classes=3, dropout=False):
     return keras.Sequential(stack)
 
 
-class Recording:
-    """A callback recording every hook call (duck-typed like keras.callbacks.Callback)."""
+HOOKS = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+         "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+         "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end"]
+
+
+class Recording(keras.callbacks.Callback):
+    """Records every hook call (name and epoch/batch index); can stop training."""
 
     def __init__(self, stop_at_epoch=None):
+        super().__init__()
         self.calls = []
         self.stop_at_epoch = stop_at_epoch
-        self.model = None
+        for hook in HOOKS:
+            setattr(self, hook, self._recorder(hook))
 
-    def set_model(self, model):
-        self.model = model
-
-    def set_params(self, params):
-        self.params = params
-
-    def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
-
-        def record(*args):
-            self.calls.append((hook, *[a for a in args if not isinstance(a, dict)]))
+    def _recorder(self, hook):
+        def record(*args, logs=None):
+            args = [a for a in args if not isinstance(a, dict)]
+            self.calls.append((hook, *args))
             if hook == "on_epoch_end" and args[0] == self.stop_at_epoch:
                 self.model.stop_training = True
 

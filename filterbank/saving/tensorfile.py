@@ -41,7 +41,8 @@ def require_safetensors():
     return st
 
 
-def encode_tensors(tensors: dict[str, np.ndarray], allowed=STATE_DTYPES) -> bytes:
+def encode_tensors(tensors: dict[str, np.ndarray], allowed=STATE_DTYPES,
+                   metadata: dict[str, str] | None = None) -> bytes:
     """Serialize ``{name: array}`` to safetensors bytes (arrays made C-contiguous first).
 
     Raises ``ValueError`` for a dtype outside ``allowed`` (float32/float64, plus int64 for state).
@@ -60,7 +61,7 @@ def encode_tensors(tensors: dict[str, np.ndarray], allowed=STATE_DTYPES) -> byte
                 "Cast it with .astype('float32')."
             )
         arrays[name] = arr
-    return st.save(arrays)
+    return st.save(arrays, metadata=metadata)
 
 
 def read_header(data: bytes, path, member: str,

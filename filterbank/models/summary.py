@@ -223,17 +223,13 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
 
 def _optimizer_arrays(model) -> list:
     """The optimizer's state arrays once it has taken a step (Keras prints them then)."""
-    import numpy as np
-
     opt = getattr(model, "optimizer", None)
-    if opt is None or not getattr(model, "compiled", False):
+    if opt is None or not getattr(model, "compiled", False) or not getattr(opt, "iterations", 0):
         return []
-    variables = getattr(opt, "variables", None)
-    if callable(variables):
-        variables = variables()
-    if not variables:
+    get_state = getattr(opt, "get_state", None)
+    if get_state is None:
         return []
-    return [np.asarray(v) for v in variables]
+    return [v for v in get_state().values() if hasattr(v, "nbytes")]
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False):

@@ -121,10 +121,26 @@ class TrainingMixin:
         if sample_weight is None:
             sample_weight = [None] * len(comp.outputs)
         outs = graph.forward(x_batch, training=True)
-        batch = x_batch[0].shape[0]
+        total, grads, fused = self._loss_and_output_grads(y_batch, outs, sample_weight)
+        graph.backward(grads, fused)
+        total += self._apply_gradients()
+        comp.total_tracker.update(total, x_batch[0].shape[0])
+        comp.update_metrics(y_batch, outs, sample_weight)
+        return total
+
+    def _loss_and_output_grads(self, y_batch, outs, sample_weight):
+        """Weighted loss over the outputs, and dLoss/dOutput per output.
+
+        Where an output layer's activation fuses with its loss (softmax/sigmoid +
+        cross-entropy), the gradient is dLoss/dz of the pre-activation instead (fused[j]).
+        Returns (total_loss_without_regularization, grads, fused).
+        """
+        graph = self._graph
+        batch = outs[0].shape[0]
         grads, fused = [], []
         total = 0.0
-        for spec, tensor, y, out, sw in zip(comp.outputs, graph.outputs, y_batch, outs, sample_weight):
+        for spec, tensor, y, out, sw in zip(self._compiled.outputs, graph.outputs, y_batch, outs,
+                                            sample_weight):
             if spec.loss is None or y is None:
                 grads.append(None)
                 fused.append(False)
@@ -139,11 +155,7 @@ class TrainingMixin:
             total += spec.weight * value
             grads.append(g)
             fused.append(spec.fused)
-        graph.backward(grads, fused)
-        total += self._apply_gradients()
-        comp.total_tracker.update(total, batch)
-        comp.update_metrics(y_batch, outs, sample_weight)
-        return total
+        return total, grads, fused
 
     def _apply_gradients(self) -> float:
         """Add regularizer gradients, update trainable weights; returns the regularization loss."""

@@ -61,3 +61,43 @@ class SparseAccuracy:
 
     def result(self):
         return self.total / self.count if self.count else 0.0
+
+
+# ---- merge layers (stand-ins for layers.Add / layers.Concatenate) ---------------------------------
+from filterbank.layers.base import Layer  # noqa: E402
+
+
+class SumOf(Layer):
+    """Element-wise sum of a list of same-shape inputs."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def forward(self, inputs, training=False):
+        out = inputs[0].copy()
+        for a in inputs[1:]:
+            out += a
+        return out
+
+    def backward(self, grad):
+        return [grad for _ in range(self._n_inputs)]
+
+    def build(self, input_shape):
+        self._n_inputs = len(input_shape)
+
+
+class JoinLast(Layer):
+    """Concatenation along the last axis."""
+
+    def build(self, input_shape):
+        self._sizes = [s[-1] for s in input_shape]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], sum(s[-1] for s in input_shape))
+
+    def forward(self, inputs, training=False):
+        return np.concatenate(inputs, axis=-1)
+
+    def backward(self, grad):
+        cuts = np.cumsum(self._sizes)[:-1]
+        return np.split(grad, cuts, axis=-1)

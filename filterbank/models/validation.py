@@ -154,8 +154,15 @@ def _split_structure(data, names: list[str], what: str, where: str, owner: str, 
             f"{where}(): model '{owner}' has {n} {what.split()[0]}s {names}, got a single array for "
             f"{what}. Pass a list of {n} arrays (or a dict keyed by those names)."
         )
-    if isinstance(data, (list, tuple)) and len(data) == 1 and isinstance(data[0], np.ndarray):
-        return [data[0]]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(a, np.ndarray) for a in data):
+        if len(data) == 1:
+            return [data[0]]
+        kind = what.split()[0]
+        raise ValueError(
+            f"{where}(): model '{owner}' has one {kind} ({names[0]!r}), got a list of {len(data)} "
+            f"arrays for {what}. Pass a single array (np.concatenate or np.stack them first if they "
+            "are parts of one batch)."
+        )
     return [data]
 
 

@@ -275,3 +275,60 @@ def test_lazy_sequential_fit_and_compile_before_build():
     h = model.fit(x, y, epochs=1, verbose=0)
     assert set(h.history) == {"loss", "accuracy"} and model.input_shape == (None, 2)
     assert model._compiled.outputs[0].fused
+
+
+def bars(n, seed):
+    """8x8 images holding one vertical (class 0) or horizontal (class 1) bar, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    pos = rng.integers(1, 7, n)
+    x = rng.normal(scale=0.2, size=(n, 8, 8)).astype("float32")
+    idx = np.arange(n)
+    x[idx[y == 0], :, pos[y == 0]] += 1.0
+    x[idx[y == 1], pos[y == 1], :] += 1.0
+    return x, y  # no channel axis: the 1-channel model adds it
+
+
+def test_tiny_conv_model_learns_bars():
+    keras.utils.set_random_seed(0)
+    x, y = bars(256, seed=0)
+    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                              layers.MaxPooling2D(2), layers.Flatten(),
+                              layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    x_test, y_test = bars(128, seed=1)
+    assert model.evaluate(x_test, y_test, verbose=0)[1] > 0.9
+
+
+def test_predict_and_evaluate_hooks():
+    x, y = blobs(20)
+    model = mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rec = Recording()
+    model.predict(x, batch_size=8, callbacks=[rec], verbose=0)
+    assert rec.calls == [("on_predict_begin",), ("on_predict_batch_begin", 0), ("on_predict_batch_end", 0),
+                         ("on_predict_batch_begin", 1), ("on_predict_batch_end", 1),
+                         ("on_predict_batch_begin", 2), ("on_predict_batch_end", 2), ("on_predict_end",)]
+    rec.calls.clear()
+    model.evaluate(x, y, batch_size=16, callbacks=[rec], verbose=0)
+    assert rec.calls == [("on_test_begin",), ("on_test_batch_begin", 0), ("on_test_batch_end", 0),
+                         ("on_test_batch_begin", 1), ("on_test_batch_end", 1), ("on_test_end",)]
+
+
+def test_save_load_through_model_methods(tmp_path):
+    x, y = blobs(30)
+    model = mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.fbk")
+    loaded = keras.models.load_model(tmp_path / "m.fbk")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.metrics_names == ["loss", "accuracy"]
+    model.save_weights(tmp_path / "w.weights.safetensors")
+    keras.utils.clear_session()  # weights are matched by layer name: rebuild with the same names
+    fresh = mlp()
+    fresh.load_weights(tmp_path / "w.weights.safetensors")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -346,3 +346,11 @@ def test_multi_input_checks():
         model.predict([np.zeros((4, 2)), np.zeros((5, 3))], verbose=0)
     with pytest.raises(ValueError, match=r"got no input data x for 'b'"):
         model.predict({"a": np.zeros((4, 2))}, verbose=0)
+
+
+def test_list_of_arrays_for_a_single_input_model(clf, data):
+    x, y = data
+    assert clf.predict([x], verbose=0).shape == (10, 3)
+    with pytest.raises(ValueError, match=r"model 'sequential' has one input \('features'\), got a list of 2 "
+                                         r"arrays for input data x"):
+        clf.predict([x, x], verbose=0)

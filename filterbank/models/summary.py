@@ -170,8 +170,8 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
         width = int(pos) - current
         if width < 4:
             raise ValueError(
-                f"summary(): line_length={line_length} is too narrow for the table; "
-                "pass a larger line_length (e.g. 88)."
+                f"summary(): line_length={line_length} is too narrow for the table; pass a larger "
+                "line_length (e.g. 88)."
             )
         col_widths.append(width)
         current += width
@@ -206,8 +206,10 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
     opt_arrays = _optimizer_arrays(model)
     o_count = sum(a.size for a in opt_arrays)
     o_bytes = sum(a.nbytes for a in opt_arrays)
-    lines.append(f" Total params: {t_count + n_count + o_count:,} "
-                 f"({readable_memory_size(t_bytes + n_bytes + o_bytes)})")
+    lines.append(
+        f" Total params: {t_count + n_count + o_count:,} "
+        f"({readable_memory_size(t_bytes + n_bytes + o_bytes)})"
+    )
     lines.append(f" Trainable params: {t_count:,} ({readable_memory_size(t_bytes)})")
     lines.append(f" Non-trainable params: {n_count:,} ({readable_memory_size(n_bytes)})")
     if opt_arrays:
@@ -226,9 +228,26 @@ def _optimizer_arrays(model) -> list:
     return [v for v in get_state().values() if hasattr(v, "nbytes")]
 
 
-_ASCII = str.maketrans({"┏": "+", "┳": "+", "┓": "+", "┡": "+", "╇": "+", "┩": "+", "├": "+",
-                        "┼": "+", "┤": "+", "└": "+", "┴": "+", "┘": "+", "━": "=", "─": "-",
-                        "┃": "|", "│": "|"})
+_ASCII = str.maketrans(
+    {
+        "┏": "+",
+        "┳": "+",
+        "┓": "+",
+        "┡": "+",
+        "╇": "+",
+        "┩": "+",
+        "├": "+",
+        "┼": "+",
+        "┤": "+",
+        "└": "+",
+        "┴": "+",
+        "┘": "+",
+        "━": "=",
+        "─": "-",
+        "┃": "|",
+        "│": "|",
+    }
+)
 
 
 def to_ascii(text: str) -> str:
@@ -238,8 +257,9 @@ def to_ascii(text: str) -> str:
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False):
     """Print :func:`format_summary`'s text, or hand it to ``print_fn`` in one call."""
-    text = format_summary(model, line_length=line_length, positions=positions,
-                          show_trainable=show_trainable)
+    text = format_summary(
+        model, line_length=line_length, positions=positions, show_trainable=show_trainable
+    )
     if print_fn is not None:
         print_fn(text)
         return

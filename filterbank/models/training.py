@@ -52,7 +52,7 @@ class TrainingMixin:
 
     # ---- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
-        """Configure training: ``model.compile(optimizer="adam", loss="...", metrics=["accuracy"])``.
+        """Configure training: ``compile(optimizer="adam", loss="...", metrics=["accuracy"])``.
 
         Args:
             optimizer: a name ("sgd", "rmsprop", "adam", ...) or an optimizer instance.
@@ -65,14 +65,20 @@ class TrainingMixin:
             if k not in _NOOP_COMPILE_ARGS:
                 raise TypeError(
                     f"compile() got an unexpected keyword argument {k!r}. "
-                    + did_you_mean(k, ["optimizer", "loss", "metrics", "loss_weights", *_NOOP_COMPILE_ARGS])
+                    + did_you_mean(
+                        k, ["optimizer", "loss", "metrics", "loss_weights", *_NOOP_COMPILE_ARGS]
+                    )
                 )
         compiled = CompiledOutputs(loss, loss_weights, metrics)
         self.optimizer = resolve_optimizer(optimizer)
         self.loss = loss
         self._compiled = compiled
-        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
-                                "loss_weights": loss_weights}
+        self._compile_config = {
+            "optimizer": optimizer,
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": loss_weights,
+        }
         if self._graph is not None:
             compiled.bind(self)
         self.compiled = True
@@ -139,8 +145,9 @@ class TrainingMixin:
         batch = outs[0].shape[0]
         grads, fused = [], []
         total = 0.0
-        for spec, tensor, y, out, sw in zip(self._compiled.outputs, graph.outputs, y_batch, outs,
-                                            sample_weight):
+        for spec, tensor, y, out, sw in zip(
+            self._compiled.outputs, graph.outputs, y_batch, outs, sample_weight
+        ):
             if spec.loss is None or y is None:
                 grads.append(None)
                 fused.append(False)
@@ -198,10 +205,24 @@ class TrainingMixin:
         return self._graph.forward(x_batch, training=False)
 
     # ---- fit ---------------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
-            validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Train for ``epochs`` passes over (x, y); returns a ``History``.
 
         Args (as Keras):
@@ -232,8 +253,9 @@ class TrainingMixin:
         initial_epoch = V.check_nonnegative_int(initial_epoch, "initial_epoch", "fit")
         if steps_per_epoch is not None:
             steps_per_epoch = V.check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
-        val_batch = V.check_positive_int(validation_batch_size, "validation_batch_size", "fit",
-                                         allow_none_default=batch_size)
+        val_batch = V.check_positive_int(
+            validation_batch_size, "validation_batch_size", "fit", allow_none_default=batch_size
+        )
         validation_freq = V.check_positive_int(validation_freq, "validation_freq", "fit")
         verbose = V.check_verbose(verbose, "fit")
         validation_split = V.check_validation_split(validation_split)
@@ -247,12 +269,15 @@ class TrainingMixin:
             split_at = int(math.floor(n * (1.0 - validation_split)))
             if split_at == 0 or split_at == n:
                 raise ValueError(
-                    f"fit(): validation_split={validation_split} of {n} samples leaves "
-                    f"{split_at} for training and {n - split_at} for validation; both need at least "
-                    "one. Use more data or another validation_split."
+                    f"fit(): validation_split={validation_split} of {n} samples leaves {split_at} "
+                    f"for training and {n - split_at} for validation; both need at least one. Use "
+                    "more data or another validation_split."
                 )
-            val = ([a[split_at:] for a in xs], [_cut(b, split_at, None) for b in ys],
-                   [_cut(w, split_at, None) for w in sws])
+            val = (
+                [a[split_at:] for a in xs],
+                [_cut(b, split_at, None) for b in ys],
+                [_cut(w, split_at, None) for w in sws],
+            )
             xs = [a[:split_at] for a in xs]
             ys = [_cut(b, None, split_at) for b in ys]
             sws = [_cut(w, None, split_at) for w in sws]
@@ -263,14 +288,15 @@ class TrainingMixin:
         if steps_per_epoch is not None:
             if steps_per_epoch > n_batches:
                 warnings.warn(
-                    f"fit(): steps_per_epoch={steps_per_epoch} is more than the {n_batches} batches "
-                    f"of {batch_size} in {n} samples; each epoch runs {n_batches}.",
+                    f"fit(): steps_per_epoch={steps_per_epoch} is more than the {n_batches} "
+                    f"batches of {batch_size} in {n} samples; each epoch runs {n_batches}.",
                     stacklevel=2,
                 )
             steps = min(steps_per_epoch, n_batches)
 
-        cbl = _callback_list(self, callbacks, add_history=True, verbose=verbose,
-                             epochs=epochs, steps=steps)
+        cbl = _callback_list(
+            self, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
+        )
         self.stop_training = False
         cbl.on_train_begin()
         epoch_logs: dict = {}
@@ -282,11 +308,15 @@ class TrainingMixin:
             logs: dict = {}
             for step in range(steps):
                 start = step * batch_size
-                idx = slice(start, min(start + batch_size, n)) if perm is None else \
-                    perm[start:start + batch_size]
+                idx = (
+                    slice(start, min(start + batch_size, n))
+                    if perm is None
+                    else perm[start : start + batch_size]
+                )
                 cbl.on_train_batch_begin(step)
-                self.train_step([a[idx] for a in xs], [_take(b, idx) for b in ys],
-                                [_take(w, idx) for w in sws])
+                self.train_step(
+                    [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
+                )
                 logs = self._compiled.logs()
                 cbl.on_train_batch_end(step, logs)
                 if self.stop_training:
@@ -313,16 +343,23 @@ class TrainingMixin:
         if class_weight is not None:
             if len(ys) > 1:
                 raise ValueError(
-                    f"{where}(): class_weight works for models with one output; model '{self.name}' "
-                    f"has {len(ys)}. Pass per-sample weights with sample_weight instead."
+                    f"{where}(): class_weight works for models with one output; model "
+                    f"'{self.name}' has {len(ys)}. Pass per-sample weights with sample_weight "
+                    "instead."
                 )
             if sample_weight is not None:
                 raise ValueError(
-                    f"{where}(): pass class_weight or sample_weight, not both. Fold the class weights "
-                    "into sample_weight (sample_weight * class_weight_of_each_sample)."
+                    f"{where}(): pass class_weight or sample_weight, not both. Fold the class "
+                    "weights into sample_weight (sample_weight * class_weight_of_each_sample)."
                 )
-            sws = [V.class_weight_to_sample_weight(class_weight, ys[0], self._compiled.losses[0],
-                                                   xs[0].dtype if xs[0].dtype.kind == "f" else "float32")]
+            sws = [
+                V.class_weight_to_sample_weight(
+                    class_weight,
+                    ys[0],
+                    self._compiled.losses[0],
+                    xs[0].dtype if xs[0].dtype.kind == "f" else "float32",
+                )
+            ]
         return xs, ys, sws
 
     def _assert_bound(self):
@@ -332,10 +369,13 @@ class TrainingMixin:
 
     def _prepare_validation_data(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
-                   if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+            got = (
+                f"a {type(validation_data).__name__} of length {len(validation_data)}"
+                if isinstance(validation_data, (tuple, list))
+                else type(validation_data).__name__
+            )
             raise ValueError(
-                f"fit() argument validation_data expects a tuple (x_val, y_val) or (x_val, y_val, "
+                "fit() argument validation_data expects a tuple (x_val, y_val) or (x_val, y_val, "
                 f"sample_weight_val), got {got}."
             )
         vx, vy = validation_data[0], validation_data[1]
@@ -343,8 +383,17 @@ class TrainingMixin:
         return self._prepare_data(vx, vy, vsw, "fit(validation_data)")
 
     # ---- evaluate ----------------------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
         """Loss and metrics on (x, y) in inference mode, batched.
 
         Returns:
@@ -352,15 +401,18 @@ class TrainingMixin:
             :attr:`metrics_names` order; a dict if ``return_dict``.
         """
         self._assert_compiled("evaluate")
-        batch_size = V.check_positive_int(batch_size, "batch_size", "evaluate", allow_none_default=32)
+        batch_size = V.check_positive_int(
+            batch_size, "batch_size", "evaluate", allow_none_default=32
+        )
         verbose = V.check_verbose(verbose, "evaluate")
         xs, ys, sws = self._prepare_data(x, y, sample_weight, "evaluate")
         n = V.num_samples(xs)
         n_batches = math.ceil(n / batch_size)
         if steps is not None:
             n_batches = min(V.check_positive_int(steps, "steps", "evaluate"), n_batches)
-        cbl = _callback_list(self, callbacks, add_history=False, verbose=verbose, epochs=1,
-                             steps=n_batches)
+        cbl = _callback_list(
+            self, callbacks, add_history=False, verbose=verbose, epochs=1, steps=n_batches
+        )
         logs = self._test_loop(xs, ys, sws, batch_size=batch_size, cbl=cbl, max_steps=n_batches)
         return self._format_logs(logs, return_dict)
 
@@ -373,8 +425,9 @@ class TrainingMixin:
         for step in range(n_batches):
             idx = slice(step * batch_size, min((step + 1) * batch_size, n))
             cbl.on_test_batch_begin(step)
-            self.test_step([a[idx] for a in xs], [_take(b, idx) for b in ys],
-                           [_take(w, idx) for w in sws])
+            self.test_step(
+                [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
+            )
             logs = self._compiled.logs()
             cbl.on_test_batch_end(step, logs)
         cbl.on_test_end(logs)
@@ -392,7 +445,9 @@ class TrainingMixin:
 
         Returns an array (n, *output_shape[1:]), or a list of them for several outputs.
         """
-        batch_size = V.check_positive_int(batch_size, "batch_size", "predict", allow_none_default=32)
+        batch_size = V.check_positive_int(
+            batch_size, "batch_size", "predict", allow_none_default=32
+        )
         verbose = V.check_verbose(verbose, "predict")
         xs = V.prepare_inputs(self, x, "predict")
         n = V.num_samples(xs)
@@ -400,8 +455,9 @@ class TrainingMixin:
         if steps is not None:
             n_batches = min(V.check_positive_int(steps, "steps", "predict"), n_batches)
             n = min(n, n_batches * batch_size)
-        cbl = _callback_list(self, callbacks, add_history=False, verbose=verbose, epochs=1,
-                             steps=n_batches)
+        cbl = _callback_list(
+            self, callbacks, add_history=False, verbose=verbose, epochs=1, steps=n_batches
+        )
         cbl.on_predict_begin()
         results: list | None = None
         for step in range(n_batches):
@@ -417,15 +473,24 @@ class TrainingMixin:
         return results[0] if self._single_output else results
 
     # ---- one batch ---------------------------------------------------------------------------
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
-                       return_dict=False):
+    def train_on_batch(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        class_weight=None,
+        reset_metrics=True,
+        return_dict=False,
+    ):
         """One training step on exactly this batch; returns its loss (and metrics).
 
         ``reset_metrics=True`` (Keras 2's default) reports this batch alone; False accumulates
         over calls (Keras 3's behaviour).
         """
         self._assert_compiled("train_on_batch")
-        xs, ys, sws = self._prepare_data(x, y, sample_weight, "train_on_batch", class_weight=class_weight)
+        xs, ys, sws = self._prepare_data(
+            x, y, sample_weight, "train_on_batch", class_weight=class_weight
+        )
         if reset_metrics:
             self._compiled.reset()
         self.train_step(xs, ys, sws)
@@ -459,8 +524,15 @@ def _cut(a, lo, hi):
 def _callback_list(model, callbacks, add_history, verbose, epochs, steps):
     from ..callbacks import CallbackList
 
-    return CallbackList(callbacks, model=model, add_history=add_history, add_progbar=verbose != 0,
-                        verbose=verbose, epochs=epochs, steps=steps)
+    return CallbackList(
+        callbacks,
+        model=model,
+        add_history=add_history,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+    )
 
 
 def _find_history(cbl):

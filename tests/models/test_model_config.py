@@ -19,8 +19,9 @@ def branching():
     x = layers.Add(name="add")([x, y])
     x = layers.MaxPooling2D(2, name="pool")(x)
     x = layers.Flatten(name="flat")(x)
-    x = layers.Concatenate(name="cat")([x, layers.Dense(5, name="meta_dense",
-                                                        kernel_regularizer=regularizers.l2(1e-3))(b)])
+    x = layers.Concatenate(name="cat")(
+        [x, layers.Dense(5, name="meta_dense", kernel_regularizer=regularizers.l2(1e-3))(b)]
+    )
     x = layers.Dropout(0.2, name="drop")(x)
     probs = layers.Dense(3, activation="softmax", name="probs")(x)
     value = layers.Dense(1, name="value")(x)
@@ -29,7 +30,10 @@ def branching():
 
 def inputs(n=4):
     rng = np.random.default_rng(0)
-    return [rng.normal(size=(n, 6, 6, 2)).astype("float32"), rng.normal(size=(n, 3)).astype("float32")]
+    return [
+        rng.normal(size=(n, 6, 6, 2)).astype("float32"),
+        rng.normal(size=(n, 3)).astype("float32"),
+    ]
 
 
 def assert_same_predictions(m1, m2, xs):
@@ -54,11 +58,23 @@ def test_functional_round_trip_through_json():
 
 
 def test_sequential_round_trip():
-    model = keras.Sequential([layers.Conv2D(3, 3, input_shape=(8, 8, 1)), layers.MaxPooling2D(),
-                              layers.Flatten(), layers.Dense(2, activation="softmax")], name="seq")
+    model = keras.Sequential(
+        [
+            layers.Conv2D(3, 3, input_shape=(8, 8, 1)),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ],
+        name="seq",
+    )
     config = json.loads(json.dumps(model.get_config()))
     assert [c["class_name"] for c in config["layers"]] == [
-        "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+        "InputLayer",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+    ]
     clone = model_from_config(config)
     assert isinstance(clone, keras.Sequential) and clone.name == "seq"
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
@@ -78,7 +94,9 @@ def test_unbuilt_sequential_round_trip():
 
 
 def test_frozen_state_survives():
-    model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(2, name="a"), layers.Dense(1, name="b")])
+    model = keras.Sequential(
+        [keras.Input(shape=(2,)), layers.Dense(2, name="a"), layers.Dense(1, name="b")]
+    )
     model.get_layer("a").trainable = False
     clone = model_from_config(model.get_config())
     assert clone.get_layer("a").trainable is False and clone.get_layer("b").trainable is True
@@ -87,12 +105,16 @@ def test_frozen_state_survives():
 def test_config_names_only_built_in_layer_classes():
     config = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(1)]).get_config()
     config["layers"][1]["class_name"] = "os.system"
-    with pytest.raises(ValueError, match=r"Unknown layer class 'os\.system' in the model config; only built-in"):
+    with pytest.raises(
+        ValueError, match=r"Unknown layer class 'os\.system' in the model config; only built-in"
+    ):
         model_from_config(config)
     config["layers"][1]["class_name"] = "Dens"
     with pytest.raises(ValueError, match=r"Did you mean 'Dense'"):
         model_from_config(config)
-    with pytest.raises(ValueError, match=r"expected one of \['Functional', 'Model', 'Sequential'\]"):
+    with pytest.raises(
+        ValueError, match=r"expected one of \['Functional', 'Model', 'Sequential'\]"
+    ):
         model_from_config({"class_name": "Evil", "config": {}})
     with pytest.raises(TypeError, match="expects a dict"):
         model_from_config("[]")
@@ -101,17 +123,25 @@ def test_config_names_only_built_in_layer_classes():
 def test_inconsistent_functional_config():
     config = branching().get_config()
     config["layers"] = [entry for entry in config["layers"] if entry["name"] != "conv"]
-    with pytest.raises(ValueError, match=r"read from \['conv'\], which no layer in the config produces"):
+    with pytest.raises(
+        ValueError, match=r"read from \['conv'\], which no layer in the config produces"
+    ):
         model_from_config(config)
 
 
 def test_compile_config_round_trip():
     model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
     assert model.get_compile_config() is None
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     cfg = json.loads(json.dumps(model.get_compile_config()))
-    assert cfg["optimizer"]["class_name"] == "Adam" and cfg["loss"] == "sparse_categorical_crossentropy"
+    assert (
+        cfg["optimizer"]["class_name"] == "Adam"
+        and cfg["loss"] == "sparse_categorical_crossentropy"
+    )
     clone = model_from_config(model.get_config())
     clone.compile_from_config(cfg)
     assert type(clone.optimizer).__name__ == "Adam"
@@ -126,23 +156,32 @@ def test_compile_config_with_objects_and_structures():
     a = layers.Dense(2, activation="softmax", name="a")(inp)
     b = layers.Dense(1, name="b")(inp)
     model = keras.Model(inp, [a, b])
-    model.compile(optimizer="sgd",
-                  loss={"a": keras.losses.CategoricalCrossentropy(label_smoothing=0.1), "b": "mse"},
-                  loss_weights={"a": 1.0, "b": 0.3},
-                  metrics={"a": [keras.metrics.CategoricalAccuracy(name="accuracy")], "b": ["mae"]})
+    model.compile(
+        optimizer="sgd",
+        loss={"a": keras.losses.CategoricalCrossentropy(label_smoothing=0.1), "b": "mse"},
+        loss_weights={"a": 1.0, "b": 0.3},
+        metrics={"a": [keras.metrics.CategoricalAccuracy(name="accuracy")], "b": ["mae"]},
+    )
     cfg = json.loads(json.dumps(model.get_compile_config()))
     clone = model_from_config(model.get_config())
     clone.compile_from_config(cfg)
     spec = {s.name: s for s in clone._compiled.outputs}
     assert spec["a"].loss.get_config()["label_smoothing"] == pytest.approx(0.1)
     assert spec["b"].weight == pytest.approx(0.3)
-    assert clone.metrics_names == model.metrics_names == ["loss", "a_loss", "b_loss", "a_accuracy", "b_mae"]
+    assert (
+        clone.metrics_names
+        == model.metrics_names
+        == ["loss", "a_loss", "b_loss", "a_accuracy", "b_mae"]
+    )
 
 
 def test_compile_config_keeps_auto_accuracy_by_name():
     model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
-                  metrics=[keras.metrics.get("accuracy")])
+    model.compile(
+        optimizer="sgd",
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras.metrics.get("accuracy")],
+    )
     cfg = json.loads(json.dumps(model.get_compile_config()))
     assert cfg["metrics"] == ["accuracy"]
     model.compile_from_config(cfg)

@@ -15,16 +15,18 @@ def _terminal_80(monkeypatch):
 
 
 def seed_sequential():
-    return keras.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def seed_functional():
@@ -95,9 +97,11 @@ def test_seed_functional_table():
         ("flatten (Flatten)", "(None, 1152)", "0"),
         ("dense (Dense)", "(None, 10)", "11,530"),
     ]
-    assert text.splitlines()[-3:] == [" Total params: 104,202 (407.04 KB)",
-                                      " Trainable params: 104,202 (407.04 KB)",
-                                      " Non-trainable params: 0 (0.00 B)"]
+    assert text.splitlines()[-3:] == [
+        " Total params: 104,202 (407.04 KB)",
+        " Trainable params: 104,202 (407.04 KB)",
+        " Non-trainable params: 0 (0.00 B)",
+    ]
     assert "Connected to" not in text  # a chain prints like a Sequential, as Keras
 
 
@@ -109,7 +113,11 @@ def test_branching_model_has_connected_to_column():
     text = keras.Model([a, b], out).summary_string(line_length=120)
     header = next(line for line in text.splitlines() if line.startswith("┃"))
     assert [h.strip() for h in header.strip("┃").split("┃")] == [
-        "Layer (type)", "Output Shape", "Param #", "Connected to"]
+        "Layer (type)",
+        "Output Shape",
+        "Param #",
+        "Connected to",
+    ]
     assert rows(text) == [
         ("a (InputLayer)", "(None, 8)", "0", "-"),
         ("d (Dense)", "(None, 8)", "72", "a[0][0]"),
@@ -140,14 +148,22 @@ def test_print_fn_gets_the_text_once():
 
 
 def test_non_trainable_and_frozen_counts():
-    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(8, name="a"),
-                              layers.BatchNormalization(name="bn"), layers.Dense(2, name="b")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            layers.Dense(8, name="a"),
+            layers.BatchNormalization(name="bn"),
+            layers.Dense(2, name="b"),
+        ]
+    )
     model.get_layer("b").trainable = False
     lines = model.summary_string().splitlines()
     # bn: gamma, beta trainable; moving mean/variance not; b frozen: 18 weights
-    assert lines[-3:] == [" Total params: 90 (360.00 B)",
-                          " Trainable params: 56 (224.00 B)",
-                          " Non-trainable params: 34 (136.00 B)"]
+    assert lines[-3:] == [
+        " Total params: 90 (360.00 B)",
+        " Trainable params: 56 (224.00 B)",
+        " Non-trainable params: 34 (136.00 B)",
+    ]
     assert ("bn (BatchNormalization)", "(None, 8)", "32") in rows("\n".join(lines))
     shown = model.summary_string(show_trainable=True, line_length=100)
     assert [r[-1] for r in rows(shown)] == ["Y", "Y", "N"]
@@ -155,7 +171,10 @@ def test_non_trainable_and_frozen_counts():
 
 def test_unbuilt_sequential():
     model = keras.Sequential([layers.Dense(4, name="a"), layers.Dense(2, name="b")])
-    assert rows(model.summary_string()) == [("a (Dense)", "?", "0 (unbuilt)"), ("b (Dense)", "?", "0 (unbuilt)")]
+    assert rows(model.summary_string()) == [
+        ("a (Dense)", "?", "0 (unbuilt)"),
+        ("b (Dense)", "?", "0 (unbuilt)"),
+    ]
 
 
 def test_optimizer_params_after_training():
@@ -170,7 +189,9 @@ def test_optimizer_params_after_training():
 
 
 def test_long_names_wrap_inside_cells():
-    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2, name="a_really_long_layer_name_" * 2)])
+    model = keras.Sequential(
+        [keras.Input(shape=(3,)), layers.Dense(2, name="a_really_long_layer_name_" * 2)]
+    )
     text = model.summary_string(line_length=60)
     assert all(len(line) == 60 for line in text.splitlines() if line[:1] in "┏┃┡│├└")
     assert "a_really_long_la" in text

@@ -13,6 +13,7 @@ Example:
     >>> import numpy as np
     >>> import filterbank as keras
     >>> from filterbank import layers
+    >>> keras.utils.clear_session()  # fresh automatic names
     >>> inputs = keras.Input(shape=(4,))
     >>> hidden = layers.Dense(8, activation="relu")(inputs)
     >>> outputs = layers.Dense(3, activation="softmax")(hidden)

@@ -152,8 +152,12 @@ class TrainingMixin:
                 grads.append(None)
                 fused.append(False)
                 continue
-            if spec.fused:
-                value, g = spec.loss.forward_backward_logits(y, tensor.node.layer._z, sw)
+            # The fused path needs the layer's cached pre-activation (`_z`, same shape as the
+            # output); a layer that does not keep one takes the plain path, which is exact too.
+            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            use_z = z is not None and z.shape == out.shape
+            if use_z:
+                value, g = spec.loss.forward_backward_logits(y, z, sw)
             else:
                 value, g = spec.loss.forward_backward(y, out, sw)
             if spec.weight != 1.0:
@@ -161,7 +165,7 @@ class TrainingMixin:
             spec.tracker.update(value, batch)
             total += spec.weight * value
             grads.append(g)
-            fused.append(spec.fused)
+            fused.append(use_z)
         return total, grads, fused
 
     def _apply_gradients(self) -> float:

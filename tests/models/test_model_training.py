@@ -408,3 +408,25 @@ def test_save_load_through_model_methods(tmp_path):
     fresh = mlp()
     fresh.load_weights(tmp_path / "w.weights.safetensors")
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_softmax_endings_train_alike():
+    """Dense(softmax), Dense+Activation, Dense+Softmax layer and logits + from_logits agree."""
+    x, y = blobs(64)
+    endings = [
+        ([layers.Dense(3, activation="softmax")], "sparse_categorical_crossentropy"),
+        ([layers.Dense(3), layers.Activation("softmax")], "sparse_categorical_crossentropy"),
+        ([layers.Dense(3), layers.Softmax()], "sparse_categorical_crossentropy"),
+        ([layers.Dense(3)], losses.SparseCategoricalCrossentropy(from_logits=True)),
+    ]
+    results = []
+    for last, loss in endings:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(8, activation="relu"), *last])
+        model.compile(optimizer="sgd", loss=loss)
+        h = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        results.append((model.get_weights(), h.history["loss"]))
+    for weights, loss_curve in results[1:]:
+        np.testing.assert_allclose(loss_curve, results[0][1], rtol=1e-5)
+        for a, b in zip(weights, results[0][0]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

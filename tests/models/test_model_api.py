@@ -242,3 +242,18 @@ def test_layer_of_another_model_is_refused():
     keras.Model(x, d(x))
     with pytest.raises(ValueError, match="already used in another model's graph"):
         keras.Sequential([keras.Input(shape=(3,)), d])
+
+
+def test_feature_extraction_model_shares_layers():
+    """Keras's intermediate-activations idiom: a second Model over an existing graph."""
+    model = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(2, 3, activation="relu"),
+                              layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3)])
+    feats = keras.Model(inputs=model.input, outputs=[layer.output for layer in model.layers[:2]])
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 1)).astype("float32")
+    conv_out, pool_out = feats.predict(x, verbose=0)
+    assert conv_out.shape == (4, 4, 4, 2) and pool_out.shape == (4, 2, 2, 2)
+    np.testing.assert_allclose(conv_out, model.layers[0](x), rtol=1e-6)
+    # shared weights: training the full model changes what the extractor sees
+    model.compile(optimizer=PlainSGD(0.5), loss="mse")
+    model.fit(x, np.ones((4, 3)), verbose=0)
+    assert not np.allclose(feats.predict(x, verbose=0)[0], conv_out)

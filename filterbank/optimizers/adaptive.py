@@ -34,6 +34,11 @@ import numpy as np
 from .base import Optimizer, _check_number
 
 
+def _sqrt_in_place(x):
+    # 0-d parameters make NumPy return scalars, which cannot be written into.
+    return np.sqrt(x, out=x) if isinstance(x, np.ndarray) else np.sqrt(x)
+
+
 class RMSprop(Optimizer):
     """RMSprop. Defaults as Keras: learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7.
 
@@ -74,7 +79,7 @@ class RMSprop(Optimizer):
             denom += self.epsilon
         else:
             denom = v + self.epsilon
-        np.sqrt(denom, out=denom)
+        denom = _sqrt_in_place(denom)
         increment = lr * grad
         increment /= denom
         if self.momentum > 0:
@@ -127,7 +132,7 @@ class Adam(Optimizer):
         v += delta
         if self.amsgrad:
             v = np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
-        denom = np.sqrt(v)
+        denom = _sqrt_in_place(v.copy())
         denom += self.epsilon
         step = alpha * m
         step /= denom

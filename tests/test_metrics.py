@@ -164,7 +164,15 @@ def test_get_by_name_keeps_the_spelling(name, cls):
     assert type(m) is cls and m.name == name
 
 
+def test_binary_accuracy_on_logits_thresholds_at_zero():
+    m = metrics.get("accuracy", loss=losses.BinaryCrossentropy(from_logits=True))
+    assert type(m) is metrics.BinaryAccuracy and m._fn_kwargs["threshold"] == 0.0
+    assert m(np.array([[1], [0], [1]]), np.array([[0.2], [-0.3], [-1.0]])) == pytest.approx(2 / 3)
+
+
 def test_get_other_identifiers():
+    assert type(metrics.get(metrics.CategoricalAccuracy)) is metrics.CategoricalAccuracy
+    assert type(losses.get(losses.MeanSquaredError)) is losses.MeanSquaredError
     m = metrics.TopKCategoricalAccuracy(k=3, name="top3")
     assert metrics.get(m) is m
     again = metrics.get(json.loads(json.dumps(metrics.serialize(m))))

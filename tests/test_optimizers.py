@@ -271,6 +271,7 @@ def test_get_gives_keras_defaults(name, cls, defaults):
     assert {k: config[k] for k in defaults} == defaults
     assert config["clipnorm"] is None and config["global_clipnorm"] is None
     assert optimizers.get(opt) is opt
+    assert type(optimizers.get(cls)) is cls
     again = optimizers.get(json.loads(json.dumps(optimizers.serialize(opt))))
     assert type(again) is cls and again.get_config() == config
 

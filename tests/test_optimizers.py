@@ -286,6 +286,21 @@ def test_config_round_trip_with_schedule():
     assert again.current_learning_rate() == pytest.approx(0.01)
 
 
+def test_loads_a_keras_3_config():
+    # What keras.optimizers.serialize(keras.optimizers.Adam()) writes (Keras 3).
+    data = {"module": "keras.optimizers", "class_name": "Adam", "registered_name": None,
+            "config": {"name": "adam", "learning_rate": 0.0005, "weight_decay": None,
+                       "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                       "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                       "loss_scale_factor": None, "gradient_accumulation_steps": None,
+                       "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False}}
+    opt = optimizers.deserialize(data)
+    assert type(opt) is optimizers.Adam and opt.learning_rate == 0.0005
+    assert opt.get_config() == data["config"]
+    legacy = dict(data["config"], jit_compile=True, is_legacy_optimizer=False)
+    assert optimizers.Adam.from_config(legacy).get_config() == data["config"]
+
+
 def test_optimizer_errors():
     with pytest.raises(ValueError, match="Unknown optimizer 'rmsprob'. Did you mean 'rmsprop'"):
         optimizers.get("rmsprob")

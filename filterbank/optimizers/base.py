@@ -376,6 +376,9 @@ class Optimizer:
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
         config = dict(config)
+        # tf.keras 2.11+ configs carry these; they mean nothing without TensorFlow.
+        for key in ("jit_compile", "is_legacy_optimizer"):
+            config.pop(key, None)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = _schedules.deserialize(config["learning_rate"],
                                                              custom_objects)

@@ -47,6 +47,9 @@ def test_softmax_axis_and_engine_hooks():
                                e / e.sum(axis=(1, 2), keepdims=True), rtol=1e-5)
     sm = layers.Softmax()
     assert sm.activation is activations.softmax
+    logits = x.astype("float32")
+    sm(logits)
+    assert sm._z is logits  # the fused loss reads the logits here, as for Dense
     g = np.ones((2, 4))
     assert sm.backward_preactivation(g) is g
     # softmax over another axis must not be fused with a last-axis cross-entropy

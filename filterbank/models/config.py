@@ -111,10 +111,13 @@ def functional_from_config(config: dict):
                 tensors[layer.name] = layer(args if entry.get("multi") else args[0])
             progressed = True
         if not progressed:
-            missing = sorted({n for e in rest for n in e.get("inbound_nodes", []) if n not in tensors})
+            names = {e.get("name") for e in rest}
+            missing = sorted({n for e in rest for n in e.get("inbound_nodes", [])
+                              if n not in tensors and n not in names})
             raise ValueError(
-                f"Model config is inconsistent: layers {[e.get('name') for e in rest]} read from "
-                f"{missing}, which no layer in the config produces."
+                f"Model config is inconsistent: layers {[e.get('name') for e in rest]} cannot be "
+                + (f"connected: they read from {missing}, which no layer in the config produces."
+                   if missing else "ordered: their inbound layers form a cycle.")
             )
         pending = rest
     for key in ("input_layers", "output_layers"):
@@ -203,25 +206,30 @@ def _require_keys(config, keys, what):
 
 # ---- compile -----------------------------------------------------------------------------------
 def _serialize_item(value, module_name):
-    """A compile() argument leaf as JSON: names stay names, objects use their module's serialize."""
+    """A compile() argument leaf as JSON: names stay names, objects use their module's serialize.
+
+    A metric its module cannot serialise (e.g. "accuracy" resolved by shape at run time) is
+    saved by its name, which resolves the same way again.
+    """
     if value is None or isinstance(value, str):
         return value
     import importlib
 
     module = importlib.import_module(f"filterbank.{module_name}")
-    ser = getattr(module, "serialize", None)
-    if ser is not None:
-        try:
-            return ser(value)
-        except (TypeError, ValueError, KeyError):
-            pass
-    if hasattr(value, "get_config"):
-        return {"class_name": type(value).__name__, "config": value.get_config()}
-    raise TypeError(f"Cannot serialise {value!r} for the compile config.")
+    try:
+        return module.serialize(value)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        name = getattr(value, "name", None)
+        if module_name == "metrics" and isinstance(name, str):
+            return name
+        raise TypeError(
+            f"Cannot save {value!r} in the compile config: only built-in {module_name} can be "
+            "saved. Compile with a built-in name, or compile again after loading."
+        ) from None
 
 
 def _map(structure, fn):
-    if isinstance(structure, dict):
+    if isinstance(structure, dict) and "class_name" not in structure:  # per-output dict
         return {k: _map(v, fn) for k, v in structure.items()}
     if isinstance(structure, (list, tuple)):
         return [_map(v, fn) for v in structure]

@@ -32,7 +32,6 @@ from __future__ import annotations
 import shutil
 
 from ..errors import fmt_shape
-from ..layers.input_layer import InputLayer
 
 # rich's HEAVY_HEAD box: top, header row, header separator, body row, row separator, bottom.
 _TOP = ("┏", "━", "┳", "┓")
@@ -130,12 +129,7 @@ def _layer_fields(model, layer, chain: bool, show_trainable: bool):
     node = layer._inbound_node
     in_graph = model._graph is not None and node is not None
     shape = fmt_shape(node.output.shape) if in_graph else "?"
-    if isinstance(layer, InputLayer) or (layer.built and in_graph):
-        params = f"{layer.count_params():,}"
-    elif layer.built:
-        params = f"{layer.count_params():,}"
-    else:
-        params = "0 (unbuilt)"
+    params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
     fields = [name, shape, params]
     if not chain:
         conns = ", ".join(f"{t.node.layer.name}[0][0]" for t in node.inputs) if in_graph else ""
@@ -223,21 +217,33 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
 
 def _optimizer_arrays(model) -> list:
     """The optimizer's state arrays once it has taken a step (Keras prints them then)."""
-    import numpy as np
-
     opt = getattr(model, "optimizer", None)
-    if opt is None or not getattr(model, "compiled", False):
+    if opt is None or not getattr(model, "compiled", False) or not getattr(opt, "iterations", 0):
         return []
-    variables = getattr(opt, "variables", None)
-    if callable(variables):
-        variables = variables()
-    if not variables:
+    get_state = getattr(opt, "get_state", None)
+    if get_state is None:
         return []
-    return [np.asarray(v) for v in variables]
+    return [v for v in get_state().values() if hasattr(v, "nbytes")]
+
+
+_ASCII = str.maketrans({"┏": "+", "┳": "+", "┓": "+", "┡": "+", "╇": "+", "┩": "+", "├": "+",
+                        "┼": "+", "┤": "+", "└": "+", "┴": "+", "┘": "+", "━": "=", "─": "-",
+                        "┃": "|", "│": "|"})
+
+
+def to_ascii(text: str) -> str:
+    """The table with ASCII borders (for consoles that cannot encode box-drawing characters)."""
+    return text.translate(_ASCII)
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False):
     """Print :func:`format_summary`'s text, or hand it to ``print_fn`` in one call."""
     text = format_summary(model, line_length=line_length, positions=positions,
                           show_trainable=show_trainable)
-    (print_fn or print)(text)
+    if print_fn is not None:
+        print_fn(text)
+        return
+    try:
+        print(text)
+    except UnicodeEncodeError:
+        print(to_ascii(text))

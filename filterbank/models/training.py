@@ -457,61 +457,11 @@ def _cut(a, lo, hi):
 
 # ---- callbacks ---------------------------------------------------------------------------------
 def _callback_list(model, callbacks, add_history, verbose, epochs, steps):
-    from .. import callbacks as cb_module
+    from ..callbacks import CallbackList
 
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        callbacks = [callbacks]
-    cls = getattr(cb_module, "CallbackList", None)
-    if cls is None:  # pragma: no cover - only before the callbacks module exists
-        return _MinimalCallbackList(callbacks, model, add_history)
-    return cls(callbacks, model=model, add_history=add_history, add_progbar=verbose != 0,
-               verbose=verbose, epochs=epochs, steps=steps)
+    return CallbackList(callbacks, model=model, add_history=add_history, add_progbar=verbose != 0,
+                        verbose=verbose, epochs=epochs, steps=steps)
 
 
 def _find_history(cbl):
-    for c in getattr(cbl, "callbacks", []):
-        if type(c).__name__ == "History":
-            return c
-    return getattr(cbl, "_history", None)
-
-
-class _MinimalHistory:
-    """Stand-in for callbacks.History until the callbacks module lands."""
-
-    def __init__(self):
-        self.history: dict = {}
-        self.epoch: list = []
-        self.model = None
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_train_begin(self, logs=None):
-        self.epoch = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch.append(epoch)
-        for k, v in (logs or {}).items():
-            self.history.setdefault(k, []).append(v)
-        self.model.history = self
-
-
-class _MinimalCallbackList:  # pragma: no cover - replaced by callbacks.CallbackList
-    def __init__(self, callbacks, model, add_history):
-        self.callbacks = list(callbacks or [])
-        if add_history:
-            self.callbacks.append(_MinimalHistory())
-        for c in self.callbacks:
-            c.set_model(model)
-
-    def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
-
-        def call(*args):
-            for c in self.callbacks:
-                fn = getattr(c, hook, None)
-                if fn is not None:
-                    fn(*args)
-
-        return call
+    return getattr(cbl, "history", None)

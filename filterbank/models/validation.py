@@ -330,7 +330,7 @@ def _check_labels(y, loss, out_shape, out_name, what, where):
             )
         if not integral:
             raise ValueError(
-                f"{head} holds non-integer values (e.g. {y[np.mod(y, 1) != 0].flat[0]!r}); loss "
+                f"{head} holds non-integer values (e.g. {float(y[np.mod(y, 1) != 0].flat[0]):g}); loss "
                 f"'{name}' expects integer class ids 0..{(n_classes or 1) - 1}."
             )
         if n_classes is not None and y.size:

@@ -120,6 +120,31 @@ def test_model_checkpoint_in_fit_calls_model_save(tmp_path, monkeypatch):
     assert paths == [str(tmp_path / "m1.fbk"), str(tmp_path / "m2.fbk")]
 
 
+def test_model_checkpoint_real_save_best_only_and_load(tmp_path):
+    model, log = classifier(), WeightLog()
+    path = str(tmp_path / "best.fbk")
+    ckpt = callbacks.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)
+    history = fit(model, [log, ckpt], epochs=4)
+    best_epoch = int(np.argmax(history.history["val_accuracy"]))  # first maximum, as ">"
+    loaded = keras.models.load_model(path)
+    assert same(loaded.get_weights(), log.weights[best_epoch])
+    x, y = data()
+    model.set_weights(log.weights[best_epoch])
+    assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_model_checkpoint_real_save_weights_per_epoch(tmp_path):
+    model, log = classifier(), WeightLog()
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}.safetensors"),
+                                     save_weights_only=True)
+    fit(model, [log, ckpt], epochs=3)
+    assert sorted(os.listdir(tmp_path)) == [f"w-{e}.safetensors" for e in (1, 2, 3)]
+    keras.utils.clear_session()  # weights are matched by layer name: same names again
+    fresh = classifier()
+    fresh.load_weights(str(tmp_path / "w-2.safetensors"))
+    assert same(fresh.get_weights(), log.weights[1])
+
+
 def test_reduce_lr_on_plateau_in_fit():
     model = classifier(lr=0.1)
     cb = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 
 from filterbank.saving import read_archive, write_archive
 from filterbank.saving.archive import OPTIMIZER, WEIGHTS
-from tests.saving.fuzzcheck import Harness, members_of
+from tests.saving.fuzzcheck import RSS_GROWTH_LIMIT, Harness, members_of
 from tests.saving.zipfuzz import KINDS, mutated_files
 
 CONFIG = {
@@ -46,4 +46,4 @@ def test_fuzz_read_archive(tmp_path):
     assert harness.cases >= 1000
     assert set(harness.kinds) == set(KINDS), "every kind of mutation must be exercised"
     assert harness.outcomes["ModelFileError"] > harness.cases // 2
-    assert harness.rss_growth() < 400 * 1024**2
+    assert harness.rss_growth() < RSS_GROWTH_LIMIT

@@ -1,6 +1,8 @@
 """Fuzz ``load_model`` on a real saved CNN: >= 1,000 mutated files, each loads or raises
 ModelFileError, writes nothing, stays in bounded memory and leaves global state alone."""
 
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
@@ -10,7 +12,8 @@ from filterbank.saving import load_model
 from tests.saving.fuzzcheck import RSS_GROWTH_LIMIT, Harness, members_of
 from tests.saving.zipfuzz import KINDS, mutated_files
 
-EXAMPLES = 1100
+# A longer soak run: FILTERBANK_FUZZ_EXAMPLES=20000 pytest tests/saving/test_saving_fuzz_model.py
+EXAMPLES = int(os.environ.get("FILTERBANK_FUZZ_EXAMPLES", 1100))
 
 
 def small_cnn():
@@ -60,7 +63,7 @@ def test_fuzz_load_model(tmp_path):
     run()
     print(f"\n{harness.cases} cases: {dict(harness.outcomes)}; "
           f"peak {harness.peak / 2**20:.1f} MiB; per kind {sorted(harness.by_kind.items())}")
-    assert harness.cases >= 1000
+    assert harness.cases >= min(1000, EXAMPLES)
     assert set(harness.kinds) == set(KINDS)
     assert harness.outcomes["ModelFileError"] > harness.cases // 2
     assert harness.rss_growth() < RSS_GROWTH_LIMIT

@@ -255,7 +255,8 @@ def _serialize_item(value, module_name):
 
 
 def _map(structure, fn):
-    if isinstance(structure, dict) and "class_name" not in structure:  # per-output dict
+    # A serialized object ({"class_name": ..., "config": ...}) is one leaf, not a per-output dict.
+    if isinstance(structure, dict) and "class_name" not in structure:
         return {k: _map(v, fn) for k, v in structure.items()}
     if isinstance(structure, (list, tuple)):
         return [_map(v, fn) for v in structure]

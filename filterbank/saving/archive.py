@@ -356,6 +356,9 @@ def _check_metadata(meta, path) -> None:
     check_format_version(meta.get("format_version"), path, METADATA, meta.get("filterbank_version"))
     if not isinstance(meta.get("filterbank_version"), str):
         raise file_error(path, f"member {METADATA!r} has no filterbank_version string")
+    for key in ("date_saved", "numpy_version", "model_name", "model_class"):
+        if key in meta and not isinstance(meta[key], str):
+            raise file_error(path, f"member {METADATA!r} has a non-string {key!r}")
     listing = meta.get("tensors")
     if not isinstance(listing, list):
         raise file_error(path, f"member {METADATA!r} has no 'tensors' list")

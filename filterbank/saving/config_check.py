@@ -51,7 +51,8 @@ class _Checker:
             self.fail(f"{where} must be a JSON object, got {_kind(value)}")
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            self.fail(f"{where} has unknown key {unknown[0][:60]!r} (allowed: {', '.join(sorted(allowed))})")
+            self.fail(f"{where} has unknown key {unknown[0][:60]!r} "
+                      f"(allowed: {', '.join(sorted(allowed))})")
         missing = [k for k in required if k not in value]
         if missing:
             self.fail(f"{where} lacks the key {missing[0]!r}")
@@ -93,7 +94,8 @@ def check_config(config, path) -> None:
     if not isinstance(cls, str) or cls not in MODEL_CLASSES:
         c.fail(f"names model class {str(cls)[:60]!r}; only {', '.join(MODEL_CLASSES)} exist")
     if config.get("floatx", "float32") not in FLOATX:
-        c.fail(f"has floatx {str(config.get('floatx'))[:40]!r}; expected one of {', '.join(FLOATX)}")
+        c.fail(f"has floatx {str(config.get('floatx'))[:40]!r}; "
+               f"expected one of {', '.join(FLOATX)}")
     inner = config["config"]
     sequential = cls == "Sequential"
     if sequential:
@@ -130,7 +132,8 @@ def check_config(config, path) -> None:
         if lname in seen:
             c.fail(f"{where} reuses the name of an earlier layer; layer names must be unique")
         if cfg.get("dtype") is not None and cfg["dtype"] not in FLOATX:
-            c.fail(f"{where} has dtype {str(cfg['dtype'])[:40]!r}; expected one of {', '.join(FLOATX)}")
+            c.fail(f"{where} has dtype {str(cfg['dtype'])[:40]!r}; "
+                   f"expected one of {', '.join(FLOATX)}")
         if "trainable" in cfg:
             c.typed(cfg["trainable"], (bool,), f"{where} 'trainable'", "true or false")
         if not sequential:
@@ -168,9 +171,25 @@ def check_config(config, path) -> None:
                 if not isinstance(n, str) or n not in seen:
                     c.fail(f"names {str(n)[:60]!r} in {key!r}, but no layer has that name")
                 if key == "input_layers" and seen[n] != "InputLayer":
-                    c.fail(f"names {n!r} in 'input_layers', but it is a {seen[n]}, not an InputLayer")
+                    c.fail(f"names {n!r} in 'input_layers', but it is a {seen[n]}, "
+                           "not an InputLayer")
     if config.get("compile_config") is not None:
         _check_compile(c, config["compile_config"])
+
+
+def _check_serialized(c: _Checker, value, where: str):
+    """A ``{"module", "class_name", "config", "registered_name"}`` object (names, never imports)."""
+    c.keys(value, _SERIALIZED_KEYS, where, required=("class_name",))
+    c.typed(value["class_name"], (str,), f"{where} class_name", "a string")
+    if value.get("config") is not None:
+        c.obj(value["config"], f"{where} config")
+    module = value.get("module")
+    # Informational only (nothing is imported), but a file naming another module is not ours.
+    if module is not None and (not isinstance(module, str)
+                               or not module.startswith(("keras.", "filterbank."))):
+        c.fail(f"has {where} module {str(module)[:60]!r}; expected a keras.* or filterbank.* name")
+    if value.get("registered_name") is not None:
+        c.typed(value["registered_name"], (str,), f"{where} registered_name", "a string or null")
 
 
 def _check_leaf(c: _Checker, value, where: str, depth: int = 0):
@@ -181,10 +200,7 @@ def _check_leaf(c: _Checker, value, where: str, depth: int = 0):
             _check_leaf(c, v, f"{where}[{i}]", depth + 1)
         return
     if isinstance(value, dict) and "class_name" in value:
-        c.keys(value, _SERIALIZED_KEYS, where, required=("class_name",))
-        c.typed(value["class_name"], (str,), f"{where} class_name", "a string")
-        if value.get("config") is not None:
-            c.obj(value["config"], f"{where} config")
+        _check_serialized(c, value, where)
         return
     if isinstance(value, dict) and depth < 2:  # one entry per named output
         for k, v in value.items():
@@ -197,10 +213,7 @@ def _check_compile(c: _Checker, cc):
     c.keys(cc, _COMPILE_KEYS, "'compile_config'")
     opt = cc.get("optimizer")
     if opt is not None and not isinstance(opt, str):
-        c.keys(opt, _SERIALIZED_KEYS, "the compile optimizer", required=("class_name",))
-        c.typed(opt["class_name"], (str,), "the compile optimizer class_name", "a string")
-        if opt.get("config") is not None:
-            c.obj(opt["config"], "the compile optimizer config")
+        _check_serialized(c, opt, "the compile optimizer")
     _check_leaf(c, cc.get("loss"), "the compile loss")
     _check_leaf(c, cc.get("metrics"), "the compile metrics")
     weights = cc.get("loss_weights")

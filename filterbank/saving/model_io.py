@@ -16,7 +16,8 @@ Example:
     >>> path = os.path.join(tempfile.mkdtemp(), "model.fbk")
     >>> model.save(path)
     >>> x = np.ones((1, 3), "float32")
-    >>> bool((keras.models.load_model(path).predict(x, verbose=0) == model.predict(x, verbose=0)).all())
+    >>> loaded = keras.models.load_model(path)
+    >>> bool((loaded.predict(x, verbose=0) == model.predict(x, verbose=0)).all())
     True
 """
 
@@ -83,7 +84,8 @@ def _check_target(path, what: str) -> str:
     if isinstance(path, (bytes, bytearray)):
         path = os.fsdecode(path)
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{what} expects a file path (str or pathlib.Path), got {type(path).__name__}.")
+        raise TypeError(f"{what} expects a file path (str or pathlib.Path), "
+                        f"got {type(path).__name__}.")
     path = os.fspath(path)
     if path.lower().endswith(_H5):
         raise ValueError(
@@ -100,9 +102,9 @@ def _check_builtin_layers(model) -> None:
         name = type(layer).__name__
         if LAYER_CLASSES.get(name) is not type(layer):
             raise ValueError(
-                f"Layer '{layer.name}' is a {name}, not a built-in filterbank layer, and model files "
-                "hold built-in layers only (loading never imports code). Save the weights with "
-                "model.save_weights('w.safetensors') and rebuild the model in code before "
+                f"Layer '{layer.name}' is a {name}, not a built-in filterbank layer, and model "
+                "files hold built-in layers only (loading never imports code). Save the weights "
+                "with model.save_weights('w.safetensors') and rebuild the model in code before "
                 "load_weights."
             )
 
@@ -159,7 +161,6 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     Tensor names are ``"<layer>/<weight>"``; ``load_weights`` matches them by name and shape.
     """
     from .. import __version__
-
     from .archive import FORMAT_VERSION
 
     path = _check_target(path, "model.save_weights")
@@ -217,10 +218,12 @@ def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch
             problems.append(f"it holds weight {wname!r} for layer {layer!r}, which the model "
                             "does not have" + ("" if weights else " (is the model built?)"))
     if problems and not skip_mismatch:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        n = len(problems) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
         raise file_error(path, problems[0] + more, fix)
-    for p in problems:
-        warnings.warn(f"load_weights(skip_mismatch=True) skipped: {p}.", stacklevel=3)
+    if problems:
+        warnings.warn(f"load_weights(skip_mismatch=True) skipped {len(problems)} weights of "
+                      f"{os.fspath(path)!r}: {'; '.join(problems)}.", stacklevel=4)
     for key, (_, _, arr) in weights.items():
         got = tensors.get(key)
         if got is not None and got.shape == arr.shape:
@@ -281,8 +284,8 @@ def _check_optimizer_state(state: dict, model, path) -> None:
                                        f"(dtype {arr.dtype}, shape {arr.shape})")
             continue
         if arr.dtype.kind != "f":
-            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} has dtype {arr.dtype}; "
-                                   "optimizer state is float")
+            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} has dtype "
+                                   f"{arr.dtype}; optimizer state is float")
         if key == "learning_rate":
             if arr.shape != ():
                 raise file_error(path, "optimizer.safetensors has a non-scalar learning_rate")

@@ -273,6 +273,21 @@ def _class_name(draw, m):
     return assemble(m)
 
 
+def _layer_arg(draw, m):
+    # Extreme values for the numbers and names inside layer configs (units, filters, shapes...).
+    doc = json.loads(m[CONFIG])
+    spots = [p for p, v in _paths(doc)
+             if p and (isinstance(v, (int, float)) and not isinstance(v, bool)
+                       or p[-1] in ("name", "padding", "activation", "dtype", "data_format"))]
+    if not spots:
+        return assemble(m)
+    value = draw(st.sampled_from(
+        [0, -1, 2**31, 10**12, 2**63, -(2**63), 1e308, -0.0, 0.5, True, "", "same", "../x",
+         "float16", "object", "U1000000", [10**9, 10**9], None]))
+    m[CONFIG] = json.dumps(_replace(doc, draw(st.sampled_from(spots)), value)).encode()
+    return assemble(m)
+
+
 def _safetensors_header(draw, m):
     target = draw(st.sampled_from([n for n in (WEIGHTS, OPTIMIZER) if n in m]))
     header, body = split_safetensors(m[target])
@@ -350,7 +365,7 @@ _KINDS = {
     "extra_member": _extra_member, "duplicate_member": _duplicate_member,
     "rename_member": _rename_member, "lying_header": _lying_header, "zip_bomb": _bomb,
     "nested_zip": _nested_zip, "json_text": _json_text, "json_value": _json_value,
-    "format_version": _version, "class_name": _class_name,
+    "format_version": _version, "class_name": _class_name, "layer_arg": _layer_arg,
     "safetensors_header": _safetensors_header, "safetensors_data": _safetensors_data,
     "metadata_listing": _metadata_listing, "many_members": _many_members,
 }

@@ -289,7 +289,8 @@ class Model(TrainingMixin):
         return outs[0] if self._single_output else outs
 
     # ---- summary, config, saving -------------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, show_trainable=False):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
         """Print the Keras table of layers, output shapes and parameter counts.
 
         Args:
@@ -297,7 +298,9 @@ class Model(TrainingMixin):
                 column of branching models, capped by the terminal width).
             positions: relative column boundaries (Keras's defaults).
             print_fn: called once with the whole table text instead of ``print``.
+            expand_nested: accepted for Keras compatibility (models are never nested here).
             show_trainable: add a "Trainable" column.
+            layer_range: (first, last) layer names or regexes: print only that slice of rows.
 
         Returns None, as Keras (so a notebook does not echo the table twice); use
         :meth:`summary_string` for the text.
@@ -310,15 +313,16 @@ class Model(TrainingMixin):
             positions=positions,
             print_fn=print_fn,
             show_trainable=show_trainable,
+            layer_range=layer_range,
         )
 
-    def summary_string(self, line_length=None, positions=None, show_trainable=False) -> str:
+    def summary_string(self, line_length=None, positions=None, show_trainable=False,
+                       layer_range=None) -> str:
         """The :meth:`summary` text, without printing it."""
         from .summary import format_summary
 
-        return format_summary(
-            self, line_length=line_length, positions=positions, show_trainable=show_trainable
-        )
+        return format_summary(self, line_length=line_length, positions=positions,
+                              show_trainable=show_trainable, layer_range=layer_range)
 
     def get_config(self) -> dict:
         """A JSON-serialisable description of the architecture (no weights)."""

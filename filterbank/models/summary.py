@@ -139,7 +139,33 @@ def _layer_fields(model, layer, chain: bool, show_trainable: bool):
     return fields
 
 
-def format_summary(model, line_length=None, positions=None, show_trainable=False) -> str:
+def _layer_range(layers, layer_range):
+    """Keras's layer_range: rows from the first name matching ``first`` to the last matching
+    ``last`` (regexes allowed), both included."""
+    if layer_range is None:
+        return layers
+    import re
+
+    if (not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2
+            or not all(isinstance(s, str) for s in layer_range)):
+        raise ValueError(
+            f"summary() argument layer_range expects two layer names (or regexes), e.g. "
+            f"layer_range=('conv2d', 'flatten'), got {layer_range!r}."
+        )
+    lo = [i for i, layer in enumerate(layers) if re.match(layer_range[0], layer.name)]
+    hi = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
+    if not lo or not hi:
+        raise ValueError(
+            f"summary() argument layer_range={tuple(layer_range)} matches no layer "
+            f"name{'' if lo else ' for its first entry'}. Layer names: "
+            f"{[layer.name for layer in layers]}."
+        )
+    start, stop = (min(lo), max(hi) + 1) if min(lo) <= max(hi) else (min(hi), max(lo) + 1)
+    return layers[start:stop]
+
+
+def format_summary(model, line_length=None, positions=None, show_trainable=False,
+                   layer_range=None) -> str:
     """The summary table as text (see the module docstring)."""
     chain = _is_chain(model)
     if chain:
@@ -188,6 +214,7 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
         layers = model.layers
     else:
         layers = model._graph.layers
+    layers = _layer_range(layers, layer_range)
     lines = [f'Model: "{model.name}"', _rule(_TOP, widths)]
     lines += _row(_HEAD_ROW, header, widths, align)
     lines.append(_rule(_HEAD_SEP, widths))
@@ -255,11 +282,11 @@ def to_ascii(text: str) -> str:
     return text.translate(_ASCII)
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False):
+def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False,
+                  layer_range=None):
     """Print :func:`format_summary`'s text, or hand it to ``print_fn`` in one call."""
-    text = format_summary(
-        model, line_length=line_length, positions=positions, show_trainable=show_trainable
-    )
+    text = format_summary(model, line_length=line_length, positions=positions,
+                          show_trainable=show_trainable, layer_range=layer_range)
     if print_fn is not None:
         print_fn(text)
         return

@@ -230,7 +230,9 @@ class TrainingMixin:
         """Train for ``epochs`` passes over (x, y); returns a ``History``.
 
         Args (as Keras):
-            x: an array (batch, ...) or a list / dict of arrays for several inputs.
+            x: an array (batch, ...) or a list / dict of arrays for several inputs. It is
+                converted once to the model's float dtype without rescaling (uint8 images stay
+                0..255: divide by 255 first if the model expects [0, 1]).
             y: targets: class ids (sparse losses), one-hot rows, or values; a list / dict for
                 several outputs.
             batch_size: samples per step (None -> 32).

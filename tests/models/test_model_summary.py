@@ -203,3 +203,22 @@ def test_readable_memory_size_and_ascii():
     assert readable_memory_size(5 * 1024**2) == "5.00 MB"
     text = to_ascii(SEQUENTIAL_TABLE)
     assert text.isascii() and "| conv2d (Conv2D)" in text
+
+
+def test_layer_range_and_keras_arguments():
+    model = seed_sequential()
+    text = model.summary_string(layer_range=("conv2d_1", "flatten"))
+    assert [r[0] for r in rows(text)] == ["conv2d_1 (Conv2D)", "max_pooling2d_1 (MaxPooling2D)",
+                                          "conv2d_2 (Conv2D)", "flatten (Flatten)"]
+    assert text.splitlines()[-3] == " Total params: 93,322 (364.54 KB)"  # totals stay whole-model
+    got = []
+    model.summary(print_fn=got.append, expand_nested=True, layer_range=["dense.*", "dense_1"])
+    assert [r[0] for r in rows(got[0])] == ["dense (Dense)", "dense_1 (Dense)"]
+    with pytest.raises(ValueError, match=r"layer_range=\('nope', 'dense'\) matches no layer"):
+        model.summary(layer_range=("nope", "dense"))
+
+
+def test_model_to_json_round_trip():
+    model = seed_sequential()
+    clone = keras.models.model_from_json(model.to_json())
+    assert clone.summary_string() == model.summary_string()

@@ -422,7 +422,8 @@ def test_softmax_endings_train_alike():
     results = []
     for last, loss in endings:
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(8, activation="relu"), *last])
+        hidden = layers.Dense(8, activation="relu")
+        model = keras.Sequential([keras.Input(shape=(2,)), hidden, *last])
         model.compile(optimizer="sgd", loss=loss)
         h = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         results.append((model.get_weights(), h.history["loss"]))

@@ -279,11 +279,10 @@ class TrainingMixin:
                     f"for training and {n - split_at} for validation; both need at least one. Use "
                     "more data or another validation_split."
                 )
-            val = (
-                [a[split_at:] for a in xs],
-                [_cut(b, split_at, None) for b in ys],
-                [_cut(w, split_at, None) for w in sws],
-            )
+            # class_weight shapes training only: the held-out part is scored unweighted (Keras).
+            val_sws = [None] * len(sws) if class_weight is not None else [
+                _cut(w, split_at, None) for w in sws]
+            val = ([a[split_at:] for a in xs], [_cut(b, split_at, None) for b in ys], val_sws)
             xs = [a[:split_at] for a in xs]
             ys = [_cut(b, None, split_at) for b in ys]
             sws = [_cut(w, None, split_at) for w in sws]

@@ -27,7 +27,6 @@ import numpy as np
 class StepsMixin:
     """train_step / test_step / predict_step on ``self._graph`` and ``self._compiled``."""
 
-    # -------------------------------------------------------------------------------
     def train_step(self, x_batch, y_batch, sample_weight=None) -> float:
         """One optimisation step on one batch; returns the batch's total loss.
 

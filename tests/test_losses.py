@@ -375,3 +375,17 @@ def test_custom_subclass_trains_through_the_base_class(rng):
     value, grad = loss.forward_backward(y, p, w)
     assert value == pytest.approx(((p - y) ** 3).sum(-1) @ w / 4)
     assert_close(grad, numeric_grad(lambda: loss(y, p, w), p))
+
+
+@pytest.mark.parametrize("module", [
+    'filterbank.losses',
+    'filterbank.losses.base',
+    'filterbank.losses.probabilistic',
+    'filterbank.losses.regression',
+])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

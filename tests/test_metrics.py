@@ -202,3 +202,17 @@ def test_metric_shape_errors():
         metrics.SparseTopKCategoricalAccuracy()(np.array([10]), np.ones((1, 10)))
     with pytest.raises(ValueError, match="sample_weight of shape"):
         metrics.Mean()(np.ones(4), sample_weight=np.ones(3))
+
+
+@pytest.mark.parametrize("module", [
+    'filterbank.metrics',
+    'filterbank.metrics.base',
+    'filterbank.metrics.accuracy',
+    'filterbank.metrics.regression',
+])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -342,3 +342,18 @@ def test_legacy_arguments():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         optimizers.Adam(use_ema=False, ema_momentum=0.99)  # Keras config defaults load silently
+
+
+@pytest.mark.parametrize("module", [
+    'filterbank.optimizers',
+    'filterbank.optimizers.base',
+    'filterbank.optimizers.sgd',
+    'filterbank.optimizers.adaptive',
+    'filterbank.optimizers.schedules',
+])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -183,7 +183,7 @@ def test_same_average_divides_by_real_cells_only():
     np.testing.assert_allclose(y, [[(0 + 1 + 3 + 4) / 4, (2 + 5) / 2], [(6 + 7) / 2, 8]])
 
 
-def test_nan_propagates_through_max(impl="numpy"):
+def test_nan_propagates_through_max():
     x = np.arange(16.0).reshape(1, 4, 4, 1)
     x[0, 0, 1, 0] = np.nan
     for impl in ["numpy"] + (["numba"] if pool.numba_kernels() else []):
@@ -201,6 +201,14 @@ def test_float32_stays_float32():
         assert dx.dtype == np.float32 and dx.shape == x.shape
     assert pool.avg_pool2d_forward(x, 3, 2, "same").dtype == np.float32
     assert pool.avg_pool2d_backward(y, x.shape, 3, 2, "same").dtype == np.float32
+
+
+def test_float16_falls_back_to_numpy():
+    x = np.random.default_rng(0).standard_normal((1, 4, 6, 2)).astype(np.float16)
+    y, arg = pool.max_pool2d_forward(x, 2, return_argmax=True)
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y, pool.max_pool2d_forward(x.astype(np.float32), 2))
+    assert pool.max_pool2d_backward(y, arg, x.shape, 2).dtype == np.float16
 
 
 def test_large_windows_use_a_wide_argmax():

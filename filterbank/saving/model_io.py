@@ -109,6 +109,31 @@ def _check_builtin_layers(model) -> None:
             )
 
 
+def _unrebuildable(compile_config: dict) -> list[str]:
+    """Class names in the compile settings that load_model could not rebuild (custom classes)."""
+    import importlib
+
+    bad = []
+
+    def visit(value, module):
+        if isinstance(value, dict) and "class_name" in value:
+            try:
+                importlib.import_module(f"filterbank.{module}").deserialize(value)
+            except Exception:
+                bad.append(str(value["class_name"]))
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v, module)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v, module)
+
+    visit(compile_config.get("optimizer"), "optimizers")
+    visit(compile_config.get("loss"), "losses")
+    visit(compile_config.get("metrics"), "metrics")
+    return bad
+
+
 # ------------------------------------------------------------------------------------------
 # Saving
 # ------------------------------------------------------------------------------------------
@@ -144,6 +169,13 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
     compile_config = model.get_compile_config() if optimizer is not None else None
     if compile_config is not None:
         config["compile_config"] = compile_config
+        bad = _unrebuildable(compile_config)
+        if bad:
+            warnings.warn(
+                f"model.save: the compile settings use {', '.join(sorted(set(bad)))}, which "
+                "load_model cannot rebuild (only built-in losses, metrics and optimizers can). "
+                "Load the file with load_model(path, compile=False) and compile again.",
+                stacklevel=3)
     try:
         check_config(config, path)  # never write a file that load_model would refuse
     except ModelFileError as e:
@@ -333,8 +365,11 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
         try:
             model.compile_from_config(cc)
         except Exception as e:
-            raise file_error(path, f"its compile config cannot be used ({type(e).__name__}: "
-                                   f"{str(e)[:300]})") from e
+            raise file_error(path, f"its compile settings cannot be rebuilt ({type(e).__name__}: "
+                                   f"{str(e)[:300]})",
+                             "If the model was compiled with a custom loss, metric or optimizer, "
+                             "load it with load_model(path, compile=False) and compile it "
+                             "again; otherwise the file is damaged.") from e
         if state is not None:
             _check_optimizer_state(state, model, path)
             try:

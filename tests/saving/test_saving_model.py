@@ -220,6 +220,23 @@ def test_save_refuses_h5_custom_layers_and_existing_files(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.fbk"]
 
 
+def test_custom_compile_objects_warn_on_save_and_load_uncompiled(tmp_path):
+    class Halved(keras.losses.MeanSquaredError):
+        pass
+
+    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=Halved())
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    with pytest.warns(UserWarning, match=r"use Halved, which load_model cannot rebuild.*"
+                      r"compile=False"):
+        model.save(tmp_path / "m.fbk")
+    with pytest.raises(ModelFileError, match=r"compile settings cannot be rebuilt .*Unknown loss "
+                       r"'Halved'.*load_model\(path, compile=False\)"):
+        load_model(tmp_path / "m.fbk")
+    loaded = load_model(tmp_path / "m.fbk", compile=False)
+    assert same_arrays(loaded.get_weights(), model.get_weights())
+
+
 # ---- weights files ------------------------------------------------------------------------------
 def test_save_and_load_weights_plain_safetensors(tmp_path):
     model = trained(sequential_cnn())
@@ -332,7 +349,7 @@ def test_structural_config_checks(saved, change, match):
      r"cannot be built \(TypeError: Dense\(\) got an unexpected keyword argument 'unitz'. "
      r"Did you mean 'units'"),
     (lambda d: _layer(d, "Dropout")["config"].update(rate=7), "cannot be built"),
-    (lambda d: d["compile_config"].update(optimizer="adamm"), "compile config cannot be used"),
+    (lambda d: d["compile_config"].update(optimizer="adamm"), "compile settings cannot be rebuilt"),
 ])
 def test_constructor_errors_are_wrapped(saved, change, match):
     with pytest.raises(ModelFileError, match=match):
@@ -415,3 +432,11 @@ def test_optimizer_state_must_fit_the_model(saved):
         with pytest.raises(ModelFileError, match=match):
             load_model(path)
         assert load_model(path, compile=False).optimizer is None  # compile=False ignores it
+
+
+def test_loading_without_safetensors_names_the_extra(saved, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r"pip install filterbank\[io\]"):
+        load_model(saved)

@@ -37,7 +37,9 @@ from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors
 
 _MISMATCH_FIX = ("Build the model with the architecture the weights were saved from "
                  "(compare model.summary() with the model that saved them).")
-_H5 = (".h5", ".hdf5", ".keras.h5")
+# Keras code names weights files "*.weights.h5"; filterbank writes no HDF5, but a name is just a
+# name: such files hold plain safetensors, which load_weights recognises by content.
+_PLAIN_WEIGHTS = (".safetensors", ".h5", ".hdf5")
 
 
 # ------------------------------------------------------------------------------------------
@@ -86,13 +88,7 @@ def _check_target(path, what: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{what} expects a file path (str or pathlib.Path), "
                         f"got {type(path).__name__}.")
-    path = os.fspath(path)
-    if path.lower().endswith(_H5):
-        raise ValueError(
-            f"{what}: filterbank does not write HDF5 (.h5) files. Use a '.fbk' (or '.keras') name "
-            "for a whole model, or '.safetensors' for weights only."
-        )
-    return path
+    return os.fspath(path)
 
 
 def _check_builtin_layers(model) -> None:
@@ -188,9 +184,12 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
 
 
 def save_weights(model, path, overwrite: bool = True) -> None:
-    """Save only the weights: a plain ``.safetensors`` file, or (any other name) a model file.
+    """Save only the weights: a plain safetensors file, or (any other name) a model file.
 
-    Tensor names are ``"<layer>/<weight>"``; ``load_weights`` matches them by name and shape.
+    Names ending in ``.safetensors`` -- or ``.h5`` / ``.hdf5``, as Keras code writes
+    ``"w.weights.h5"`` -- get a plain safetensors file (filterbank writes no HDF5; the name
+    does not change the content). Tensor names are ``"<layer>/<weight>"``; ``load_weights``
+    matches them by name and shape and recognises either kind of file by its content.
     """
     from .. import __version__
     from .archive import FORMAT_VERSION
@@ -198,7 +197,7 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     path = _check_target(path, "model.save_weights")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"model.save_weights: {path!r} exists and overwrite=False.")
-    if not path.lower().endswith(".safetensors"):
+    if not path.lower().endswith(_PLAIN_WEIGHTS):
         save_model(model, path, include_optimizer=False)
         return
     tensors = {key: arr for key, (_, _, arr) in model_weights(model).items()}

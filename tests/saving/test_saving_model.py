@@ -198,12 +198,21 @@ def test_metadata_contents(tmp_path):
 
 
 # ---- saving errors ------------------------------------------------------------------------------
-def test_save_refuses_h5_custom_layers_and_existing_files(tmp_path):
+def test_keras_file_names_are_just_names(tmp_path):
+    model = trained(sequential_cnn())
+    model.save(tmp_path / "m.h5")  # Keras's legacy name: still a filterbank zip
+    assert zipfile.is_zipfile(tmp_path / "m.h5")
+    model.save_weights(tmp_path / "m.weights.h5")  # Keras 3's weights name: plain safetensors
+    assert (tmp_path / "m.weights.h5").read_bytes()[8:9] == b"{"
+    keras.utils.clear_session()
+    fresh = sequential_cnn()
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    assert same_arrays(fresh.get_weights(), model.get_weights())
+    assert same_arrays(load_model(tmp_path / "m.h5").get_weights(), model.get_weights())
+
+
+def test_save_refuses_custom_layers_and_existing_files(tmp_path):
     model = sequential_cnn()
-    with pytest.raises(ValueError, match=r"does not write HDF5 .*'\.fbk'"):
-        model.save(tmp_path / "m.h5")
-    with pytest.raises(ValueError, match=r"'\.safetensors' for weights only"):
-        model.save_weights(tmp_path / "m.weights.h5")
 
     class Scale(layers.Activation):
         pass

@@ -367,13 +367,13 @@ def test_constructor_errors_are_wrapped(saved, change, match):
 
 def test_huge_weights_are_refused_before_allocation(saved):
     def change(doc):
-        _layer(doc, "Dense")["config"]["units"] = 10**9  # a 3.6 GB kernel if it were allocated
+        _layer(doc, "Dense")["config"]["units"] = 2**24  # a 2.4 GB kernel if it were allocated
 
     path = rewrite(saved, CONFIG, change)
     tracemalloc.start()
     try:
         with pytest.raises(ModelFileError, match=r"config.json gives layer 'dense' weight 'kernel' "
-                           r"shape \(36, 1000000000\), but model.weights.safetensors holds shape "
+                           r"shape \(36, 16777216\), but model.weights.safetensors holds shape "
                            r"\(36, 3\)"):
             load_model(path)
         peak = tracemalloc.get_traced_memory()[1]
@@ -449,3 +449,12 @@ def test_loading_without_safetensors_names_the_extra(saved, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
     with pytest.raises(ImportError, match=r"pip install filterbank\[io\]"):
         load_model(saved)
+
+
+def test_absurd_layer_arguments_are_refused(saved):
+    def change(doc):
+        _layer(doc, "Conv2D")["config"]["dilation_rate"] = [1, 2**31]
+
+    with pytest.raises(ModelFileError, match=r"layer 1 \(Conv2D 'conv2d'\) has 'dilation_rate' = "
+                       "2147483648; layer arguments above 16,777,216"):
+        load_model(rewrite(saved, CONFIG, change))

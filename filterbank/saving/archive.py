@@ -159,7 +159,8 @@ def atomic_write(path: str, fill) -> None:
     if os.path.isdir(path):
         raise IsADirectoryError(f"Cannot save to {path!r}: it is a directory. "
                                 "Give a file name, e.g. 'model.fbk'.")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # The temporary name stays short of NAME_MAX even for a 255-character target name.
+    tmp = os.path.join(directory, f".{os.path.basename(path)[:100]}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never follow or reuse an existing name; 0o666 lets the umask decide, as open() does.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:

@@ -26,6 +26,9 @@ from .errors import file_error
 
 MAX_LAYERS = 10_000
 MAX_NAME = 256
+MAX_CONFIG_INT = 2**24
+"""Largest integer a layer config may hold (units, filters, sizes, shapes, ...), seeds aside:
+larger values describe no CNN this library can run, only a model that would exhaust memory."""
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 FLOATX = ("float32", "float64")
 _TOP_KEYS = {"class_name", "config", "compile_config", "floatx", "format_version",
@@ -73,6 +76,22 @@ class _Checker:
         self.typed(value, (str,), where, "a string")
         if not value or len(value) > MAX_NAME:
             self.fail(f"{where} must be a name of 1 to {MAX_NAME} characters, got {len(value)}")
+
+
+def _big_int(config: dict):
+    """The first (key, value) in a layer config with an integer beyond +-MAX_CONFIG_INT."""
+    stack = [(k, v) for k, v in config.items()]
+    while stack:
+        key, value = stack.pop()
+        if key == "seed":
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CONFIG_INT:
+            return key, value
+        if isinstance(value, dict):
+            stack.extend(value.items())
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+    return None
 
 
 def _kind(value) -> str:
@@ -134,6 +153,10 @@ def check_config(config, path) -> None:
         if cfg.get("dtype") is not None and cfg["dtype"] not in FLOATX:
             c.fail(f"{where} has dtype {str(cfg['dtype'])[:40]!r}; "
                    f"expected one of {', '.join(FLOATX)}")
+        big = _big_int(cfg)
+        if big is not None:
+            c.fail(f"{where} has {big[0]!r} = {big[1]}; layer arguments above {MAX_CONFIG_INT:,} "
+                   "describe no model this library can run")
         if "trainable" in cfg:
             c.typed(cfg["trainable"], (bool,), f"{where} 'trainable'", "true or false")
         if not sequential:

@@ -37,7 +37,9 @@ from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors
 
 _MISMATCH_FIX = ("Build the model with the architecture the weights were saved from "
                  "(compare model.summary() with the model that saved them).")
-_H5 = (".h5", ".hdf5", ".keras.h5")
+# Keras code names weights files "*.weights.h5"; filterbank writes no HDF5, but a name is just a
+# name: such files hold plain safetensors, which load_weights recognises by content.
+_PLAIN_WEIGHTS = (".safetensors", ".h5", ".hdf5")
 
 
 # ------------------------------------------------------------------------------------------
@@ -86,13 +88,7 @@ def _check_target(path, what: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{what} expects a file path (str or pathlib.Path), "
                         f"got {type(path).__name__}.")
-    path = os.fspath(path)
-    if path.lower().endswith(_H5):
-        raise ValueError(
-            f"{what}: filterbank does not write HDF5 (.h5) files. Use a '.fbk' (or '.keras') name "
-            "for a whole model, or '.safetensors' for weights only."
-        )
-    return path
+    return os.fspath(path)
 
 
 def _check_builtin_layers(model) -> None:
@@ -107,6 +103,31 @@ def _check_builtin_layers(model) -> None:
                 "with model.save_weights('w.safetensors') and rebuild the model in code before "
                 "load_weights."
             )
+
+
+def _unrebuildable(compile_config: dict) -> list[str]:
+    """Class names in the compile settings that load_model could not rebuild (custom classes)."""
+    import importlib
+
+    bad = []
+
+    def visit(value, module):
+        if isinstance(value, dict) and "class_name" in value:
+            try:
+                importlib.import_module(f"filterbank.{module}").deserialize(value)
+            except Exception:
+                bad.append(str(value["class_name"]))
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v, module)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v, module)
+
+    visit(compile_config.get("optimizer"), "optimizers")
+    visit(compile_config.get("loss"), "losses")
+    visit(compile_config.get("metrics"), "metrics")
+    return bad
 
 
 # ------------------------------------------------------------------------------------------
@@ -144,6 +165,13 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
     compile_config = model.get_compile_config() if optimizer is not None else None
     if compile_config is not None:
         config["compile_config"] = compile_config
+        bad = _unrebuildable(compile_config)
+        if bad:
+            warnings.warn(
+                f"model.save: the compile settings use {', '.join(sorted(set(bad)))}, which "
+                "load_model cannot rebuild (only built-in losses, metrics and optimizers can). "
+                "Load the file with load_model(path, compile=False) and compile again.",
+                stacklevel=3)
     try:
         check_config(config, path)  # never write a file that load_model would refuse
     except ModelFileError as e:
@@ -156,9 +184,12 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
 
 
 def save_weights(model, path, overwrite: bool = True) -> None:
-    """Save only the weights: a plain ``.safetensors`` file, or (any other name) a model file.
+    """Save only the weights: a plain safetensors file, or (any other name) a model file.
 
-    Tensor names are ``"<layer>/<weight>"``; ``load_weights`` matches them by name and shape.
+    Names ending in ``.safetensors`` -- or ``.h5`` / ``.hdf5``, as Keras code writes
+    ``"w.weights.h5"`` -- get a plain safetensors file (filterbank writes no HDF5; the name
+    does not change the content). Tensor names are ``"<layer>/<weight>"``; ``load_weights``
+    matches them by name and shape and recognises either kind of file by its content.
     """
     from .. import __version__
     from .archive import FORMAT_VERSION
@@ -166,7 +197,7 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     path = _check_target(path, "model.save_weights")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"model.save_weights: {path!r} exists and overwrite=False.")
-    if not path.lower().endswith(".safetensors"):
+    if not path.lower().endswith(_PLAIN_WEIGHTS):
         save_model(model, path, include_optimizer=False)
         return
     tensors = {key: arr for key, (_, _, arr) in model_weights(model).items()}
@@ -333,8 +364,11 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
         try:
             model.compile_from_config(cc)
         except Exception as e:
-            raise file_error(path, f"its compile config cannot be used ({type(e).__name__}: "
-                                   f"{str(e)[:300]})") from e
+            raise file_error(path, f"its compile settings cannot be rebuilt ({type(e).__name__}: "
+                                   f"{str(e)[:300]})",
+                             "If the model was compiled with a custom loss, metric or optimizer, "
+                             "load it with load_model(path, compile=False) and compile it "
+                             "again; otherwise the file is damaged.") from e
         if state is not None:
             _check_optimizer_state(state, model, path)
             try:

@@ -198,12 +198,21 @@ def test_metadata_contents(tmp_path):
 
 
 # ---- saving errors ------------------------------------------------------------------------------
-def test_save_refuses_h5_custom_layers_and_existing_files(tmp_path):
+def test_keras_file_names_are_just_names(tmp_path):
+    model = trained(sequential_cnn())
+    model.save(tmp_path / "m.h5")  # Keras's legacy name: still a filterbank zip
+    assert zipfile.is_zipfile(tmp_path / "m.h5")
+    model.save_weights(tmp_path / "m.weights.h5")  # Keras 3's weights name: plain safetensors
+    assert (tmp_path / "m.weights.h5").read_bytes()[8:9] == b"{"
+    keras.utils.clear_session()
+    fresh = sequential_cnn()
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    assert same_arrays(fresh.get_weights(), model.get_weights())
+    assert same_arrays(load_model(tmp_path / "m.h5").get_weights(), model.get_weights())
+
+
+def test_save_refuses_custom_layers_and_existing_files(tmp_path):
     model = sequential_cnn()
-    with pytest.raises(ValueError, match=r"does not write HDF5 .*'\.fbk'"):
-        model.save(tmp_path / "m.h5")
-    with pytest.raises(ValueError, match=r"'\.safetensors' for weights only"):
-        model.save_weights(tmp_path / "m.weights.h5")
 
     class Scale(layers.Activation):
         pass
@@ -218,6 +227,23 @@ def test_save_refuses_h5_custom_layers_and_existing_files(tmp_path):
     with pytest.raises(ValueError, match="custom_objects"):
         load_model(tmp_path / "m.fbk", custom_objects={"Scale": Scale})
     assert sorted(os.listdir(tmp_path)) == ["m.fbk"]
+
+
+def test_custom_compile_objects_warn_on_save_and_load_uncompiled(tmp_path):
+    class Halved(keras.losses.MeanSquaredError):
+        pass
+
+    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=Halved())
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    with pytest.warns(UserWarning, match=r"use Halved, which load_model cannot rebuild.*"
+                      r"compile=False"):
+        model.save(tmp_path / "m.fbk")
+    with pytest.raises(ModelFileError, match=r"compile settings cannot be rebuilt .*Unknown loss "
+                       r"'Halved'.*load_model\(path, compile=False\)"):
+        load_model(tmp_path / "m.fbk")
+    loaded = load_model(tmp_path / "m.fbk", compile=False)
+    assert same_arrays(loaded.get_weights(), model.get_weights())
 
 
 # ---- weights files ------------------------------------------------------------------------------
@@ -332,7 +358,7 @@ def test_structural_config_checks(saved, change, match):
      r"cannot be built \(TypeError: Dense\(\) got an unexpected keyword argument 'unitz'. "
      r"Did you mean 'units'"),
     (lambda d: _layer(d, "Dropout")["config"].update(rate=7), "cannot be built"),
-    (lambda d: d["compile_config"].update(optimizer="adamm"), "compile config cannot be used"),
+    (lambda d: d["compile_config"].update(optimizer="adamm"), "compile settings cannot be rebuilt"),
 ])
 def test_constructor_errors_are_wrapped(saved, change, match):
     with pytest.raises(ModelFileError, match=match):
@@ -341,13 +367,13 @@ def test_constructor_errors_are_wrapped(saved, change, match):
 
 def test_huge_weights_are_refused_before_allocation(saved):
     def change(doc):
-        _layer(doc, "Dense")["config"]["units"] = 10**9  # a 3.6 GB kernel if it were allocated
+        _layer(doc, "Dense")["config"]["units"] = 2**24  # a 2.4 GB kernel if it were allocated
 
     path = rewrite(saved, CONFIG, change)
     tracemalloc.start()
     try:
         with pytest.raises(ModelFileError, match=r"config.json gives layer 'dense' weight 'kernel' "
-                           r"shape \(36, 1000000000\), but model.weights.safetensors holds shape "
+                           r"shape \(36, 16777216\), but model.weights.safetensors holds shape "
                            r"\(36, 3\)"):
             load_model(path)
         peak = tracemalloc.get_traced_memory()[1]
@@ -415,3 +441,20 @@ def test_optimizer_state_must_fit_the_model(saved):
         with pytest.raises(ModelFileError, match=match):
             load_model(path)
         assert load_model(path, compile=False).optimizer is None  # compile=False ignores it
+
+
+def test_loading_without_safetensors_names_the_extra(saved, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r"pip install filterbank\[io\]"):
+        load_model(saved)
+
+
+def test_absurd_layer_arguments_are_refused(saved):
+    def change(doc):
+        _layer(doc, "Conv2D")["config"]["dilation_rate"] = [1, 2**31]
+
+    with pytest.raises(ModelFileError, match=r"layer 1 \(Conv2D 'conv2d'\) has 'dilation_rate' = "
+                       "2147483648; layer arguments above 16,777,216"):
+        load_model(rewrite(saved, CONFIG, change))

@@ -148,3 +148,25 @@ def test_render_transforms():
     assert (thick > 0).sum() > (_canonical_x() > 0).sum()
     turned = xo.render("x", angle=45)       # an X turned by 45 degrees is a "+"
     assert np.all(turned[4, 1:8] == 1) and np.all(turned[1:8, 4] == 1)
+
+
+def test_a_tiny_cnn_learns_xs_and_os_perfectly():
+    import filterbank as keras
+    from filterbank import layers
+
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = xo.load_data()
+    model = keras.Sequential([
+        keras.Input(shape=(9, 9, 1)),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(2, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train[..., None], y_train, epochs=10, batch_size=32, verbose=0)
+    _, accuracy = model.evaluate(x_test[..., None], y_test, verbose=0)
+    assert accuracy == 1.0
+    predicted = model.predict(x_test[..., None], verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(predicted, y_test)

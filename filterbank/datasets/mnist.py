@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -64,14 +65,25 @@ def read_npz(path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
         ``((x_train (n, 28, 28) uint8, y_train (n,) uint8), (x_test, y_test))``.
 
     Raises:
-        ValueError: a key is missing or an array has the wrong dtype or shape.
+        ValueError: not an npz archive, a key is missing, an array holds pickled objects or
+            has the wrong dtype or shape.
     """
-    with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in _KEYS if k not in f.files]
-        if missing:
-            raise ValueError(f"MNIST file {path} lacks arrays {missing}; expected keys "
-                             f"{list(_KEYS)} (Keras's mnist.npz layout), got {f.files}.")
-        arrays = {k: f[k] for k in _KEYS}
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":     # np.load would take anything else for a pickle
+        raise ValueError(f"MNIST file {path} is not a readable .npz archive (it starts with "
+                         f"{magic!r}). Delete it and run mnist.load_data(source='download').")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = list(f.files)
+            missing = [k for k in _KEYS if k not in files]
+            arrays = {k: f[k] for k in _KEYS if k in f.files}
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"MNIST file {path} is not a readable .npz archive ({exc}). Delete it "
+                         "and run mnist.load_data(source='download').") from exc
+    if missing:
+        raise ValueError(f"MNIST file {path} lacks arrays {missing}; expected keys "
+                         f"{list(_KEYS)} (Keras's mnist.npz layout), got {files}.")
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):

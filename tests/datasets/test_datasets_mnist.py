@@ -218,6 +218,14 @@ def test_corrupt_cache_files_give_clear_errors(home):
         mnist.load_data(source="cache")
 
 
+def test_garbage_cache_file_is_a_clear_error(home):
+    folder = home / "datasets"
+    folder.mkdir(parents=True)
+    (folder / "mnist.npz").write_bytes(b"<html>captive portal</html>")
+    with pytest.raises(ValueError, match=r"not a readable \.npz archive.*source='download'"):
+        mnist.load_data()
+
+
 def test_pickled_object_arrays_are_refused(home):
     folder = home / "datasets"
     folder.mkdir(parents=True)

@@ -1,0 +1,237 @@
+"""The graph engine: a layer graph in topological order, run forward and backward.
+
+A :class:`Graph` is built once from the model's symbolic inputs and outputs
+(``KerasTensor``s from ``keras.Input`` and layer calls). It walks the ``Node``s
+back from the outputs, orders them the way Keras orders ``model.layers`` (by
+depth, deepest first, ties in traversal order), and compiles the order into a
+flat list of steps over integer *slots*, one slot per tensor. Running the
+graph is then one Python loop over the layers:
+
+* ``forward(xs, training)``: slot values start as the input arrays; each step
+  reads its input slots, calls ``layer.forward`` and writes its output slot.
+* ``backward(output_grads)``: walks the steps in reverse. A tensor that feeds
+  several layers (fan-out) receives the *sum* of the gradients they return,
+  before its producer's ``backward`` sees it (the accumulation rule of
+  ``filterbank/layers/base.py``).
+
+Shapes: ``xs[i]`` is (batch, *model.inputs[i].shape[1:]), outputs are
+(batch, *model.outputs[j].shape[1:]); gradients have the shape of the tensor
+they belong to.
+
+Example:
+    >>> import numpy as np
+    >>> import filterbank as keras
+    >>> from filterbank import layers
+    >>> from filterbank.models.graph import Graph
+    >>> x = keras.Input(shape=(4,))
+    >>> y = layers.Dense(2)(x)
+    >>> g = Graph([x], [y])
+    >>> [out.shape for out in g.forward([np.ones((3, 4), "float32")])]
+    [(3, 2)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..layers.base import KerasTensor, Layer
+from ..layers.input_layer import InputLayer
+
+
+@dataclass
+class Step:
+    """One layer call compiled to slots: ``out = layer.forward(inputs)``."""
+
+    layer: Layer
+    in_slots: list[int]
+    out_slot: int
+    multi: bool
+
+
+class Graph:
+    """A directed acyclic graph of layer calls between model inputs and outputs.
+
+    Attributes:
+        inputs, outputs: the symbolic tensors (lists).
+        layers: every layer, Keras order (InputLayers included).
+        steps: the non-input layer calls in execution (topological) order.
+        consumers: slot -> number of layer calls reading it (fan-out).
+    """
+
+    def __init__(self, inputs: list[KerasTensor], outputs: list[KerasTensor], owner: str = "model"):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self._check_symbolic(owner)
+        nodes, depth, order_index = self._map_graph(owner)
+        # Keras orders layers by decreasing depth, ties by traversal order.
+        ordered = sorted(nodes, key=lambda n: (-depth[id(n)], order_index[id(n)]))
+        self.layers: list[Layer] = [n.layer for n in ordered]
+
+        # Execution order must be topological; depth order already is (a producer is always
+        # strictly deeper than each of its consumers).
+        slot_of: dict[int, int] = {}
+        for n in ordered:
+            slot_of[id(n.output)] = len(slot_of)
+        self.n_slots = len(slot_of)
+        self.input_slots = [slot_of[id(t)] for t in self.inputs]
+        self.output_slots = [slot_of[id(t)] for t in self.outputs]
+        self.steps: list[Step] = []
+        self.consumers = [0] * self.n_slots
+        for n in ordered:
+            if isinstance(n.layer, InputLayer):
+                continue
+            in_slots = [slot_of[id(t)] for t in n.inputs]
+            for s in in_slots:
+                self.consumers[s] += 1
+            self.steps.append(Step(n.layer, in_slots, slot_of[id(n.output)], n.multi))
+        self.slot_of = slot_of
+        input_set = set(self.input_slots)
+        for step in self.steps:
+            # A layer reading only model inputs need not compute dLoss/dInput.
+            step.layer.compute_input_grad = not all(s in input_set for s in step.in_slots)
+
+    # ---- construction ------------------------------------------------------------------------
+    def _check_symbolic(self, owner):
+        for kind, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            if not tensors:
+                raise ValueError(f"Model '{owner}' needs at least one tensor in {kind}, got none.")
+            for i, t in enumerate(tensors):
+                if not isinstance(t, KerasTensor):
+                    raise TypeError(
+                        f"Model '{owner}' {kind}[{i}] must be a symbolic tensor (from keras.Input(...) or "
+                        f"a layer call on one), got {type(t).__name__}. Build the graph first: "
+                        "inputs = keras.Input(shape=...); outputs = layer(inputs)."
+                    )
+        for i, t in enumerate(self.inputs):
+            if t.node is None or not isinstance(t.node.layer, InputLayer):
+                raise ValueError(
+                    f"Model '{owner}' inputs[{i}] must come straight from keras.Input(...), got the "
+                    f"output of layer '{t.node.layer.name if t.node else '?'}'. Pass the Input tensor itself."
+                )
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError(f"Model '{owner}' lists the same Input tensor twice in inputs. List each once.")
+
+    def _map_graph(self, owner):
+        """Nodes reachable from the outputs, each node's depth and traversal index."""
+        input_ids = {id(t) for t in self.inputs}
+        order: list = []  # post-order: producers before consumers
+        state: dict[int, int] = {}  # 1 = on the stack, 2 = done
+        for out in self.outputs:
+            stack = [(out.node, iter(out.node.inputs))]
+            if state.get(id(out.node)) == 2:
+                continue
+            state[id(out.node)] = 1
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    state[id(node)] = 2
+                    order.append(node)
+                    if isinstance(node.layer, InputLayer) and id(node.output) not in input_ids:
+                        raise ValueError(
+                            f"Graph disconnected in model '{owner}': the output depends on Input "
+                            f"'{node.layer.name}' {_shape(node.output)}, which is not in the model's "
+                            "inputs. Add it: keras.Model(inputs=[...all Input tensors...], outputs=...)."
+                        )
+                    continue
+                if nxt.node is None:
+                    raise ValueError(
+                        f"Model '{owner}': a tensor feeding layer '{node.layer.name}' has no producing "
+                        "layer. Build every tensor from keras.Input(...) and layer calls."
+                    )
+                s = state.get(id(nxt.node))
+                if s == 1:  # impossible with call-once layers, kept as a guard
+                    raise ValueError(f"Model '{owner}' has a cycle through layer '{nxt.node.layer.name}'.")
+                if s is None:
+                    state[id(nxt.node)] = 1
+                    stack.append((nxt.node, iter(nxt.node.inputs)))
+        for t in self.inputs:
+            if state.get(id(t.node)) != 2:
+                # Keras keeps unused inputs in the model; so do we (they still appear in model.layers).
+                order.insert(0, t.node)
+        order_index = {id(n): i for i, n in enumerate(order)}
+        depth: dict[int, int] = {}
+        for node in reversed(order):  # consumers before producers
+            d = depth.setdefault(id(node), 0)
+            for t in node.inputs:
+                depth[id(t.node)] = max(depth.get(id(t.node), 0), d + 1)
+        return order, depth, order_index
+
+    # ---- running -----------------------------------------------------------------------------
+    def forward(self, xs: list[np.ndarray], training: bool = False, keep: bool = False):
+        """Run every layer; returns the list of output arrays (and all slot values if ``keep``)."""
+        vals: list = [None] * self.n_slots
+        for s, x in zip(self.input_slots, xs):
+            vals[s] = x
+        for step in self.steps:
+            if step.multi:
+                vals[step.out_slot] = step.layer.forward([vals[s] for s in step.in_slots], training)
+            else:
+                vals[step.out_slot] = step.layer.forward(vals[step.in_slots[0]], training)
+        outs = [vals[s] for s in self.output_slots]
+        return (outs, vals) if keep else outs
+
+    def backward(self, output_grads, preactivation=None, input_grads: bool = False):
+        """Back-propagate from dLoss/dOutput; fills every layer's ``grads``.
+
+        Args:
+            output_grads: one array (or None: that output does not reach the loss) per output.
+            preactivation: optional list of bools; True means ``output_grads[j]`` is dLoss/dz of
+                the output layer's pre-activation (softmax/sigmoid + cross-entropy fusion), so
+                that layer's ``backward_preactivation`` is called instead of ``backward``.
+            input_grads: also return dLoss/dInput for every model input (slower: the first
+                layers must then compute their input gradient).
+
+        Returns:
+            The list of input gradients if ``input_grads`` else None.
+        """
+        grads: list = [None] * self.n_slots
+        pre = [False] * self.n_slots
+        for j, (s, g) in enumerate(zip(self.output_slots, output_grads)):
+            if g is None:
+                continue
+            if preactivation is not None and preactivation[j]:
+                pre[s] = True  # the caller guarantees the slot has no other gradient source
+                grads[s] = g
+            elif grads[s] is None:
+                grads[s] = g
+            else:
+                grads[s] = grads[s] + g
+        if input_grads:
+            saved = [step.layer.compute_input_grad for step in self.steps]
+            for step in self.steps:
+                step.layer.compute_input_grad = True
+        try:
+            for step in reversed(self.steps):
+                g = grads[step.out_slot]
+                layer = step.layer
+                if g is None:
+                    # This layer does not reach any loss: its weights get zero gradients.
+                    for name in layer.trainable_param_names():
+                        layer.grads[name] = np.zeros_like(layer.params[name])
+                    continue
+                dx = layer.backward_preactivation(g) if pre[step.out_slot] else layer.backward(g)
+                if dx is None:
+                    continue
+                dxs = dx if step.multi else (dx,)
+                for s, d in zip(step.in_slots, dxs):
+                    if d is None:
+                        continue
+                    # Out of place: a layer may hand back an array it still holds (e.g. identity).
+                    grads[s] = d if grads[s] is None else grads[s] + d
+        finally:
+            if input_grads:
+                for step, flag in zip(self.steps, saved):
+                    step.layer.compute_input_grad = flag
+        if input_grads:
+            return [grads[s] for s in self.input_slots]
+        return None
+
+
+def _shape(t) -> str:
+    from ..errors import fmt_shape
+
+    return fmt_shape(t.shape)

@@ -1,0 +1,517 @@
+"""compile / fit / evaluate / predict, and their one-batch versions, as Keras.
+
+The loops slice mini-batches from arrays converted once per call (no
+per-sample Python) and run one of three step functions:
+
+* :meth:`TrainingMixin.train_step` -- forward (training=True), loss and
+  dLoss/dOutput, backward through the graph, regularizer gradients, one
+  optimizer update;
+* :meth:`TrainingMixin.test_step` -- forward (training=False), loss, metrics;
+* :meth:`TrainingMixin.predict_step` -- forward only.
+
+Data conversion rule: inputs become the model's float dtype (float32 by
+default) *without rescaling*; uint8 images stay 0..255 -- divide by 255 first
+if the model expects [0, 1]. Integer labels stay integers for sparse losses.
+
+Randomness: shuffling draws from :func:`filterbank.backend.rng`, so
+``keras.utils.set_random_seed(s)`` before building and fitting makes a whole
+run (initial weights, shuffles, dropout) bit-identical.
+
+Example:
+    >>> import numpy as np
+    >>> import filterbank as keras
+    >>> from filterbank import layers
+    >>> keras.utils.set_random_seed(0)
+    >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int64")
+    >>> model = keras.Sequential([layers.Dense(2, activation="softmax", input_shape=(2,))])
+    >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    >>> sorted(history.history)
+    ['accuracy', 'loss']
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import backend
+from ..errors import did_you_mean
+from . import validation as V
+from .compile_utils import CompiledOutputs, resolve_optimizer
+
+# compile() arguments Keras has that mean nothing on NumPy (no graph compilation, one device).
+_NOOP_COMPILE_ARGS = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
+
+
+class TrainingMixin:
+    """Keras's training API on top of the graph engine (``self._graph``)."""
+
+    # ---- compile -----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Configure training: ``model.compile(optimizer="adam", loss="...", metrics=["accuracy"])``.
+
+        Args:
+            optimizer: a name ("sgd", "rmsprop", "adam", ...) or an optimizer instance.
+            loss: a name, a Loss, a list (one per output) or a dict by output name.
+            metrics: a list of names/Metric objects (applied to every output), a list of lists
+                (one per output) or a dict by output name.
+            loss_weights: scalars weighting each output's loss in the total (list or dict).
+        """
+        for k in kwargs:
+            if k not in _NOOP_COMPILE_ARGS:
+                raise TypeError(
+                    f"compile() got an unexpected keyword argument {k!r}. "
+                    + did_you_mean(k, ["optimizer", "loss", "metrics", "loss_weights", *_NOOP_COMPILE_ARGS])
+                )
+        compiled = CompiledOutputs(loss, loss_weights, metrics)
+        self.optimizer = resolve_optimizer(optimizer)
+        self.loss = loss
+        self._compiled = compiled
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
+                                "loss_weights": loss_weights}
+        if self._graph is not None:
+            compiled.bind(self)
+        self.compiled = True
+
+    def _assert_compiled(self, method: str):
+        if not self.compiled:
+            raise ValueError(
+                f"Model '{self.name}' must be compiled before {method}(): call "
+                "model.compile(optimizer=..., loss=..., metrics=[...]) first."
+            )
+        if self._compiled is None or not self._compiled.has_loss:
+            raise ValueError(
+                f"Model '{self.name}' was compiled without a loss, so {method}() has nothing to "
+                "compute. Pass loss= to compile(), e.g. loss='sparse_categorical_crossentropy'."
+            )
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """Log keys in the order ``evaluate`` returns them: ["loss", "accuracy", ...]."""
+        if self._compiled is None or not self._compiled.outputs:
+            return []
+        return self._compiled.metrics_names()
+
+    def get_compile_config(self) -> dict | None:
+        """The compile() arguments, JSON-serialisable (None if not compiled)."""
+        from .config import compile_config
+
+        return compile_config(self)
+
+    def compile_from_config(self, config: dict) -> None:
+        from .config import compile_from_config
+
+        compile_from_config(self, config)
+
+    # ---- steps -------------------------------------------------------------------------------
+    def train_step(self, x_batch, y_batch, sample_weight=None) -> float:
+        """One optimisation step on one batch; returns the batch's total loss.
+
+        Args:
+            x_batch: list of input arrays, each (batch, *input_shape).
+            y_batch: list of targets, one per output (None where the output has no loss).
+            sample_weight: list of (batch,) weights or None, one per output (or None).
+        """
+        graph = self._graph
+        comp = self._compiled
+        if sample_weight is None:
+            sample_weight = [None] * len(comp.outputs)
+        outs = graph.forward(x_batch, training=True)
+        total, grads, fused = self._loss_and_output_grads(y_batch, outs, sample_weight)
+        graph.backward(grads, fused)
+        total += self._apply_gradients()
+        comp.total_tracker.update(total, x_batch[0].shape[0])
+        comp.update_metrics(y_batch, outs, sample_weight)
+        return total
+
+    def _loss_and_output_grads(self, y_batch, outs, sample_weight):
+        """Weighted loss over the outputs, and dLoss/dOutput per output.
+
+        Where an output layer's activation fuses with its loss (softmax/sigmoid +
+        cross-entropy), the gradient is dLoss/dz of the pre-activation instead (fused[j]).
+        Returns (total_loss_without_regularization, grads, fused).
+        """
+        graph = self._graph
+        batch = outs[0].shape[0]
+        grads, fused = [], []
+        total = 0.0
+        for spec, tensor, y, out, sw in zip(self._compiled.outputs, graph.outputs, y_batch, outs,
+                                            sample_weight):
+            if spec.loss is None or y is None:
+                grads.append(None)
+                fused.append(False)
+                continue
+            if spec.fused:
+                value, g = spec.loss.forward_backward_logits(y, tensor.node.layer._z, sw)
+            else:
+                value, g = spec.loss.forward_backward(y, out, sw)
+            if spec.weight != 1.0:
+                g = g * spec.weight
+            spec.tracker.update(value, batch)
+            total += spec.weight * value
+            grads.append(g)
+            fused.append(spec.fused)
+        return total, grads, fused
+
+    def _apply_gradients(self) -> float:
+        """Add regularizer gradients, update trainable weights; returns the regularization loss."""
+        reg = 0.0
+        pairs = []
+        for layer in self._graph.layers:
+            names = layer.trainable_param_names()
+            if not names:
+                continue
+            # Penalties are taken at the weights the forward pass used, before the update.
+            reg += layer.regularization_loss()
+            layer.add_regularization_grads()
+            for n in names:
+                pairs.append((layer.grads[n], layer.params[n], f"{layer.name}/{n}"))
+        if pairs:
+            self.optimizer.apply_gradients(pairs)
+        return reg
+
+    def test_step(self, x_batch, y_batch, sample_weight=None) -> float:
+        """Loss and metrics on one batch (inference mode); returns the batch's total loss."""
+        comp = self._compiled
+        if sample_weight is None:
+            sample_weight = [None] * len(comp.outputs)
+        outs = self._graph.forward(x_batch, training=False)
+        batch = x_batch[0].shape[0]
+        total = 0.0
+        for spec, y, out, sw in zip(comp.outputs, y_batch, outs, sample_weight):
+            if spec.loss is None or y is None:
+                continue
+            value = float(spec.loss(y, out, sample_weight=sw))
+            spec.tracker.update(value, batch)
+            total += spec.weight * value
+        total += sum(layer.regularization_loss() for layer in self._graph.layers)
+        comp.total_tracker.update(total, batch)
+        comp.update_metrics(y_batch, outs, sample_weight)
+        return total
+
+    def predict_step(self, x_batch) -> list[np.ndarray]:
+        """Outputs for one batch (inference mode), one array per output."""
+        return self._graph.forward(x_batch, training=False)
+
+    # ---- fit ---------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
+            validation_freq=1):
+        """Train for ``epochs`` passes over (x, y); returns a ``History``.
+
+        Args (as Keras):
+            x: an array (batch, ...) or a list / dict of arrays for several inputs.
+            y: targets: class ids (sparse losses), one-hot rows, or values; a list / dict for
+                several outputs.
+            batch_size: samples per step (None -> 32).
+            epochs: index of the last epoch (training runs initial_epoch..epochs-1).
+            verbose: "auto" (=1), 0 silent, 1 progress bar, 2 one line per epoch.
+            callbacks: a list of ``keras.callbacks`` objects.
+            validation_split: fraction in [0, 1) held out from the *end* of the data, before
+                shuffling (as Keras); ignored when validation_data is given.
+            validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val).
+            shuffle: reshuffle the training samples every epoch (from backend.rng()).
+            class_weight: {class_id: weight}, turned into per-sample weights.
+            sample_weight: (n,) weights per sample (or a list / dict per output).
+            initial_epoch: epoch to start from (to resume a run).
+            steps_per_epoch: batches per epoch (default: all, ceil(n / batch_size)).
+            validation_batch_size: batch size of the validation pass (default: batch_size).
+            validation_freq: validate every this many epochs.
+
+        The logged "loss" of an epoch is the mean of the batch losses weighted by batch size
+        (regularization penalties included); metrics accumulate over the epoch.
+        """
+        self._assert_compiled("fit")
+        batch_size = V.check_positive_int(batch_size, "batch_size", "fit", allow_none_default=32)
+        epochs = V.check_nonnegative_int(epochs, "epochs", "fit")
+        initial_epoch = V.check_nonnegative_int(initial_epoch, "initial_epoch", "fit")
+        if steps_per_epoch is not None:
+            steps_per_epoch = V.check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
+        val_batch = V.check_positive_int(validation_batch_size, "validation_batch_size", "fit",
+                                         allow_none_default=batch_size)
+        validation_freq = V.check_positive_int(validation_freq, "validation_freq", "fit")
+        verbose = V.check_verbose(verbose, "fit")
+        validation_split = V.check_validation_split(validation_split)
+
+        xs, ys, sws = self._prepare_data(x, y, sample_weight, "fit", class_weight=class_weight)
+        n = V.num_samples(xs)
+        val = None
+        if validation_data is not None:
+            val = self._prepare_validation_data(validation_data)
+        elif validation_split > 0.0:
+            split_at = int(math.floor(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
+                raise ValueError(
+                    f"fit(): validation_split={validation_split} of {n} samples leaves "
+                    f"{split_at} for training and {n - split_at} for validation; both need at least "
+                    "one. Use more data or another validation_split."
+                )
+            val = ([a[split_at:] for a in xs], [_cut(b, split_at, None) for b in ys],
+                   [_cut(w, split_at, None) for w in sws])
+            xs = [a[:split_at] for a in xs]
+            ys = [_cut(b, None, split_at) for b in ys]
+            sws = [_cut(w, None, split_at) for w in sws]
+            n = split_at
+
+        n_batches = math.ceil(n / batch_size)
+        steps = n_batches
+        if steps_per_epoch is not None:
+            if steps_per_epoch > n_batches:
+                warnings.warn(
+                    f"fit(): steps_per_epoch={steps_per_epoch} is more than the {n_batches} batches "
+                    f"of {batch_size} in {n} samples; each epoch runs {n_batches}.",
+                    stacklevel=2,
+                )
+            steps = min(steps_per_epoch, n_batches)
+
+        cbl = _callback_list(self, callbacks, add_history=True, verbose=verbose,
+                             epochs=epochs, steps=steps)
+        self.stop_training = False
+        cbl.on_train_begin()
+        epoch_logs: dict = {}
+        rng = backend.rng()
+        for epoch in range(initial_epoch, epochs):
+            self._compiled.reset()
+            cbl.on_epoch_begin(epoch)
+            perm = rng.permutation(n) if shuffle else None
+            logs: dict = {}
+            for step in range(steps):
+                start = step * batch_size
+                idx = slice(start, min(start + batch_size, n)) if perm is None else \
+                    perm[start:start + batch_size]
+                cbl.on_train_batch_begin(step)
+                self.train_step([a[idx] for a in xs], [_take(b, idx) for b in ys],
+                                [_take(w, idx) for w in sws])
+                logs = self._compiled.logs()
+                cbl.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbl.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbl.on_train_end(epoch_logs)
+        history = _find_history(cbl)
+        if history is not None:
+            self.history = history
+        return self.history
+
+    def _prepare_data(self, x, y, sample_weight, where, class_weight=None):
+        xs = V.prepare_inputs(self, x, where)
+        self._assert_bound()
+        n = V.num_samples(xs)
+        ys = V.prepare_targets(self, y, n, self._compiled.losses, where)
+        sws = V.prepare_sample_weight(self, sample_weight, n, where)
+        if class_weight is not None:
+            if len(ys) > 1:
+                raise ValueError(
+                    f"{where}(): class_weight works for models with one output; model '{self.name}' "
+                    f"has {len(ys)}. Pass per-sample weights with sample_weight instead."
+                )
+            if sample_weight is not None:
+                raise ValueError(
+                    f"{where}(): pass class_weight or sample_weight, not both. Fold the class weights "
+                    "into sample_weight (sample_weight * class_weight_of_each_sample)."
+                )
+            sws = [V.class_weight_to_sample_weight(class_weight, ys[0], self._compiled.losses[0],
+                                                   xs[0].dtype if xs[0].dtype.kind == "f" else "float32")]
+        return xs, ys, sws
+
+    def _assert_bound(self):
+        comp = self._compiled
+        if comp is not None and len(comp.outputs) != len(self._graph.outputs):
+            comp.bind(self)
+
+    def _prepare_validation_data(self, validation_data):
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
+                   if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+            raise ValueError(
+                f"fit() argument validation_data expects a tuple (x_val, y_val) or (x_val, y_val, "
+                f"sample_weight_val), got {got}."
+            )
+        vx, vy = validation_data[0], validation_data[1]
+        vsw = validation_data[2] if len(validation_data) == 3 else None
+        return self._prepare_data(vx, vy, vsw, "fit(validation_data)")
+
+    # ---- evaluate ----------------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss and metrics on (x, y) in inference mode, batched.
+
+        Returns:
+            The loss (a float) if there are no metrics and one output; otherwise a list in
+            :attr:`metrics_names` order; a dict if ``return_dict``.
+        """
+        self._assert_compiled("evaluate")
+        batch_size = V.check_positive_int(batch_size, "batch_size", "evaluate", allow_none_default=32)
+        verbose = V.check_verbose(verbose, "evaluate")
+        xs, ys, sws = self._prepare_data(x, y, sample_weight, "evaluate")
+        n = V.num_samples(xs)
+        n_batches = math.ceil(n / batch_size)
+        if steps is not None:
+            n_batches = min(V.check_positive_int(steps, "steps", "evaluate"), n_batches)
+        cbl = _callback_list(self, callbacks, add_history=False, verbose=verbose, epochs=1,
+                             steps=n_batches)
+        logs = self._test_loop(xs, ys, sws, batch_size=batch_size, cbl=cbl, max_steps=n_batches)
+        return self._format_logs(logs, return_dict)
+
+    def _test_loop(self, xs, ys, sws, batch_size, cbl, max_steps=None) -> dict:
+        n = V.num_samples(xs)
+        n_batches = math.ceil(n / batch_size) if max_steps is None else max_steps
+        self._compiled.reset()
+        cbl.on_test_begin()
+        logs: dict = {}
+        for step in range(n_batches):
+            idx = slice(step * batch_size, min((step + 1) * batch_size, n))
+            cbl.on_test_batch_begin(step)
+            self.test_step([a[idx] for a in xs], [_take(b, idx) for b in ys],
+                           [_take(w, idx) for w in sws])
+            logs = self._compiled.logs()
+            cbl.on_test_batch_end(step, logs)
+        cbl.on_test_end(logs)
+        return logs
+
+    def _format_logs(self, logs: dict, return_dict: bool):
+        if return_dict:
+            return dict(logs)
+        values = [logs[k] for k in self.metrics_names if k in logs]
+        return values[0] if len(values) == 1 else values
+
+    # ---- predict -----------------------------------------------------------------------------
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for every sample of ``x``, computed in batches (inference mode).
+
+        Returns an array (n, *output_shape[1:]), or a list of them for several outputs.
+        """
+        batch_size = V.check_positive_int(batch_size, "batch_size", "predict", allow_none_default=32)
+        verbose = V.check_verbose(verbose, "predict")
+        xs = V.prepare_inputs(self, x, "predict")
+        n = V.num_samples(xs)
+        n_batches = math.ceil(n / batch_size)
+        if steps is not None:
+            n_batches = min(V.check_positive_int(steps, "steps", "predict"), n_batches)
+            n = min(n, n_batches * batch_size)
+        cbl = _callback_list(self, callbacks, add_history=False, verbose=verbose, epochs=1,
+                             steps=n_batches)
+        cbl.on_predict_begin()
+        results: list | None = None
+        for step in range(n_batches):
+            lo, hi = step * batch_size, min((step + 1) * batch_size, n)
+            cbl.on_predict_batch_begin(step)
+            outs = self.predict_step([a[lo:hi] for a in xs])
+            if results is None:
+                results = [np.empty((n, *o.shape[1:]), dtype=o.dtype) for o in outs]
+            for r, o in zip(results, outs):
+                r[lo:hi] = o
+            cbl.on_predict_batch_end(step, {"outputs": outs if len(outs) > 1 else outs[0]})
+        cbl.on_predict_end()
+        return results[0] if self._single_output else results
+
+    # ---- one batch ---------------------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
+                       return_dict=False):
+        """One training step on exactly this batch; returns its loss (and metrics).
+
+        ``reset_metrics=True`` (Keras 2's default) reports this batch alone; False accumulates
+        over calls (Keras 3's behaviour).
+        """
+        self._assert_compiled("train_on_batch")
+        xs, ys, sws = self._prepare_data(x, y, sample_weight, "train_on_batch", class_weight=class_weight)
+        if reset_metrics:
+            self._compiled.reset()
+        self.train_step(xs, ys, sws)
+        return self._format_logs(self._compiled.logs(), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
+        """Loss (and metrics) of this batch in inference mode."""
+        self._assert_compiled("test_on_batch")
+        xs, ys, sws = self._prepare_data(x, y, sample_weight, "test_on_batch")
+        if reset_metrics:
+            self._compiled.reset()
+        self.test_step(xs, ys, sws)
+        return self._format_logs(self._compiled.logs(), return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for this batch in one forward pass (inference mode)."""
+        xs = V.prepare_inputs(self, x, "predict_on_batch")
+        outs = self.predict_step(xs)
+        return outs[0] if self._single_output else outs
+
+
+def _take(a, idx):
+    return None if a is None else a[idx]
+
+
+def _cut(a, lo, hi):
+    return None if a is None else a[lo:hi]
+
+
+# ---- callbacks ---------------------------------------------------------------------------------
+def _callback_list(model, callbacks, add_history, verbose, epochs, steps):
+    from .. import callbacks as cb_module
+
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    cls = getattr(cb_module, "CallbackList", None)
+    if cls is None:  # pragma: no cover - only before the callbacks module exists
+        return _MinimalCallbackList(callbacks, model, add_history)
+    return cls(callbacks, model=model, add_history=add_history, add_progbar=verbose != 0,
+               verbose=verbose, epochs=epochs, steps=steps)
+
+
+def _find_history(cbl):
+    for c in getattr(cbl, "callbacks", []):
+        if type(c).__name__ == "History":
+            return c
+    return getattr(cbl, "_history", None)
+
+
+class _MinimalHistory:
+    """Stand-in for callbacks.History until the callbacks module lands."""
+
+    def __init__(self):
+        self.history: dict = {}
+        self.epoch: list = []
+        self.model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+        self.model.history = self
+
+
+class _MinimalCallbackList:  # pragma: no cover - replaced by callbacks.CallbackList
+    def __init__(self, callbacks, model, add_history):
+        self.callbacks = list(callbacks or [])
+        if add_history:
+            self.callbacks.append(_MinimalHistory())
+        for c in self.callbacks:
+            c.set_model(model)
+
+    def __getattr__(self, hook):
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call(*args):
+            for c in self.callbacks:
+                fn = getattr(c, hook, None)
+                if fn is not None:
+                    fn(*args)
+
+        return call

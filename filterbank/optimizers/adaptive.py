@@ -1,0 +1,159 @@
+"""Adaptive optimizers: RMSprop, Adam and AdamW with Keras 3's exact formulas.
+
+RMSprop (epsilon *inside* the square root, unlike PyTorch's ``sqrt(v) + eps``)::
+
+    v = rho * v + (1 - rho) * g**2
+    a = rho * a + (1 - rho) * g                    (centered only)
+    inc = lr * g / sqrt(v - a**2 + eps)            (centered; else sqrt(v + eps))
+    m = momentum * m + inc;  w -= m                (momentum > 0; else w -= inc)
+
+Adam (Keras's "epsilon hat": bias correction folded into the step size, epsilon added
+to the *uncorrected* sqrt(v), unlike PyTorch's sqrt(v_hat) + eps), with t = iterations + 1::
+
+    alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2)
+    v_hat = max(v_hat, v)                          (amsgrad only; then used for v)
+    w -= alpha * m / (sqrt(v) + epsilon)
+
+AdamW is Adam with decoupled weight decay ``w -= lr * weight_decay * w`` applied first.
+
+Example:
+    >>> import numpy as np
+    >>> w = np.array([1.0])
+    >>> Adam(learning_rate=0.1).apply_gradients([(np.array([0.5]), w, "w")])
+    >>> w.round(4)  # the first step moves by lr (times 1 - ~1e-5 from epsilon)
+    array([0.9])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Optimizer, _check_number
+
+
+class RMSprop(Optimizer):
+    """RMSprop. Defaults as Keras: learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7.
+
+    Slots per parameter: "velocity", plus "momentum" (momentum > 0) and
+    "average_gradient" (centered=True).
+    """
+
+    default_name = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name, **kwargs)
+        self.rho = _check_number("RMSprop", "rho", rho, low=0, high=1)
+        self.momentum = _check_number("RMSprop", "momentum", momentum, low=0, high=1)
+        self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0)
+        self.centered = bool(centered)
+
+    def _slot_names(self):
+        names = ("velocity",)
+        if self.momentum > 0:
+            names += ("momentum",)
+        if self.centered:
+            names += ("average_gradient",)
+        return names
+
+    def _update(self, grad, param, slots, lr):
+        rho = self.rho
+        v = slots["velocity"]
+        v *= rho
+        v += (1.0 - rho) * np.square(grad)
+        if self.centered:
+            a = slots["average_gradient"]
+            a *= rho
+            a += (1.0 - rho) * grad
+            denom = v - np.square(a)
+            denom += self.epsilon
+        else:
+            denom = v + self.epsilon
+        np.sqrt(denom, out=denom)
+        increment = lr * grad
+        increment /= denom
+        if self.momentum > 0:
+            m = slots["momentum"]
+            m *= self.momentum
+            m += increment
+            param -= m
+        else:
+            param -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam. Defaults as Keras: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7.
+
+    Slots per parameter: "momentum", "velocity", and "velocity_hat" (amsgrad=True).
+    """
+
+    default_name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name, **kwargs)
+        cls = type(self).__name__
+        self.beta_1 = _check_number(cls, "beta_1", beta_1, low=0, high=1)
+        self.beta_2 = _check_number(cls, "beta_2", beta_2, low=0, high=1)
+        self.epsilon = _check_number(cls, "epsilon", epsilon, low=0)
+        self.amsgrad = bool(amsgrad)
+
+    def _slot_names(self):
+        names = ("momentum", "velocity")
+        return names + ("velocity_hat",) if self.amsgrad else names
+
+    def _update(self, grad, param, slots, lr):
+        t = self.iterations + 1
+        b1, b2 = self.beta_1, self.beta_2
+        alpha = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+        m, v = slots["momentum"], slots["velocity"]
+        delta = grad - m
+        delta *= 1.0 - b1
+        m += delta
+        delta = np.square(grad)
+        delta -= v
+        delta *= 1.0 - b2
+        v += delta
+        if self.amsgrad:
+            v = np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
+        denom = np.sqrt(v)
+        denom += self.epsilon
+        step = alpha * m
+        step /= denom
+        param -= step
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter). Keras default weight_decay=0.004.
+
+    Each step first does ``w -= learning_rate * weight_decay * w``, then Adam's update.
+    """
+
+    default_name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        if weight_decay is None:
+            raise ValueError(
+                "AdamW expects weight_decay to be a float, got None. Use Adam for no decay."
+            )
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
+                         name=name, **kwargs)

@@ -202,3 +202,22 @@ def test_torch_worker_latency(tmp_path):
     assert {i["layout"] for i in info} == {"nchw"}
     assert all(c["frameworks"]["torch"]["latency_us"]["median"] > 0 for c in cases)
     assert res["workers"]["torch"]["versions"]["torch_threads"] == 1
+
+
+# ---------------------------------------------------------------- the filterbank adapter
+
+def test_filterbank_adapter_builds_the_seed_models_through_the_public_api():
+    import numpy as np
+
+    from benchmarks.frameworks import FilterbankAdapter
+
+    fb = FilterbankAdapter(threads=1)
+    for arch, params in archs.SEED_PARAMS.items():
+        step, info = fb.make("train", arch, 4, 28, 0, {})
+        assert info["params"] == params
+        assert np.isfinite(float(step()))
+        predict, _ = fb.make("infer", arch, 4, 28, 0, {})
+        probs = np.asarray(predict())
+        assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    fit = fb.fit("functional", n=96, batch=64, seed=0)
+    fit()  # one epoch: a full batch and a partial one

@@ -59,7 +59,7 @@ class FilterbankAdapter:
 
     def versions(self) -> dict:
         return {"filterbank": self.keras.__version__, "numpy": np.__version__,
-                "blas": numpy_blas()}
+                "blas": numpy_blas(), "path": os.path.dirname(self.keras.__file__)}
 
     def _layer(self, spec):
         L = self.layers

@@ -243,7 +243,7 @@ def render_markdown(results: dict) -> str:
     hellos = results.get("workers", {})
     vers = {}
     for h in hellos.values():
-        vers.update({k: v for k, v in h.get("versions", {}).items() if k != "blas"})
+        vers.update({k: v for k, v in h.get("versions", {}).items() if k not in ("blas", "path")})
     blas = next((h["versions"]["blas"] for h in hellos.values()
                  if isinstance(h.get("versions", {}).get("blas"), dict)), None)
     out = [f"# Benchmarks: {results['date']} on {m['host']}", ""]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -43,6 +44,11 @@ from .. import regularizers as _regularizers
 from ..errors import did_you_mean, fmt_shape
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
+
+# Set by filterbank.saving while it rebuilds a model from a file: a callable that vets each new
+# weight (layer, name, shape) *before* its memory is allocated, so a damaged or hostile config
+# cannot make the loader allocate more than the file's own tensors hold.
+WEIGHT_GUARD: ContextVar = ContextVar("filterbank_weight_guard", default=None)
 
 
 def unique_name(base: str) -> str:
@@ -172,6 +178,9 @@ class Layer:
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
                    regularizer=None, dtype=None) -> np.ndarray:
         """Create weight ``name`` (its order of creation is the Keras ``get_weights`` order)."""
+        guard = WEIGHT_GUARD.get()
+        if guard is not None:
+            guard(self, name, shape)
         value = _initializers.get(initializer)(shape, dtype or self.compute_dtype)
         self.params[name] = np.ascontiguousarray(value)
         if trainable:

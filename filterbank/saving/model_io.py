@@ -1,0 +1,380 @@
+"""Models to and from files: ``save_model`` / ``load_model`` / ``save_weights`` / ``load_weights``.
+
+Weights are named ``"<layer name>/<weight name>"`` (``"conv2d/kernel"``) and matched by name
+and shape, never by position. Loading a model rebuilds it from config.json through
+``filterbank.models.model_from_config`` (built-in layer classes only) while a guard vets every
+weight *before* it is allocated: a config asking for a weight the file does not hold, or of
+another shape, is refused without allocating it. Loading does not disturb filterbank's random
+generator, so ``set_random_seed(s); load_model(p).fit(...)`` trains exactly as the model
+would have without the round trip.
+
+Example:
+    >>> import os, tempfile
+    >>> import numpy as np, filterbank as keras
+    >>> from filterbank import layers
+    >>> model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.fbk")
+    >>> model.save(path)
+    >>> x = np.ones((1, 3), "float32")
+    >>> loaded = keras.models.load_model(path)
+    >>> bool((loaded.predict(x, verbose=0) == model.predict(x, verbose=0)).all())
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+
+import numpy as np
+
+from .. import backend
+from .archive import OPTIMIZER, WEIGHTS, atomic_write, open_checked, read_archive, write_archive
+from .config_check import FLOATX, check_config
+from .errors import DAMAGED, MAX_TOTAL_BYTES, ModelFileError, file_error
+from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors
+
+_MISMATCH_FIX = ("Build the model with the architecture the weights were saved from "
+                 "(compare model.summary() with the model that saved them).")
+# Keras code names weights files "*.weights.h5"; filterbank writes no HDF5, but a name is just a
+# name: such files hold plain safetensors, which load_weights recognises by content.
+_PLAIN_WEIGHTS = (".safetensors", ".h5", ".hdf5")
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------
+def _model_layers(model) -> list:
+    from ..models import Sequential
+
+    if isinstance(model, Sequential) or model.built:
+        return list(model.layers)
+    return []
+
+
+def model_weights(model) -> dict[str, tuple[object, str, np.ndarray]]:
+    """``{"layer/weight": (layer, weight name, array)}`` for every weight of ``model``."""
+    out = {}
+    for layer in _model_layers(model):
+        for wname, arr in layer.params.items():
+            key = f"{layer.name}/{wname}"
+            if key in out:
+                raise ValueError(
+                    f"Model '{model.name}' has two layers named '{layer.name}', so their weights "
+                    "cannot be told apart in a file. Give every layer a unique name."
+                )
+            out[key] = (layer, wname, arr)
+    return out
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    layer, _, weight = key.rpartition("/")
+    return layer, weight
+
+
+def _model_floatx(model) -> str:
+    """The float type the model was built in (its weights' dtype where layers set none)."""
+    for layer in _model_layers(model):
+        if layer.dtype is None:
+            for arr in layer.params.values():
+                return str(arr.dtype) if str(arr.dtype) in FLOATX else backend.floatx()
+    return backend.floatx() if backend.floatx() in FLOATX else "float32"
+
+
+def _check_target(path, what: str) -> str:
+    if isinstance(path, (bytes, bytearray)):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} expects a file path (str or pathlib.Path), "
+                        f"got {type(path).__name__}.")
+    return os.fspath(path)
+
+
+def _check_builtin_layers(model) -> None:
+    from ..layers import LAYER_CLASSES
+
+    for layer in _model_layers(model):
+        name = type(layer).__name__
+        if LAYER_CLASSES.get(name) is not type(layer):
+            raise ValueError(
+                f"Layer '{layer.name}' is a {name}, not a built-in filterbank layer, and model "
+                "files hold built-in layers only (loading never imports code). Save the weights "
+                "with model.save_weights('w.safetensors') and rebuild the model in code before "
+                "load_weights."
+            )
+
+
+def _unrebuildable(compile_config: dict) -> list[str]:
+    """Class names in the compile settings that load_model could not rebuild (custom classes)."""
+    import importlib
+
+    bad = []
+
+    def visit(value, module):
+        if isinstance(value, dict) and "class_name" in value:
+            try:
+                importlib.import_module(f"filterbank.{module}").deserialize(value)
+            except Exception:
+                bad.append(str(value["class_name"]))
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v, module)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v, module)
+
+    visit(compile_config.get("optimizer"), "optimizers")
+    visit(compile_config.get("loss"), "losses")
+    visit(compile_config.get("metrics"), "metrics")
+    return bad
+
+
+# ------------------------------------------------------------------------------------------
+# Saving
+# ------------------------------------------------------------------------------------------
+def save_model(model, path, overwrite: bool = True, zipped=None, include_optimizer: bool = True):
+    """Save architecture, weights, compile settings and optimizer state to one file.
+
+    Args:
+        model: a filterbank ``Model`` or ``Sequential`` made of built-in layers.
+        path: file name; ``.fbk`` suggested, ``.keras`` and any other name accepted.
+        overwrite: replace an existing file (atomically); ``False`` raises FileExistsError.
+        zipped: accepted for Keras compatibility; the file is always a zip.
+        include_optimizer: store the optimizer state so training can resume exactly.
+
+    Example:
+        >>> # model.save("mnist.fbk"); model = keras.models.load_model("mnist.fbk")
+    """
+    from ..models import Sequential
+
+    path = _check_target(path, "model.save")
+    if zipped is False:
+        raise ValueError("model.save(zipped=False) is not supported: a filterbank model file is "
+                         "always one zip file.")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"model.save: {path!r} exists and overwrite=False.")
+    _check_builtin_layers(model)
+    weights = model_weights(model)
+    config = {
+        "class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
+        "config": model.get_config(),
+        "floatx": _model_floatx(model),
+    }
+    optimizer = getattr(model, "optimizer", None)
+    compile_config = model.get_compile_config() if optimizer is not None else None
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+        bad = _unrebuildable(compile_config)
+        if bad:
+            warnings.warn(
+                f"model.save: the compile settings use {', '.join(sorted(set(bad)))}, which "
+                "load_model cannot rebuild (only built-in losses, metrics and optimizers can). "
+                "Load the file with load_model(path, compile=False) and compile again.",
+                stacklevel=3)
+    try:
+        check_config(config, path)  # never write a file that load_model would refuse
+    except ModelFileError as e:
+        raise ValueError(f"model.save cannot describe model '{model.name}': {e}") from None
+    tensors = {WEIGHTS: {key: arr for key, (_, _, arr) in weights.items()}}
+    if include_optimizer and optimizer is not None and getattr(optimizer, "iterations", 0) > 0:
+        tensors[OPTIMIZER] = optimizer.get_state()
+    metadata = {"model_name": model.name, "model_class": config["class_name"]}
+    write_archive(path, config, metadata, tensors)
+
+
+def save_weights(model, path, overwrite: bool = True) -> None:
+    """Save only the weights: a plain safetensors file, or (any other name) a model file.
+
+    Names ending in ``.safetensors`` -- or ``.h5`` / ``.hdf5``, as Keras code writes
+    ``"w.weights.h5"`` -- get a plain safetensors file (filterbank writes no HDF5; the name
+    does not change the content). Tensor names are ``"<layer>/<weight>"``; ``load_weights``
+    matches them by name and shape and recognises either kind of file by its content.
+    """
+    from .. import __version__
+    from .archive import FORMAT_VERSION
+
+    path = _check_target(path, "model.save_weights")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"model.save_weights: {path!r} exists and overwrite=False.")
+    if not path.lower().endswith(_PLAIN_WEIGHTS):
+        save_model(model, path, include_optimizer=False)
+        return
+    tensors = {key: arr for key, (_, _, arr) in model_weights(model).items()}
+    meta = {"format": "filterbank-weights", "format_version": str(FORMAT_VERSION),
+            "filterbank_version": __version__}
+    blob = encode_tensors(tensors, FLOAT_DTYPES, metadata=meta)
+    if len(blob) > MAX_TOTAL_BYTES:
+        raise ValueError(f"The weights are {len(blob):,} bytes; a filterbank file holds at most "
+                         f"{MAX_TOTAL_BYTES:,}.")
+    atomic_write(path, lambda fp: fp.write(blob))
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------
+def _read_weight_tensors(path) -> dict[str, np.ndarray]:
+    """Weights from a model file (zip) or a plain .safetensors file, fully checked."""
+    fp, size = open_checked(path)
+    with fp:
+        try:
+            is_zip = zipfile.is_zipfile(fp)
+        except Exception:
+            is_zip = False
+        if not is_zip:
+            fp.seek(0)
+            data = fp.read(size + 1)
+    if is_zip:
+        return read_archive(path).tensors[WEIGHTS]
+    if len(data) != size:
+        raise file_error(path, "it changed size while being read", None)
+    return decode_tensors(data, path, "", FLOAT_DTYPES)
+
+
+def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch=False) -> None:
+    """Match ``tensors`` to the model's weights by name and shape, then copy them in."""
+    weights = model_weights(model)
+    problems = []
+    for key, (layer, wname, arr) in weights.items():
+        got = tensors.get(key)
+        if got is None:
+            problems.append(f"it has no weight {wname!r} for layer {layer.name!r} (the model "
+                            f"expects shape {tuple(arr.shape)})")
+        elif got.shape != arr.shape:
+            problems.append(f"layer {layer.name!r} weight {wname!r} has shape {tuple(got.shape)} "
+                            f"in the file, but the model expects {tuple(arr.shape)}")
+    for key in tensors:
+        if key not in weights:
+            layer, wname = _split_key(key)
+            problems.append(f"it holds weight {wname!r} for layer {layer!r}, which the model "
+                            "does not have" + ("" if weights else " (is the model built?)"))
+    if problems and not skip_mismatch:
+        n = len(problems) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
+        raise file_error(path, problems[0] + more, fix)
+    if problems:
+        warnings.warn(f"load_weights(skip_mismatch=True) skipped {len(problems)} weights of "
+                      f"{os.fspath(path)!r}: {'; '.join(problems)}.", stacklevel=4)
+    for key, (_, _, arr) in weights.items():
+        got = tensors.get(key)
+        if got is not None and got.shape == arr.shape:
+            arr[...] = got.astype(arr.dtype, copy=False)
+
+
+def load_weights(model, path, skip_mismatch: bool = False) -> None:
+    """Load weights saved by ``save_weights`` or ``save`` into ``model`` (matched by name).
+
+    All-or-nothing: every name and shape is checked before any weight changes. With
+    ``skip_mismatch=True`` missing, extra or mis-shaped weights are skipped with a warning.
+    """
+    tensors = _read_weight_tensors(path)
+    _assign(model, tensors, path, _MISMATCH_FIX, skip_mismatch)
+
+
+def _weight_guard(tensors: dict[str, np.ndarray], path):
+    def guard(layer, name, shape):
+        key = f"{layer.name}/{name}"
+        want = tuple(int(d) for d in shape)
+        have = tensors.get(key)
+        if have is None:
+            raise file_error(path, f"config.json asks for weight {name!r} of layer {layer.name!r} "
+                                   f"(shape {want}), which model.weights.safetensors does not hold")
+        if tuple(have.shape) != want:
+            raise file_error(path, f"config.json gives layer {layer.name!r} weight {name!r} shape "
+                                   f"{want}, but model.weights.safetensors holds shape "
+                                   f"{tuple(have.shape)}")
+    return guard
+
+
+def _rebuild(config: dict, tensors: dict[str, np.ndarray], path):
+    from ..layers.base import WEIGHT_GUARD
+    from ..models import model_from_config
+
+    floatx, rng_state = backend.floatx(), backend.get_rng_state()
+    token = WEIGHT_GUARD.set(_weight_guard(tensors, path))
+    try:
+        backend.set_floatx(config.get("floatx", "float32"))
+        return model_from_config({"class_name": config["class_name"], "config": config["config"]})
+    except ModelFileError:
+        raise
+    except Exception as e:  # a constructor's own argument check, or a graph that cannot be wired
+        raise file_error(path, f"config.json describes a model that cannot be built "
+                               f"({type(e).__name__}: {str(e)[:300]})") from e
+    finally:
+        WEIGHT_GUARD.reset(token)
+        backend.set_floatx(floatx)
+        backend.set_rng_state(rng_state)  # loading must not shift the user's random stream
+
+
+def _check_optimizer_state(state: dict, model, path) -> None:
+    weights = model_weights(model)
+    for key, arr in state.items():
+        if key == "iterations":
+            if arr.dtype != np.int64 or arr.shape != () or int(arr) < 0:
+                raise file_error(path, "optimizer.safetensors has an invalid 'iterations' "
+                                       f"(dtype {arr.dtype}, shape {arr.shape})")
+            continue
+        if arr.dtype.kind != "f":
+            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} has dtype "
+                                   f"{arr.dtype}; optimizer state is float")
+        if key == "learning_rate":
+            if arr.shape != ():
+                raise file_error(path, "optimizer.safetensors has a non-scalar learning_rate")
+            continue
+        param, _ = _split_key(key)
+        if param not in weights:
+            layer, wname = _split_key(param)
+            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} for weight "
+                                   f"{wname!r} of layer {layer!r}, which the model does not have")
+        want = weights[param][2].shape
+        if arr.shape != want:
+            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} of shape "
+                                   f"{tuple(arr.shape)} for a weight of shape {tuple(want)}")
+    if "iterations" not in state:
+        raise file_error(path, "optimizer.safetensors lacks 'iterations'")
+
+
+def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool = True):
+    """Load a model saved with ``model.save(path)``: architecture, weights, compile, optimizer.
+
+    Nothing is unpickled, imported or evaluated, and nothing is written to disk. Any defect of
+    the file raises :class:`ModelFileError` naming the file and the problem.
+
+    Args:
+        path: the model file.
+        compile: re-compile with the saved settings and restore the optimizer state.
+        custom_objects: not supported (model files hold built-in layers only).
+        safe_mode: accepted for Keras compatibility; loading is always safe.
+    """
+    if custom_objects:
+        raise ValueError("load_model(custom_objects=...) is not supported: filterbank model files "
+                         "hold built-in layers only, and loading never imports code.")
+    del safe_mode
+    archive = read_archive(path)
+    config, tensors = archive.config, archive.tensors
+    check_config(config, path)
+    weights = tensors[WEIGHTS]
+    model = _rebuild(config, weights, path)
+    _assign(model, weights, path, DAMAGED)
+    state = tensors.get(OPTIMIZER)
+    cc = config.get("compile_config")
+    if state is not None and cc is None:
+        raise file_error(path, "it holds optimizer state but no compile config")
+    if compile and cc is not None:
+        try:
+            model.compile_from_config(cc)
+        except Exception as e:
+            raise file_error(path, f"its compile settings cannot be rebuilt ({type(e).__name__}: "
+                                   f"{str(e)[:300]})",
+                             "If the model was compiled with a custom loss, metric or optimizer, "
+                             "load it with load_model(path, compile=False) and compile it "
+                             "again; otherwise the file is damaged.") from e
+        if state is not None:
+            _check_optimizer_state(state, model, path)
+            try:
+                model.optimizer.set_state(state)
+            except Exception as e:
+                raise file_error(path, f"its optimizer state does not fit the "
+                                       f"{type(model.optimizer).__name__} optimizer "
+                                       f"({str(e)[:300]})") from e
+    return model

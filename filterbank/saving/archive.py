@@ -386,39 +386,49 @@ def read_archive(path) -> Archive:
     """
     fp, size = open_checked(path)
     with fp:
-        try:
-            is_zip = zipfile.is_zipfile(fp)
-        except Exception:
-            is_zip = False
-        if not is_zip:
+        if not is_zip(fp):
             raise file_error(path, "it is not a zip file",
                              "A filterbank model file (.fbk) is a zip; was this saved with "
                              "model.save()? For a plain .safetensors weights file use "
                              "model.load_weights().")
-        _check_central_directory(fp, size, path)
-        try:
-            zf = zipfile.ZipFile(fp)
-        except Exception as e:
-            raise file_error(path, f"its zip structure is broken "
-                                   f"({type(e).__name__}: {e})") from None
-        with zf:
-            infos = {i.filename: i for i in _check_members(zf, path)}
-            meta = parse_json(_read_member(zf, infos[METADATA], path), path, METADATA)
-            _check_metadata(meta, path)
-            config = parse_json(_read_member(zf, infos[CONFIG], path), path, CONFIG)
-            if not isinstance(config, dict):
-                raise file_error(path, f"member {CONFIG!r} is not a JSON object")
-            check_format_version(config.get("format_version"), path, CONFIG,
-                                 config.get("filterbank_version"))
-            if config["format_version"] != meta["format_version"]:
-                raise file_error(path, f"members {CONFIG!r} and {METADATA!r} disagree on "
-                                       "format_version")
-            tensors = {}
-            for member in (WEIGHTS, OPTIMIZER):
-                if member in infos:
-                    data = _read_member(zf, infos[member], path)
-                    tensors[member] = decode_tensors(data, path, member, TENSOR_MEMBERS[member])
-                    del data
+        return read_open_archive(fp, size, path)
+
+
+def is_zip(fp) -> bool:
+    """``zipfile.is_zipfile`` on an open file, False (not an exception) for any oddity."""
+    try:
+        return zipfile.is_zipfile(fp)
+    except Exception:
+        return False
+
+
+def read_open_archive(fp, size: int, path) -> Archive:
+    """:func:`read_archive` on a file already opened by :func:`open_checked` (one handle, so
+    the file cannot be swapped between checks)."""
+    _check_central_directory(fp, size, path)
+    try:
+        zf = zipfile.ZipFile(fp)
+    except Exception as e:
+        raise file_error(path, f"its zip structure is broken "
+                               f"({type(e).__name__}: {e})") from None
+    with zf:
+        infos = {i.filename: i for i in _check_members(zf, path)}
+        meta = parse_json(_read_member(zf, infos[METADATA], path), path, METADATA)
+        _check_metadata(meta, path)
+        config = parse_json(_read_member(zf, infos[CONFIG], path), path, CONFIG)
+        if not isinstance(config, dict):
+            raise file_error(path, f"member {CONFIG!r} is not a JSON object")
+        check_format_version(config.get("format_version"), path, CONFIG,
+                             config.get("filterbank_version"))
+        if config["format_version"] != meta["format_version"]:
+            raise file_error(path, f"members {CONFIG!r} and {METADATA!r} disagree on "
+                                   "format_version")
+        tensors = {}
+        for member in (WEIGHTS, OPTIMIZER):
+            if member in infos:
+                data = _read_member(zf, infos[member], path)
+                tensors[member] = decode_tensors(data, path, member, TENSOR_MEMBERS[member])
+                del data
     listed = {(e["member"], e["name"], e["dtype"], tuple(e["shape"])) for e in meta["tensors"]}
     held = _listing(tensors)
     if listed != held:

@@ -115,14 +115,14 @@ def _check_builtin_layers(model) -> None:
 
 def _unrebuildable(compile_config: dict) -> list[str]:
     """Class names in the compile settings that load_model could not rebuild (custom classes)."""
-    import importlib
+    from .. import losses, metrics, optimizers
 
     bad = []
 
     def visit(value, module):
         if isinstance(value, dict) and "class_name" in value:
             try:
-                importlib.import_module(f"filterbank.{module}").deserialize(value)
+                module.deserialize(value)
             except Exception:
                 bad.append(str(value["class_name"]))
         elif isinstance(value, dict):
@@ -132,9 +132,9 @@ def _unrebuildable(compile_config: dict) -> list[str]:
             for v in value:
                 visit(v, module)
 
-    visit(compile_config.get("optimizer"), "optimizers")
-    visit(compile_config.get("loss"), "losses")
-    visit(compile_config.get("metrics"), "metrics")
+    visit(compile_config.get("optimizer"), optimizers)
+    visit(compile_config.get("loss"), losses)
+    visit(compile_config.get("metrics"), metrics)
     return bad
 
 

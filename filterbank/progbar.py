@@ -45,6 +45,7 @@ _now = time.monotonic
 _LIVE_BARS: weakref.WeakSet = weakref.WeakSet()
 
 _TQDM_SUBCLASS = None
+_HUGE = 1 << 20  # "no limit" for tqdm's own width / height handling
 
 
 def _tqdm_class():
@@ -309,10 +310,13 @@ class Progbar:
         if self._live is None:
             cls = _tqdm_class()
             # bar_format="{desc}": tqdm draws our Keras line verbatim (it handles "\r",
-            # erasing a longer previous line, and messages printed around the bar).
+            # erasing a longer previous line, and messages printed around the bar). The line
+            # width is ours (_fit_width); tqdm must not query the terminal itself: a pty
+            # reporting 0x0 (CI runners, `script`) made it trim or hide the line entirely.
             self._live = cls(total=self.target, initial=self._seen_so_far, file=self.stream,
                              desc=line, bar_format="{desc}", leave=True, mininterval=0,
-                             delay=0, disable=False, dynamic_ncols=False)
+                             delay=0, disable=False, dynamic_ncols=False, ncols=_HUGE,
+                             nrows=_HUGE)
             _LIVE_BARS.add(self)
             return
         self._live.set_description_str(line, refresh=False)

@@ -361,3 +361,35 @@ def _root():
     import pathlib
 
     return pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_csv_logger_key_appearing_later_widens_the_header(tmp_path):
+    path = tmp_path / "log.csv"
+    logs = [{"loss": 1.0}, {"loss": 0.5, "val_loss": 0.75}, {"loss": 0.25}]
+    scripted_fit([callbacks.CSVLogger(path)], logs)
+    assert read_rows(path) == [["epoch", "loss", "val_loss"], ["0", "1.0", "NA"],
+                               ["1", "0.5", "0.75"], ["2", "0.25", "NA"]]
+    # appending to a file with an earlier run's header: the header cannot change
+    with pytest.warns(UserWarning, match="val_acc appeared after the header"):
+        scripted_fit([callbacks.CSVLogger(path, append=True)],
+                     [{"loss": 0.5}, {"loss": 0.5, "val_acc": 1.0}])
+    assert read_rows(path)[-2:] == [["0", "0.5", "NA"], ["1", "0.5", "NA"]]
+    # a fresh file in append mode is this run's own: it is widened
+    fresh = tmp_path / "fresh.csv"
+    scripted_fit([callbacks.CSVLogger(fresh, append=True)], [{"loss": 1.0}, {"loss": 1.0, "b": 2}])
+    assert read_rows(fresh) == [["epoch", "b", "loss"], ["0", "NA", "1.0"], ["1", "2.0", "1.0"]]
+
+
+def test_csv_logger_validation_freq_in_real_fit(tmp_path):
+    import filterbank as keras
+    from filterbank import layers
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([layers.Dense(1, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    model.fit(x, x.sum(1), epochs=4, verbose=0, validation_split=0.25, validation_freq=2,
+              callbacks=[callbacks.CSVLogger(tmp_path / "log.csv")])
+    rows = read_rows(tmp_path / "log.csv")
+    assert rows[0] == ["epoch", "loss", "val_loss"]
+    assert [r[2] == "NA" for r in rows[1:]] == [True, False, True, False]

@@ -20,7 +20,7 @@ def epoch_of_weights(model):
     ("val_loss", "min"), ("loss", "min"), ("val_accuracy", "max"), ("acc", "max"),
     ("sparse_categorical_accuracy", "max"), ("val_auc", "max"), ("val_mean_squared_error", "min"),
     ("val_mae", "min"), ("categorical_crossentropy", "min"), ("output_1_loss", "min"),
-    ("val_precision", "max"), ("kl_divergence", "min"),
+    ("val_precision", "max"), ("kl_divergence", "min"), ("val_bce", "min"),
 ])
 def test_auto_direction_from_names(monitor, expected):
     assert resolve_direction(monitor, "auto") == expected

@@ -327,3 +327,23 @@ def test_callback_messages_between_progress_lines(clock, capsys):
         "Epoch 2/5", "1/1 - 0s - 0s/step - loss: 0.7000",
         "Epoch 2: early stopping",
     ]
+
+
+def test_tqdm_never_queries_the_terminal_size(clock, monkeypatch):
+    # Regression: under a pty reporting 0x0 rows/columns (CI runners, `script`), tqdm's own
+    # size query hid the live line entirely. Our width handling is the only one.
+    import tqdm.std
+
+    def boom():
+        raise AssertionError("tqdm queried the terminal size")
+
+    monkeypatch.setattr(tqdm.std, "_screen_shape_wrapper", boom)
+    out = FakeTTY()
+    monkeypatch.setattr(sys, "stdout", out)
+    bar = Progbar(2, verbose=1, interval=0)  # stream defaults to sys.stdout
+    clock.t += 0.1
+    bar.update(1, [("loss", 1.0)])
+    clock.t += 0.1
+    bar.update(2, [("loss", 1.0)])
+    assert out.getvalue().split("\r")[1].startswith("1/2 [" + "=" * 14 + ">" + "." * 15 + "]")
+    assert out.getvalue().endswith(f"2/2 {FULL} - 0s 100ms/step - loss: 1.0000\n")

@@ -22,7 +22,8 @@ _UP_HINTS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "fmeasure", "io
              "sensitivity", "specificity", "r2_score", "cosine_similarity", "true_positives",
              "true_negatives")
 _DOWN_HINTS = ("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson",
-               "false_positives", "false_negatives", "mse", "mae", "mape", "msle", "rmse")
+               "false_positives", "false_negatives", "mse", "mae", "mape", "msle", "rmse", "bce",
+               "cce", "kld")
 
 
 def check_mode(mode, owner):

@@ -184,6 +184,9 @@ class Softmax(Layer):
                 )
 
     def forward(self, inputs, training=False):
+        # `_z` (the logits) and `_y` follow ActivationMixin: the engine's fused
+        # softmax + cross-entropy reads the logits from `_z`.
+        self._z = inputs
         self._y = self._softmax(inputs)
         return self._y
 

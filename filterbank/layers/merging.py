@@ -24,7 +24,7 @@ def _shapes_text(shapes) -> str:
 
 
 class _Merge(Layer):
-    _example = "[x1, x2]"
+    _example = "([x1, x2])"
 
     def _require_list(self, value, what):
         """``value``: a list of shapes (``what="shape"``) or of arrays (``what="input"``)."""
@@ -99,9 +99,9 @@ class Add(_Merge):
         return out
 
     def backward(self, grad):
-        # d(sum)/d(each input) is the identity. Separate arrays, so an engine that
-        # accumulates fan-out gradients in place cannot alias one input's into another's.
-        return [grad] + [grad.copy() for _ in range(self._n - 1)]
+        # d(sum)/d(each input) is the identity: the same array for every input (the graph
+        # engine sums fan-out gradients out of place, so sharing it is safe).
+        return [grad] * self._n
 
 
 class Concatenate(_Merge):

@@ -74,6 +74,8 @@ def get(identifier) -> Loss | None:
     """
     if identifier is None or isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()  # Keras instantiates a class given as the loss
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):

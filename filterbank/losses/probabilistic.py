@@ -332,7 +332,8 @@ class BinaryCrossentropy(ElementwiseLoss):
 
     def _shape_fix(self, y_true, y_pred):
         fix = batch_fix(y_true.shape, y_pred.shape)
-        if fix is None and y_pred.shape[-1] > 1 and y_true.shape[:-1] == y_pred.shape[:-1]:
+        one_label = (y_pred.shape[:-1], y_pred.shape[:-1] + (1,))
+        if fix is None and y_pred.shape[-1] > 1 and y_true.shape in one_label:
             fix = (
                 f"For one class label per sample with {y_pred.shape[-1]} softmax outputs use "
                 "loss='sparse_categorical_crossentropy'; binary_crossentropy needs one 0/1 "

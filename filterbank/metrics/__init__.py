@@ -78,7 +78,9 @@ def _accuracy_for(name: str, loss) -> Metric:
         except ValueError:
             loss = None
     if isinstance(loss, _losses.BinaryCrossentropy):
-        return BinaryAccuracy(name=name)
+        # With logits the decision boundary is 0, not 0.5 (Keras keeps 0.5 there, which
+        # silently misreports; a sigmoid output of 0.5 is a logit of 0).
+        return BinaryAccuracy(name=name, threshold=0.0 if loss.from_logits else 0.5)
     if isinstance(loss, _losses.SparseCategoricalCrossentropy):
         return SparseCategoricalAccuracy(name=name)
     if isinstance(loss, _losses.CategoricalCrossentropy):
@@ -90,7 +92,8 @@ def get(identifier, loss=None) -> Metric | None:
     """Resolve a metric name, config dict, function or :class:`Metric` (None stays None).
 
     "accuracy"/"acc" become binary, sparse categorical or categorical accuracy by the
-    loss (binary / sparse categorical / categorical cross-entropy); with another loss,
+    loss (binary / sparse categorical / categorical cross-entropy; binary accuracy
+    thresholds logits at 0 when the loss has from_logits=True); with another loss,
     by the shapes of the first batch (Keras 3's rule). A string keeps its spelling as the
     metric's name, so History keys match what the user asked for.
 
@@ -101,6 +104,8 @@ def get(identifier, loss=None) -> Metric | None:
     """
     if identifier is None or isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):

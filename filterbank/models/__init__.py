@@ -1,6 +1,6 @@
 """Models: one graph engine (functional ``Model``) and ``Sequential`` on top of it."""
 
-from .functional import Model, model_from_config
+from .functional import Model, model_from_config, model_from_json
 from .sequential import Sequential
 
 
@@ -11,4 +11,4 @@ def load_model(path, compile=True):
     return _load(path, compile=compile)
 
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_config"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_config", "model_from_json"]

@@ -56,7 +56,11 @@ def resolve_loss(identifier):
 
 
 def resolve_metric(identifier, loss):
-    if hasattr(identifier, "update_state") and hasattr(identifier, "result") and not isinstance(identifier, type):
+    if (
+        hasattr(identifier, "update_state")
+        and hasattr(identifier, "result")
+        and not isinstance(identifier, type)
+    ):
         return identifier
     from .. import metrics
 
@@ -107,12 +111,12 @@ class CompiledOutputs:
             self.loss = resolve_loss(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
             raise TypeError(
-                f"compile() argument metrics expects a list (e.g. metrics=['accuracy']) or a dict by "
-                f"output name, got {type(metrics).__name__} {metrics!r}."
+                "compile() argument metrics expects a list (e.g. metrics=['accuracy']) or a dict "
+                f"by output name, got {type(metrics).__name__} {metrics!r}."
             )
         probe_loss = self.loss if not isinstance(self.loss, (list, dict)) else None
         for leaf in _leaves(metrics) if metrics is not None else []:
-            for m in (leaf if isinstance(leaf, (list, tuple)) else [leaf]):
+            for m in leaf if isinstance(leaf, (list, tuple)) else [leaf]:
                 if m is not None:
                     resolve_metric(m, probe_loss)
         self.outputs: list[OutputSpec] = []
@@ -131,7 +135,8 @@ class CompiledOutputs:
             w = 1.0 if weights[j] is None else weights[j]
             if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
                 raise ValueError(
-                    f"compile() argument loss_weights for output '{names[j]}' must be a number, got {w!r}."
+                    f"compile() argument loss_weights for output '{names[j]}' must be a number, "
+                    f"got {w!r}."
                 )
             ms = []
             for ident in metric_lists[j]:
@@ -173,9 +178,9 @@ class CompiledOutputs:
         if isinstance(value, (list, tuple)):
             if len(value) != n:
                 raise ValueError(
-                    f"compile() argument {arg} is a list of {len(value)}, but model '{model_name}' has "
-                    f"{n} output{'s' if n != 1 else ''} {names}. Pass one entry per output (or a dict "
-                    "by output name)."
+                    f"compile() argument {arg} is a list of {len(value)}, but model '{model_name}' "
+                    f"has {n} output{'s' if n != 1 else ''} {names}. Pass one entry per output (or "
+                    "a dict by output name)."
                 )
             return list(value)
         return [value] * n
@@ -187,8 +192,14 @@ class CompiledOutputs:
             return [[] for _ in range(n)]
         if isinstance(metrics, dict):
             per = self._per_output(metrics, names, "metrics", model_name)
-            return [[] if m is None else (list(m) if isinstance(m, (list, tuple)) else [m]) for m in per]
-        if n > 1 and len(metrics) == n and all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+            return [
+                [] if m is None else (list(m) if isinstance(m, (list, tuple)) else [m]) for m in per
+            ]
+        if (
+            n > 1
+            and len(metrics) == n
+            and all(isinstance(m, (list, tuple)) or m is None for m in metrics)
+        ):
             return [[] if m is None else list(m) for m in metrics]
         # A flat list applies to every output (as Keras 2).
         return [list(metrics) for _ in range(n)]

@@ -48,12 +48,15 @@ def layer_from_config(entry: dict):
     from ..layers import LAYER_CLASSES
 
     if not isinstance(entry, dict) or "class_name" not in entry:
-        raise ValueError(f"A layer config must be a dict with 'class_name' and 'config', got {entry!r}.")
+        raise ValueError(
+            f"A layer config must be a dict with 'class_name' and 'config', got {entry!r}."
+        )
     name = entry["class_name"]
     cls = LAYER_CLASSES.get(name)
     if cls is None:
         raise ValueError(
-            f"Unknown layer class {name!r} in the model config; only built-in layers can be loaded. "
+            f"Unknown layer class {name!r} in the model config; only built-in layers can be "
+            "loaded. "
             + did_you_mean(str(name), LAYER_CLASSES)
         )
     return cls.from_config(copy.deepcopy(entry.get("config") or {}))
@@ -65,8 +68,12 @@ def functional_config(model) -> dict:
     layers = []
     for layer in graph.layers:
         node = layer._inbound_node
-        entry = {"class_name": type(layer).__name__, "name": layer.name, "config": layer.get_config(),
-                 "inbound_nodes": [t.node.layer.name for t in node.inputs]}
+        entry = {
+            "class_name": type(layer).__name__,
+            "name": layer.name,
+            "config": layer.get_config(),
+            "inbound_nodes": [t.node.layer.name for t in node.inputs],
+        }
         if node.multi:
             entry["multi"] = True
         layers.append(entry)
@@ -111,16 +118,30 @@ def functional_from_config(config: dict):
                 tensors[layer.name] = layer(args if entry.get("multi") else args[0])
             progressed = True
         if not progressed:
-            missing = sorted({n for e in rest for n in e.get("inbound_nodes", []) if n not in tensors})
+            names = {e.get("name") for e in rest}
+            missing = sorted(
+                {
+                    n
+                    for e in rest
+                    for n in e.get("inbound_nodes", [])
+                    if n not in tensors and n not in names
+                }
+            )
             raise ValueError(
-                f"Model config is inconsistent: layers {[e.get('name') for e in rest]} read from "
-                f"{missing}, which no layer in the config produces."
+                f"Model config is inconsistent: layers {[e.get('name') for e in rest]} cannot be "
+                + (
+                    f"connected: they read from {missing}, which no layer in the config produces."
+                    if missing
+                    else "ordered: their inbound layers form a cycle."
+                )
             )
         pending = rest
     for key in ("input_layers", "output_layers"):
         for name in config[key]:
             if name not in tensors:
-                raise ValueError(f"Model config names {name!r} in {key}, but no layer has that name.")
+                raise ValueError(
+                    f"Model config names {name!r} in {key}, but no layer has that name."
+                )
     inputs = [tensors[n] for n in config["input_layers"]]
     outputs = [tensors[n] for n in config["output_layers"]]
     model = Model(
@@ -167,14 +188,18 @@ def serialize_model(model) -> dict:
     """``{"class_name": "Sequential" | "Functional", "config": model.get_config()}``."""
     from .sequential import Sequential
 
-    return {"class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
-            "config": model.get_config()}
+    return {
+        "class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
+        "config": model.get_config(),
+    }
 
 
 def model_from_config(config: dict):
     if not isinstance(config, dict):
-        raise TypeError(f"model_from_config expects a dict (from model.get_config()), got "
-                        f"{type(config).__name__}.")
+        raise TypeError(
+            "model_from_config expects a dict (from model.get_config()), got "
+            f"{type(config).__name__}."
+        )
     if "class_name" in config and "config" in config:
         name = config["class_name"]
         if name not in MODEL_CLASSES:
@@ -182,7 +207,9 @@ def model_from_config(config: dict):
                 f"model_from_config got class_name {name!r}; expected one of {list(MODEL_CLASSES)}."
             )
         inner = config["config"]
-        return sequential_from_config(inner) if name == "Sequential" else functional_from_config(inner)
+        return (
+            sequential_from_config(inner) if name == "Sequential" else functional_from_config(inner)
+        )
     if "input_layers" in config:
         return functional_from_config(config)
     if "layers" in config:
@@ -198,26 +225,33 @@ def _require_keys(config, keys, what):
         raise TypeError(f"A {what} config must be a dict, got {type(config).__name__}.")
     missing = [k for k in keys if k not in config]
     if missing:
-        raise ValueError(f"The {what} config lacks {missing}; pass the dict model.get_config() returned.")
+        raise ValueError(
+            f"The {what} config lacks {missing}; pass the dict model.get_config() returned."
+        )
 
 
 # ---- compile -----------------------------------------------------------------------------------
 def _serialize_item(value, module_name):
-    """A compile() argument leaf as JSON: names stay names, objects use their module's serialize."""
+    """A compile() argument leaf as JSON: names stay names, objects use their module's serialize.
+
+    A metric its module cannot serialise (e.g. "accuracy" resolved by shape at run time) is
+    saved by its name, which resolves the same way again.
+    """
     if value is None or isinstance(value, str):
         return value
     import importlib
 
     module = importlib.import_module(f"filterbank.{module_name}")
-    ser = getattr(module, "serialize", None)
-    if ser is not None:
-        try:
-            return ser(value)
-        except (TypeError, ValueError, KeyError):
-            pass
-    if hasattr(value, "get_config"):
-        return {"class_name": type(value).__name__, "config": value.get_config()}
-    raise TypeError(f"Cannot serialise {value!r} for the compile config.")
+    try:
+        return module.serialize(value)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        name = getattr(value, "name", None)
+        if module_name == "metrics" and isinstance(name, str):
+            return name
+        raise TypeError(
+            f"Cannot save {value!r} in the compile config: only built-in {module_name} can be "
+            "saved. Compile with a built-in name, or compile again after loading."
+        ) from None
 
 
 def _map(structure, fn):

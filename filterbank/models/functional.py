@@ -13,6 +13,7 @@ Example:
     >>> import numpy as np
     >>> import filterbank as keras
     >>> from filterbank import layers
+    >>> keras.utils.clear_session()  # fresh automatic names
     >>> inputs = keras.Input(shape=(4,))
     >>> hidden = layers.Dense(8, activation="relu")(inputs)
     >>> outputs = layers.Dense(3, activation="softmax")(hidden)
@@ -57,15 +58,16 @@ class Model(TrainingMixin):
         if kwargs:
             bad = next(iter(kwargs))
             raise TypeError(
-                f"Model() got an unexpected keyword argument {bad!r}. "
-                "Expected Model(inputs, outputs, name=None, trainable=True)."
+                f"Model() got an unexpected keyword argument {bad!r}. Expected Model(inputs, "
+                "outputs, name=None, trainable=True)."
             )
         self._init_model_state(name)
         if inputs is None or outputs is None:
             raise TypeError(
-                "Model() needs inputs= and outputs=: build a graph with keras.Input and layer calls, "
-                "then keras.Model(inputs, outputs). For a plain stack of layers use keras.Sequential([...]). "
-                "(Subclassed models with a custom call() are not supported.)"
+                "Model() needs inputs= and outputs=: build a graph with keras.Input and layer "
+                "calls, then keras.Model(inputs, outputs). For a plain stack of layers use "
+                "keras.Sequential([...]). (Subclassed models with a custom call() are not "
+                "supported.)"
             )
         if isinstance(inputs, dict) or isinstance(outputs, dict):
             raise TypeError(
@@ -102,9 +104,9 @@ class Model(TrainingMixin):
             if other is not None:
                 raise ValueError(
                     f"Model '{self.name}' has two layers named '{layer.name}' "
-                    f"({type(other).__name__} and {type(layer).__name__}); layer names must be unique "
-                    "within a model. Pass a distinct name=... to one of them (or omit name= for "
-                    "automatic names)."
+                    f"({type(other).__name__} and {type(layer).__name__}); layer names must be "
+                    "unique within a model. Pass a distinct name=... to one of them (or omit "
+                    "name= for automatic names)."
                 )
             seen[layer.name] = layer
         self._graph = graph
@@ -114,9 +116,9 @@ class Model(TrainingMixin):
     def _require_graph(self, what: str) -> Graph:
         if self._graph is None:
             raise ValueError(
-                f"Model '{self.name}' is not built yet, so it has no {what}. Give the first layer an "
-                "input_shape (or start with keras.Input(shape=...)), call model.build((None, ...)), "
-                "or run it on data once."
+                f"Model '{self.name}' is not built yet, so it has no {what}. Give the first layer "
+                "an input_shape (or start with keras.Input(shape=...)), call model.build((None, "
+                "...)), or run it on data once."
             )
         return self._graph
 
@@ -134,8 +136,8 @@ class Model(TrainingMixin):
         """A layer by ``name`` or by position ``index`` in :attr:`layers`."""
         if (name is None) == (index is None):
             raise ValueError(
-                f"get_layer on model '{self.name}' needs exactly one of name= or index=, "
-                f"got name={name!r}, index={index!r}."
+                f"get_layer on model '{self.name}' needs exactly one of name= or index=, got "
+                f"name={name!r}, index={index!r}."
             )
         layers = self.layers
         if index is not None:
@@ -241,7 +243,9 @@ class Model(TrainingMixin):
         """
         self._require_graph("weights to set")
         weights = list(weights)
-        slots = [(layer, wname, arr) for layer in self.layers for wname, arr in layer.params.items()]
+        slots = [
+            (layer, wname, arr) for layer in self.layers for wname, arr in layer.params.items()
+        ]
         if len(weights) != len(slots):
             raise ValueError(
                 f"Model '{self.name}'.set_weights expects {len(slots)} arrays (one per weight, in "
@@ -253,9 +257,10 @@ class Model(TrainingMixin):
             w = np.asarray(w)
             if w.shape != arr.shape:
                 raise ValueError(
-                    f"Model '{self.name}'.set_weights: array {i} is for layer '{layer.name}' weight "
-                    f"'{wname}', which has shape {fmt_shape(arr.shape)}, got shape {fmt_shape(w.shape)}. "
-                    "Pass the arrays in get_weights() order, from the same architecture."
+                    f"Model '{self.name}'.set_weights: array {i} is for layer '{layer.name}' "
+                    f"weight '{wname}', which has shape {fmt_shape(arr.shape)}, got shape "
+                    f"{fmt_shape(w.shape)}. Pass the arrays in get_weights() order, from the same "
+                    "architecture."
                 )
             arrays.append(w)
         for (_, _, arr), w in zip(slots, arrays):
@@ -276,15 +281,16 @@ class Model(TrainingMixin):
         if any(isinstance(t, KerasTensor) for t in items):
             raise TypeError(
                 f"Model '{self.name}' was called on a symbolic tensor: using a model as a layer of "
-                "another model is not supported. Call its layers on the tensor instead, or run the "
-                "model on NumPy arrays."
+                "another model is not supported. Call its layers on the tensor instead, or run "
+                "the model on NumPy arrays."
             )
         xs = validation.prepare_inputs(self, inputs, where="__call__", check_finite_values=False)
         outs = self._graph.forward(xs, training=bool(training))
         return outs[0] if self._single_output else outs
 
     # ---- summary, config, saving -------------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, show_trainable=False):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
         """Print the Keras table of layers, output shapes and parameter counts.
 
         Args:
@@ -292,22 +298,31 @@ class Model(TrainingMixin):
                 column of branching models, capped by the terminal width).
             positions: relative column boundaries (Keras's defaults).
             print_fn: called once with the whole table text instead of ``print``.
+            expand_nested: accepted for Keras compatibility (models are never nested here).
             show_trainable: add a "Trainable" column.
+            layer_range: (first, last) layer names or regexes: print only that slice of rows.
 
         Returns None, as Keras (so a notebook does not echo the table twice); use
         :meth:`summary_string` for the text.
         """
         from .summary import print_summary
 
-        print_summary(self, line_length=line_length, positions=positions,
-                      print_fn=print_fn, show_trainable=show_trainable)
+        print_summary(
+            self,
+            line_length=line_length,
+            positions=positions,
+            print_fn=print_fn,
+            show_trainable=show_trainable,
+            layer_range=layer_range,
+        )
 
-    def summary_string(self, line_length=None, positions=None, show_trainable=False) -> str:
+    def summary_string(self, line_length=None, positions=None, show_trainable=False,
+                       layer_range=None) -> str:
         """The :meth:`summary` text, without printing it."""
         from .summary import format_summary
 
         return format_summary(self, line_length=line_length, positions=positions,
-                              show_trainable=show_trainable)
+                              show_trainable=show_trainable, layer_range=layer_range)
 
     def get_config(self) -> dict:
         """A JSON-serialisable description of the architecture (no weights)."""

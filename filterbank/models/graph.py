@@ -100,18 +100,22 @@ class Graph:
             for i, t in enumerate(tensors):
                 if not isinstance(t, KerasTensor):
                     raise TypeError(
-                        f"Model '{owner}' {kind}[{i}] must be a symbolic tensor (from keras.Input(...) or "
-                        f"a layer call on one), got {type(t).__name__}. Build the graph first: "
-                        "inputs = keras.Input(shape=...); outputs = layer(inputs)."
+                        f"Model '{owner}' {kind}[{i}] must be a symbolic tensor (from "
+                        f"keras.Input(...) or a layer call on one), got {type(t).__name__}. Build "
+                        "the graph first: inputs = keras.Input(shape=...); outputs = "
+                        "layer(inputs)."
                     )
         for i, t in enumerate(self.inputs):
             if t.node is None or not isinstance(t.node.layer, InputLayer):
                 raise ValueError(
-                    f"Model '{owner}' inputs[{i}] must come straight from keras.Input(...), got the "
-                    f"output of layer '{t.node.layer.name if t.node else '?'}'. Pass the Input tensor itself."
+                    f"Model '{owner}' inputs[{i}] must come straight from keras.Input(...), got "
+                    f"the output of layer '{t.node.layer.name if t.node else '?'}'. Pass the Input "
+                    "tensor itself."
                 )
         if len({id(t) for t in self.inputs}) != len(self.inputs):
-            raise ValueError(f"Model '{owner}' lists the same Input tensor twice in inputs. List each once.")
+            raise ValueError(
+                f"Model '{owner}' lists the same Input tensor twice in inputs. List each once."
+            )
 
     def _map_graph(self, owner):
         """Nodes reachable from the outputs, each node's depth and traversal index."""
@@ -133,24 +137,28 @@ class Graph:
                     if isinstance(node.layer, InputLayer) and id(node.output) not in input_ids:
                         raise ValueError(
                             f"Graph disconnected in model '{owner}': the output depends on Input "
-                            f"'{node.layer.name}' {_shape(node.output)}, which is not in the model's "
-                            "inputs. Add it: keras.Model(inputs=[...all Input tensors...], outputs=...)."
+                            f"'{node.layer.name}' {_shape(node.output)}, which is not in the "
+                            "model's inputs. Add it: keras.Model(inputs=[...all Input "
+                            "tensors...], outputs=...)."
                         )
                     continue
                 if nxt.node is None:
                     raise ValueError(
-                        f"Model '{owner}': a tensor feeding layer '{node.layer.name}' has no producing "
-                        "layer. Build every tensor from keras.Input(...) and layer calls."
+                        f"Model '{owner}': a tensor feeding layer '{node.layer.name}' has no "
+                        "producing layer. Build every tensor from keras.Input(...) and layer "
+                        "calls."
                     )
                 s = state.get(id(nxt.node))
                 if s == 1:  # impossible with call-once layers, kept as a guard
-                    raise ValueError(f"Model '{owner}' has a cycle through layer '{nxt.node.layer.name}'.")
+                    raise ValueError(
+                        f"Model '{owner}' has a cycle through layer '{nxt.node.layer.name}'."
+                    )
                 if s is None:
                     state[id(nxt.node)] = 1
                     stack.append((nxt.node, iter(nxt.node.inputs)))
         for t in self.inputs:
             if state.get(id(t.node)) != 2:
-                # Keras keeps unused inputs in the model; so do we (they still appear in model.layers).
+                # Keras keeps unused inputs in the model (they still appear in model.layers).
                 order.insert(0, t.node)
         order_index = {id(n): i for i, n in enumerate(order)}
         depth: dict[int, int] = {}

@@ -50,7 +50,11 @@ class Sequential(Model):
     # ---- stacking ----------------------------------------------------------------------------
     def add(self, layer, rebuild: bool = True) -> None:
         """Append a layer (or a ``keras.Input(...)`` tensor, first only)."""
-        if isinstance(layer, KerasTensor) and layer.node is not None and isinstance(layer.node.layer, InputLayer):
+        if (
+            isinstance(layer, KerasTensor)
+            and layer.node is not None
+            and isinstance(layer.node.layer, InputLayer)
+        ):
             layer = layer.node.layer
         if isinstance(layer, type) and issubclass(layer, Layer):
             raise TypeError(
@@ -65,31 +69,40 @@ class Sequential(Model):
         for other in self._layers:
             if other is layer:
                 raise ValueError(
-                    f"Layer '{layer.name}' is already in Sequential model '{self.name}'; a layer is "
-                    "used once. Create a second layer with the same settings instead."
+                    f"Layer '{layer.name}' is already in Sequential model '{self.name}'; a layer "
+                    "is used once. Create a second layer with the same settings instead."
                 )
             if other.name == layer.name:
                 raise ValueError(
                     f"All layers added to Sequential model '{self.name}' need unique names; "
-                    f"'{layer.name}' is already the name of a layer in it. Pass a distinct name=... "
-                    "(or omit name= for automatic names)."
+                    f"'{layer.name}' is already the name of a layer in it. Pass a distinct "
+                    "name=... (or omit name= for automatic names)."
                 )
         if isinstance(layer, InputLayer):
             if self._layers:
-                where = ("already starts with an Input of shape "
-                         f"{fmt_shape(self._layers[0].batch_shape)}") if isinstance(
-                    self._layers[0], InputLayer) else "already has layers"
+                where = (
+                    (
+                        "already starts with an Input of shape "
+                        f"{fmt_shape(self._layers[0].batch_shape)}"
+                    )
+                    if isinstance(self._layers[0], InputLayer)
+                    else "already has layers"
+                )
                 raise ValueError(
-                    f"Sequential model '{self.name}' {where}; an Input can only come first. "
-                    "Put keras.Input(shape=...) at the start of the list."
+                    f"Sequential model '{self.name}' {where}; an Input can only come first. Put "
+                    "keras.Input(shape=...) at the start of the list."
                 )
         elif layer._inbound_node is not None:
             raise ValueError(
-                f"Layer '{layer.name}' is already used in another model's graph; filterbank does not "
-                "share a layer between models. Create a new layer with the same settings."
+                f"Layer '{layer.name}' is already used in another model's graph; filterbank does "
+                "not share a layer between models. Create a new layer with the same settings."
             )
         before = list(self._layers)
-        if not self._layers and not isinstance(layer, InputLayer) and layer._batch_input_shape is not None:
+        if (
+            not self._layers
+            and not isinstance(layer, InputLayer)
+            and layer._batch_input_shape is not None
+        ):
             # The Keras idiom: input_shape= on the first layer makes the Input.
             self._layers.append(InputLayer(batch_shape=layer._batch_input_shape, dtype=layer.dtype))
         self._layers.append(layer)
@@ -136,26 +149,27 @@ class Sequential(Model):
             self.build(self._layers[0].batch_shape)
 
     def build(self, input_shape=None) -> None:
-        """Build the graph for inputs of shape ``input_shape`` (with the batch axis, e.g. (None, 8))."""
+        """Build the graph for inputs of ``input_shape`` (with the batch axis: (None, 8))."""
         if input_shape is None:
             if self._graph is not None:
                 return
             raise ValueError(
-                f"Sequential model '{self.name}'.build needs input_shape, e.g. build((None, 28, 28, 1))."
+                f"Sequential model '{self.name}'.build needs input_shape, e.g. build((None, 28, "
+                "28, 1))."
             )
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
         if not self.layers:
             raise ValueError(
-                f"Sequential model '{self.name}' cannot be built because it has no layers. "
-                "Call model.add(layer) first."
+                f"Sequential model '{self.name}' cannot be built because it has no layers. Call "
+                "model.add(layer) first."
             )
         if isinstance(self._layers[0], InputLayer):
             have = self._layers[0].batch_shape
             if tuple(have[1:]) != tuple(input_shape[1:]):
                 raise ValueError(
-                    f"Sequential model '{self.name}' is configured for input shape {fmt_shape(have)}, "
-                    f"got {fmt_shape(input_shape)}. Feed data of the configured shape, or build a "
-                    "new model for the new shape."
+                    f"Sequential model '{self.name}' is configured for input shape "
+                    f"{fmt_shape(have)}, got {fmt_shape(input_shape)}. Feed data of the configured "
+                    "shape, or build a new model for the new shape."
                 )
         else:
             self._layers.insert(0, InputLayer(batch_shape=input_shape, dtype=self._layers[0].dtype))

@@ -32,7 +32,6 @@ from __future__ import annotations
 import shutil
 
 from ..errors import fmt_shape
-from ..layers.input_layer import InputLayer
 
 # rich's HEAVY_HEAD box: top, header row, header separator, body row, row separator, bottom.
 _TOP = ("┏", "━", "┳", "┓")
@@ -130,12 +129,7 @@ def _layer_fields(model, layer, chain: bool, show_trainable: bool):
     node = layer._inbound_node
     in_graph = model._graph is not None and node is not None
     shape = fmt_shape(node.output.shape) if in_graph else "?"
-    if isinstance(layer, InputLayer) or (layer.built and in_graph):
-        params = f"{layer.count_params():,}"
-    elif layer.built:
-        params = f"{layer.count_params():,}"
-    else:
-        params = "0 (unbuilt)"
+    params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
     fields = [name, shape, params]
     if not chain:
         conns = ", ".join(f"{t.node.layer.name}[0][0]" for t in node.inputs) if in_graph else ""
@@ -145,7 +139,33 @@ def _layer_fields(model, layer, chain: bool, show_trainable: bool):
     return fields
 
 
-def format_summary(model, line_length=None, positions=None, show_trainable=False) -> str:
+def _layer_range(layers, layer_range):
+    """Keras's layer_range: rows from the first name matching ``first`` to the last matching
+    ``last`` (regexes allowed), both included."""
+    if layer_range is None:
+        return layers
+    import re
+
+    if (not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2
+            or not all(isinstance(s, str) for s in layer_range)):
+        raise ValueError(
+            f"summary() argument layer_range expects two layer names (or regexes), e.g. "
+            f"layer_range=('conv2d', 'flatten'), got {layer_range!r}."
+        )
+    lo = [i for i, layer in enumerate(layers) if re.match(layer_range[0], layer.name)]
+    hi = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
+    if not lo or not hi:
+        raise ValueError(
+            f"summary() argument layer_range={tuple(layer_range)} matches no layer "
+            f"name{'' if lo else ' for its first entry'}. Layer names: "
+            f"{[layer.name for layer in layers]}."
+        )
+    start, stop = (min(lo), max(hi) + 1) if min(lo) <= max(hi) else (min(hi), max(lo) + 1)
+    return layers[start:stop]
+
+
+def format_summary(model, line_length=None, positions=None, show_trainable=False,
+                   layer_range=None) -> str:
     """The summary table as text (see the module docstring)."""
     chain = _is_chain(model)
     if chain:
@@ -176,8 +196,8 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
         width = int(pos) - current
         if width < 4:
             raise ValueError(
-                f"summary(): line_length={line_length} is too narrow for the table; "
-                "pass a larger line_length (e.g. 88)."
+                f"summary(): line_length={line_length} is too narrow for the table; pass a larger "
+                "line_length (e.g. 88)."
             )
         col_widths.append(width)
         current += width
@@ -194,6 +214,7 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
         layers = model.layers
     else:
         layers = model._graph.layers
+    layers = _layer_range(layers, layer_range)
     lines = [f'Model: "{model.name}"', _rule(_TOP, widths)]
     lines += _row(_HEAD_ROW, header, widths, align)
     lines.append(_rule(_HEAD_SEP, widths))
@@ -212,8 +233,10 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
     opt_arrays = _optimizer_arrays(model)
     o_count = sum(a.size for a in opt_arrays)
     o_bytes = sum(a.nbytes for a in opt_arrays)
-    lines.append(f" Total params: {t_count + n_count + o_count:,} "
-                 f"({readable_memory_size(t_bytes + n_bytes + o_bytes)})")
+    lines.append(
+        f" Total params: {t_count + n_count + o_count:,} "
+        f"({readable_memory_size(t_bytes + n_bytes + o_bytes)})"
+    )
     lines.append(f" Trainable params: {t_count:,} ({readable_memory_size(t_bytes)})")
     lines.append(f" Non-trainable params: {n_count:,} ({readable_memory_size(n_bytes)})")
     if opt_arrays:
@@ -232,8 +255,42 @@ def _optimizer_arrays(model) -> list:
     return [v for v in get_state().values() if hasattr(v, "nbytes")]
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False):
+_ASCII = str.maketrans(
+    {
+        "┏": "+",
+        "┳": "+",
+        "┓": "+",
+        "┡": "+",
+        "╇": "+",
+        "┩": "+",
+        "├": "+",
+        "┼": "+",
+        "┤": "+",
+        "└": "+",
+        "┴": "+",
+        "┘": "+",
+        "━": "=",
+        "─": "-",
+        "┃": "|",
+        "│": "|",
+    }
+)
+
+
+def to_ascii(text: str) -> str:
+    """The table with ASCII borders (for consoles that cannot encode box-drawing characters)."""
+    return text.translate(_ASCII)
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False,
+                  layer_range=None):
     """Print :func:`format_summary`'s text, or hand it to ``print_fn`` in one call."""
     text = format_summary(model, line_length=line_length, positions=positions,
-                          show_trainable=show_trainable)
-    (print_fn or print)(text)
+                          show_trainable=show_trainable, layer_range=layer_range)
+    if print_fn is not None:
+        print_fn(text)
+        return
+    try:
+        print(text)
+    except UnicodeEncodeError:
+        print(to_ascii(text))

@@ -42,17 +42,19 @@ from .. import backend
 from ..errors import did_you_mean
 from . import validation as V
 from .compile_utils import CompiledOutputs, resolve_optimizer
+from .labels import class_weight_to_sample_weight
+from .steps import StepsMixin
 
 # compile() arguments Keras has that mean nothing on NumPy (no graph compilation, one device).
 _NOOP_COMPILE_ARGS = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
 
 
-class TrainingMixin:
+class TrainingMixin(StepsMixin):
     """Keras's training API on top of the graph engine (``self._graph``)."""
 
     # ---- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
-        """Configure training: ``model.compile(optimizer="adam", loss="...", metrics=["accuracy"])``.
+        """Configure training: ``compile(optimizer="adam", loss="...", metrics=["accuracy"])``.
 
         Args:
             optimizer: a name ("sgd", "rmsprop", "adam", ...) or an optimizer instance.
@@ -65,14 +67,20 @@ class TrainingMixin:
             if k not in _NOOP_COMPILE_ARGS:
                 raise TypeError(
                     f"compile() got an unexpected keyword argument {k!r}. "
-                    + did_you_mean(k, ["optimizer", "loss", "metrics", "loss_weights", *_NOOP_COMPILE_ARGS])
+                    + did_you_mean(
+                        k, ["optimizer", "loss", "metrics", "loss_weights", *_NOOP_COMPILE_ARGS]
+                    )
                 )
         compiled = CompiledOutputs(loss, loss_weights, metrics)
         self.optimizer = resolve_optimizer(optimizer)
         self.loss = loss
         self._compiled = compiled
-        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
-                                "loss_weights": loss_weights}
+        self._compile_config = {
+            "optimizer": optimizer,
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": loss_weights,
+        }
         if self._graph is not None:
             compiled.bind(self)
         self.compiled = True
@@ -107,105 +115,31 @@ class TrainingMixin:
 
         compile_from_config(self, config)
 
-    # ---- steps -------------------------------------------------------------------------------
-    def train_step(self, x_batch, y_batch, sample_weight=None) -> float:
-        """One optimisation step on one batch; returns the batch's total loss.
-
-        Args:
-            x_batch: list of input arrays, each (batch, *input_shape).
-            y_batch: list of targets, one per output (None where the output has no loss).
-            sample_weight: list of (batch,) weights or None, one per output (or None).
-        """
-        graph = self._graph
-        comp = self._compiled
-        if sample_weight is None:
-            sample_weight = [None] * len(comp.outputs)
-        outs = graph.forward(x_batch, training=True)
-        total, grads, fused = self._loss_and_output_grads(y_batch, outs, sample_weight)
-        graph.backward(grads, fused)
-        total += self._apply_gradients()
-        comp.total_tracker.update(total, x_batch[0].shape[0])
-        comp.update_metrics(y_batch, outs, sample_weight)
-        return total
-
-    def _loss_and_output_grads(self, y_batch, outs, sample_weight):
-        """Weighted loss over the outputs, and dLoss/dOutput per output.
-
-        Where an output layer's activation fuses with its loss (softmax/sigmoid +
-        cross-entropy), the gradient is dLoss/dz of the pre-activation instead (fused[j]).
-        Returns (total_loss_without_regularization, grads, fused).
-        """
-        graph = self._graph
-        batch = outs[0].shape[0]
-        grads, fused = [], []
-        total = 0.0
-        for spec, tensor, y, out, sw in zip(self._compiled.outputs, graph.outputs, y_batch, outs,
-                                            sample_weight):
-            if spec.loss is None or y is None:
-                grads.append(None)
-                fused.append(False)
-                continue
-            if spec.fused:
-                value, g = spec.loss.forward_backward_logits(y, tensor.node.layer._z, sw)
-            else:
-                value, g = spec.loss.forward_backward(y, out, sw)
-            if spec.weight != 1.0:
-                g = g * spec.weight
-            spec.tracker.update(value, batch)
-            total += spec.weight * value
-            grads.append(g)
-            fused.append(spec.fused)
-        return total, grads, fused
-
-    def _apply_gradients(self) -> float:
-        """Add regularizer gradients, update trainable weights; returns the regularization loss."""
-        reg = 0.0
-        pairs = []
-        for layer in self._graph.layers:
-            names = layer.trainable_param_names()
-            if not names:
-                continue
-            # Penalties are taken at the weights the forward pass used, before the update.
-            reg += layer.regularization_loss()
-            layer.add_regularization_grads()
-            for n in names:
-                pairs.append((layer.grads[n], layer.params[n], f"{layer.name}/{n}"))
-        if pairs:
-            self.optimizer.apply_gradients(pairs)
-        return reg
-
-    def test_step(self, x_batch, y_batch, sample_weight=None) -> float:
-        """Loss and metrics on one batch (inference mode); returns the batch's total loss."""
-        comp = self._compiled
-        if sample_weight is None:
-            sample_weight = [None] * len(comp.outputs)
-        outs = self._graph.forward(x_batch, training=False)
-        batch = x_batch[0].shape[0]
-        total = 0.0
-        for spec, y, out, sw in zip(comp.outputs, y_batch, outs, sample_weight):
-            if spec.loss is None or y is None:
-                continue
-            value = float(spec.loss(y, out, sample_weight=sw))
-            spec.tracker.update(value, batch)
-            total += spec.weight * value
-        total += sum(layer.regularization_loss() for layer in self._graph.layers)
-        comp.total_tracker.update(total, batch)
-        comp.update_metrics(y_batch, outs, sample_weight)
-        return total
-
-    def predict_step(self, x_batch) -> list[np.ndarray]:
-        """Outputs for one batch (inference mode), one array per output."""
-        return self._graph.forward(x_batch, training=False)
-
     # ---- fit ---------------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
-            validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Train for ``epochs`` passes over (x, y); returns a ``History``.
 
         Args (as Keras):
-            x: an array (batch, ...) or a list / dict of arrays for several inputs.
+            x: an array (batch, ...) or a list / dict of arrays for several inputs. It is
+                converted once to the model's float dtype without rescaling (uint8 images stay
+                0..255: divide by 255 first if the model expects [0, 1]).
             y: targets: class ids (sparse losses), one-hot rows, or values; a list / dict for
                 several outputs.
             batch_size: samples per step (None -> 32).
@@ -232,8 +166,9 @@ class TrainingMixin:
         initial_epoch = V.check_nonnegative_int(initial_epoch, "initial_epoch", "fit")
         if steps_per_epoch is not None:
             steps_per_epoch = V.check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
-        val_batch = V.check_positive_int(validation_batch_size, "validation_batch_size", "fit",
-                                         allow_none_default=batch_size)
+        val_batch = V.check_positive_int(
+            validation_batch_size, "validation_batch_size", "fit", allow_none_default=batch_size
+        )
         validation_freq = V.check_positive_int(validation_freq, "validation_freq", "fit")
         verbose = V.check_verbose(verbose, "fit")
         validation_split = V.check_validation_split(validation_split)
@@ -247,12 +182,14 @@ class TrainingMixin:
             split_at = int(math.floor(n * (1.0 - validation_split)))
             if split_at == 0 or split_at == n:
                 raise ValueError(
-                    f"fit(): validation_split={validation_split} of {n} samples leaves "
-                    f"{split_at} for training and {n - split_at} for validation; both need at least "
-                    "one. Use more data or another validation_split."
+                    f"fit(): validation_split={validation_split} of {n} samples leaves {split_at} "
+                    f"for training and {n - split_at} for validation; both need at least one. Use "
+                    "more data or another validation_split."
                 )
-            val = ([a[split_at:] for a in xs], [_cut(b, split_at, None) for b in ys],
-                   [_cut(w, split_at, None) for w in sws])
+            # class_weight shapes training only: the held-out part is scored unweighted (Keras).
+            val_sws = [None] * len(sws) if class_weight is not None else [
+                _cut(w, split_at, None) for w in sws]
+            val = ([a[split_at:] for a in xs], [_cut(b, split_at, None) for b in ys], val_sws)
             xs = [a[:split_at] for a in xs]
             ys = [_cut(b, None, split_at) for b in ys]
             sws = [_cut(w, None, split_at) for w in sws]
@@ -263,14 +200,15 @@ class TrainingMixin:
         if steps_per_epoch is not None:
             if steps_per_epoch > n_batches:
                 warnings.warn(
-                    f"fit(): steps_per_epoch={steps_per_epoch} is more than the {n_batches} batches "
-                    f"of {batch_size} in {n} samples; each epoch runs {n_batches}.",
+                    f"fit(): steps_per_epoch={steps_per_epoch} is more than the {n_batches} "
+                    f"batches of {batch_size} in {n} samples; each epoch runs {n_batches}.",
                     stacklevel=2,
                 )
             steps = min(steps_per_epoch, n_batches)
 
-        cbl = _callback_list(self, callbacks, add_history=True, verbose=verbose,
-                             epochs=epochs, steps=steps)
+        cbl = _callback_list(
+            self, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
+        )
         self.stop_training = False
         cbl.on_train_begin()
         epoch_logs: dict = {}
@@ -282,11 +220,15 @@ class TrainingMixin:
             logs: dict = {}
             for step in range(steps):
                 start = step * batch_size
-                idx = slice(start, min(start + batch_size, n)) if perm is None else \
-                    perm[start:start + batch_size]
+                idx = (
+                    slice(start, min(start + batch_size, n))
+                    if perm is None
+                    else perm[start : start + batch_size]
+                )
                 cbl.on_train_batch_begin(step)
-                self.train_step([a[idx] for a in xs], [_take(b, idx) for b in ys],
-                                [_take(w, idx) for w in sws])
+                self.train_step(
+                    [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
+                )
                 logs = self._compiled.logs()
                 cbl.on_train_batch_end(step, logs)
                 if self.stop_training:
@@ -313,16 +255,23 @@ class TrainingMixin:
         if class_weight is not None:
             if len(ys) > 1:
                 raise ValueError(
-                    f"{where}(): class_weight works for models with one output; model '{self.name}' "
-                    f"has {len(ys)}. Pass per-sample weights with sample_weight instead."
+                    f"{where}(): class_weight works for models with one output; model "
+                    f"'{self.name}' has {len(ys)}. Pass per-sample weights with sample_weight "
+                    "instead."
                 )
             if sample_weight is not None:
                 raise ValueError(
-                    f"{where}(): pass class_weight or sample_weight, not both. Fold the class weights "
-                    "into sample_weight (sample_weight * class_weight_of_each_sample)."
+                    f"{where}(): pass class_weight or sample_weight, not both. Fold the class "
+                    "weights into sample_weight (sample_weight * class_weight_of_each_sample)."
                 )
-            sws = [V.class_weight_to_sample_weight(class_weight, ys[0], self._compiled.losses[0],
-                                                   xs[0].dtype if xs[0].dtype.kind == "f" else "float32")]
+            sws = [
+                class_weight_to_sample_weight(
+                    class_weight,
+                    ys[0],
+                    self._compiled.losses[0],
+                    xs[0].dtype if xs[0].dtype.kind == "f" else "float32",
+                )
+            ]
         return xs, ys, sws
 
     def _assert_bound(self):
@@ -332,10 +281,13 @@ class TrainingMixin:
 
     def _prepare_validation_data(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
-                   if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+            got = (
+                f"a {type(validation_data).__name__} of length {len(validation_data)}"
+                if isinstance(validation_data, (tuple, list))
+                else type(validation_data).__name__
+            )
             raise ValueError(
-                f"fit() argument validation_data expects a tuple (x_val, y_val) or (x_val, y_val, "
+                "fit() argument validation_data expects a tuple (x_val, y_val) or (x_val, y_val, "
                 f"sample_weight_val), got {got}."
             )
         vx, vy = validation_data[0], validation_data[1]
@@ -343,8 +295,17 @@ class TrainingMixin:
         return self._prepare_data(vx, vy, vsw, "fit(validation_data)")
 
     # ---- evaluate ----------------------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
         """Loss and metrics on (x, y) in inference mode, batched.
 
         Returns:
@@ -352,15 +313,18 @@ class TrainingMixin:
             :attr:`metrics_names` order; a dict if ``return_dict``.
         """
         self._assert_compiled("evaluate")
-        batch_size = V.check_positive_int(batch_size, "batch_size", "evaluate", allow_none_default=32)
+        batch_size = V.check_positive_int(
+            batch_size, "batch_size", "evaluate", allow_none_default=32
+        )
         verbose = V.check_verbose(verbose, "evaluate")
         xs, ys, sws = self._prepare_data(x, y, sample_weight, "evaluate")
         n = V.num_samples(xs)
         n_batches = math.ceil(n / batch_size)
         if steps is not None:
             n_batches = min(V.check_positive_int(steps, "steps", "evaluate"), n_batches)
-        cbl = _callback_list(self, callbacks, add_history=False, verbose=verbose, epochs=1,
-                             steps=n_batches)
+        cbl = _callback_list(
+            self, callbacks, add_history=False, verbose=verbose, epochs=1, steps=n_batches
+        )
         logs = self._test_loop(xs, ys, sws, batch_size=batch_size, cbl=cbl, max_steps=n_batches)
         return self._format_logs(logs, return_dict)
 
@@ -373,8 +337,9 @@ class TrainingMixin:
         for step in range(n_batches):
             idx = slice(step * batch_size, min((step + 1) * batch_size, n))
             cbl.on_test_batch_begin(step)
-            self.test_step([a[idx] for a in xs], [_take(b, idx) for b in ys],
-                           [_take(w, idx) for w in sws])
+            self.test_step(
+                [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
+            )
             logs = self._compiled.logs()
             cbl.on_test_batch_end(step, logs)
         cbl.on_test_end(logs)
@@ -392,7 +357,9 @@ class TrainingMixin:
 
         Returns an array (n, *output_shape[1:]), or a list of them for several outputs.
         """
-        batch_size = V.check_positive_int(batch_size, "batch_size", "predict", allow_none_default=32)
+        batch_size = V.check_positive_int(
+            batch_size, "batch_size", "predict", allow_none_default=32
+        )
         verbose = V.check_verbose(verbose, "predict")
         xs = V.prepare_inputs(self, x, "predict")
         n = V.num_samples(xs)
@@ -400,8 +367,9 @@ class TrainingMixin:
         if steps is not None:
             n_batches = min(V.check_positive_int(steps, "steps", "predict"), n_batches)
             n = min(n, n_batches * batch_size)
-        cbl = _callback_list(self, callbacks, add_history=False, verbose=verbose, epochs=1,
-                             steps=n_batches)
+        cbl = _callback_list(
+            self, callbacks, add_history=False, verbose=verbose, epochs=1, steps=n_batches
+        )
         cbl.on_predict_begin()
         results: list | None = None
         for step in range(n_batches):
@@ -417,15 +385,24 @@ class TrainingMixin:
         return results[0] if self._single_output else results
 
     # ---- one batch ---------------------------------------------------------------------------
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
-                       return_dict=False):
+    def train_on_batch(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        class_weight=None,
+        reset_metrics=True,
+        return_dict=False,
+    ):
         """One training step on exactly this batch; returns its loss (and metrics).
 
         ``reset_metrics=True`` (Keras 2's default) reports this batch alone; False accumulates
         over calls (Keras 3's behaviour).
         """
         self._assert_compiled("train_on_batch")
-        xs, ys, sws = self._prepare_data(x, y, sample_weight, "train_on_batch", class_weight=class_weight)
+        xs, ys, sws = self._prepare_data(
+            x, y, sample_weight, "train_on_batch", class_weight=class_weight
+        )
         if reset_metrics:
             self._compiled.reset()
         self.train_step(xs, ys, sws)
@@ -457,61 +434,18 @@ def _cut(a, lo, hi):
 
 # ---- callbacks ---------------------------------------------------------------------------------
 def _callback_list(model, callbacks, add_history, verbose, epochs, steps):
-    from .. import callbacks as cb_module
+    from ..callbacks import CallbackList
 
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        callbacks = [callbacks]
-    cls = getattr(cb_module, "CallbackList", None)
-    if cls is None:  # pragma: no cover - only before the callbacks module exists
-        return _MinimalCallbackList(callbacks, model, add_history)
-    return cls(callbacks, model=model, add_history=add_history, add_progbar=verbose != 0,
-               verbose=verbose, epochs=epochs, steps=steps)
+    return CallbackList(
+        callbacks,
+        model=model,
+        add_history=add_history,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+    )
 
 
 def _find_history(cbl):
-    for c in getattr(cbl, "callbacks", []):
-        if type(c).__name__ == "History":
-            return c
-    return getattr(cbl, "_history", None)
-
-
-class _MinimalHistory:
-    """Stand-in for callbacks.History until the callbacks module lands."""
-
-    def __init__(self):
-        self.history: dict = {}
-        self.epoch: list = []
-        self.model = None
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_train_begin(self, logs=None):
-        self.epoch = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch.append(epoch)
-        for k, v in (logs or {}).items():
-            self.history.setdefault(k, []).append(v)
-        self.model.history = self
-
-
-class _MinimalCallbackList:  # pragma: no cover - replaced by callbacks.CallbackList
-    def __init__(self, callbacks, model, add_history):
-        self.callbacks = list(callbacks or [])
-        if add_history:
-            self.callbacks.append(_MinimalHistory())
-        for c in self.callbacks:
-            c.set_model(model)
-
-    def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
-
-        def call(*args):
-            for c in self.callbacks:
-                fn = getattr(c, hook, None)
-                if fn is not None:
-                    fn(*args)
-
-        return call
+    return getattr(cbl, "history", None)

@@ -26,11 +26,7 @@ import numbers
 import numpy as np
 
 from ..errors import did_you_mean, fmt_shape
-
-SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
-CATEGORICAL_LOSSES = {"categorical_crossentropy", "categorical_hinge", "kl_divergence",
-                      "kullback_leibler_divergence"}
-BINARY_LOSSES = {"binary_crossentropy"}
+from .labels import check_labels
 
 
 # ---- arguments ---------------------------------------------------------------------------------
@@ -39,11 +35,15 @@ def check_positive_int(value, arg: str, where: str, allow_none_default=None) -> 
     if value is None and allow_none_default is not None:
         return allow_none_default
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}() argument {arg} expects a positive integer, got {value!r}. "
-                        f"Pass e.g. {arg}=32.")
+        raise TypeError(
+            f"{where}() argument {arg} expects a positive integer, got {value!r}. Pass e.g. "
+            f"{arg}=32."
+        )
     if value < 1:
-        raise ValueError(f"{where}() argument {arg} must be at least 1, got {value}. "
-                         f"Pass a positive integer, e.g. {arg}=32.")
+        raise ValueError(
+            f"{where}() argument {arg} must be at least 1, got {value}. Pass a positive integer, "
+            f"e.g. {arg}=32."
+        )
     return int(value)
 
 
@@ -51,8 +51,7 @@ def check_nonnegative_int(value, arg: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{where}() argument {arg} expects a non-negative integer, got {value!r}.")
     if value < 0:
-        raise ValueError(f"{where}() argument {arg} must be >= 0, got {value}. "
-                         f"Pass e.g. {arg}=10.")
+        raise ValueError(f"{where}() argument {arg} must be >= 0, got {value}. Pass e.g. {arg}=10.")
     return int(value)
 
 
@@ -69,12 +68,14 @@ def check_verbose(verbose, where: str) -> int:
 
 def check_validation_split(value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"fit() argument validation_split expects a float in [0, 1), got {value!r}.")
+        raise TypeError(
+            f"fit() argument validation_split expects a float in [0, 1), got {value!r}."
+        )
     value = float(value)
     if not 0.0 <= value < 1.0:
         raise ValueError(
-            f"fit() argument validation_split must be in [0, 1), got {value}. It is the fraction of "
-            "the data (taken from the end) held out for validation, e.g. validation_split=0.2."
+            f"fit() argument validation_split must be in [0, 1), got {value}. It is the fraction "
+            "of the data (taken from the end) held out for validation, e.g. validation_split=0.2."
         )
     return value
 
@@ -94,18 +95,30 @@ def as_numeric(a, what: str, where: str) -> np.ndarray:
             "Pad or crop them to one shape first."
         ) from None
     if arr.dtype.kind not in "biuf":
-        kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers",
-                 "M": "dates", "m": "time deltas", "V": "raw records"}
-        hint = ("Ragged rows or mixed types give object arrays; convert to one numeric dtype, "
-                "e.g. np.asarray(x, dtype='float32').")
+        kinds = {
+            "U": "strings",
+            "S": "bytes",
+            "O": "Python objects",
+            "c": "complex numbers",
+            "M": "dates",
+            "m": "time deltas",
+            "V": "raw records",
+        }
+        hint = (
+            "Ragged rows or mixed types give object arrays; convert to one numeric dtype, e.g. "
+            "np.asarray(x, dtype='float32')."
+        )
         if arr.dtype.kind in "US":
-            hint = "Encode labels as integer class ids first (e.g. with np.unique(y, return_inverse=True))."
+            hint = ("Encode labels as integer class ids first "
+                    "(e.g. with np.unique(y, return_inverse=True)).")
         raise TypeError(
-            f"{where}() expects {what} to be numeric, got an array of {kinds.get(arr.dtype.kind, arr.dtype)} "
-            f"(dtype {arr.dtype}). {hint}"
+            f"{where}() expects {what} to be numeric, got an array of "
+            f"{kinds.get(arr.dtype.kind, arr.dtype)} (dtype {arr.dtype}). {hint}"
         )
     if arr.ndim == 0:
-        raise ValueError(f"{where}() expects {what} to be an array with a batch axis, got a scalar {arr!r}.")
+        raise ValueError(
+            f"{where}() expects {what} to be an array with a batch axis, got a scalar {arr!r}."
+        )
     return arr
 
 
@@ -138,8 +151,8 @@ def _split_structure(data, names: list[str], what: str, where: str, owner: str, 
         missing = [k for k in names if k not in data]
         if missing and not allow_none:
             raise ValueError(
-                f"{where}() got no {what} for {missing[0]!r}. Model '{owner}' needs one for each of "
-                f"{names}."
+                f"{where}() got no {what} for {missing[0]!r}. Model '{owner}' needs one for each "
+                f"of {names}."
             )
         return [data.get(k) for k in names]
     if isinstance(data, (list, tuple)) and n > 1:
@@ -151,15 +164,24 @@ def _split_structure(data, names: list[str], what: str, where: str, owner: str, 
         return list(data)
     if n > 1:
         raise ValueError(
-            f"{where}(): model '{owner}' has {n} {what.split()[0]}s {names}, got a single array for "
-            f"{what}. Pass a list of {n} arrays (or a dict keyed by those names)."
+            f"{where}(): model '{owner}' has {n} {what.split()[0]}s {names}, got a single array "
+            f"for {what}. Pass a list of {n} arrays (or a dict keyed by those names)."
         )
-    if isinstance(data, (list, tuple)) and len(data) == 1 and isinstance(data[0], np.ndarray):
-        return [data[0]]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(a, np.ndarray) for a in data):
+        if len(data) == 1:
+            return [data[0]]
+        kind = what.split()[0]
+        raise ValueError(
+            f"{where}(): model '{owner}' has one {kind} ({names[0]!r}), got a list of {len(data)} "
+            f"arrays for {what}. Pass a single array (np.concatenate or np.stack them first if "
+            "they are parts of one batch)."
+        )
     return [data]
 
 
-def _adjust_rank(model, arr: np.ndarray, index: int, ref_shape, name: str, where: str) -> np.ndarray:
+def _adjust_rank(
+    model, arr: np.ndarray, index: int, ref_shape, name: str, where: str
+) -> np.ndarray:
     """Keras's rank adjustment, then the shape check against the Input ``ref_shape``."""
     ref_ndim = len(ref_shape)
     if arr.ndim == ref_ndim - 1 and ref_shape[-1] == 1:
@@ -171,35 +193,48 @@ def _adjust_rank(model, arr: np.ndarray, index: int, ref_shape, name: str, where
         hint = ""
         if arr.ndim == ref_ndim - 1 and arr.shape[1:] == tuple(ref_shape[1:-1]):
             c = ref_shape[-1]
-            hint = (f" The model expects {c} channels on the last axis and the data has none. "
-                    f"Feed data with a channel axis of size {c} (e.g. np.repeat(x[..., None], {c}, "
-                    f"axis=-1) for grayscale data), or build the model with Input(shape="
-                    f"{fmt_shape(tuple(ref_shape[1:-1]) + (1,))}).")
+            hint = (
+                f" The model expects {c} channels on the last axis and the data has none. Feed "
+                f"data with a channel axis of size {c} (e.g. np.repeat(x[..., None], {c}, axis=-1) "
+                "for grayscale data), or build the model with "
+                f"Input(shape={fmt_shape(tuple(ref_shape[1:-1]) + (1,))})."
+            )
         elif arr.ndim == ref_ndim - 1 and arr.shape == tuple(ref_shape[1:]):
-            hint = " It looks like one sample without the batch axis: use x[None] (or np.expand_dims(x, 0))."
+            hint = (" It looks like one sample without the batch axis: "
+                    "use x[None] (or np.expand_dims(x, 0)).")
         elif arr.ndim == ref_ndim - 1:
             hint = " Add the missing axis (x[..., None] adds a channel axis)."
         else:
             hint = " Reshape the data to the model's input shape."
         raise ValueError(
-            f"{head} expects {ref_ndim} dims {fmt_shape(ref_shape)}, got shape {fmt_shape(arr.shape)}.{hint}"
+            f"{head} expects {ref_ndim} dims {fmt_shape(ref_shape)}, got shape "
+            f"{fmt_shape(arr.shape)}.{hint}"
         )
     for axis in range(1, ref_ndim):
         want = ref_shape[axis]
         if want is not None and arr.shape[axis] != want:
             hint = ""
-            if ref_ndim == 4 and arr.shape[1] == ref_shape[3] and arr.shape[2:] == tuple(ref_shape[1:3]):
-                hint = (" The data looks channels-first (NCHW); filterbank is channels-last (NHWC): "
-                        "use x.transpose(0, 2, 3, 1).")
+            if (
+                ref_ndim == 4
+                and arr.shape[1] == ref_shape[3]
+                and arr.shape[2:] == tuple(ref_shape[1:3])
+            ):
+                hint = (
+                    " The data looks channels-first (NCHW); filterbank is channels-last (NHWC): "
+                    "use x.transpose(0, 2, 3, 1)."
+                )
             elif axis == ref_ndim - 1:
-                hint = (f" The last axis holds the features/channels: the model expects {want}, the data "
-                        f"has {arr.shape[axis]}. Check the data, or build the model with "
-                        f"input shape {fmt_shape(tuple(arr.shape[1:]))}.")
+                hint = (
+                    f" The last axis holds the features/channels: the model expects {want}, the "
+                    f"data has {arr.shape[axis]}. Check the data, or build the model with input "
+                    f"shape {fmt_shape(tuple(arr.shape[1:]))}."
+                )
             else:
-                hint = " Resize or crop the data to the model's input shape, or build the model for it."
+                hint = (" Resize or crop the data to the model's input shape, "
+                        "or build the model for it.")
             raise ValueError(
-                f"{head} expects shape {fmt_shape(ref_shape)}, got {fmt_shape(arr.shape)} "
-                f"(axis {axis} is {arr.shape[axis]}, expected {want}).{hint}"
+                f"{head} expects shape {fmt_shape(ref_shape)}, got {fmt_shape(arr.shape)} (axis "
+                f"{axis} is {arr.shape[axis]}, expected {want}).{hint}"
             )
     return arr
 
@@ -222,8 +257,10 @@ def prepare_inputs(model, x, where: str, check_finite_values: bool = True) -> li
             arr = arr[:, None]
         if hasattr(model, "_build_from_data"):
             if arr.shape[0] == 0:
-                raise ValueError(f"{where}() got an empty x (0 samples, shape {fmt_shape(arr.shape)}). "
-                                 "Pass at least one sample.")
+                raise ValueError(
+                    f"{where}() got an empty x (0 samples, shape {fmt_shape(arr.shape)}). Pass at "
+                    "least one sample."
+                )
             model._build_from_data(arr.shape)
         model._require_graph("inputs")
     graph = model._graph
@@ -235,15 +272,17 @@ def prepare_inputs(model, x, where: str, check_finite_values: bool = True) -> li
         what = "x" if len(names) == 1 else f"x for input {i} ('{names[i]}')"
         arr = as_numeric(a, what, where)
         if arr.shape[0] == 0:
-            raise ValueError(f"{where}() got an empty {what} (0 samples, shape {fmt_shape(arr.shape)}). "
-                             "Pass at least one sample.")
+            raise ValueError(
+                f"{where}() got an empty {what} (0 samples, shape {fmt_shape(arr.shape)}). Pass at "
+                "least one sample."
+            )
         arr = _adjust_rank(model, arr, i, t.shape, names[i], where)
         if n0 is None:
             n0 = arr.shape[0]
         elif arr.shape[0] != n0:
             raise ValueError(
-                f"{where}(): all inputs need the same number of samples; input 0 ('{names[0]}') has "
-                f"{n0}, input {i} ('{names[i]}') has {arr.shape[0]}."
+                f"{where}(): all inputs need the same number of samples; input 0 ('{names[0]}') "
+                f"has {n0}, input {i} ('{names[i]}') has {arr.shape[0]}."
             )
         if check_finite_values:
             check_finite(arr, what, where)
@@ -257,7 +296,7 @@ def num_samples(xs: list[np.ndarray]) -> int:
 
 # ---- targets -----------------------------------------------------------------------------------
 def prepare_targets(model, y, n: int, losses: list, where: str) -> list:
-    """Targets as one array per output (None where the output has no loss), checked against the loss.
+    """Targets, one array per output (None where it has no loss), checked against the loss.
 
     Shapes: sparse losses get int64 class ids (n, *out[1:-1]); other losses float arrays with the
     output's shape (n, *out[1:]) (a missing trailing axis of size 1 is added).
@@ -279,7 +318,9 @@ def prepare_targets(model, y, n: int, losses: list, where: str) -> list:
             out.append(None)
             continue
         if a is None:
-            raise ValueError(f"{where}() got no {what}, but output '{names[j]}' has a loss. Pass its targets.")
+            raise ValueError(
+                f"{where}() got no {what}, but output '{names[j]}' has a loss. Pass its targets."
+            )
         arr = as_numeric(a, what, where)
         if arr.shape[0] != n:
             raise ValueError(
@@ -291,107 +332,20 @@ def prepare_targets(model, y, n: int, losses: list, where: str) -> list:
     return out
 
 
-def _loss_name(loss) -> str:
-    return str(getattr(loss, "name", "") or "").lower()
-
-
-def check_labels(y: np.ndarray, loss, out_shape, out_name: str, what: str, where: str,
-                 dtype=None) -> np.ndarray:
-    """Check targets ``y`` (n, ...) against the loss and the output shape (None, ...).
-
-    Returns y ready for the loss: int64 class ids for sparse losses, else ``dtype`` floats.
-    """
-    y = _check_labels(y, loss, out_shape, out_name, what, where)
-    if y.dtype.kind != "i" or _loss_name(loss) not in SPARSE_LOSSES:
-        y = np.asarray(y, dtype=dtype or "float32")
-    return y
-
-
-def _check_labels(y, loss, out_shape, out_name, what, where):
-    name = _loss_name(loss)
-    out_tail = tuple(out_shape[1:])
-    head = f"{where}(): {what} (targets of output '{out_name}', shape {fmt_shape(out_shape)})"
-    n_classes = out_tail[-1] if out_tail else None
-    integral = y.dtype.kind in "biu" or bool(np.all(np.mod(y, 1) == 0))
-    if name in SPARSE_LOSSES:
-        want = out_tail[:-1]
-        if y.shape[1:] == out_tail and n_classes not in (None, 1):
-            raise ValueError(
-                f"{head} has shape {fmt_shape(y.shape)}, the shape of one-hot labels, but loss "
-                f"'{name}' expects integer class ids of shape {fmt_shape((y.shape[0], *want))}. Use "
-                "loss='categorical_crossentropy' for one-hot labels, or pass y.argmax(axis=-1)."
-            )
-        if y.shape[1:] == (*want, 1):
-            y = y.reshape(y.shape[:-1])
-        if y.shape[1:] != want:
-            raise ValueError(
-                f"{head} has shape {fmt_shape(y.shape)}; loss '{name}' expects integer class ids of "
-                f"shape {fmt_shape((y.shape[0], *want))}. Check that y holds one class id per sample."
-            )
-        if not integral:
-            raise ValueError(
-                f"{head} holds non-integer values (e.g. {float(y[np.mod(y, 1) != 0].flat[0]):g}); loss "
-                f"'{name}' expects integer class ids 0..{(n_classes or 1) - 1}."
-            )
-        if n_classes is not None and y.size:
-            lo, hi = y.min(), y.max()
-            if lo < 0 or hi >= n_classes:
-                bad = lo if lo < 0 else hi
-                idx = int(np.argwhere((y < 0) | (y >= n_classes)).reshape(-1, y.ndim)[0, 0])
-                raise ValueError(
-                    f"{head} has label {int(bad)} (sample {idx}), out of range for {n_classes} classes: "
-                    f"labels must be in [0, {n_classes - 1}]. Check the labels, or give the last layer "
-                    f"as many units as there are classes."
-                )
-        return y.astype(np.int64, copy=False)
-    if name in CATEGORICAL_LOSSES and n_classes not in (None, 1):
-        if y.ndim == len(out_shape) - 1 or (y.shape[1:] == (*out_tail[:-1], 1) and integral):
-            raise ValueError(
-                f"{head} looks like integer class ids (shape {fmt_shape(y.shape)}), but loss '{name}' "
-                f"expects one-hot labels of shape {fmt_shape((y.shape[0], *out_tail))}. Use "
-                f"loss='sparse_categorical_crossentropy', or one-hot encode them: "
-                f"keras.utils.to_categorical(y, {n_classes})."
-            )
-        if y.shape[1:] != out_tail:
-            raise ValueError(
-                f"{head} has shape {fmt_shape(y.shape)}; loss '{name}' expects one-hot labels of shape "
-                f"{fmt_shape((y.shape[0], *out_tail))} ({n_classes} classes). Make the last layer's "
-                "units match the number of classes, or fix the labels."
-            )
-        if name == "categorical_crossentropy" and y.size and (y.min() < 0 or y.max() > 1):
-            raise ValueError(
-                f"{head} has values in [{y.min():g}, {y.max():g}]; loss '{name}' expects one-hot "
-                "(or probability) labels in [0, 1]. One-hot encode class ids with "
-                f"keras.utils.to_categorical(y, {n_classes})."
-            )
-        return y
-    # Element-wise losses: targets have the output's shape.
-    if y.shape[1:] != out_tail and y.shape[1:] + (1,) == out_tail:
-        y = y[..., None]
-    if y.shape[1:] != out_tail:
-        raise ValueError(
-            f"{head} has shape {fmt_shape(y.shape)}; loss '{name or type(loss).__name__}' compares it "
-            f"element by element with the output, so it needs shape {fmt_shape((y.shape[0], *out_tail))}. "
-            "Reshape the targets or change the last layer."
-        )
-    if name in BINARY_LOSSES and y.size and (y.min() < 0 or y.max() > 1):
-        raise ValueError(
-            f"{head} has values in [{y.min():g}, {y.max():g}]; loss '{name}' expects labels in [0, 1]. "
-            "For more than two classes use a softmax output with 'sparse_categorical_crossentropy'."
-        )
-    return y
-
-
 # ---- weights -----------------------------------------------------------------------------------
 def prepare_sample_weight(model, sample_weight, n: int, where: str) -> list:
     """Per-output sample weights, each (n,) float or None."""
     names = model.output_names
     if sample_weight is None:
         return [None] * len(names)
-    if isinstance(sample_weight, dict) or (isinstance(sample_weight, (list, tuple)) and len(names) > 1
-                                            and not np.isscalar(sample_weight[0])):
-        items = _split_structure(sample_weight, names, "output sample_weight", where, model.name,
-                                 allow_none=True)
+    if isinstance(sample_weight, dict) or (
+        isinstance(sample_weight, (list, tuple))
+        and len(names) > 1
+        and not np.isscalar(sample_weight[0])
+    ):
+        items = _split_structure(
+            sample_weight, names, "output sample_weight", where, model.name, allow_none=True
+        )
     else:
         items = [sample_weight] * len(names)
     out = []
@@ -404,36 +358,19 @@ def prepare_sample_weight(model, sample_weight, n: int, where: str) -> list:
             arr = arr[:, 0]
         if arr.shape != (n,):
             raise ValueError(
-                f"{where}(): sample_weight has shape {fmt_shape(arr.shape)}, expected one weight per "
-                f"sample: shape ({n},)."
+                f"{where}(): sample_weight has shape {fmt_shape(arr.shape)}, expected one weight "
+                f"per sample: shape ({n},)."
             )
         check_finite(arr, "sample_weight", where)
         if arr.size and arr.min() < 0:
-            raise ValueError(f"{where}(): sample_weight has negative values (min {arr.min():g}); "
-                             "weights must be >= 0.")
-        out.append(arr.astype(model.input_dtype if np.dtype(model.input_dtype).kind == "f" else "float32",
-                              copy=False))
+            raise ValueError(
+                f"{where}(): sample_weight has negative values (min {arr.min():g}); weights must "
+                "be >= 0."
+            )
+        out.append(
+            arr.astype(
+                model.input_dtype if np.dtype(model.input_dtype).kind == "f" else "float32",
+                copy=False,
+            )
+        )
     return out
-
-
-def class_weight_to_sample_weight(class_weight, y: np.ndarray, loss, dtype) -> np.ndarray:
-    """Per-sample weights from ``{class_id: weight}``; class = the id, or argmax of one-hot rows."""
-    if not isinstance(class_weight, dict):
-        raise TypeError(f"fit() argument class_weight expects a dict {{class_id: weight}}, got "
-                        f"{type(class_weight).__name__}.")
-    if y.ndim >= 2 and y.shape[-1] > 1 and _loss_name(loss) not in SPARSE_LOSSES:
-        ids = y.argmax(axis=-1)
-    else:
-        ids = y.reshape(y.shape[0], -1)[:, 0] if y.ndim > 1 else y
-        ids = np.rint(ids).astype(np.int64)
-    if ids.ndim > 1:
-        ids = ids[:, 0]
-    n_table = max(int(ids.max()) + 1, max(int(k) for k in class_weight) + 1 if class_weight else 0)
-    table = np.ones(n_table, dtype=dtype)
-    for k, w in class_weight.items():
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
-            raise ValueError(f"fit() argument class_weight keys must be class ids >= 0, got {k!r}.")
-        if not isinstance(w, numbers.Real) or not np.isfinite(w) or w < 0:
-            raise ValueError(f"fit() argument class_weight[{k}] must be a finite number >= 0, got {w!r}.")
-        table[int(k)] = w
-    return table[ids]

@@ -47,7 +47,6 @@ from .padding import effective_kernel, pad_amounts
 
 PADDINGS_2D = ("valid", "same")
 PADDINGS_1D = ("valid", "same", "causal")
-IMPLS = (None, "numpy", "numba")
 
 _UNRESOLVED = object()
 _numba_module = _UNRESOLVED

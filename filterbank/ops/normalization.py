@@ -8,6 +8,13 @@ variance (PyTorch's running_var uses the unbiased one and ``momentum = 1 - 0.99`
 
 Shapes: x (..., C, ...) with C = x.shape[axis]; gamma, beta, mean, var (C,).
 
+Speed: a channels-last array is viewed as rows of ``r * C`` values (r = the product of the
+non-batch, non-channel sizes), per-channel vectors are tiled to that length, and channel
+sums reduce whole rows first. NumPy's elementwise loops and axis-0 reductions over rows of
+only C = 32 values are overhead-bound: this layout measured several times faster. (A
+ones-vector gemv was as fast when idle but 80x slower with BLAS threads contended.)
+Another feature axis is moved last first (a copy).
+
 Example:
     >>> import numpy as np
     >>> x = np.array([[1.0], [3.0]])
@@ -26,30 +33,41 @@ import numpy as np
 class BatchNormCache(NamedTuple):
     """What the training backward needs: the normalized input, 1/std, the batch stats."""
 
-    x_hat: np.ndarray
+    x_hat: np.ndarray  # channels-last, C-contiguous
     inv_std: np.ndarray  # (C,)
     mean: np.ndarray  # (C,) batch mean
     var: np.ndarray  # (C,) biased batch variance
-    axis: int
+    axis: int  # the feature axis of the caller's arrays (non-negative)
 
 
-def _axes(ndim: int, axis: int):
-    axis = axis % ndim
-    return axis, tuple(i for i in range(ndim) if i != axis)
+def _to_last(a, axis):
+    """``a`` with its feature axis last, C-contiguous (a view when it already is)."""
+    if axis != a.ndim - 1:
+        a = np.moveaxis(a, axis, -1)
+    return np.ascontiguousarray(a)
 
 
-def _bcast(v, ndim, axis):
-    """A (C,) vector shaped to broadcast against an array with C on ``axis``."""
-    shape = [1] * ndim
-    shape[axis] = v.shape[0]
-    return v.reshape(shape)
+def _from_last(a, axis):
+    return a if axis == a.ndim - 1 else np.moveaxis(a, -1, axis)
 
 
-def _channel_sum(a, axis):
-    """Sum over every axis but ``axis``: (C,). A 2D view is fastest for channels-last."""
-    if axis == a.ndim - 1 and a.flags.c_contiguous:
-        return a.reshape(-1, a.shape[-1]).sum(axis=0)
-    return a.sum(axis=tuple(i for i in range(a.ndim) if i != axis))
+def _rows(a):
+    """Channels-last ``a`` as a 2D view (batch, r * C)."""
+    return a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(1, -1)
+
+
+def _tile(v, a):
+    """A (C,) vector repeated to match one row of ``_rows(a)``."""
+    return np.tile(v.astype(a.dtype, copy=False), a[0].size // a.shape[-1] if a.ndim > 1 else 1)
+
+
+def _channel_sum(a):
+    """Sum of channels-last ``a`` over all axes but the last: (C,).
+
+    Summing the (batch, r * C) rows first keeps NumPy's inner loop long; only the short
+    (r, C) remainder is reduced with C-wide rows.
+    """
+    return _rows(a).sum(axis=0).reshape(-1, a.shape[-1]).sum(axis=0)
 
 
 def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, axis=-1):
@@ -63,19 +81,20 @@ def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, axis=-1):
         (y, cache): y like x; cache a :class:`BatchNormCache` holding the batch mean and
         biased variance (C,) for the moving averages.
     """
-    axis, _ = _axes(x.ndim, axis)
-    m = x.size // x.shape[axis]
-    dt = x.dtype
-    mean = _channel_sum(x, axis) / dt.type(m)
-    x_hat = x - _bcast(mean, x.ndim, axis)
-    var = _channel_sum(np.square(x_hat), axis) / dt.type(m)
+    axis = axis % x.ndim
+    xl = _to_last(x, axis)
+    dt = xl.dtype
+    m = dt.type(xl.size // xl.shape[-1])
+    mean = _channel_sum(xl) / m
+    x_hat = _rows(xl) - _tile(mean, xl)
+    var = _channel_sum(np.square(x_hat).reshape(xl.shape)) / m
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + epsilon)).astype(dt)
-    x_hat *= _bcast(inv_std, x.ndim, axis)
-    y = x_hat * _bcast(gamma.astype(dt, copy=False), x.ndim, axis) if gamma is not None \
-        else x_hat.copy()
+    x_hat *= _tile(inv_std, xl)
+    y = x_hat * _tile(gamma, xl) if gamma is not None else x_hat.copy()
     if beta is not None:
-        y += _bcast(beta.astype(dt, copy=False), x.ndim, axis)
-    return y, BatchNormCache(x_hat, inv_std, mean, var, axis)
+        y += _tile(beta, xl)
+    x_hat = x_hat.reshape(xl.shape)
+    return _from_last(y.reshape(xl.shape), axis), BatchNormCache(x_hat, inv_std, mean, var, axis)
 
 
 def _inference_scale(moving_var, gamma, epsilon, dtype):
@@ -91,14 +110,15 @@ def batch_norm_inference_forward(x, moving_mean, moving_var, gamma=None, beta=No
     The per-channel scale ``gamma / sqrt(var + eps)`` and shift are folded first, so the
     pass over x is one multiply and one add.
     """
-    axis, _ = _axes(x.ndim, axis)
-    _, scale = _inference_scale(moving_var, gamma, epsilon, x.dtype)
-    shift = -np.asarray(moving_mean, dtype=x.dtype) * scale
+    axis = axis % x.ndim
+    xl = _to_last(x, axis)
+    _, scale = _inference_scale(moving_var, gamma, epsilon, xl.dtype)
+    shift = -np.asarray(moving_mean, dtype=xl.dtype) * scale
     if beta is not None:
-        shift = shift + beta.astype(x.dtype, copy=False)
-    y = x * _bcast(scale, x.ndim, axis)
-    y += _bcast(shift, x.ndim, axis)
-    return y
+        shift = shift + beta.astype(xl.dtype, copy=False)
+    y = _rows(xl) * _tile(scale, xl)
+    y += _tile(shift, xl)
+    return _from_last(y.reshape(xl.shape), axis)
 
 
 def batch_norm_train_backward(grad, cache: BatchNormCache, gamma=None):
@@ -109,15 +129,17 @@ def batch_norm_train_backward(grad, cache: BatchNormCache, gamma=None):
         ``dx = gamma * inv_std * (g - sum(g) / M - x_hat * sum(g * x_hat) / M)``.
     """
     x_hat, inv_std, axis = cache.x_hat, cache.inv_std, cache.axis
-    dt = grad.dtype
-    m = dt.type(grad.size // grad.shape[axis])
-    dbeta = _channel_sum(grad, axis)
-    dgamma = _channel_sum(grad * x_hat, axis)
-    scale = inv_std if gamma is None else inv_std * gamma.astype(dt, copy=False)
-    dx = grad - _bcast(dbeta / m, grad.ndim, axis)
-    dx -= x_hat * _bcast(dgamma / m, grad.ndim, axis)
-    dx *= _bcast(scale, grad.ndim, axis)
-    return dx, dgamma, dbeta
+    gl = _to_last(grad, axis)
+    dt = gl.dtype
+    m = dt.type(gl.size // gl.shape[-1])
+    g2, xh2 = _rows(gl), _rows(x_hat)
+    dbeta = _channel_sum(gl)
+    dgamma = _channel_sum(gl * x_hat)
+    scale = inv_std.astype(dt) if gamma is None else inv_std * gamma.astype(dt, copy=False)
+    dx = g2 * _tile(scale, gl)
+    dx -= xh2 * _tile(scale * dgamma / m, gl)
+    dx -= _tile(scale * dbeta / m, gl)
+    return _from_last(dx.reshape(gl.shape), axis), dgamma, dbeta
 
 
 def batch_norm_inference_backward(grad, x, moving_mean, moving_var, gamma=None, epsilon=1e-3,
@@ -126,12 +148,14 @@ def batch_norm_inference_backward(grad, x, moving_mean, moving_var, gamma=None, 
 
     Shapes: grad, x (..., C, ...); the rest (C,).
     """
-    axis, _ = _axes(x.ndim, axis)
-    inv_std, scale = _inference_scale(moving_var, gamma, epsilon, grad.dtype)
-    dx = grad * _bcast(scale, grad.ndim, axis)
-    x_hat = (x - _bcast(np.asarray(moving_mean, dtype=x.dtype), x.ndim, axis)) \
-        * _bcast(inv_std, x.ndim, axis)
-    return dx, _channel_sum(grad * x_hat, axis), _channel_sum(grad, axis)
+    axis = axis % x.ndim
+    gl, xl = _to_last(grad, axis), _to_last(x, axis)
+    inv_std, scale = _inference_scale(moving_var, gamma, epsilon, gl.dtype)
+    dx = _rows(gl) * _tile(scale, gl)
+    x_hat = _rows(xl) - _tile(np.asarray(moving_mean, dtype=xl.dtype), xl)
+    x_hat *= _tile(inv_std, xl)
+    dgamma = _channel_sum((_rows(gl) * x_hat).reshape(gl.shape))
+    return _from_last(dx.reshape(gl.shape), axis), dgamma, _channel_sum(gl)
 
 
 def update_moving(moving, batch_value, momentum=0.99):

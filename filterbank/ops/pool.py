@@ -56,9 +56,11 @@ def numba_kernels():
     return _numba_module or None
 
 
-def _resolve_impl(impl):
+def _resolve_impl(impl, dtype):
     if impl is None:
-        return "numba" if numba_kernels() is not None else "numpy"
+        # The kernels are compiled for float32/float64 only (float16 stays on NumPy).
+        compiled = dtype in (np.float32, np.float64)
+        return "numba" if compiled and numba_kernels() is not None else "numpy"
     if impl not in IMPLS:
         raise unknown_name("pooling implementation", impl, IMPLS)
     if impl == "numba" and numba_kernels() is None:
@@ -157,7 +159,7 @@ def max_pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid", *,
     """
     pool_size, strides = _norm(pool_size, strides, 2)
     out_hw, pads = pool_geometry(x.shape[1:3], pool_size, strides, padding)
-    impl = _resolve_impl(impl)
+    impl = _resolve_impl(impl, x.dtype)
     if impl == "numba" and return_argmax:
         x = np.ascontiguousarray(x)
         y = np.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
@@ -208,7 +210,7 @@ def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=Non
     pool_size, strides = _norm(pool_size, strides, 2)
     input_shape = tuple(input_shape)
     out_hw, pads = pool_geometry(input_shape[1:3], pool_size, strides, padding)
-    impl = _resolve_impl(impl)
+    impl = _resolve_impl(impl, grad.dtype)
     overlap = _overlapping(pool_size, strides)
     tiled = _tiled(input_shape[1:3], pool_size, strides, padding)
     if impl == "numba":

@@ -37,6 +37,8 @@ def get(identifier) -> Optimizer:
     """
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):

@@ -63,20 +63,26 @@ class RMSprop(Optimizer):
 
     def _update(self, grad, param, slots, lr):
         rho = self.rho
+        s = self._scratch(param)  # every temporary lives here: no allocation per step
         v = slots["velocity"]
         v *= rho
-        v += (1.0 - rho) * np.square(grad)
+        np.square(grad, out=s)
+        s *= 1.0 - rho
+        v += s
         if self.centered:
             a = slots["average_gradient"]
             a *= rho
-            a += (1.0 - rho) * grad
-            denom = v - np.square(a)
-            denom += self.epsilon
+            np.multiply(grad, 1.0 - rho, out=s)
+            a += s
+            np.square(a, out=s)
+            np.subtract(v, s, out=s)
+            s += self.epsilon
         else:
-            denom = v + self.epsilon
-        np.sqrt(denom, out=denom)
-        increment = lr * grad
-        increment /= denom
+            np.add(v, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        np.divide(grad, s, out=s)
+        increment = s
+        increment *= lr
         if self.momentum > 0:
             m = slots["momentum"]
             m *= self.momentum
@@ -118,20 +124,21 @@ class Adam(Optimizer):
         b1, b2 = self.beta_1, self.beta_2
         alpha = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
         m, v = slots["momentum"], slots["velocity"]
-        delta = grad - m
-        delta *= 1.0 - b1
-        m += delta
-        delta = np.square(grad)
-        delta -= v
-        delta *= 1.0 - b2
-        v += delta
+        s = self._scratch(param)  # every temporary lives here: no allocation per step
+        np.subtract(grad, m, out=s)
+        s *= 1.0 - b1
+        m += s
+        np.square(grad, out=s)
+        s -= v
+        s *= 1.0 - b2
+        v += s
         if self.amsgrad:
             v = np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
-        denom = np.sqrt(v)
-        denom += self.epsilon
-        step = alpha * m
-        step /= denom
-        param -= step
+        np.sqrt(v, out=s)
+        s += self.epsilon
+        np.divide(m, s, out=s)
+        s *= alpha
+        param -= s
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -132,6 +132,7 @@ class Optimizer:
         self.iterations = 0
         self._slots: dict[str, dict[str, np.ndarray]] = {}
         self._decay_exclusions: list[str] = []
+        self._scratch_buffers: dict[np.dtype, np.ndarray] = {}
 
     @classmethod
     def _arg_names(cls):
@@ -184,7 +185,20 @@ class Optimizer:
         return ()
 
     def _update(self, grad: np.ndarray, param: np.ndarray, slots: dict, lr: float) -> None:
+        """Update ``param`` in place; ``self._scratch(param)`` is free working memory."""
         raise NotImplementedError
+
+    def _scratch(self, param: np.ndarray) -> np.ndarray:
+        """A work array shaped like ``param``, shared by all parameters of its dtype.
+
+        Updates write their temporaries here (``out=``) instead of allocating new arrays
+        on every step; it is not state, so it is never saved.
+        """
+        buf = self._scratch_buffers.get(param.dtype)
+        if buf is None or buf.size < param.size:
+            buf = np.empty(max(param.size, 1), dtype=param.dtype)
+            self._scratch_buffers[param.dtype] = buf
+        return buf[: param.size].reshape(param.shape)
 
     def exclude_from_weight_decay(self, var_names=None) -> None:
         """Skip weight decay for parameters whose key matches any of these regexes (Keras).
@@ -209,7 +223,8 @@ class Optimizer:
             for _, param, key in items:
                 if not any(re.search(p, key) for p in self._decay_exclusions):
                     # Keras's form; `param *= 1 - lr*wd` would round the factor to float32.
-                    param -= param * (lr * self.weight_decay)
+                    decay = np.multiply(param, lr * self.weight_decay, out=self._scratch(param))
+                    param -= decay
         for grad, (_, param, key) in zip(grads, items):
             grad = grad.astype(param.dtype, copy=False)
             self._update(grad, param, self._slots_for(key, param), lr)
@@ -361,6 +376,9 @@ class Optimizer:
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
         config = dict(config)
+        # tf.keras 2.11+ configs carry these; they mean nothing without TensorFlow.
+        for key in ("jit_compile", "is_legacy_optimizer"):
+            config.pop(key, None)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = _schedules.deserialize(config["learning_rate"],
                                                              custom_objects)

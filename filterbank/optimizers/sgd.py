@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import Optimizer, _check_number
 
 
@@ -43,16 +45,16 @@ class SGD(Optimizer):
         return ("momentum",) if self.momentum != 0 else ()
 
     def _update(self, grad, param, slots, lr):
+        step = np.multiply(grad, lr, out=self._scratch(param))
         if self.momentum == 0:
-            param -= lr * grad
+            param -= step
             return
         m = slots["momentum"]
-        step = lr * grad
         m *= self.momentum
         m -= step
         if self.nesterov:
-            param += self.momentum * m
             param -= step
+            param += np.multiply(m, self.momentum, out=step)
         else:
             param += m
 

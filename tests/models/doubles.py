@@ -63,7 +63,7 @@ class SparseAccuracy:
         return self.total / self.count if self.count else 0.0
 
 
-# ---- merge layers (stand-ins for layers.Add / layers.Concatenate) ---------------------------------
+# ---- merge layers (stand-ins for layers.Add / layers.Concatenate) ------------------------------
 from filterbank.layers.base import Layer  # noqa: E402
 
 

@@ -14,8 +14,7 @@ def branching_model(merge_add=SumOf, merge_cat=JoinLast):
     """Two inputs, fan-out of `h` into three consumers, an add, a concat, two outputs."""
     a = keras.Input(shape=(5,), name="a")
     b = keras.Input(shape=(3,), name="b")
-    h = layers.Dense(6, activation="tanh", name="h",
-                     kernel_regularizer=regularizers.l2(0.01))(a)
+    h = layers.Dense(6, activation="tanh", name="h", kernel_regularizer=regularizers.l2(0.01))(a)
     d1 = layers.Dense(6, activation="tanh", name="d1")(h)
     d2 = layers.Dense(6, activation="sigmoid", name="d2")(h)
     s = merge_add(name="sum")([d1, d2, h])
@@ -36,8 +35,9 @@ def branching_data(n=4, seed=0):
 
 def check_model_gradients(model, xs, ys, sample_weight=None):
     """Engine gradients (train step, fused softmax path, regularizers) vs finite differences."""
-    model.compile(optimizer=Recorder(), loss=["categorical_crossentropy", "mse"],
-                  loss_weights=[1.0, 0.5])
+    model.compile(
+        optimizer=Recorder(), loss=["categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5]
+    )
     assert model._compiled.outputs[0].fused  # softmax + CCE go through the logits path
     assert not model._compiled.outputs[1].fused
 
@@ -50,8 +50,13 @@ def check_model_gradients(model, xs, ys, sample_weight=None):
     for layer in model.layers:
         for name in layer.trainable_param_names():
             key = f"{layer.name}/{name}"
-            assert_close(recorded[key], numeric_grad(total_loss, layer.params[name]),
-                         rtol=1e-6, atol=1e-8, what=key)
+            assert_close(
+                recorded[key],
+                numeric_grad(total_loss, layer.params[name]),
+                rtol=1e-6,
+                atol=1e-8,
+                what=key,
+            )
             checked += layer.params[name].size
     # Input gradients through the same backward pass.
     graph = model._graph
@@ -149,8 +154,12 @@ def test_fused_output_matches_unfused_gradients(float64):
 
     def grads(fuse):
         keras.utils.set_random_seed(7)
-        model = keras.Sequential([layers.Dense(5, activation="relu", input_shape=(4,)),
-                                  layers.Dense(3, activation="softmax")])
+        model = keras.Sequential(
+            [
+                layers.Dense(5, activation="relu", input_shape=(4,)),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile(optimizer=Recorder(), loss="sparse_categorical_crossentropy")
         model._compiled.outputs[0].fused = fuse
         model.train_on_batch(x, y)
@@ -166,7 +175,9 @@ def test_graph_disconnected_names_the_missing_input():
     a = keras.Input(shape=(2,), name="a")
     b = keras.Input(shape=(2,), name="b")
     out = SumOf()([layers.Dense(2)(a), layers.Dense(2)(b)])
-    with pytest.raises(ValueError, match=r"Graph disconnected.*Input 'b'.*not in the model's inputs"):
+    with pytest.raises(
+        ValueError, match=r"Graph disconnected.*Input 'b'.*not in the model's inputs"
+    ):
         keras.Model(a, out)
 
 

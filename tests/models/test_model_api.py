@@ -9,8 +9,10 @@ from tests.models.doubles import PlainSGD
 
 
 def mlp_layers():
-    return [layers.Dense(8, activation="relu", name="hidden"),
-            layers.Dense(3, activation="softmax", name="out")]
+    return [
+        layers.Dense(8, activation="relu", name="hidden"),
+        layers.Dense(3, activation="softmax", name="out"),
+    ]
 
 
 def test_names_are_keras_style():
@@ -55,7 +57,9 @@ def test_get_layer():
     model = keras.Sequential([keras.Input(shape=(4,)), *mlp_layers()])
     assert model.get_layer("out") is model.layers[1]
     assert model.get_layer(index=0).name == "hidden"
-    with pytest.raises(ValueError, match=r"No layer named 'ot' in model 'sequential'\. Did you mean 'out'"):
+    with pytest.raises(
+        ValueError, match=r"No layer named 'ot' in model 'sequential'\. Did you mean 'out'"
+    ):
         model.get_layer("ot")
     with pytest.raises(ValueError, match=r"index=5, but the model has 2 layers"):
         model.get_layer(index=5)
@@ -69,7 +73,9 @@ def test_sequential_equals_the_same_functional_model():
     y = rng.integers(0, 3, 64)
     seq = keras.Sequential([keras.Input(shape=(4,)), *mlp_layers()])
     inp = keras.Input(shape=(4,))
-    fun = keras.Model(inp, layers.Dense(3, activation="softmax")(layers.Dense(8, activation="relu")(inp)))
+    fun = keras.Model(
+        inp, layers.Dense(3, activation="softmax")(layers.Dense(8, activation="relu")(inp))
+    )
     fun.set_weights(seq.get_weights())
     np.testing.assert_array_equal(seq.predict(x, verbose=0), fun.predict(x, verbose=0))
     for m in (seq, fun):
@@ -101,8 +107,11 @@ def test_set_weights_round_trip_and_errors():
         m2.set_weights(m1.get_weights()[:3])
     bad = m1.get_weights()
     bad[2] = np.zeros((8, 4))
-    with pytest.raises(ValueError, match=r"array 2 is for layer 'dense_3' weight 'kernel', which has shape "
-                                         r"\(8, 3\), got shape \(8, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"array 2 is for layer 'dense_3' weight 'kernel', which has shape "
+        r"\(8, 3\), got shape \(8, 4\)",
+    ):
         m2.set_weights(bad)
     for a, b in zip(before, m2.get_weights()):  # nothing was written
         np.testing.assert_array_equal(a, b)
@@ -111,8 +120,14 @@ def test_set_weights_round_trip_and_errors():
 def test_frozen_layer_gets_no_update_but_passes_gradients():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 4)), rng.normal(size=(32, 2))
-    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(5, activation="tanh", name="first"),
-                              layers.Dense(5, activation="tanh", name="frozen"), layers.Dense(2, name="last")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            layers.Dense(5, activation="tanh", name="first"),
+            layers.Dense(5, activation="tanh", name="frozen"),
+            layers.Dense(2, name="last"),
+        ]
+    )
     model.get_layer("frozen").trainable = False
     assert len(model.trainable_weights) == 4 and len(model.non_trainable_weights) == 2
     before = {layer.name: layer.get_weights() for layer in model.layers}
@@ -121,7 +136,9 @@ def test_frozen_layer_gets_no_update_but_passes_gradients():
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert opt.seen_keys == ["first/kernel", "first/bias", "last/kernel", "last/bias"]
     for name, ws in before.items():
-        changed = [not np.array_equal(a, b) for a, b in zip(ws, model.get_layer(name).get_weights())]
+        changed = [
+            not np.array_equal(a, b) for a, b in zip(ws, model.get_layer(name).get_weights())
+        ]
         assert all(changed) if name != "frozen" else not any(changed), name
 
 
@@ -177,7 +194,9 @@ def test_sequential_build_explicit_and_mismatch():
     model = keras.Sequential([layers.Dense(4)])
     model.build((None, 6))
     assert model.count_params() == 28
-    with pytest.raises(ValueError, match=r"configured for input shape \(None, 6\), got \(None, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"configured for input shape \(None, 6\), got \(None, 5\)"
+    ):
         model.build((None, 5))
     with pytest.raises(ValueError, match="has no layers"):
         keras.Sequential().build((None, 3))
@@ -223,3 +242,18 @@ def test_layer_of_another_model_is_refused():
     keras.Model(x, d(x))
     with pytest.raises(ValueError, match="already used in another model's graph"):
         keras.Sequential([keras.Input(shape=(3,)), d])
+
+
+def test_feature_extraction_model_shares_layers():
+    """Keras's intermediate-activations idiom: a second Model over an existing graph."""
+    model = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(2, 3, activation="relu"),
+                              layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3)])
+    feats = keras.Model(inputs=model.input, outputs=[layer.output for layer in model.layers[:2]])
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 1)).astype("float32")
+    conv_out, pool_out = feats.predict(x, verbose=0)
+    assert conv_out.shape == (4, 4, 4, 2) and pool_out.shape == (4, 2, 2, 2)
+    np.testing.assert_allclose(conv_out, model.layers[0](x), rtol=1e-6)
+    # shared weights: training the full model changes what the extractor sees
+    model.compile(optimizer=PlainSGD(0.5), loss="mse")
+    model.fit(x, np.ones((4, 3)), verbose=0)
+    assert not np.allclose(feats.predict(x, verbose=0)[0], conv_out)

@@ -25,26 +25,38 @@ def mlp(classes=3, dropout=False):
     return keras.Sequential(stack)
 
 
-class Recording:
-    """A callback recording every hook call (duck-typed like keras.callbacks.Callback)."""
+HOOKS = [
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+]
+
+
+class Recording(keras.callbacks.Callback):
+    """Records every hook call (name and epoch/batch index); can stop training."""
 
     def __init__(self, stop_at_epoch=None):
+        super().__init__()
         self.calls = []
         self.stop_at_epoch = stop_at_epoch
-        self.model = None
+        for hook in HOOKS:
+            setattr(self, hook, self._recorder(hook))
 
-    def set_model(self, model):
-        self.model = model
-
-    def set_params(self, params):
-        self.params = params
-
-    def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
-
-        def record(*args):
-            self.calls.append((hook, *[a for a in args if not isinstance(a, dict)]))
+    def _recorder(self, hook):
+        def record(*args, logs=None):
+            args = [a for a in args if not isinstance(a, dict)]
+            self.calls.append((hook, *args))
             if hook == "on_epoch_end" and args[0] == self.stop_at_epoch:
                 self.model.stop_training = True
 
@@ -88,8 +100,12 @@ def test_validation_split_takes_the_last_fraction_before_shuffling():
     x, y = blobs(100)
     model = mlp()
     # learning rate 0: weights never move, so the logged losses are plain evaluations
-    model.compile(optimizer=PlainSGD(0.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, epochs=2, batch_size=10, validation_split=0.25, shuffle=True, verbose=0)
+    model.compile(
+        optimizer=PlainSGD(0.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    history = model.fit(
+        x, y, epochs=2, batch_size=10, validation_split=0.25, shuffle=True, verbose=0
+    )
     train_loss, train_acc = model.evaluate(x[:75], y[:75], batch_size=10, verbose=0)
     val_loss, val_acc = model.evaluate(x[75:], y[75:], batch_size=10, verbose=0)
     assert history.history["loss"] == pytest.approx([train_loss] * 2, rel=1e-6)
@@ -104,7 +120,9 @@ def test_epoch_loss_is_the_sample_mean_over_uneven_batches():
     model = mlp()
     model.compile(optimizer=PlainSGD(0.0), loss="sparse_categorical_crossentropy")
     history = model.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)  # batches 4, 4, 2
-    per_sample = losses.SparseCategoricalCrossentropy(reduction="none")(y, model.predict(x, verbose=0))
+    per_sample = losses.SparseCategoricalCrossentropy(reduction="none")(
+        y, model.predict(x, verbose=0)
+    )
     assert history.history["loss"][0] == pytest.approx(per_sample.mean(), rel=1e-6)
 
 
@@ -114,7 +132,9 @@ def test_seeded_fits_are_bit_identical():
     def run(seed):
         keras.utils.set_random_seed(seed)
         model = mlp(dropout=True)
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         h = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.2, verbose=0)
         return model.get_weights(), h.history
 
@@ -134,7 +154,9 @@ def test_evaluate_return_forms():
     assert isinstance(loss, float)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     values = model.evaluate(x, y, batch_size=7, verbose=0)
-    assert isinstance(values, list) and len(values) == 2 and values[0] == pytest.approx(loss, rel=1e-6)
+    assert (
+        isinstance(values, list) and len(values) == 2 and values[0] == pytest.approx(loss, rel=1e-6)
+    )
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy"} and logs["loss"] == pytest.approx(loss, rel=1e-6)
 
@@ -169,8 +191,12 @@ def test_multi_output_fit_logs_and_loss_weights():
     cls = layers.Dense(2, activation="softmax", name="cls")(h)
     reg = layers.Dense(1, name="reg")(h)
     model = keras.Model(inp, [cls, reg])
-    model.compile(optimizer=PlainSGD(0.0), loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
-                  loss_weights={"cls": 1.0, "reg": 0.5}, metrics={"cls": ["accuracy"]})
+    model.compile(
+        optimizer=PlainSGD(0.0),
+        loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+        loss_weights={"cls": 1.0, "reg": 0.5},
+        metrics={"cls": ["accuracy"]},
+    )
     x = rng.normal(size=(40, 3)).astype("float32")
     y_cls, y_reg = rng.integers(0, 2, 40), rng.normal(size=40)
     h = model.fit(x, {"cls": y_cls, "reg": y_reg}, epochs=1, batch_size=40, verbose=0)
@@ -186,9 +212,12 @@ def test_multi_output_fit_logs_and_loss_weights():
 
 def test_regularization_is_added_to_the_loss():
     x, y = blobs(20)
-    model = keras.Sequential([keras.Input(shape=(2,)),
-                              layers.Dense(3, activation="softmax",
-                                           kernel_regularizer=regularizers.l2(0.1))])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(2,)),
+            layers.Dense(3, activation="softmax", kernel_regularizer=regularizers.l2(0.1)),
+        ]
+    )
     model.compile(optimizer=PlainSGD(0.0), loss="sparse_categorical_crossentropy")
     data_loss = losses.SparseCategoricalCrossentropy()(y, model.predict(x, verbose=0))
     penalty = 0.1 * float((model.layers[0].params["kernel"].astype("float64") ** 2).sum())
@@ -225,12 +254,22 @@ def test_callback_hooks_in_keras_order_and_stop_training():
     calls = [c for c in rec.calls if not c[0].startswith("on_test_batch")]
     assert calls == [
         ("on_train_begin",),
-        ("on_epoch_begin", 0), ("on_train_batch_begin", 0), ("on_train_batch_end", 0),
-        ("on_train_batch_begin", 1), ("on_train_batch_end", 1),
-        ("on_test_begin",), ("on_test_end",), ("on_epoch_end", 0),
-        ("on_epoch_begin", 1), ("on_train_batch_begin", 0), ("on_train_batch_end", 0),
-        ("on_train_batch_begin", 1), ("on_train_batch_end", 1),
-        ("on_test_begin",), ("on_test_end",), ("on_epoch_end", 1),
+        ("on_epoch_begin", 0),
+        ("on_train_batch_begin", 0),
+        ("on_train_batch_end", 0),
+        ("on_train_batch_begin", 1),
+        ("on_train_batch_end", 1),
+        ("on_test_begin",),
+        ("on_test_end",),
+        ("on_epoch_end", 0),
+        ("on_epoch_begin", 1),
+        ("on_train_batch_begin", 0),
+        ("on_train_batch_end", 0),
+        ("on_train_batch_begin", 1),
+        ("on_train_batch_end", 1),
+        ("on_test_begin",),
+        ("on_test_end",),
+        ("on_epoch_end", 1),
         ("on_train_end",),
     ]
 
@@ -241,8 +280,18 @@ def test_initial_epoch_steps_per_epoch_and_validation_freq():
     opt = PlainSGD(0.01)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
     rec = Recording()
-    h = model.fit(x, y, epochs=4, initial_epoch=1, steps_per_epoch=2, batch_size=8,
-                  validation_data=(x, y), validation_freq=2, callbacks=[rec], verbose=0)
+    h = model.fit(
+        x,
+        y,
+        epochs=4,
+        initial_epoch=1,
+        steps_per_epoch=2,
+        batch_size=8,
+        validation_data=(x, y),
+        validation_freq=2,
+        callbacks=[rec],
+        verbose=0,
+    )
     assert [c[1] for c in rec.calls if c[0] == "on_epoch_begin"] == [1, 2, 3]
     assert opt.iterations == 3 * 2
     # validation after the 2nd and 4th epochs (indices 1 and 3), as Keras counts validation_freq
@@ -255,7 +304,9 @@ def test_uint8_inputs_are_converted_without_rescaling():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input(shape=(2, 2, 1)), layers.Flatten(), layers.Dense(2)])
     x = np.array([[[0, 255], [128, 7]]], dtype=np.uint8)
-    np.testing.assert_allclose(model.predict(x, verbose=0), model(x.astype("float32")[..., None]), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), model(x.astype("float32")[..., None]), rtol=1e-6
+    )
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x.astype("float32")), rtol=1e-6)
     assert np.abs(model.predict(x, verbose=0)).max() > 5  # not rescaled to [0, 1]
 
@@ -271,8 +322,124 @@ def test_fit_with_float64_model(float64):
 
 def test_lazy_sequential_fit_and_compile_before_build():
     x, y = blobs(40)
-    model = keras.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     h = model.fit(x, y, epochs=1, verbose=0)
     assert set(h.history) == {"loss", "accuracy"} and model.input_shape == (None, 2)
     assert model._compiled.outputs[0].fused
+
+
+def bars(n, seed):
+    """8x8 images holding one vertical (class 0) or horizontal (class 1) bar, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    pos = rng.integers(1, 7, n)
+    x = rng.normal(scale=0.2, size=(n, 8, 8)).astype("float32")
+    idx = np.arange(n)
+    x[idx[y == 0], :, pos[y == 0]] += 1.0
+    x[idx[y == 1], pos[y == 1], :] += 1.0
+    return x, y  # no channel axis: the 1-channel model adds it
+
+
+def test_tiny_conv_model_learns_bars():
+    keras.utils.set_random_seed(0)
+    x, y = bars(256, seed=0)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    x_test, y_test = bars(128, seed=1)
+    assert model.evaluate(x_test, y_test, verbose=0)[1] > 0.9
+
+
+def test_predict_and_evaluate_hooks():
+    x, y = blobs(20)
+    model = mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rec = Recording()
+    model.predict(x, batch_size=8, callbacks=[rec], verbose=0)
+    assert rec.calls == [
+        ("on_predict_begin",),
+        ("on_predict_batch_begin", 0),
+        ("on_predict_batch_end", 0),
+        ("on_predict_batch_begin", 1),
+        ("on_predict_batch_end", 1),
+        ("on_predict_batch_begin", 2),
+        ("on_predict_batch_end", 2),
+        ("on_predict_end",),
+    ]
+    rec.calls.clear()
+    model.evaluate(x, y, batch_size=16, callbacks=[rec], verbose=0)
+    assert rec.calls == [
+        ("on_test_begin",),
+        ("on_test_batch_begin", 0),
+        ("on_test_batch_end", 0),
+        ("on_test_batch_begin", 1),
+        ("on_test_batch_end", 1),
+        ("on_test_end",),
+    ]
+
+
+def test_save_load_through_model_methods(tmp_path):
+    x, y = blobs(30)
+    model = mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.fbk")
+    loaded = keras.models.load_model(tmp_path / "m.fbk")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.metrics_names == ["loss", "accuracy"]
+    model.save_weights(tmp_path / "w.weights.safetensors")
+    keras.utils.clear_session()  # weights are matched by layer name: rebuild with the same names
+    fresh = mlp()
+    fresh.load_weights(tmp_path / "w.weights.safetensors")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_softmax_endings_train_alike():
+    """Dense(softmax), Dense+Activation, Dense+Softmax layer and logits + from_logits agree."""
+    x, y = blobs(64)
+    endings = [
+        ([layers.Dense(3, activation="softmax")], "sparse_categorical_crossentropy"),
+        ([layers.Dense(3), layers.Activation("softmax")], "sparse_categorical_crossentropy"),
+        ([layers.Dense(3), layers.Softmax()], "sparse_categorical_crossentropy"),
+        ([layers.Dense(3)], losses.SparseCategoricalCrossentropy(from_logits=True)),
+    ]
+    results = []
+    for last, loss in endings:
+        keras.utils.set_random_seed(0)
+        hidden = layers.Dense(8, activation="relu")
+        model = keras.Sequential([keras.Input(shape=(2,)), hidden, *last])
+        model.compile(optimizer="sgd", loss=loss)
+        h = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        results.append((model.get_weights(), h.history["loss"]))
+    for weights, loss_curve in results[1:]:
+        np.testing.assert_allclose(loss_curve, results[0][1], rtol=1e-5)
+        for a, b in zip(weights, results[0][0]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_class_weight_does_not_weight_the_validation_split():
+    x, y = blobs(40)
+    model = mlp()
+    model.compile(optimizer=PlainSGD(0.0), loss="sparse_categorical_crossentropy")
+    h = model.fit(x, y, batch_size=40, validation_split=0.25, class_weight={0: 5.0, 1: 0.1, 2: 1.0},
+                  verbose=0)
+    val_loss = model.evaluate(x[30:], y[30:], verbose=0)
+    unweighted_train_loss = model.evaluate(x[:30], y[:30], verbose=0)
+    assert h.history["val_loss"][0] == pytest.approx(val_loss, rel=1e-6)
+    assert h.history["loss"][0] != pytest.approx(unweighted_train_loss, rel=1e-3)

@@ -1,0 +1,122 @@
+"""The three step functions the loops run, one batch each: train, test, predict.
+
+``train_step`` is the whole optimisation step in one place (forward with
+training=True, loss and dLoss/dOutput, backward through the graph, regularizer
+gradients, one optimizer update), so a speed pass can work on it alone.
+
+Shapes: ``x_batch`` is a list with one (batch, *input_shape) array per model
+input; ``y_batch`` one target array per output (None where the output has no
+loss); ``sample_weight`` one (batch,) array or None per output.
+
+Example:
+    >>> import numpy as np
+    >>> import filterbank as keras
+    >>> from filterbank import layers
+    >>> model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> loss = model.train_step([np.ones((4, 3), "float32")], [np.zeros((4, 1), "float32")])
+    >>> isinstance(loss, float)
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class StepsMixin:
+    """train_step / test_step / predict_step on ``self._graph`` and ``self._compiled``."""
+
+    def train_step(self, x_batch, y_batch, sample_weight=None) -> float:
+        """One optimisation step on one batch; returns the batch's total loss.
+
+        Args:
+            x_batch: list of input arrays, each (batch, *input_shape).
+            y_batch: list of targets, one per output (None where the output has no loss).
+            sample_weight: list of (batch,) weights or None, one per output (or None).
+        """
+        graph = self._graph
+        comp = self._compiled
+        if sample_weight is None:
+            sample_weight = [None] * len(comp.outputs)
+        outs = graph.forward(x_batch, training=True)
+        total, grads, fused = self._loss_and_output_grads(y_batch, outs, sample_weight)
+        graph.backward(grads, fused)
+        total += self._apply_gradients()
+        comp.total_tracker.update(total, x_batch[0].shape[0])
+        comp.update_metrics(y_batch, outs, sample_weight)
+        return total
+
+    def _loss_and_output_grads(self, y_batch, outs, sample_weight):
+        """Weighted loss over the outputs, and dLoss/dOutput per output.
+
+        Where an output layer's activation fuses with its loss (softmax/sigmoid +
+        cross-entropy), the gradient is dLoss/dz of the pre-activation instead (fused[j]).
+        Returns (total_loss_without_regularization, grads, fused).
+        """
+        graph = self._graph
+        batch = outs[0].shape[0]
+        grads, fused = [], []
+        total = 0.0
+        for spec, tensor, y, out, sw in zip(
+            self._compiled.outputs, graph.outputs, y_batch, outs, sample_weight
+        ):
+            if spec.loss is None or y is None:
+                grads.append(None)
+                fused.append(False)
+                continue
+            # The fused path needs the layer's cached pre-activation (`_z`, same shape as the
+            # output); a layer that does not keep one takes the plain path, which is exact too.
+            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            use_z = z is not None and z.shape == out.shape
+            if use_z:
+                value, g = spec.loss.forward_backward_logits(y, z, sw)
+            else:
+                value, g = spec.loss.forward_backward(y, out, sw)
+            if spec.weight != 1.0:
+                g = g * spec.weight
+            spec.tracker.update(value, batch)
+            total += spec.weight * value
+            grads.append(g)
+            fused.append(use_z)
+        return total, grads, fused
+
+    def _apply_gradients(self) -> float:
+        """Add regularizer gradients, update trainable weights; returns the regularization loss."""
+        reg = 0.0
+        pairs = []
+        for layer in self._graph.layers:
+            names = layer.trainable_param_names()
+            if not names:
+                continue
+            # Penalties are taken at the weights the forward pass used, before the update.
+            reg += layer.regularization_loss()
+            layer.add_regularization_grads()
+            for n in names:
+                pairs.append((layer.grads[n], layer.params[n], f"{layer.name}/{n}"))
+        if pairs:
+            self.optimizer.apply_gradients(pairs)
+        return reg
+
+    def test_step(self, x_batch, y_batch, sample_weight=None) -> float:
+        """Loss and metrics on one batch (inference mode); returns the batch's total loss."""
+        comp = self._compiled
+        if sample_weight is None:
+            sample_weight = [None] * len(comp.outputs)
+        outs = self._graph.forward(x_batch, training=False)
+        batch = x_batch[0].shape[0]
+        total = 0.0
+        for spec, y, out, sw in zip(comp.outputs, y_batch, outs, sample_weight):
+            if spec.loss is None or y is None:
+                continue
+            value = float(spec.loss(y, out, sample_weight=sw))
+            spec.tracker.update(value, batch)
+            total += spec.weight * value
+        total += sum(layer.regularization_loss() for layer in self._graph.layers)
+        comp.total_tracker.update(total, batch)
+        comp.update_metrics(y_batch, outs, sample_weight)
+        return total
+
+    def predict_step(self, x_batch) -> list[np.ndarray]:
+        """Outputs for one batch (inference mode), one array per output."""
+        return self._graph.forward(x_batch, training=False)

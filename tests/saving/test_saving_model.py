@@ -32,6 +32,12 @@ def sequential_cnn():
     ])
 
 
+def lazy_sequential():
+    # No Input: built from the first batch fit() sees (the config records build_input_shape).
+    return keras.Sequential([layers.Conv2D(4, 3, activation="relu"), layers.Flatten(),
+                             layers.Dense(3, activation="softmax")])
+
+
 def functional_cnn():
     inp = keras.Input(shape=(8, 8, 1), name="image")
     a = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(inp)
@@ -88,7 +94,7 @@ def rewrite(path, member, change):
 
 
 # ---- round trips ------------------------------------------------------------------------------
-@pytest.mark.parametrize("build", [sequential_cnn, functional_cnn])
+@pytest.mark.parametrize("build", [sequential_cnn, lazy_sequential, functional_cnn])
 def test_save_load_predict_bit_identical(tmp_path, build):
     model = trained(build())
     path = tmp_path / "model.fbk"

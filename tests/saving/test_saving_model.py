@@ -52,7 +52,7 @@ def functional_cnn():
 
 
 def trained(model, optimizer="adam"):
-    if len(model.outputs) == 2:
+    if not isinstance(model, keras.Sequential):  # functional_cnn: two outputs
         model.compile(optimizer=optimizer, loss=["sparse_categorical_crossentropy", "mse"],
                       metrics=[["accuracy"], []], loss_weights=[1.0, 0.5])
         model.fit(X_IMG, [Y_IMG, Y_IMG.astype("float32")], epochs=1, batch_size=8, verbose=0)
@@ -64,7 +64,7 @@ def trained(model, optimizer="adam"):
 
 
 def targets(model):
-    return [Y_IMG, Y_IMG.astype("float32")] if len(model.outputs) == 2 else Y_IMG
+    return Y_IMG if isinstance(model, keras.Sequential) else [Y_IMG, Y_IMG.astype("float32")]
 
 
 def same_arrays(a, b):

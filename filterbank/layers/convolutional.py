@@ -23,6 +23,7 @@ from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import fmt_shape, unknown_name
 from ..ops import conv as _conv
+from ..ops.workspace import Workspace
 from .base import Layer
 from .core import ActivationMixin, _check_positive_int
 
@@ -62,6 +63,10 @@ class _Conv(ActivationMixin, Layer):
         self.bias_initializer = _initializers.get(bias_initializer)
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
+        # Per input shape: the resolved geometry (checked once); and the reused buffers of
+        # the column matrix and its gradient (ops/workspace.py).
+        self._plans: dict[tuple, _conv.ConvPlan] = {}
+        self.workspace = Workspace()
 
     # ---- argument normalisation -----------------------------------------------------------
     def _tuple_arg(self, arg, value):
@@ -127,21 +132,54 @@ class _Conv(ActivationMixin, Layer):
         return (input_shape[0], *self._output_spatial(input_shape), self.filters)
 
     # ---- computation -----------------------------------------------------------------------
+    def plan_for(self, shape) -> _conv.ConvPlan:
+        """The :class:`~filterbank.ops.conv.ConvPlan` of an input of this shape.
+
+        Made (after the layer's input checks, with their messages) the first time a shape
+        is seen, then reused: a model sees one or two batch shapes.
+        """
+        plan = self._plans.get(shape)
+        if plan is None:
+            self.check_input_shape(shape)
+            plan = self._make_plan(shape)
+            if len(self._plans) >= 8:  # bounded: a stream of odd shapes must not pile up
+                self._plans.clear()
+            self._plans[shape] = plan
+        return plan
+
+    def _weights_as(self, dtype):
+        """(kernel, bias or None) in the input's dtype (a layer may hold another float type)."""
+        w = self.params["kernel"]
+        b = self.params["bias"] if self.use_bias else None
+        if w.dtype != dtype:
+            w = w.astype(dtype)
+            b = None if b is None else b.astype(dtype)
+        return w, b
+
     def forward(self, inputs, training=False):
-        self.check_input_shape(inputs.shape)
-        bias = self.params["bias"] if self.use_bias else None
-        z, self._cache = self._conv_forward(inputs, self.params["kernel"], bias)
-        return self._activate(z)
+        if inputs.dtype.kind != "f":
+            inputs = inputs.astype(self.compute_dtype)
+        plan = self.plan_for(inputs.shape)
+        x = np.ascontiguousarray(inputs).reshape(plan.x_shape)
+        w, b = self._weights_as(x.dtype)
+        z, col = plan.forward(x, w.reshape(plan.w_shape), b, ws=self.workspace)
+        self._cache = (plan, col, w)
+        return self._activate(z.reshape(self._y_shape_of(plan)))
 
     def backward(self, grad):
         return self.backward_preactivation(self._activation_grad(grad))
 
     def backward_preactivation(self, grad_z):
-        dx, dw, db = self._conv_backward(grad_z, self._cache, need_dx=self.compute_input_grad)
-        self.grads["kernel"] = dw
+        plan, col, w = self._cache
+        dz = np.ascontiguousarray(grad_z, dtype=col.dtype).reshape(plan.out_shape)
+        dx, dw, db = plan.backward(dz, w.reshape(plan.w_shape), col, self.compute_input_grad,
+                                   self.use_bias, ws=self.workspace)
+        self.grads["kernel"] = dw.reshape(w.shape)
         if self.use_bias:
             self.grads["bias"] = db
-        return dx if self.compute_input_grad else None
+        if not self.compute_input_grad:
+            return None
+        return dx.reshape(self._x_shape_of(plan))
 
     def get_config(self):
         config = super().get_config()
@@ -197,12 +235,19 @@ class Conv2D(_Conv):
                          activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, **kwargs)
 
-    def _conv_forward(self, x, kernel, bias):
-        return _conv.conv2d_forward(x, kernel, bias, self.strides, self.padding,
-                                    self.dilation_rate)
+    def _make_plan(self, shape):
+        pads = _conv.resolve_pads(shape[1:3], self.kernel_size, self.strides, self.padding,
+                                  self.dilation_rate)
+        return _conv.ConvPlan(tuple(shape), self.params["kernel"].shape, self.strides, pads,
+                              self.dilation_rate, where=f"Layer '{self.name}'")
 
-    def _conv_backward(self, grad, cache, need_dx):
-        return _conv.conv2d_backward(grad, cache, need_dx)
+    @staticmethod
+    def _x_shape_of(plan):
+        return plan.x_shape
+
+    @staticmethod
+    def _y_shape_of(plan):
+        return plan.out_shape
 
 
 class Conv1D(_Conv):
@@ -234,9 +279,21 @@ class Conv1D(_Conv):
                          activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, **kwargs)
 
-    def _conv_forward(self, x, kernel, bias):
-        return _conv.conv1d_forward(x, kernel, bias, self.strides[0], self.padding,
-                                    self.dilation_rate[0])
+    def _make_plan(self, shape):
+        # A 1D convolution is the 2D one of height 1: x (N, 1, L, C), kernel (1, k, C, F).
+        n, length, c = shape
+        pads = ((0, 0),) + _conv.resolve_pads((length,), self.kernel_size, self.strides,
+                                              self.padding, self.dilation_rate)
+        return _conv.ConvPlan((n, 1, length, c), (1, *self.params["kernel"].shape),
+                              (1, self.strides[0]), pads, (1, self.dilation_rate[0]),
+                              where=f"Layer '{self.name}'")
 
-    def _conv_backward(self, grad, cache, need_dx):
-        return _conv.conv1d_backward(grad, cache, need_dx)
+    @staticmethod
+    def _x_shape_of(plan):
+        n, _, length, c = plan.x_shape
+        return (n, length, c)
+
+    @staticmethod
+    def _y_shape_of(plan):
+        n, _, length, f = plan.out_shape
+        return (n, length, f)

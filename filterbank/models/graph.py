@@ -38,6 +38,7 @@ import numpy as np
 
 from ..layers.base import KerasTensor, Layer
 from ..layers.input_layer import InputLayer
+from .fusion import FusedConvPool, can_fuse, fusion_enabled
 
 
 @dataclass
@@ -48,6 +49,22 @@ class Step:
     in_slots: list[int]
     out_slot: int
     multi: bool
+
+    @property
+    def layers(self):
+        return (self.layer,)
+
+    def forward(self, x, training=False):
+        return self.layer.forward(x, training)
+
+    def predict(self, x):
+        return self.layer.forward(x, False)
+
+    def backward(self, grad):
+        return self.layer.backward(grad)
+
+    def backward_preactivation(self, grad):
+        return self.layer.backward_preactivation(grad)
 
 
 class Graph:
@@ -60,7 +77,8 @@ class Graph:
         consumers: slot -> number of layer calls reading it (fan-out).
     """
 
-    def __init__(self, inputs: list[KerasTensor], outputs: list[KerasTensor], owner: str = "model"):
+    def __init__(self, inputs: list[KerasTensor], outputs: list[KerasTensor], owner: str = "model",
+                 fuse: bool | None = None):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self._check_symbolic(owner)
@@ -91,6 +109,30 @@ class Graph:
         for step in self.steps:
             # A layer reading only model inputs need not compute dLoss/dInput.
             step.layer.compute_input_grad = not all(s in input_set for s in step.in_slots)
+        # What forward/backward actually run: the steps, with fusable pairs of layers
+        # replaced by one fused step (models/fusion.py).
+        self.runs = self._fuse() if (fusion_enabled() if fuse is None else fuse) else self.steps
+        self._ran = self.runs
+
+    def _fuse(self) -> list:
+        readers: dict[int, list] = {}
+        for step in self.steps:
+            for s in step.in_slots:
+                readers.setdefault(s, []).append(step)
+        outputs = set(self.output_slots)
+        runs, absorbed = [], set()
+        for step in self.steps:
+            if id(step) in absorbed:
+                continue
+            nxt = readers.get(step.out_slot, [])
+            if len(nxt) == 1 and can_fuse(step, nxt[0], self.consumers, outputs):
+                # Run the pair at the convolution's place: the pool's only input is the
+                # convolution's output, so the order stays topological.
+                runs.append(FusedConvPool(step, nxt[0]))
+                absorbed.add(id(nxt[0]))
+            else:
+                runs.append(step)
+        return runs
 
     # ---- construction ------------------------------------------------------------------------
     def _check_symbolic(self, owner):
@@ -170,17 +212,37 @@ class Graph:
 
     # ---- running -----------------------------------------------------------------------------
     def forward(self, xs: list[np.ndarray], training: bool = False, keep: bool = False):
-        """Run every layer; returns the list of output arrays (and all slot values if ``keep``)."""
+        """Run every layer; returns the list of output arrays (and all slot values if ``keep``).
+
+        With ``keep`` the layers run one by one (no fusion), so every slot gets its value.
+        """
         vals: list = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
-        for step in self.steps:
-            if step.multi:
-                vals[step.out_slot] = step.layer.forward([vals[s] for s in step.in_slots], training)
+        # backward() walks whatever ran here (the layers' saved state belongs to it).
+        self._ran = ran = self.steps if keep else self.runs
+        for run in ran:
+            if run.multi:
+                vals[run.out_slot] = run.forward([vals[s] for s in run.in_slots], training)
             else:
-                vals[step.out_slot] = step.layer.forward(vals[step.in_slots[0]], training)
+                vals[run.out_slot] = run.forward(vals[run.in_slots[0]], training)
         outs = [vals[s] for s in self.output_slots]
         return (outs, vals) if keep else outs
+
+    def predict(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """Inference outputs, keeping nothing for a backward pass (predict, ``model(x)``).
+
+        Call :meth:`forward` instead when a :meth:`backward` follows.
+        """
+        vals: list = [None] * self.n_slots
+        for s, x in zip(self.input_slots, xs):
+            vals[s] = x
+        for run in self.runs:
+            if run.multi:
+                vals[run.out_slot] = run.forward([vals[s] for s in run.in_slots], False)
+            else:
+                vals[run.out_slot] = run.predict(vals[run.in_slots[0]])
+        return [vals[s] for s in self.output_slots]
 
     def backward(self, output_grads, preactivation=None, input_grads: bool = False):
         """Back-propagate from dLoss/dOutput; fills every layer's ``grads``.
@@ -192,6 +254,8 @@ class Graph:
                 that layer's ``backward_preactivation`` is called instead of ``backward``.
             input_grads: also return dLoss/dInput for every model input (slower: the first
                 layers must then compute their input gradient).
+
+        Follows a :meth:`forward` (not :meth:`predict`, which keeps nothing).
 
         Returns:
             The list of input gradients if ``input_grads`` else None.
@@ -213,19 +277,19 @@ class Graph:
             for step in self.steps:
                 step.layer.compute_input_grad = True
         try:
-            for step in reversed(self.steps):
-                g = grads[step.out_slot]
-                layer = step.layer
+            for run in reversed(self._ran):
+                g = grads[run.out_slot]
                 if g is None:
                     # This layer does not reach any loss: its weights get zero gradients.
-                    for name in layer.trainable_param_names():
-                        layer.grads[name] = np.zeros_like(layer.params[name])
+                    for layer in run.layers:
+                        for name in layer.trainable_param_names():
+                            layer.grads[name] = np.zeros_like(layer.params[name])
                     continue
-                dx = layer.backward_preactivation(g) if pre[step.out_slot] else layer.backward(g)
+                dx = run.backward_preactivation(g) if pre[run.out_slot] else run.backward(g)
                 if dx is None:
                     continue
-                dxs = dx if step.multi else (dx,)
-                for s, d in zip(step.in_slots, dxs):
+                dxs = dx if run.multi else (dx,)
+                for s, d in zip(run.in_slots, dxs):
                     if d is None:
                         continue
                     # Out of place: a layer may hand back an array it still holds (e.g. identity).

@@ -103,7 +103,7 @@ class StepsMixin:
         comp = self._compiled
         if sample_weight is None:
             sample_weight = [None] * len(comp.outputs)
-        outs = self._graph.forward(x_batch, training=False)
+        outs = self._graph.predict(x_batch)
         batch = x_batch[0].shape[0]
         total = 0.0
         for spec, y, out, sw in zip(comp.outputs, y_batch, outs, sample_weight):
@@ -119,4 +119,4 @@ class StepsMixin:
 
     def predict_step(self, x_batch) -> list[np.ndarray]:
         """Outputs for one batch (inference mode), one array per output."""
-        return self._graph.forward(x_batch, training=False)
+        return self._graph.predict(x_batch)

@@ -98,3 +98,147 @@ def max_pool2d_backward(grad, argmax, ph, pw, sh, sw, pad_top, pad_left, dx,
                         else:
                             for c in range(channels):
                                 d[c] = g[c] if a[c] == k else zero
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def bias_act_max_pool2d_forward(z, bias, relu, ph, pw, sh, sw, pad_top, pad_left, out,
+                                argmax):  # pragma: no cover
+    """``out = max over each window of act(z + bias)``, without materialising ``z + bias``.
+
+    The bias is added in registers while the window is scanned, so the maximum and its
+    argmax are those of the rounded sums ``z + bias`` -- bit for bit what the unfused
+    conv -> bias -> activation -> pool computes. ``relu`` (a monotone function, so it
+    commutes with max) is applied once per window, to the maximum. When the argmax is not
+    wanted (inference), pass an ``argmax`` whose batch axis is not N (e.g. shape (1, 1, 1, 1)):
+    it is then left alone.
+
+    Shapes: z (N, H, W, C), bias (C,), out and argmax (N, OH, OW, C).
+    """
+    n_batch, height, width, channels = z.shape
+    oh, ow = out.shape[1], out.shape[2]
+    want_arg = argmax.shape[0] == n_batch
+    best_k = np.empty(channels, np.int32)
+    for n in range(n_batch):
+        for oy in range(oh):
+            y0 = oy * sh - pad_top
+            ky0 = max(0, -y0)
+            ky1 = min(ph, height - y0)
+            for ox in range(ow):
+                x0 = ox * sw - pad_left
+                kx0 = max(0, -x0)
+                kx1 = min(pw, width - x0)
+                o = out[n, oy, ox]
+                first = ky0 * pw + kx0
+                row = z[n, y0 + ky0, x0 + kx0]
+                for c in range(channels):
+                    o[c] = row[c] + bias[c]
+                    best_k[c] = first
+                for ky in range(ky0, ky1):
+                    for kx in range(kx0, kx1):
+                        k = ky * pw + kx
+                        if k == first:
+                            continue
+                        kk = np.int32(k)
+                        row = z[n, y0 + ky, x0 + kx]
+                        for c in range(channels):
+                            v = row[c] + bias[c]
+                            best = o[c]
+                            wins = (v > best) | (v != v)
+                            o[c] = v if wins else best
+                            best_k[c] = kk if wins else best_k[c]
+                if relu:
+                    zero = o.dtype.type(0)
+                    for c in range(channels):
+                        v = o[c]
+                        # As np.maximum(v, 0): NaN stays NaN, -0.0 becomes 0.0.
+                        o[c] = v if (v > zero) | (v != v) else zero
+                if want_arg:
+                    a = argmax[n, oy, ox]
+                    for c in range(channels):
+                        a[c] = best_k[c]
+
+
+# ---- the common case, 2x2 windows with stride 2 inside the map, fully unrolled ----------------
+# The generic kernels keep the running maximum in scratch arrays; here the four cells of a
+# window are compared in registers, so LLVM vectorises the channel loop with no stores in
+# between (3-4x faster on a 26x26x32 map).
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def bias_act_max_pool2x2_forward(z, bias, relu, out, argmax):  # pragma: no cover
+    """:func:`bias_act_max_pool2d_forward` for 2x2 windows, stride 2, no padding.
+
+    Windows are (2*oy .. 2*oy+1, 2*ox .. 2*ox+1); a last odd row/column of z is ignored.
+    Same argmax convention (offset ky * 2 + kx, first maximum), same NaN rule.
+    """
+    n_batch, _, _, channels = z.shape
+    oh, ow = out.shape[1], out.shape[2]
+    want_arg = argmax.shape[0] == n_batch
+    zero = z.dtype.type(0)
+    for n in range(n_batch):
+        for oy in range(oh):
+            for ox in range(ow):
+                r0 = z[n, 2 * oy, 2 * ox:2 * ox + 2]
+                r1 = z[n, 2 * oy + 1, 2 * ox:2 * ox + 2]
+                o = out[n, oy, ox]
+                a = argmax[n, oy, ox] if want_arg else argmax[0, 0, 0]
+                for c in range(channels):
+                    bc = bias[c]
+                    m = r0[0, c] + bc
+                    k = 0
+                    v = r0[1, c] + bc
+                    w = (v > m) | (v != v)
+                    m = v if w else m
+                    k = 1 if w else k
+                    v = r1[0, c] + bc
+                    w = (v > m) | (v != v)
+                    m = v if w else m
+                    k = 2 if w else k
+                    v = r1[1, c] + bc
+                    w = (v > m) | (v != v)
+                    m = v if w else m
+                    k = 3 if w else k
+                    if relu:
+                        m = m if (m > zero) | (m != m) else zero
+                    o[c] = m
+                    if want_arg:
+                        a[c] = k
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def bias_act_max_pool2x2_backward(grad, y, argmax, relu, dz, db):  # pragma: no cover
+    """Backward of :func:`bias_act_max_pool2x2_forward`: fills every cell of ``dz``.
+
+    ``grad * (y > 0)`` (relu) or ``grad`` goes to each window's argmax cell, zeros to the
+    other cells (and to a last odd row/column). ``db`` (C,) float64 receives the sum of
+    the routed gradients (it is added to, so pass zeros).
+    """
+    n_batch, oh, ow, channels = grad.shape
+    height, width = dz.shape[1], dz.shape[2]
+    zero = dz.dtype.type(0)
+    for n in range(n_batch):
+        for oy in range(oh):
+            for ox in range(ow):
+                g = grad[n, oy, ox]
+                yy = y[n, oy, ox]
+                a = argmax[n, oy, ox]
+                d0 = dz[n, 2 * oy, 2 * ox:2 * ox + 2]
+                d1 = dz[n, 2 * oy + 1, 2 * ox:2 * ox + 2]
+                for c in range(channels):
+                    gc = g[c]
+                    if relu:
+                        gc = gc if yy[c] > zero else zero
+                    db[c] += gc
+                    k = a[c]
+                    d0[0, c] = gc if k == 0 else zero
+                    d0[1, c] = gc if k == 1 else zero
+                    d1[0, c] = gc if k == 2 else zero
+                    d1[1, c] = gc if k == 3 else zero
+        if 2 * ow < width:  # the odd last column no window covers
+            for h in range(height):
+                for c in range(channels):
+                    dz[n, h, width - 1, c] = zero
+        if 2 * oh < height:
+            for w in range(width):
+                for c in range(channels):
+                    dz[n, height - 1, w, c] = zero

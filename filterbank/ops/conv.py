@@ -34,66 +34,24 @@ Example:
 
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import backend
 from ..errors import unknown_name
-from . import im2col as _np_kernels
+from .conv_gemm import FEW_CHANNELS, ConvPlan, conv_output_size, numba_kernels
 from .padding import effective_kernel, pad_amounts
 
 PADDINGS_2D = ("valid", "same")
 PADDINGS_1D = ("valid", "same", "causal")
 
-_UNRESOLVED = object()
-_numba_module = _UNRESOLVED
-
-
-def numba_kernels():
-    """The compiled kernels module, or None (numba missing, or FILTERBANK_DISABLE_NUMBA=1)."""
-    global _numba_module
-    if os.environ.get("FILTERBANK_DISABLE_NUMBA", "").strip() not in ("", "0"):
-        return None
-    if _numba_module is _UNRESOLVED:
-        try:
-            from . import _numba_conv
-        except ImportError:  # numba is an optional extra
-            _numba_conv = None
-        except Exception as exc:  # a broken numba install must not break training
-            warnings.warn(f"numba failed to load ({exc!r}); using the NumPy convolution kernels.",
-                          RuntimeWarning, stacklevel=2)
-            _numba_conv = None
-        _numba_module = _numba_conv
-    return _numba_module
-
-
-def _kernels(impl):
-    if impl is None:
-        return numba_kernels() or _np_kernels
-    if impl == "numpy":
-        return _np_kernels
-    if impl == "numba":
-        mod = numba_kernels()
-        if mod is None:
-            raise RuntimeError(
-                "impl='numba' needs numba (pip install filterbank[fast]) and "
-                "FILTERBANK_DISABLE_NUMBA unset."
-            )
-        return mod
-    raise unknown_name("impl", impl, ["numpy", "numba"])
+__all__ = ["FEW_CHANNELS", "ConvCache", "ConvPlan", "check_fits", "conv1d_backward",
+           "conv1d_forward", "conv2d_backward", "conv2d_forward", "conv_output_size",
+           "numba_kernels", "resolve_pads"]
 
 
 # ---- sizes ---------------------------------------------------------------------------------
-def conv_output_size(n, k, s, pads, dilation=1):
-    """Cells along one axis: ``(n + before + after - ((k-1)*d + 1)) // s + 1``; None stays None."""
-    if n is None:
-        return None
-    return (n + pads[0] + pads[1] - effective_kernel(k, dilation)) // s + 1
-
-
 def resolve_pads(sizes, kernel, strides, padding, dilation):
     """((before, after), ...) per spatial axis for "valid" / "same" / "causal".
 
@@ -136,17 +94,14 @@ def check_fits(where, sizes, kernel, strides, padding, dilation, axis_names):
 
 
 # ---- 2D ------------------------------------------------------------------------------------
-# Inputs with at most this many channels use the channel-major column matrix (see im2col.py).
-FEW_CHANNELS = 4
-
-
 @dataclass
 class ConvCache:
     """What :func:`conv2d_backward` needs from the forward pass (NHWC geometry).
 
     ``layout`` says how ``col`` is stored: "pointwise" (1x1 kernel without padding: the
     strided input itself, (M, C)), "pixel" ((M, K) with M = N*Ho*Wo, K = kh*kw*C) or
-    "channel" ((K, M), the transpose, for few input channels).
+    "channel" ((K, M), the transpose, for few input channels). ``plan`` is the
+    :class:`~filterbank.ops.conv_gemm.ConvPlan` that ran the forward.
     """
 
     x_shape: tuple
@@ -160,6 +115,7 @@ class ConvCache:
     impl: str | None
     has_bias: bool = True
     squeeze_h: bool = False  # a 1D convolution run as 2D with H = 1
+    plan: ConvPlan | None = None
 
 
 def _as_float(x):
@@ -176,62 +132,21 @@ def _pair(v, name):
     return t
 
 
-def _conv_forward(x, w, b, strides, pads, dilation, impl, where="conv2d"):
-    x = _as_float(x)
+def _conv_forward(x, w, b, strides, pads, dilation, impl, where="conv2d", plan=None, ws=None):
+    """Forward through a ConvPlan (made here unless the caller has one for x's shape)."""
+    x = np.ascontiguousarray(_as_float(x))
     w = np.asarray(w, dtype=x.dtype)
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(
-            f"{where} expects x (N, H, W, C) and kernel (kh, kw, C, F), got shapes "
-            f"{x.shape} and {w.shape}."
-        )
-    n, h, wd, c = x.shape
-    kh, kw, cin, f = w.shape
-    if cin != c:
-        raise ValueError(f"{where}: input has {c} channels but the kernel {w.shape} expects {cin}.")
-    ho = conv_output_size(h, kh, strides[0], pads[0], dilation[0])
-    wo = conv_output_size(wd, kw, strides[1], pads[1], dilation[1])
-    if ho < 1 or wo < 1:
-        raise ValueError(
-            f"{where}: kernel {(kh, kw)} (dilation {dilation}) does not fit input {(h, wd)} "
-            f"padded by {pads}; output would be {(ho, wo)}."
-        )
-    w2 = w.reshape(-1, f)
-    geometry = ((kh, kw), strides, pads, dilation, (ho, wo))
-    if kh == kw == 1 and pads == ((0, 0), (0, 0)):
-        # A 1x1 kernel needs no im2col: the (strided) input is the column matrix already.
-        layout = "pointwise"
-        xs = x if strides == (1, 1) else x[:, ::strides[0], ::strides[1], :][:, :ho, :wo, :]
-        col = np.ascontiguousarray(xs).reshape(-1, c)
-        y2 = col @ w2
-    elif c <= FEW_CHANNELS:
-        # NumPy copies few-channel windows fastest channel-major (numba gains nothing here).
-        layout = "channel"
-        col = _np_kernels.im2col_cmajor(x, *geometry).reshape(kh * kw * c, -1)
-        y2 = col.T @ w2
-    else:
-        layout = "pixel"
-        col = _kernels(impl).im2col(x, *geometry).reshape(-1, kh * kw * c)
-        y2 = col @ w2
-    y = y2.reshape(n, ho, wo, f)
-    if b is not None:
-        _add_bias(y, np.asarray(b, dtype=y.dtype))
-    cache = ConvCache(x.shape, w, col, layout, strides, pads, dilation, y.shape, impl,
-                      has_bias=b is not None)
+    if plan is None:
+        if x.ndim != 4 or w.ndim != 4:
+            raise ValueError(
+                f"{where} expects x (N, H, W, C) and kernel (kh, kw, C, F), got shapes "
+                f"{x.shape} and {w.shape}."
+            )
+        plan = ConvPlan(x.shape, w.shape, strides, pads, dilation, impl, where)
+    y, col = plan.forward(x, w, None if b is None else np.asarray(b, dtype=x.dtype), ws=ws)
+    cache = ConvCache(x.shape, w, col, plan.layout, plan.strides, plan.pads, plan.dilation,
+                      y.shape, impl, has_bias=b is not None, plan=plan)
     return y, cache
-
-
-def _add_bias(y, b):
-    """y (N, Ho, Wo, F) += b (F,) in place.
-
-    A broadcast add runs its inner loop over only F values and is loop-overhead-bound; adding
-    the bias tiled over a whole sample's map (one long row per sample) is ~3x faster.
-    """
-    n, ho, wo, _ = y.shape
-    if ho * wo >= 8 and y.flags.c_contiguous:
-        rows = y.reshape(n, -1)  # a view, so the add lands in y
-        rows += np.tile(b, ho * wo)
-    else:
-        y += b
 
 
 def conv2d_forward(x, w, b=None, strides=(1, 1), padding="valid", dilation=(1, 1), impl=None):
@@ -260,54 +175,24 @@ def conv2d_forward(x, w, b=None, strides=(1, 1), padding="valid", dilation=(1, 1
     return _conv_forward(x, w, b, strides, pads, dilation, impl)
 
 
-def conv2d_backward(dy, cache: ConvCache, need_dx=True):
+def conv2d_backward(dy, cache: ConvCache, need_dx=True, ws=None):
     """Gradients of :func:`conv2d_forward`.
 
     Shapes: dy (N, Ho, Wo, F) -> dx (N, H, W, C) or None (when ``need_dx`` is False),
-    dw (kh, kw, C, F), db (F,) or None (when the forward had no bias).
+    dw (kh, kw, C, F), db (F,) or None (when the forward had no bias). ``ws``: an optional
+    :class:`~filterbank.ops.workspace.Workspace` for the column gradient.
     """
     w = cache.kernel
-    kh, kw, c, f = w.shape
-    w2 = w.reshape(-1, f)
-    dy2 = np.asarray(dy, dtype=w.dtype).reshape(-1, f)
-    channel_major = cache.layout == "channel"
-    dw = ((cache.col if channel_major else cache.col.T) @ dy2).reshape(w.shape)
-    db = None
-    if cache.has_bias:
-        # A BLAS matrix-vector product: several times faster than dy2.sum(axis=0) for few
-        # columns, and it sums in blocks, so float32 loses less.
-        db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2
-    dx = None
-    if need_dx:
-        n = cache.x_shape[0]
-        ho, wo = cache.out_shape[1:3]
-        geometry = (cache.x_shape, (kh, kw), cache.strides, cache.pads, cache.dilation)
-        kern = _kernels(cache.impl) if c > FEW_CHANNELS else _np_kernels
-        if cache.layout == "pointwise":
-            dx = _pointwise_input_grad(dy2 @ w2.T, cache)
-        elif kern is _np_kernels and (c <= FEW_CHANNELS or 2 * wo >= c):
-            # NumPy's slice-adds are fastest over long rows: channel-major unless the
-            # channels outnumber the output columns.
-            dcolt = (w2 @ dy2.T).reshape(kh, kw, c, n, ho, wo)
-            dx = _np_kernels.col2im_cmajor(dcolt, *geometry)
-        else:
-            dcol = (dy2 @ w2.T).reshape(n, ho, wo, kh, kw, c)
-            dx = kern.col2im(dcol, *geometry)
+    plan = cache.plan
+    if plan is None:
+        plan = ConvPlan(cache.x_shape, w.shape, cache.strides, cache.pads, cache.dilation,
+                        cache.impl)
+    dy = np.ascontiguousarray(dy, dtype=w.dtype).reshape(plan.out_shape)
+    dx, dw, db = plan.backward(dy, w, cache.col, need_dx, cache.has_bias, ws=ws)
     if cache.squeeze_h:
         dx = None if dx is None else dx.reshape(cache.x_shape[0], *cache.x_shape[2:])
         dw = dw.reshape(w.shape[1:])
     return dx, dw, db
-
-
-def _pointwise_input_grad(dcol, cache):
-    """dx of a 1x1 convolution: dcol (N*Ho*Wo, C) placed on the strided input pixels."""
-    if cache.strides == (1, 1):
-        return dcol.reshape(cache.x_shape)
-    n, _, _, c = cache.x_shape
-    (sh, sw), (ho, wo) = cache.strides, cache.out_shape[1:3]
-    dx = np.zeros(cache.x_shape, dtype=dcol.dtype)
-    dx[:, :sh * ho:sh, :sw * wo:sw, :] = dcol.reshape(n, ho, wo, c)
-    return dx
 
 
 # ---- 1D ------------------------------------------------------------------------------------

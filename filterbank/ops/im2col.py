@@ -50,12 +50,12 @@ def _window_slices(i, j, strides, dilation, out_hw):
     return slice(h0, h0 + sh * (ho - 1) + 1, sh), slice(w0, w0 + sw * (wo - 1) + 1, sw)
 
 
-def im2col(x, kernel, strides, pads, dilation, out_hw) -> np.ndarray:
-    """Copy every receptive field of NHWC ``x`` into a new C-contiguous array (pixel-major).
+def im2col(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.ndarray:
+    """Copy every receptive field of NHWC ``x`` into a C-contiguous array (pixel-major).
 
     Shapes: x (N, H, W, C) -> col (N, Ho, Wo, kh, kw, C), ``out_hw`` = (Ho, Wo).
     ``kernel``, ``strides``, ``dilation`` are (rows, cols) pairs; ``pads`` is
-    ((top, bottom), (left, right)).
+    ((top, bottom), (left, right)). ``out``: an optional array of col's shape to fill.
     """
     kh, kw = kernel
     ho, wo = out_hw
@@ -68,7 +68,10 @@ def im2col(x, kernel, strides, pads, dilation, out_hw) -> np.ndarray:
     view = np.lib.stride_tricks.as_strided(
         xp, shape=(n, ho, wo, kh, kw, c),
         strides=(sn, s_h * sh, s_w * sw, s_h * dh, s_w * dw, sc), writeable=False)
-    return np.ascontiguousarray(view)
+    if out is None:
+        return np.ascontiguousarray(view)
+    np.copyto(out, view)
+    return out
 
 
 def col2im(dcol, x_shape, kernel, strides, pads, dilation) -> np.ndarray:
@@ -96,15 +99,18 @@ def col2im(dcol, x_shape, kernel, strides, pads, dilation) -> np.ndarray:
 # so the GEMMs are the same products with a transposed operand (free for BLAS).
 
 
-def im2col_cmajor(x, kernel, strides, pads, dilation, out_hw) -> np.ndarray:
-    """Channel-major im2col. Shapes: x (N, H, W, C) -> colT (kh, kw, C, N, Ho, Wo)."""
+def im2col_cmajor(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.ndarray:
+    """Channel-major im2col. Shapes: x (N, H, W, C) -> colT (kh, kw, C, N, Ho, Wo).
+
+    ``out``: an optional C-contiguous array of colT's shape to fill.
+    """
     kh, kw = kernel
     ho, wo = out_hw
     n, c = x.shape[0], x.shape[3]
     xpt = pad_input(x, pads).transpose(3, 0, 1, 2)  # (C, N, Hp, Wp), a view
     if c > 1:
         xpt = np.ascontiguousarray(xpt)
-    col = np.empty((kh, kw, c, n, ho, wo), dtype=x.dtype)
+    col = np.empty((kh, kw, c, n, ho, wo), dtype=x.dtype) if out is None else out
     for i in range(kh):
         for j in range(kw):
             rows, cols = _window_slices(i, j, strides, dilation, out_hw)

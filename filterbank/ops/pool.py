@@ -201,11 +201,12 @@ def _tiled(spatial, pool_size, strides, padding):
 
 
 def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=None,
-                        padding="valid", *, impl=None):
+                        padding="valid", *, impl=None, out=None):
     """dLoss/dx (N, H, W, C) from grad (N, OH, OW, C) and the forward's argmax.
 
     Each output gradient goes to the input cell that won its window; cells that win
-    several overlapping windows receive the sum.
+    several overlapping windows receive the sum. ``out``: an optional C-contiguous
+    ``input_shape`` array of grad's dtype to write dx into (fully overwritten).
     """
     pool_size, strides = _norm(pool_size, strides, 2)
     input_shape = tuple(input_shape)
@@ -214,7 +215,12 @@ def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=Non
     overlap = _overlapping(pool_size, strides)
     tiled = _tiled(input_shape[1:3], pool_size, strides, padding)
     if impl == "numba":
-        dx = (np.empty if tiled else np.zeros)(input_shape, dtype=grad.dtype)
+        if out is None:
+            dx = (np.empty if tiled else np.zeros)(input_shape, dtype=grad.dtype)
+        else:
+            dx = out
+            if not tiled:
+                dx.fill(0)
         numba_kernels().max_pool2d_backward(
             np.ascontiguousarray(grad), np.ascontiguousarray(argmax), *pool_size, *strides,
             pads[0][0], pads[1][0], dx, overlap)
@@ -222,7 +228,13 @@ def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=Non
 
     (pt, pb), (pl, pr) = pads
     n, h, w, c = input_shape
-    dxp = (np.empty if tiled else np.zeros)((n, h + pt + pb, w + pl + pr, c), dtype=grad.dtype)
+    if out is not None and not (pt or pb or pl or pr):
+        dxp = out
+        if not tiled:
+            dxp.fill(0)
+    else:
+        dxp = (np.empty if tiled else np.zeros)((n, h + pt + pb, w + pl + pr, c),
+                                                dtype=grad.dtype)
     ph, pw = pool_size
     buf = np.empty(grad.shape, dtype=grad.dtype) if overlap else None
     hit = np.empty(grad.shape, dtype=bool)
@@ -234,7 +246,11 @@ def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=Non
             target += buf
         else:  # each input cell lies in at most one window: write, do not add
             np.multiply(grad, hit, out=target)
-    return _crop(dxp, pads)
+    dx = _crop(dxp, pads)
+    if out is not None and dx is not out:
+        out[...] = dx
+        dx = out
+    return dx
 
 
 def _crop(xp, pads):

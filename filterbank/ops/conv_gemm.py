@@ -1,0 +1,224 @@
+"""The im2col + GEMM core of every convolution, resolved once per input shape.
+
+:class:`ConvPlan` holds everything about one convolution that depends only on shapes
+(output size, padding, which column-matrix layout, which kernels), so a layer that sees
+the same input shape again (every training step, every prediction) skips the argument
+normalisation and checks, and its temporaries can come from a
+:class:`~filterbank.ops.workspace.Workspace` instead of fresh allocations.
+
+Column-matrix layouts (``plan.layout``):
+
+* "pointwise": a 1x1 kernel without padding: the (strided) input is already the column
+  matrix, (M, C) with M = N*Ho*Wo;
+* "channel": few input channels (C <= ``FEW_CHANNELS``): colT (kh*kw*C, M), channel-major,
+  which NumPy fills with long row copies (the "special im2col" for 1-channel images);
+* "pixel": (M, kh*kw*C), filled by the numba kernel (or NumPy's strided copy).
+
+Forward: ``y2 = col @ w2`` (or ``colT.T @ w2``) written straight into the output (or a
+caller's buffer); backward: ``dw = col.T @ dy2``, ``dcol = dy2 @ w2.T`` and ``col2im``.
+
+Shapes: x (N, H, W, C), w (kh, kw, C, F), y and dy (N, Ho, Wo, F), b and db (F,).
+
+Example:
+    >>> import numpy as np
+    >>> plan = ConvPlan((2, 5, 5, 3), (3, 3, 3, 4), (1, 1), ((0, 0), (0, 0)), (1, 1))
+    >>> plan.out_shape, plan.layout
+    ((2, 3, 3, 4), 'channel')
+    >>> y, col = plan.forward(np.ones((2, 5, 5, 3), "float32"), np.ones((3, 3, 3, 4), "float32"))
+    >>> float(y[0, 0, 0, 0])
+    27.0
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from ..errors import unknown_name
+from . import im2col as _np_kernels
+from .padding import effective_kernel
+
+# Inputs with at most this many channels use the channel-major column matrix (see im2col.py).
+FEW_CHANNELS = 4
+
+_UNRESOLVED = object()
+_numba_module = _UNRESOLVED
+
+
+def numba_kernels():
+    """The compiled kernels module, or None (numba missing, or FILTERBANK_DISABLE_NUMBA=1)."""
+    global _numba_module
+    if os.environ.get("FILTERBANK_DISABLE_NUMBA", "").strip() not in ("", "0"):
+        return None
+    if _numba_module is _UNRESOLVED:
+        try:
+            from . import _numba_conv
+        except ImportError:  # numba is an optional extra
+            _numba_conv = None
+        except Exception as exc:  # a broken numba install must not break training
+            warnings.warn(f"numba failed to load ({exc!r}); using the NumPy convolution kernels.",
+                          RuntimeWarning, stacklevel=2)
+            _numba_conv = None
+        _numba_module = _numba_conv
+    return _numba_module
+
+
+def kernels(impl):
+    """The im2col/col2im module for ``impl``: None (numba when available), "numpy", "numba"."""
+    if impl is None:
+        return numba_kernels() or _np_kernels
+    if impl == "numpy":
+        return _np_kernels
+    if impl == "numba":
+        mod = numba_kernels()
+        if mod is None:
+            raise RuntimeError(
+                "impl='numba' needs numba (pip install filterbank[fast]) and "
+                "FILTERBANK_DISABLE_NUMBA unset."
+            )
+        return mod
+    raise unknown_name("impl", impl, ["numpy", "numba"])
+
+
+def conv_output_size(n, k, s, pads, dilation=1):
+    """Cells along one axis: ``(n + before + after - ((k-1)*d + 1)) // s + 1``; None stays None."""
+    if n is None:
+        return None
+    return (n + pads[0] + pads[1] - effective_kernel(k, dilation)) // s + 1
+
+
+def _add_bias(y, b):
+    """y (N, Ho, Wo, F) += b (F,) in place.
+
+    A broadcast add runs its inner loop over only F values and is loop-overhead-bound; adding
+    the bias tiled over a whole sample's map (one long row per sample) is ~3x faster.
+    """
+    n, ho, wo, _ = y.shape
+    if ho * wo >= 8 and y.flags.c_contiguous:
+        rows = y.reshape(n, -1)  # a view, so the add lands in y
+        rows += np.tile(b, ho * wo)
+    else:
+        y += b
+
+
+class ConvPlan:
+    """One 2D convolution's geometry for one input shape (validated on creation).
+
+    Args:
+        x_shape: (N, H, W, C); w_shape: (kh, kw, C, F).
+        strides, dilation: (rows, cols) ints; pads: ((top, bottom), (left, right)).
+        impl: None (numba when available), "numpy" or "numba".
+        where: how error messages name the operation.
+    """
+
+    __slots__ = ("x_shape", "w_shape", "kernel", "strides", "pads", "dilation", "out_hw",
+                 "out_shape", "layout", "impl", "_kern", "_geometry")
+
+    def __init__(self, x_shape, w_shape, strides, pads, dilation, impl=None, where="conv2d"):
+        if len(x_shape) != 4 or len(w_shape) != 4:
+            raise ValueError(
+                f"{where} expects x (N, H, W, C) and kernel (kh, kw, C, F), got shapes "
+                f"{tuple(x_shape)} and {tuple(w_shape)}."
+            )
+        n, h, wd, c = x_shape
+        kh, kw, cin, f = w_shape
+        if cin != c:
+            raise ValueError(
+                f"{where}: input has {c} channels but the kernel {tuple(w_shape)} expects {cin}.")
+        ho = conv_output_size(h, kh, strides[0], pads[0], dilation[0])
+        wo = conv_output_size(wd, kw, strides[1], pads[1], dilation[1])
+        if ho < 1 or wo < 1:
+            raise ValueError(
+                f"{where}: kernel {(kh, kw)} (dilation {dilation}) does not fit input {(h, wd)} "
+                f"padded by {pads}; output would be {(ho, wo)}."
+            )
+        self.x_shape, self.w_shape = tuple(x_shape), tuple(w_shape)
+        self.kernel, self.strides, self.pads, self.dilation = (kh, kw), strides, pads, dilation
+        self.out_hw, self.out_shape = (ho, wo), (n, ho, wo, f)
+        self.impl = impl
+        if kh == kw == 1 and pads == ((0, 0), (0, 0)):
+            self.layout = "pointwise"
+        elif c <= FEW_CHANNELS:
+            # NumPy copies few-channel windows fastest channel-major (numba gains nothing here).
+            self.layout = "channel"
+        else:
+            self.layout = "pixel"
+        self._kern = kernels(impl)
+        self._geometry = (self.kernel, strides, pads, dilation, self.out_hw)
+
+    # ---- forward ------------------------------------------------------------------------------
+    def im2col(self, x, ws=None):
+        """The column matrix of x: (M, K) ("pixel"), (K, M) ("channel") or (M, C) ("pointwise")."""
+        n, _, _, c = self.x_shape
+        kh, kw = self.kernel
+        ho, wo = self.out_hw
+        if self.layout == "pointwise":
+            sh, sw = self.strides
+            xs = x if self.strides == (1, 1) else x[:, ::sh, ::sw, :][:, :ho, :wo, :]
+            return np.ascontiguousarray(xs).reshape(-1, c)
+        out = None
+        if self.layout == "channel":
+            if ws is not None:
+                out = ws.get("col", (kh, kw, c, n, ho, wo), x.dtype)
+            col = _np_kernels.im2col_cmajor(x, *self._geometry, out=out)
+            return col.reshape(kh * kw * c, -1)
+        if ws is not None:
+            out = ws.get("col", (n, ho, wo, kh, kw, c), x.dtype)
+        return self._kern.im2col(x, *self._geometry, out=out).reshape(-1, kh * kw * c)
+
+    def forward(self, x, w, b=None, *, ws=None, out=None):
+        """(y, col): y = conv(x, w) (+ b) as (N, Ho, Wo, F), written into ``out`` if given.
+
+        x must be C-contiguous of shape ``x_shape`` and w of the same dtype.
+        """
+        f = self.w_shape[3]
+        col = self.im2col(x, ws)
+        w2 = w.reshape(-1, f)
+        y2 = None if out is None else out.reshape(-1, f)
+        y2 = np.matmul(col.T if self.layout == "channel" else col, w2, out=y2)
+        y = y2.reshape(self.out_shape)
+        if b is not None:
+            _add_bias(y, b)
+        return y, col
+
+    # ---- backward -----------------------------------------------------------------------------
+    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None):
+        """(dx, dw, db) from dy (N, Ho, Wo, F) and the forward's col; dx/db None when not needed."""
+        kh, kw, c, f = self.w_shape
+        w2 = w.reshape(-1, f)
+        dy2 = dy.reshape(-1, f)
+        dw = ((col if self.layout == "channel" else col.T) @ dy2).reshape(self.w_shape)
+        db = None
+        if need_db:
+            # A BLAS matrix-vector product: several times faster than dy2.sum(axis=0) for few
+            # columns, and it sums in blocks, so float32 loses less.
+            db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2
+        if not need_dx:
+            return None, dw, db
+        n = self.x_shape[0]
+        ho, wo = self.out_hw
+        geometry = (self.x_shape, self.kernel, self.strides, self.pads, self.dilation)
+        kern = self._kern if c > FEW_CHANNELS else _np_kernels
+        if self.layout == "pointwise":
+            return self._pointwise_input_grad(dy2 @ w2.T), dw, db
+        if kern is _np_kernels and (c <= FEW_CHANNELS or 2 * wo >= c):
+            # NumPy's slice-adds are fastest over long rows: channel-major unless the
+            # channels outnumber the output columns.
+            dcolt = None if ws is None else ws.get("dcol", (kh * kw * c, n * ho * wo), dy.dtype)
+            dcolt = np.matmul(w2, dy2.T, out=dcolt).reshape(kh, kw, c, n, ho, wo)
+            return _np_kernels.col2im_cmajor(dcolt, *geometry), dw, db
+        dcol = None if ws is None else ws.get("dcol", (n * ho * wo, kh * kw * c), dy.dtype)
+        dcol = np.matmul(dy2, w2.T, out=dcol).reshape(n, ho, wo, kh, kw, c)
+        return kern.col2im(dcol, *geometry), dw, db
+
+    def _pointwise_input_grad(self, dcol):
+        """dx of a 1x1 convolution: dcol (N*Ho*Wo, C) placed on the strided input pixels."""
+        if self.strides == (1, 1):
+            return dcol.reshape(self.x_shape)
+        n, _, _, c = self.x_shape
+        (sh, sw), (ho, wo) = self.strides, self.out_hw
+        dx = np.zeros(self.x_shape, dtype=dcol.dtype)
+        dx[:, :sh * ho:sh, :sw * wo:sw, :] = dcol.reshape(n, ho, wo, c)
+        return dx

@@ -163,17 +163,18 @@ class _Conv(ActivationMixin, Layer):
         x = np.ascontiguousarray(inputs).reshape(plan.x_shape)
         w, b = self._weights_as(x.dtype)
         z, col = plan.forward(x, w.reshape(plan.w_shape), b, ws=self.workspace)
-        self._cache = (plan, col, w)
+        # A chunked forward (a large batch or image) keeps x instead of the column matrix.
+        self._cache = (plan, col, w, x if col is None else None)
         return self._activate(z.reshape(self._y_shape_of(plan)))
 
     def backward(self, grad):
         return self.backward_preactivation(self._activation_grad(grad))
 
     def backward_preactivation(self, grad_z):
-        plan, col, w = self._cache
-        dz = np.ascontiguousarray(grad_z, dtype=col.dtype).reshape(plan.out_shape)
+        plan, col, w, x = self._cache
+        dz = np.ascontiguousarray(grad_z, dtype=w.dtype).reshape(plan.out_shape)
         dx, dw, db = plan.backward(dz, w.reshape(plan.w_shape), col, self.compute_input_grad,
-                                   self.use_bias, ws=self.workspace)
+                                   self.use_bias, ws=self.workspace, x=x)
         self.grads["kernel"] = dw.reshape(w.shape)
         if self.use_bias:
             self.grads["bias"] = db

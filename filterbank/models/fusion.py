@@ -29,6 +29,7 @@ import numpy as np
 
 from ..layers.convolutional import Conv2D
 from ..layers.pooling import MaxPooling2D
+from ..ops import conv_gemm as _conv_gemm
 from ..ops import fused as _fused
 from ..ops.workspace import Workspace
 
@@ -72,56 +73,101 @@ class FusedConvPool:
         self.out_slot = pool_step.out_slot
         self.workspace = Workspace()  # the raw map z and its gradient dz
         self._cache = None
+        self._checked = None  # the (plan, pool geometry) whose pooling check passed
 
     def __repr__(self):
         return f"<FusedConvPool {self.conv.name} + {self.pool.name}>"
 
     # ---- forward ------------------------------------------------------------------------------
-    def _raw_conv(self, x):
-        """(z, plan, col, kernel, bias): the convolution without bias, into the workspace."""
+    def _prepare(self, x):
+        """(x, plan, kernel, bias, chunks): checks x once per shape and picks batch chunks.
+
+        The raw map z of one chunk lives in the workspace; chunks keep it (and the column
+        matrix) below ``COL_LIMIT_ELEMENTS`` for large batches or images.
+        """
         conv, pool = self.conv, self.pool
         if x.dtype.kind != "f":
             x = x.astype(conv.compute_dtype)
         plan = conv.plan_for(x.shape)
-        pool._output_spatial(plan.out_shape)  # the pooling layer's own check and message
+        key = (plan, pool.pool_size, pool.strides, pool.padding)
+        if self._checked != key:
+            pool._output_spatial(plan.out_shape)  # the pooling layer's own check and message
+            self._checked = key
         x = np.ascontiguousarray(x)
         w, b = conv._weights_as(x.dtype)
-        z = self.workspace.get("z", plan.out_shape, x.dtype)
-        z, col = plan.forward(x, w, None, ws=conv.workspace, out=z)
-        return z, plan, col, w, b
+        _, ho, wo, f = plan.out_shape
+        size = min(plan.chunk, max(1, _conv_gemm.COL_LIMIT_ELEMENTS // (ho * wo * f)))
+        return x, plan, w, b, plan.chunks(size)
+
+    def _pool_args(self):
+        pool = self.pool
+        return self.conv.activation.name, pool.pool_size, pool.strides, pool.padding
 
     def forward(self, x, training=False):
         """y = maxpool(act(conv(x) + b)); keeps what :meth:`backward` needs."""
-        z, plan, col, w, b = self._raw_conv(x)
-        pool = self.pool
-        y, arg = _fused.bias_act_max_pool2d_forward(
-            z, b, self.conv.activation.name, pool.pool_size, pool.strides, pool.padding,
-            return_argmax=True)
-        self._cache = (plan, col, w, y, arg)
+        x, plan, w, b, chunks = self._prepare(x)
+        act = self._pool_args()
+        if len(chunks) == 1:
+            z = self.workspace.get("z", plan.out_shape, x.dtype)
+            z, col = plan.forward(x, w, None, ws=self.conv.workspace, out=z)
+            y, arg = _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True)
+            self._cache = (plan, chunks, col, None, w, y, arg)
+            return y
+        y = arg = None
+        for i, j, sub in chunks:
+            z = self.workspace.get("z", sub.out_shape, x.dtype)
+            z, _ = sub.forward(x[i:j], w, None, ws=self.conv.workspace, out=z)
+            yc, ac = _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True)
+            if y is None:
+                y = np.empty((plan.x_shape[0], *yc.shape[1:]), dtype=yc.dtype)
+                arg = np.empty(y.shape, dtype=ac.dtype)
+            y[i:j], arg[i:j] = yc, ac
+        # Chunked: no column matrix is kept; the backward rebuilds it from x.
+        self._cache = (plan, chunks, None, x, w, y, arg)
         return y
 
     def predict(self, x):
         """The forward for inference: nothing kept for a backward pass."""
-        z, _, _, _, b = self._raw_conv(x)
-        pool = self.pool
-        return _fused.bias_act_max_pool2d_forward(
-            z, b, self.conv.activation.name, pool.pool_size, pool.strides, pool.padding)
+        x, plan, w, b, chunks = self._prepare(x)
+        act = self._pool_args()
+        y = None
+        for i, j, sub in chunks:
+            z = self.workspace.get("z", sub.out_shape, x.dtype)
+            z, _ = sub.forward(x[i:j], w, None, ws=self.conv.workspace, out=z)
+            yc = _fused.bias_act_max_pool2d_forward(z, b, *act)
+            if len(chunks) == 1:
+                return yc
+            if y is None:
+                y = np.empty((plan.x_shape[0], *yc.shape[1:]), dtype=yc.dtype)
+            y[i:j] = yc
+        return y
 
     # ---- backward -----------------------------------------------------------------------------
     def backward(self, grad):
         """dLoss/dx from dLoss/dy; sets the convolution's ``grads`` (kernel, bias)."""
-        conv, pool = self.conv, self.pool
-        plan, col, w, y, arg = self._cache
+        conv = self.conv
+        plan, chunks, col, x, w, y, arg = self._cache
         grad = np.ascontiguousarray(grad, dtype=y.dtype)
-        dz = self.workspace.get("dz", plan.out_shape, y.dtype)
-        dz, db = _fused.bias_act_max_pool2d_backward(
-            grad, y, arg, plan.out_shape, conv.activation.name, pool.pool_size, pool.strides,
-            pool.padding, need_db=conv.use_bias, out=dz)
-        dx, dw, _ = plan.backward(dz, w, col, need_dx=conv.compute_input_grad, need_db=False,
-                                  ws=conv.workspace)
+        act = self._pool_args()
+        need_dx = conv.compute_input_grad
+        dx = np.empty(plan.x_shape, dtype=y.dtype) if need_dx and len(chunks) > 1 else None
+        dw = db = None
+        for i, j, sub in chunks:
+            dz = self.workspace.get("dz", sub.out_shape, y.dtype)
+            dz, dbc = _fused.bias_act_max_pool2d_backward(
+                grad[i:j], y[i:j], arg[i:j], sub.out_shape, *act, need_db=conv.use_bias, out=dz)
+            dxc, dwc, _ = sub.backward(dz, w, col, need_dx=need_dx, need_db=False,
+                                       ws=conv.workspace, x=None if x is None else x[i:j])
+            if len(chunks) == 1:
+                dx, dw, db = dxc, dwc, dbc
+            else:
+                if need_dx:
+                    dx[i:j] = dxc
+                dw = dwc if dw is None else dw + dwc
+                db = dbc if db is None else (None if dbc is None else db + dbc)
         conv.grads["kernel"] = dw
         if conv.use_bias:
             conv.grads["bias"] = db
-        return dx if conv.compute_input_grad else None
+        return dx if need_dx else None
 
     backward_preactivation = None  # never an output layer (the pool's output has no activation)

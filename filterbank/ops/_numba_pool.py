@@ -102,21 +102,19 @@ def max_pool2d_backward(grad, argmax, ph, pw, sh, sw, pad_top, pad_left, dx,
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def bias_act_max_pool2d_forward(z, bias, relu, ph, pw, sh, sw, pad_top, pad_left, out,
-                                argmax):  # pragma: no cover
+                                argmax, want_arg):  # pragma: no cover
     """``out = max over each window of act(z + bias)``, without materialising ``z + bias``.
 
     The bias is added in registers while the window is scanned, so the maximum and its
     argmax are those of the rounded sums ``z + bias`` -- bit for bit what the unfused
     conv -> bias -> activation -> pool computes. ``relu`` (a monotone function, so it
-    commutes with max) is applied once per window, to the maximum. When the argmax is not
-    wanted (inference), pass an ``argmax`` whose batch axis is not N (e.g. shape (1, 1, 1, 1)):
-    it is then left alone.
+    commutes with max) is applied once per window, to the maximum. ``want_arg`` False
+    (inference): ``argmax`` is not touched (pass any small array).
 
     Shapes: z (N, H, W, C), bias (C,), out and argmax (N, OH, OW, C).
     """
     n_batch, height, width, channels = z.shape
     oh, ow = out.shape[1], out.shape[2]
-    want_arg = argmax.shape[0] == n_batch
     best_k = np.empty(channels, np.int32)
     for n in range(n_batch):
         for oy in range(oh):
@@ -165,7 +163,7 @@ def bias_act_max_pool2d_forward(z, bias, relu, ph, pw, sh, sw, pad_top, pad_left
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def bias_act_max_pool2x2_forward(z, bias, relu, out, argmax):  # pragma: no cover
+def bias_act_max_pool2x2_forward(z, bias, relu, out, argmax, want_arg):  # pragma: no cover
     """:func:`bias_act_max_pool2d_forward` for 2x2 windows, stride 2, no padding.
 
     Windows are (2*oy .. 2*oy+1, 2*ox .. 2*ox+1); a last odd row/column of z is ignored.
@@ -173,7 +171,6 @@ def bias_act_max_pool2x2_forward(z, bias, relu, out, argmax):  # pragma: no cove
     """
     n_batch, _, _, channels = z.shape
     oh, ow = out.shape[1], out.shape[2]
-    want_arg = argmax.shape[0] == n_batch
     zero = z.dtype.type(0)
     for n in range(n_batch):
         for oy in range(oh):
@@ -212,28 +209,34 @@ def bias_act_max_pool2x2_backward(grad, y, argmax, relu, dz, db):  # pragma: no 
     ``grad * (y > 0)`` (relu) or ``grad`` goes to each window's argmax cell, zeros to the
     other cells (and to a last odd row/column). ``db`` (C,) float64 receives the sum of
     the routed gradients (it is added to, so pass zeros).
+
+    The masked gradient of a window goes to a scratch row first, then each of the four
+    cells is one short loop with a single store stream: LLVM vectorises those (one loop
+    storing to four rows at once ran 2.5x slower).
     """
     n_batch, oh, ow, channels = grad.shape
     height, width = dz.shape[1], dz.shape[2]
     zero = dz.dtype.type(0)
+    gm = np.empty(channels, dz.dtype)
     for n in range(n_batch):
         for oy in range(oh):
             for ox in range(ow):
                 g = grad[n, oy, ox]
-                yy = y[n, oy, ox]
                 a = argmax[n, oy, ox]
-                d0 = dz[n, 2 * oy, 2 * ox:2 * ox + 2]
-                d1 = dz[n, 2 * oy + 1, 2 * ox:2 * ox + 2]
+                if relu:
+                    yy = y[n, oy, ox]
+                    for c in range(channels):
+                        gm[c] = g[c] if yy[c] > zero else zero
+                else:
+                    for c in range(channels):
+                        gm[c] = g[c]
                 for c in range(channels):
-                    gc = g[c]
-                    if relu:
-                        gc = gc if yy[c] > zero else zero
-                    db[c] += gc
-                    k = a[c]
-                    d0[0, c] = gc if k == 0 else zero
-                    d0[1, c] = gc if k == 1 else zero
-                    d1[0, c] = gc if k == 2 else zero
-                    d1[1, c] = gc if k == 3 else zero
+                    db[c] += gm[c]
+                for k in range(4):
+                    d = dz[n, 2 * oy + (k >> 1), 2 * ox + (k & 1)]
+                    kk = a.dtype.type(k)
+                    for c in range(channels):
+                        d[c] = gm[c] if a[c] == kk else zero
         if 2 * ow < width:  # the odd last column no window covers
             for h in range(height):
                 for c in range(channels):

@@ -103,6 +103,12 @@ def _add_bias(y, b):
         y += b
 
 
+# The column matrix of one convolution call is capped near this many elements (32 MiB of
+# float32): a larger batch or image runs in chunks of samples, so memory grows with the
+# layer outputs (which any framework keeps) and not with batch x pixels x kh*kw*C.
+COL_LIMIT_ELEMENTS = 8 * 2**20
+
+
 class ConvPlan:
     """One 2D convolution's geometry for one input shape (validated on creation).
 
@@ -111,12 +117,19 @@ class ConvPlan:
         strides, dilation: (rows, cols) ints; pads: ((top, bottom), (left, right)).
         impl: None (numba when available), "numpy" or "numba".
         where: how error messages name the operation.
+        col_limit: the column-matrix size (elements) above which the batch runs in chunks
+            (default ``COL_LIMIT_ELEMENTS``; None: never chunk).
+
+    ``chunk`` is the number of samples per chunk (N when the column matrix fits). A chunked
+    forward keeps no column matrix (``col`` is None): the backward rebuilds it chunk by
+    chunk from x.
     """
 
     __slots__ = ("x_shape", "w_shape", "kernel", "strides", "pads", "dilation", "out_hw",
-                 "out_shape", "layout", "impl", "_kern", "_geometry")
+                 "out_shape", "layout", "impl", "chunk", "_kern", "_geometry", "_subs")
 
-    def __init__(self, x_shape, w_shape, strides, pads, dilation, impl=None, where="conv2d"):
+    def __init__(self, x_shape, w_shape, strides, pads, dilation, impl=None, where="conv2d",
+                 col_limit="default"):
         if len(x_shape) != 4 or len(w_shape) != 4:
             raise ValueError(
                 f"{where} expects x (N, H, W, C) and kernel (kh, kw, C, F), got shapes "
@@ -147,6 +160,30 @@ class ConvPlan:
             self.layout = "pixel"
         self._kern = kernels(impl)
         self._geometry = (self.kernel, strides, pads, dilation, self.out_hw)
+        if col_limit == "default":
+            col_limit = COL_LIMIT_ELEMENTS  # read now, so tests can lower it
+        per_sample = ho * wo * kh * kw * c
+        self.chunk = n
+        if col_limit is not None and self.layout != "pointwise" and n * per_sample > col_limit:
+            self.chunk = max(1, col_limit // per_sample)
+        self._subs: dict[int, ConvPlan] = {}
+
+    def sub(self, n: int) -> ConvPlan:
+        """The same convolution for a batch of ``n`` samples, never chunked (cached)."""
+        plan = self._subs.get(n)
+        if plan is None:
+            plan = ConvPlan((n, *self.x_shape[1:]), self.w_shape, self.strides, self.pads,
+                            self.dilation, self.impl, col_limit=None)
+            self._subs[n] = plan
+        return plan
+
+    def chunks(self, size=None):
+        """[(start, stop, plan)] covering the batch in chunks of ``size`` (default ``chunk``)."""
+        n = self.x_shape[0]
+        size = self.chunk if size is None else size
+        if size >= n:
+            return [(0, n, self)]
+        return [(i, min(i + size, n), self.sub(min(i + size, n) - i)) for i in range(0, n, size)]
 
     # ---- forward ------------------------------------------------------------------------------
     def im2col(self, x, ws=None):
@@ -171,21 +208,34 @@ class ConvPlan:
     def forward(self, x, w, b=None, *, ws=None, out=None):
         """(y, col): y = conv(x, w) (+ b) as (N, Ho, Wo, F), written into ``out`` if given.
 
-        x must be C-contiguous of shape ``x_shape`` and w of the same dtype.
+        x must be C-contiguous of shape ``x_shape`` and w of the same dtype. ``col`` is the
+        column matrix for :meth:`backward`, or None when the batch ran in chunks.
         """
         f = self.w_shape[3]
-        col = self.im2col(x, ws)
         w2 = w.reshape(-1, f)
-        y2 = None if out is None else out.reshape(-1, f)
-        y2 = np.matmul(col.T if self.layout == "channel" else col, w2, out=y2)
-        y = y2.reshape(self.out_shape)
+        if self.chunk < self.x_shape[0]:
+            y = np.empty(self.out_shape, dtype=x.dtype) if out is None else out
+            for i, j, plan in self.chunks():
+                plan.forward(x[i:j], w, None, ws=ws, out=y[i:j])
+            col = None
+        else:
+            col = self.im2col(x, ws)
+            y2 = None if out is None else out.reshape(-1, f)
+            y2 = np.matmul(col.T if self.layout == "channel" else col, w2, out=y2)
+            y = y2.reshape(self.out_shape)
         if b is not None:
             _add_bias(y, b)
         return y, col
 
     # ---- backward -----------------------------------------------------------------------------
-    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None):
-        """(dx, dw, db) from dy (N, Ho, Wo, F) and the forward's col; dx/db None when not needed."""
+    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None):
+        """(dx, dw, db) from dy (N, Ho, Wo, F); dx/db None when not needed.
+
+        ``col`` is the forward's column matrix; when it is None (a chunked forward) the input
+        ``x`` must be given and the column matrix is rebuilt chunk by chunk.
+        """
+        if col is None:
+            return self._backward_chunks(dy, w, x, need_dx, need_db, ws)
         kh, kw, c, f = self.w_shape
         w2 = w.reshape(-1, f)
         dy2 = dy.reshape(-1, f)
@@ -212,6 +262,21 @@ class ConvPlan:
         dcol = None if ws is None else ws.get("dcol", (n * ho * wo, kh * kw * c), dy.dtype)
         dcol = np.matmul(dy2, w2.T, out=dcol).reshape(n, ho, wo, kh, kw, c)
         return kern.col2im(dcol, *geometry), dw, db
+
+    def _backward_chunks(self, dy, w, x, need_dx, need_db, ws):
+        if x is None:
+            raise ValueError("ConvPlan.backward needs x when the forward kept no column matrix.")
+        dx = np.empty(self.x_shape, dtype=dy.dtype) if need_dx else None
+        dw = db = None
+        for i, j, plan in self.chunks():
+            col = plan.im2col(x[i:j], ws)
+            dxc, dwc, dbc = plan.backward(dy[i:j], w, col, need_dx, need_db, ws)
+            if need_dx:
+                dx[i:j] = dxc
+            dw = dwc if dw is None else dw + dwc
+            if need_db:
+                db = dbc if db is None else db + dbc
+        return dx, dw, db
 
     def _pointwise_input_grad(self, dcol):
         """dx of a 1x1 convolution: dcol (N*Ho*Wo, C) placed on the strided input pixels."""

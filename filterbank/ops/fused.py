@@ -83,21 +83,24 @@ def _is_2x2(pool_size, strides, pads):
 
 
 def bias_act_max_pool2d_forward(z, bias, activation, pool_size=(2, 2), strides=None,
-                                padding="valid", *, return_argmax=False, impl=None, out=None):
+                                padding="valid", *, return_argmax=False, impl=None, out=None,
+                                argmax_out=None):
     """``maxpool(act(z + bias))`` of z (N, H, W, C) -> y (N, OH, OW, C) [, argmax].
 
     ``argmax`` (the window offset ``ky * pw + kx`` of each window's first maximum, as
     :func:`filterbank.ops.pool.max_pool2d_forward`) feeds
-    :func:`bias_act_max_pool2d_backward`. ``out``: an optional (N, OH, OW, C) array of z's
-    dtype to write y into (numba and numpy implementations). ``z`` is never modified.
+    :func:`bias_act_max_pool2d_backward`. ``out`` / ``argmax_out``: optional C-contiguous
+    arrays to write y (z's dtype) and the argmax (uint8 for windows of at most 256 cells,
+    else int32) into. ``z`` is never modified.
     """
     impl = _check(activation, impl, z.dtype)
     pool_size, strides = _pool._norm(pool_size, strides, 2)
     if impl == "reference":
         a = z if bias is None else z + np.asarray(bias, dtype=z.dtype)
         a = _activate(a, activation, inplace=a is not z)
-        return _pool.max_pool2d_forward(a, pool_size, strides, padding,
-                                        return_argmax=return_argmax, impl="numpy")
+        res = _pool.max_pool2d_forward(a, pool_size, strides, padding,
+                                       return_argmax=return_argmax, impl="numpy")
+        return _into(res, return_argmax, out, argmax_out)
     out_hw, pads = _pool.pool_geometry(z.shape[1:3], pool_size, strides, padding)
     shape = (z.shape[0], *out_hw, z.shape[3])
     if impl == "numba":
@@ -105,25 +108,41 @@ def bias_act_max_pool2d_forward(z, bias, activation, pool_size=(2, 2), strides=N
         y = np.empty(shape, dtype=z.dtype) if out is None else out
         b = (np.zeros(z.shape[3], dtype=z.dtype) if bias is None
              else np.asarray(bias, dtype=z.dtype))
-        arg = (np.empty(shape, dtype=_pool._argmax_dtype(pool_size)) if return_argmax
-               else np.empty((1, 1, 1, 1), dtype=np.uint8))
+        if not return_argmax:
+            arg = np.empty((1, 1, 1, 1), dtype=np.uint8)
+        elif argmax_out is None:
+            arg = np.empty(shape, dtype=_pool._argmax_dtype(pool_size))
+        else:
+            arg = argmax_out
         kernels = _pool.numba_kernels()
         if _is_2x2(pool_size, strides, pads):
-            kernels.bias_act_max_pool2x2_forward(z, b, activation == "relu", y, arg)
+            kernels.bias_act_max_pool2x2_forward(z, b, activation == "relu", y, arg,
+                                                 return_argmax)
         else:
             kernels.bias_act_max_pool2d_forward(
-                z, b, activation == "relu", *pool_size, *strides, pads[0][0], pads[1][0], y, arg)
+                z, b, activation == "relu", *pool_size, *strides, pads[0][0], pads[1][0], y, arg,
+                return_argmax)
         return (y, arg) if return_argmax else y
     # numpy: pool the raw map, then bias and activation on the (smaller) pooled map.
     res = _pool.max_pool2d_forward(z, pool_size, strides, padding,
                                    return_argmax=return_argmax, impl="numpy")
+    res = _into(res, return_argmax, out, argmax_out)
+    y, arg = res if return_argmax else (res, None)
+    if bias is not None:
+        y += np.asarray(bias, dtype=y.dtype)
+    y = _activate(y, activation, inplace=True)
+    return (y, arg) if return_argmax else y
+
+
+def _into(res, return_argmax, out, argmax_out):
+    """Copy (y[, argmax]) into the caller's buffers when given."""
     y, arg = res if return_argmax else (res, None)
     if out is not None:
         out[...] = y
         y = out
-    if bias is not None:
-        y += np.asarray(bias, dtype=y.dtype)
-    y = _activate(y, activation, inplace=True)
+    if argmax_out is not None and arg is not None:
+        argmax_out[...] = arg
+        arg = argmax_out
     return (y, arg) if return_argmax else y
 
 

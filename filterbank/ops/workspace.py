@@ -11,16 +11,17 @@ Rules that keep this safe:
 * Only internal temporaries live in a workspace -- never an array a caller keeps (a layer
   output, a returned gradient, a weight gradient the optimizer reads). The buffer of a
   role is overwritten by the next call that asks for the same role.
-* One buffer per role, replaced when the shape or dtype changes, so memory stays bounded
-  by the largest shapes of the current batch, never by the history of shapes seen.
+* One buffer per role. A request that fits in it gets a view of its start (so a smaller
+  last batch, or the last chunk of a chunked convolution, allocates nothing); a larger one
+  replaces it. Memory stays bounded by the largest request of each role.
 * Workspaces belong to one layer (or one fused pair of layers): a layer runs forward then
   backward before its next forward, so a role is never needed twice at once.
 
 Example:
     >>> ws = Workspace()
     >>> a = ws.get("col", (4, 9), np.float32)
-    >>> b = ws.get("col", (4, 9), np.float32)
-    >>> a is b, ws.get("col", (8, 9), np.float32).shape, ws.nbytes
+    >>> b = ws.get("col", (2, 9), np.float32)      # a view of the same memory
+    >>> np.shares_memory(a, b), ws.get("col", (8, 9), np.float32).shape, ws.nbytes
     (True, (8, 9), 288)
 """
 
@@ -38,13 +39,16 @@ class Workspace:
         self._buffers: dict[str, np.ndarray] = {}
 
     def get(self, role: str, shape: tuple, dtype) -> np.ndarray:
-        """An uninitialised C-contiguous array (shape, dtype), the same one as last time if
-        the role's last request had that shape and dtype."""
+        """An uninitialised C-contiguous array (shape, dtype): the start of the role's buffer
+        when it is large enough (same dtype), else a new buffer that becomes the role's."""
+        size = 1
+        for d in shape:
+            size *= d
         buf = self._buffers.get(role)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = np.empty(max(size, 1), dtype=dtype)
             self._buffers[role] = buf
-        return buf
+        return buf[:size].reshape(shape)
 
     def zeros(self, role: str, shape: tuple, dtype) -> np.ndarray:
         """Like :meth:`get`, filled with zeros."""

@@ -167,6 +167,39 @@ class _Conv(ActivationMixin, Layer):
         self._cache = (plan, col, w, x if col is None else None)
         return self._activate(z.reshape(self._y_shape_of(plan)))
 
+    def inference_fn(self, shape, dtype):
+        """A lean ``x -> y`` for inference on inputs of exactly this shape and dtype.
+
+        Checks and geometry are done here, once; the function only copies the windows,
+        multiplies, adds the bias and activates (nothing is kept for a backward pass). None
+        when the plain :meth:`forward` must run (another dtype, a subclass's own forward, a
+        batch large enough to need chunks).
+        """
+        if type(self).forward is not _Conv.forward or self.params["kernel"].dtype != dtype:
+            return None
+        plan = self.plan_for(shape)
+        if plan.chunk < plan.x_shape[0]:
+            return None
+        params, ws, use_bias = self.params, self.workspace, self.use_bias
+        k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
+        y_shape = self._y_shape_of(plan)
+        channel_major = plan.layout == "channel"
+        relu = self.activation.name == "relu"
+        activate = None if relu or self.activation.name == "linear" else self.activation.forward
+
+        def run(x):
+            col = plan.im2col(np.ascontiguousarray(x).reshape(plan.x_shape), ws)
+            y = (col.T if channel_major else col) @ params["kernel"].reshape(k, f)
+            if use_bias:
+                y += params["bias"]
+            if relu:
+                np.maximum(y, 0, out=y)
+            elif activate is not None:
+                y = activate(y)
+            return y.reshape(y_shape)
+
+        return run
+
     def backward(self, grad):
         return self.backward_preactivation(self._activation_grad(grad))
 

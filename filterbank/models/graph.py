@@ -32,7 +32,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class Step:
     in_slots: list[int]
     out_slot: int
     multi: bool
+    # (shape, dtype) -> the layer's lean inference function (None: use layer.forward)
+    _predictors: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def layers(self):
@@ -58,7 +60,16 @@ class Step:
         return self.layer.forward(x, training)
 
     def predict(self, x):
-        return self.layer.forward(x, False)
+        """Inference on one input array, through the layer's ``inference_fn`` if it has one."""
+        key = (x.shape, x.dtype)
+        fn = self._predictors.get(key, False)
+        if fn is False:
+            make = getattr(self.layer, "inference_fn", None)
+            fn = make(x.shape, x.dtype) if make is not None else None
+            if len(self._predictors) >= 8:  # bounded: a stream of odd shapes must not pile up
+                self._predictors.clear()
+            self._predictors[key] = fn
+        return self.layer.forward(x, False) if fn is None else fn(x)
 
     def backward(self, grad):
         return self.layer.backward(grad)

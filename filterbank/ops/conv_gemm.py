@@ -119,6 +119,9 @@ class ConvPlan:
         where: how error messages name the operation.
         col_limit: the column-matrix size (elements) above which the batch runs in chunks
             (default ``COL_LIMIT_ELEMENTS``; None: never chunk).
+        crop_hw: compute only the first (rows, cols) of the output (at most the full size):
+            for a consumer that never reads the last rows/columns (a "valid" pooling whose
+            windows stop short of the edge). The input gradient is still x's full shape.
 
     ``chunk`` is the number of samples per chunk (N when the column matrix fits). A chunked
     forward keeps no column matrix (``col`` is None): the backward rebuilds it chunk by
@@ -129,7 +132,7 @@ class ConvPlan:
                  "out_shape", "layout", "impl", "chunk", "_kern", "_geometry", "_subs")
 
     def __init__(self, x_shape, w_shape, strides, pads, dilation, impl=None, where="conv2d",
-                 col_limit="default"):
+                 col_limit="default", crop_hw=None):
         if len(x_shape) != 4 or len(w_shape) != 4:
             raise ValueError(
                 f"{where} expects x (N, H, W, C) and kernel (kh, kw, C, F), got shapes "
@@ -147,6 +150,10 @@ class ConvPlan:
                 f"{where}: kernel {(kh, kw)} (dilation {dilation}) does not fit input {(h, wd)} "
                 f"padded by {pads}; output would be {(ho, wo)}."
             )
+        if crop_hw is not None:
+            if not (1 <= crop_hw[0] <= ho and 1 <= crop_hw[1] <= wo):
+                raise ValueError(f"{where}: crop {crop_hw} is not within the output {(ho, wo)}.")
+            ho, wo = crop_hw
         self.x_shape, self.w_shape = tuple(x_shape), tuple(w_shape)
         self.kernel, self.strides, self.pads, self.dilation = (kh, kw), strides, pads, dilation
         self.out_hw, self.out_shape = (ho, wo), (n, ho, wo, f)
@@ -173,7 +180,7 @@ class ConvPlan:
         plan = self._subs.get(n)
         if plan is None:
             plan = ConvPlan((n, *self.x_shape[1:]), self.w_shape, self.strides, self.pads,
-                            self.dilation, self.impl, col_limit=None)
+                            self.dilation, self.impl, col_limit=None, crop_hw=self.out_hw)
             self._subs[n] = plan
         return plan
 
@@ -193,8 +200,8 @@ class ConvPlan:
         ho, wo = self.out_hw
         if self.layout == "pointwise":
             sh, sw = self.strides
-            xs = x if self.strides == (1, 1) else x[:, ::sh, ::sw, :][:, :ho, :wo, :]
-            return np.ascontiguousarray(xs).reshape(-1, c)
+            # A view (no copy) unless strided or cropped.
+            return np.ascontiguousarray(x[:, ::sh, ::sw, :][:, :ho, :wo, :]).reshape(-1, c)
         out = None
         if self.layout == "channel":
             if ws is not None:
@@ -280,9 +287,9 @@ class ConvPlan:
 
     def _pointwise_input_grad(self, dcol):
         """dx of a 1x1 convolution: dcol (N*Ho*Wo, C) placed on the strided input pixels."""
-        if self.strides == (1, 1):
+        n, h, w, c = self.x_shape
+        if self.strides == (1, 1) and self.out_hw == (h, w):
             return dcol.reshape(self.x_shape)
-        n, _, _, c = self.x_shape
         (sh, sw), (ho, wo) = self.strides, self.out_hw
         dx = np.zeros(self.x_shape, dtype=dcol.dtype)
         dx[:, :sh * ho:sh, :sw * wo:sw, :] = dcol.reshape(n, ho, wo, c)

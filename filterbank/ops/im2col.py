@@ -107,15 +107,19 @@ def im2col_cmajor(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.nd
     kh, kw = kernel
     ho, wo = out_hw
     n, c = x.shape[0], x.shape[3]
-    xpt = pad_input(x, pads).transpose(3, 0, 1, 2)  # (C, N, Hp, Wp), a view
-    if c > 1:
-        xpt = np.ascontiguousarray(xpt)
-    col = np.empty((kh, kw, c, n, ho, wo), dtype=x.dtype) if out is None else out
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _window_slices(i, j, strides, dilation, out_hw)
-            col[i, j] = xpt[:, :, rows, cols]
-    return col
+    # (C, N, Hp, Wp), C-contiguous (for one channel the transpose already is).
+    xpt = np.ascontiguousarray(pad_input(x, pads).transpose(3, 0, 1, 2))
+    (sh, sw), (dh, dw) = strides, dilation
+    sc, sn, s_h, s_w = xpt.strides
+    # One strided view of every window, channel-major, then one copy: its inner loop runs
+    # over the Wo cells of an output row. (np.ndarray on the buffer is as_strided without
+    # its Python overhead, which matters for one-sample predictions.)
+    view = np.ndarray((kh, kw, c, n, ho, wo), dtype=xpt.dtype, buffer=xpt,
+                      strides=(s_h * dh, s_w * dw, sc, sn, s_h * sh, s_w * sw))
+    if out is None:
+        return np.ascontiguousarray(view)
+    np.copyto(out, view)
+    return out
 
 
 def col2im_cmajor(dcolt, x_shape, kernel, strides, pads, dilation) -> np.ndarray:

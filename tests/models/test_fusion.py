@@ -100,11 +100,15 @@ def test_fused_training_matches_unfused(conv_act):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_fused_gradients_match_finite_differences(float64):
-    x, y = data(n=3, dtype="float64", seed=4)
+@pytest.mark.parametrize("image", [12, 13])  # 13: the first pooling skips the last row/col
+def test_fused_gradients_match_finite_differences(image, float64):
+    x, y = data(n=3, image=image, dtype="float64", seed=4)
     keras.utils.set_random_seed(5)
-    model = seed_functional()
+    model = seed_functional(image=image)
     assert "FusedConvPool" in kinds(model._graph)
+    plan, _ = model._graph.runs[0]._plan_for(x.shape)
+    assert model.layers[1].plan_for(x.shape).out_hw == (image - 2, image - 2)
+    assert plan.out_hw == (10, 10)  # at 13: the 11x11 map is cropped to the 10x10 pooled
     model.compile(optimizer=Recorder(), loss="sparse_categorical_crossentropy")
 
     def loss():

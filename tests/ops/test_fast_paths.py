@@ -217,6 +217,33 @@ def test_plan_with_workspace_and_chunks_matches_conv2d(case, dtype, rng):
         assert none[0] is None and none[2] is None
 
 
+@pytest.mark.parametrize("case", PLAN_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[3]}")
+def test_cropped_plan_computes_the_leading_rows_and_columns(case, rng):
+    xs, kernel, strides, padding, f = case
+    full = _plan(case)
+    ho, wo = full.out_hw
+    crop = (max(1, ho - 1), max(1, wo - 2))
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal(full.w_shape)
+    for col_limit in ("default", 1):
+        plan = conv.ConvPlan(xs, full.w_shape, full.strides, full.pads, full.dilation,
+                             crop_hw=crop, col_limit=col_limit)
+        assert plan.out_shape == (xs[0], *crop, f)
+        y, col = plan.forward(x, w)
+        y_full, col_full = full.forward(x, w)
+        np.testing.assert_allclose(y, y_full[:, :crop[0], :crop[1]], rtol=1e-12, atol=1e-12)
+        # The gradient of the cropped plan is the full one with zeros on the dropped cells.
+        dy = rng.standard_normal(y.shape)
+        dy_full = np.zeros(y_full.shape)
+        dy_full[:, :crop[0], :crop[1]] = dy
+        got = plan.backward(dy, w, col, x=x)
+        for a, b in zip(got, full.backward(dy_full, w, col_full)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="crop"):
+        conv.ConvPlan(xs, full.w_shape, full.strides, full.pads, full.dilation,
+                      crop_hw=(ho + 1, wo))
+
+
 def test_plan_chunks_follow_the_column_limit(monkeypatch):
     case = PLAN_CASES[1]
     per_sample = 5 * 8 * 3 * 2 * 6  # Ho * Wo * kh * kw * C

@@ -117,6 +117,31 @@ class Dense(ActivationMixin, Layer):
             z += self.params["bias"]
         return self._activate(z)
 
+    def inference_fn(self, shape, dtype):
+        """A lean ``x -> y`` for inference (the graph engine's predict path): the same
+        arithmetic as :meth:`forward`, in place, keeping nothing for a backward pass. None
+        when :meth:`forward` must run (a subclass's own forward, another dtype)."""
+        if type(self).forward is not Dense.forward or self.params["kernel"].dtype != dtype:
+            return None
+        self.check_input_shape(shape)
+        params, use_bias, name = self.params, self.use_bias, self.activation.name
+        activate = self.activation.forward
+
+        def run(x):
+            z = x @ params["kernel"]
+            if use_bias:
+                z += params["bias"]
+            if name == "softmax" and z.ndim == 2:  # softmax_forward, in place
+                z -= z.max(axis=-1, keepdims=True)
+                np.exp(z, out=z)
+                z /= z.sum(axis=-1, keepdims=True)
+                return z
+            if name == "relu":
+                return np.maximum(z, 0, out=z)
+            return z if name == "linear" else activate(z)
+
+        return run
+
     def backward(self, grad):
         return self.backward_preactivation(self._activation_grad(grad))
 

@@ -285,7 +285,7 @@ class Model(TrainingMixin):
                 "the model on NumPy arrays."
             )
         xs = validation.prepare_inputs(self, inputs, where="__call__", check_finite_values=False)
-        outs = self._graph.forward(xs, training=bool(training))
+        outs = self._graph.forward(xs, training=True) if training else self._graph.predict(xs)
         return outs[0] if self._single_output else outs
 
     # ---- summary, config, saving -------------------------------------------------------------

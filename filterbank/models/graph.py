@@ -124,6 +124,19 @@ class Graph:
         # replaced by one fused step (models/fusion.py).
         self.runs = self._fuse() if (fusion_enabled() if fuse is None else fuse) else self.steps
         self._ran = self.runs
+        self._input_signature = None  # (dtype, shape) of input 0, for takes_as_is
+
+    def takes_as_is(self, x: np.ndarray) -> bool:
+        """True when ``x`` is exactly what the single model input takes: its dtype, its
+        rank and fixed sizes, at least one sample, C-contiguous (no conversion needed)."""
+        sig = self._input_signature
+        if sig is None:
+            t = self.inputs[0]
+            sig = self._input_signature = (np.dtype(t.dtype), t.shape)
+        dtype, shape = sig
+        return (len(self.inputs) == 1 and x.dtype == dtype and x.ndim == len(shape)
+                and x.shape[0] > 0 and x.flags.c_contiguous
+                and all(want is None or want == got for want, got in zip(shape[1:], x.shape[1:])))
 
     def _fuse(self) -> list:
         readers: dict[int, list] = {}

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validation as V
+
 
 class StepsMixin:
     """train_step / test_step / predict_step on ``self._graph`` and ``self._compiled``."""
@@ -120,3 +122,17 @@ class StepsMixin:
     def predict_step(self, x_batch) -> list[np.ndarray]:
         """Outputs for one batch (inference mode), one array per output."""
         return self._graph.predict(x_batch)
+
+    def _batch_inputs(self, x, where: str) -> list[np.ndarray]:
+        """``validation.prepare_inputs`` with a fast lane for one-batch calls.
+
+        An array that already is what the model takes (one input, its dtype, its shape,
+        C-contiguous) needs no conversion: only the NaN/inf scan runs (about 1 us for one
+        28x28 image, 1% of a batch-64 prediction). Anything else takes the full path, with
+        its conversions and messages.
+        """
+        graph = self._graph
+        if graph is not None and type(x) is np.ndarray and graph.takes_as_is(x):
+            V.check_finite(x, "x", where)
+            return [x]
+        return V.prepare_inputs(self, x, where)

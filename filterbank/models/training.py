@@ -419,7 +419,7 @@ class TrainingMixin(StepsMixin):
 
     def predict_on_batch(self, x):
         """Outputs for this batch in one forward pass (inference mode)."""
-        xs = V.prepare_inputs(self, x, "predict_on_batch")
+        xs = self._batch_inputs(x, "predict_on_batch")
         outs = self.predict_step(xs)
         return outs[0] if self._single_output else outs
 

@@ -132,9 +132,9 @@ class Dense(ActivationMixin, Layer):
             if use_bias:
                 z += params["bias"]
             if name == "softmax" and z.ndim == 2:  # softmax_forward, in place
-                z -= z.max(axis=-1, keepdims=True)
+                z -= np.maximum.reduce(z, axis=-1, keepdims=True)
                 np.exp(z, out=z)
-                z /= z.sum(axis=-1, keepdims=True)
+                z /= np.add.reduce(z, axis=-1, keepdims=True)
                 return z
             if name == "relu":
                 return np.maximum(z, 0, out=z)

@@ -11,10 +11,12 @@ Padding follows Keras/TensorFlow (:mod:`filterbank.ops.padding`): "valid" pads n
 "same" pads ``max((ceil(n/s)-1)*s + (k-1)*d + 1 - n, 0)`` with the odd cell at the end.
 Conv1D also has Keras's "causal" (all ``(k-1)*d`` zeros at the start).
 
-im2col/col2im run compiled with numba when it is installed (``filterbank[fast]``),
-else in plain NumPy (:mod:`filterbank.ops.im2col`, the reference). Set the environment
-variable ``FILTERBANK_DISABLE_NUMBA=1`` to force NumPy. numba is imported on the first
-convolution, never by ``import filterbank``.
+The work runs through a :class:`~filterbank.ops.conv_gemm.ConvPlan` (the geometry of one
+input shape, resolved once; large batches run in chunks). im2col is one NumPy strided copy
+(:mod:`filterbank.ops.im2col`, the reference); col2im runs compiled with numba when it is
+installed (``filterbank[fast]``), else in plain NumPy. Set the environment variable
+``FILTERBANK_DISABLE_NUMBA=1`` to force NumPy. numba is imported on the first convolution,
+never by ``import filterbank``.
 
 The data type is kept: float32 in, float32 out (the kernel is cast to the input's type).
 

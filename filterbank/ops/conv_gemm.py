@@ -12,7 +12,7 @@ Column-matrix layouts (``plan.layout``):
   matrix, (M, C) with M = N*Ho*Wo;
 * "channel": few input channels (C <= ``FEW_CHANNELS``): colT (kh*kw*C, M), channel-major,
   which NumPy fills with long row copies (the "special im2col" for 1-channel images);
-* "pixel": (M, kh*kw*C), filled by the numba kernel (or NumPy's strided copy).
+* "pixel": (M, kh*kw*C), filled by one NumPy strided copy.
 
 Forward: ``y2 = col @ w2`` (or ``colT.T @ w2``) written straight into the output (or a
 caller's buffer); backward: ``dw = col.T @ dy2``, ``dcol = dy2 @ w2.T`` and ``col2im``.
@@ -210,7 +210,10 @@ class ConvPlan:
             return col.reshape(kh * kw * c, -1)
         if ws is not None:
             out = ws.get("col", (n, ho, wo, kh, kw, c), x.dtype)
-        return self._kern.im2col(x, *self._geometry, out=out).reshape(-1, kh * kw * c)
+        # NumPy's single strided copy runs as fast as the compiled loop (faster for large
+        # batches: it copies whole kw*C rows), so im2col is NumPy whatever ``impl`` says;
+        # col2im, a scatter-add, is where the compiled kernel wins (5-10x).
+        return _np_kernels.im2col(x, *self._geometry, out=out).reshape(-1, kh * kw * c)
 
     def forward(self, x, w, b=None, *, ws=None, out=None):
         """(y, col): y = conv(x, w) (+ b) as (N, Ho, Wo, F), written into ``out`` if given.

@@ -60,14 +60,15 @@ def im2col(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.ndarray:
     kh, kw = kernel
     ho, wo = out_hw
     n, c = x.shape[0], x.shape[3]
-    xp = pad_input(x, pads)
+    xp = np.ascontiguousarray(pad_input(x, pads))
     # One strided view of all windows, then one copy: its inner loop runs over the kw*C
-    # values of a kernel row, contiguous in both arrays when dilation is 1.
+    # values of a kernel row, contiguous in both arrays when dilation is 1. (np.ndarray on
+    # the buffer is np.lib.stride_tricks.as_strided without its Python overhead, which
+    # matters for one-sample predictions.)
     sn, s_h, s_w, sc = xp.strides
     (sh, sw), (dh, dw) = strides, dilation
-    view = np.lib.stride_tricks.as_strided(
-        xp, shape=(n, ho, wo, kh, kw, c),
-        strides=(sn, s_h * sh, s_w * sw, s_h * dh, s_w * dw, sc), writeable=False)
+    view = np.ndarray((n, ho, wo, kh, kw, c), dtype=xp.dtype, buffer=xp,
+                      strides=(sn, s_h * sh, s_w * sw, s_h * dh, s_w * dw, sc))
     if out is None:
         return np.ascontiguousarray(view)
     np.copyto(out, view)

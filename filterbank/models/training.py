@@ -152,7 +152,8 @@ class TrainingMixin(StepsMixin):
             shuffle: reshuffle the training samples every epoch (from backend.rng()).
             class_weight: {class_id: weight}, turned into per-sample weights.
             sample_weight: (n,) weights per sample (or a list / dict per output).
-            initial_epoch: epoch to start from (to resume a run).
+            initial_epoch: epoch to start from (to resume a run; a
+                ``callbacks.BackupAndRestore`` backup overrides it).
             steps_per_epoch: batches per epoch (default: all, ceil(n / batch_size)).
             validation_batch_size: batch size of the validation pass (default: batch_size).
             validation_freq: validate every this many epochs.
@@ -210,7 +211,13 @@ class TrainingMixin(StepsMixin):
             self, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
         )
         self.stop_training = False
+        # A callback resuming an interrupted run (BackupAndRestore) sets these in on_train_begin:
+        # the epoch to continue from and, for a mid-epoch backup, the first batch of that epoch.
+        self._initial_epoch = self._initial_step = None
         cbl.on_train_begin()
+        if self._initial_epoch is not None:
+            initial_epoch = self._initial_epoch
+        first_step = self._initial_step or 0
         epoch_logs: dict = {}
         rng = backend.rng()
         for epoch in range(initial_epoch, epochs):
@@ -218,7 +225,7 @@ class TrainingMixin(StepsMixin):
             cbl.on_epoch_begin(epoch)
             perm = rng.permutation(n) if shuffle else None
             logs: dict = {}
-            for step in range(steps):
+            for step in range(first_step, steps):
                 start = step * batch_size
                 idx = (
                     slice(start, min(start + batch_size, n))
@@ -233,6 +240,7 @@ class TrainingMixin(StepsMixin):
                 cbl.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
+            first_step = 0
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl)

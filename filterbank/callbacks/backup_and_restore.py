@@ -284,8 +284,8 @@ class BackupAndRestore(Callback):
             )
         optimizer = getattr(model, "optimizer", None)
         if meta["optimizer"] != (type(optimizer).__name__ if optimizer is not None else None):
-            raise self._fail(f"it holds the state of a {meta['optimizer']} optimizer, the model "
-                             f"was compiled with {type(optimizer).__name__}")
+            raise self._fail(f"it holds the state of optimizer {meta['optimizer']}, but the "
+                             f"model was compiled with {type(optimizer).__name__}")
         self._restore_weights(meta, arrays)
         if optimizer is not None:
             # Slots are keyed "<layer name>/<weight>/<slot>": follow the layers' current names.

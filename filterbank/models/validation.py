@@ -203,7 +203,8 @@ def _adjust_rank(
 ) -> np.ndarray:
     """Keras's rank adjustment, then the shape check against the Input ``ref_shape``."""
     ref_ndim = len(ref_shape)
-    if arr.ndim == ref_ndim - 1 and ref_shape[-1] == 1:
+    one_sample = arr.ndim == ref_ndim - 1 and arr.shape == tuple(ref_shape[1:])
+    if arr.ndim == ref_ndim - 1 and ref_shape[-1] == 1 and not one_sample:
         arr = arr[..., None]  # the missing channel axis Keras adds itself
     elif arr.ndim == ref_ndim + 1 and arr.shape[-1] == 1:
         arr = arr[..., 0]
@@ -218,7 +219,7 @@ def _adjust_rank(
                 "for grayscale data), or build the model with "
                 f"Input(shape={fmt_shape(tuple(ref_shape[1:-1]) + (1,))})."
             )
-        elif arr.ndim == ref_ndim - 1 and arr.shape == tuple(ref_shape[1:]):
+        elif one_sample:
             hint = (" It looks like one sample without the batch axis: "
                     "use x[None] (or np.expand_dims(x, 0)).")
         elif arr.ndim == ref_ndim - 1:

@@ -11,7 +11,11 @@ per-sample Python) and run one of three step functions:
 
 Data conversion rule: inputs become the model's float dtype (float32 by
 default) *without rescaling*; uint8 images stay 0..255 -- divide by 255 first
-if the model expects [0, 1]. Integer labels stay integers for sparse losses.
+if the model expects [0, 1]. bool, integer and float16 data convert exactly
+(integers up to 2**24 in float32); float64 data is rounded to float32; values
+beyond the float type's range (3.4e38 for float32) are refused rather than
+turned into inf. ``model(x)`` converts the same way. Integer labels stay
+integers for sparse losses.
 
 Randomness: shuffling draws from :func:`filterbank.backend.rng`, so
 ``keras.utils.set_random_seed(s)`` before building and fitting makes a whole

@@ -330,7 +330,10 @@ def test_runs_after_the_other_callbacks_whatever_their_order():
      "save_freq expects 'epoch' or an integer >= 1"),
     ({"backup_dir": "b", "save_freq": "batch"}, ValueError, "got 'batch'"),
     ({"backup_dir": "b", "save_freq": True}, ValueError, "got True"),
-    ({"backup_dir": "b", "delete_checkpoint": "yes"}, TypeError, "expects True or False"),
+    ({"backup_dir": "b", "delete_checkpoint": "yes"}, TypeError,
+     "delete_checkpoint expects True or False, got 'yes'"),
+    ({"backup_dir": "b", "double_checkpoint": 1}, TypeError,
+     "double_checkpoint expects True or False, got 1"),
 ])
 def test_constructor_arguments_are_checked(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -51,26 +51,23 @@ import zipfile
 import numpy as np
 
 from .. import backend
-from .. import metrics as _metrics
 from ..errors import fmt_shape
 from ..saving.atomic import atomic_write
+from ._backup_state import (
+    fields_of,
+    layer_generators,
+    metric_state,
+    set_metric_state,
+    to_json,
+    weight_slots,
+)
 from .base import Callback, History
 from .early_stopping import EarlyStopping
-from .learning_rate import ReduceLROnPlateau
-from .model_checkpoint import ModelCheckpoint
 
 BACKUP_NAME = "backup.npz"
 _FORMAT = "filterbank-backup"
 _VERSION = 1
 _META = "__meta__"
-
-# The attributes that carry a built-in callback's state from one epoch to the next.
-_CALLBACK_FIELDS = (
-    (EarlyStopping, ("wait", "stopped_epoch", "best", "best_epoch", "direction")),
-    (ReduceLROnPlateau, ("wait", "cooldown_counter", "best", "direction")),
-    (ModelCheckpoint, ("best", "direction", "_batches_since_save")),
-)
-
 
 class BackupAndRestore(Callback):
     """Back up the whole training state during ``fit``; a rerun of the script resumes from it.
@@ -84,6 +81,9 @@ class BackupAndRestore(Callback):
             run continues after the last backed-up batch, with the same batch order.
         delete_checkpoint: delete the backup when ``fit`` completes (as Keras). False keeps
             it: rerunning the finished script then trains no further and returns the History.
+        double_checkpoint: accepted for Keras compatibility and ignored: Keras keeps the
+            previous backup in case the latest is half-written; here every backup is written
+            atomically, so there is never a half-written one.
 
     A rerun finds the backup at ``on_train_begin``, restores the state listed in the module
     docstring and tells ``fit`` where to continue (``model._initial_epoch`` and, for a mid-epoch
@@ -97,7 +97,8 @@ class BackupAndRestore(Callback):
 
     runs_after_others = True
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, *,
+                 double_checkpoint=False):
         super().__init__()
         if isinstance(backup_dir, (bytes, bytearray)):
             backup_dir = os.fsdecode(backup_dir)
@@ -115,11 +116,12 @@ class BackupAndRestore(Callback):
                 "BackupAndRestore argument save_freq expects 'epoch' or an integer >= 1 (a number "
                 f"of training batches), got {save_freq!r}."
             )
-        if not isinstance(delete_checkpoint, (bool, np.bool_)):
-            raise TypeError(
-                "BackupAndRestore argument delete_checkpoint expects True or False, got "
-                f"{delete_checkpoint!r}."
-            )
+        for name, value in (("delete_checkpoint", delete_checkpoint),
+                            ("double_checkpoint", double_checkpoint)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(
+                    f"BackupAndRestore argument {name} expects True or False, got {value!r}."
+                )
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
         self.delete_checkpoint = bool(delete_checkpoint)
@@ -158,7 +160,7 @@ class BackupAndRestore(Callback):
             # First batch after a mid-epoch resume: the order is drawn, now the rest.
             rng, meta, arrays = self._pending
             self._pending = None
-            _set_metric_state(self.model._compiled, meta, arrays, self.backup_path)
+            set_metric_state(self.model._compiled, meta, arrays)
             backend.set_rng_state(rng)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -193,7 +195,7 @@ class BackupAndRestore(Callback):
     # ---- saving --------------------------------------------------------------------------
     def _save(self, epoch: int, step: int) -> None:
         model = self.model
-        slots = _weight_slots(model)
+        slots = weight_slots(model)
         arrays = {f"weights/{i}": arr for i, (_, _, arr) in enumerate(slots)}
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
@@ -210,13 +212,13 @@ class BackupAndRestore(Callback):
             "optimizer": type(optimizer).__name__ if optimizer is not None else None,
             "rng": backend.get_rng_state(),
             "layer_rngs": {key: gen.bit_generator.state
-                           for key, gen in _layer_generators(model).items()},
+                           for key, gen in layer_generators(model).items()},
             "callbacks": self._callback_states(arrays),
         }
         if step:
             meta["epoch_rng"] = self._epoch_rng
-            meta["metrics"] = _metric_state(model._compiled, arrays)
-        arrays[_META] = np.frombuffer(_to_json(meta), dtype=np.uint8)
+            meta["metrics"] = metric_state(model._compiled, arrays)
+        arrays[_META] = np.frombuffer(to_json(meta), dtype=np.uint8)
         os.makedirs(self.backup_dir, exist_ok=True)
         atomic_write(self.backup_path, lambda fp: np.savez(fp, **arrays))
 
@@ -228,7 +230,7 @@ class BackupAndRestore(Callback):
             elif hasattr(cb, "get_backup_state"):
                 state = cb.get_backup_state()
             else:
-                fields = _fields_of(cb)
+                fields = fields_of(cb)
                 if fields is None:
                     continue
                 state = {name: getattr(cb, name) for name in fields}
@@ -290,7 +292,7 @@ class BackupAndRestore(Callback):
         if optimizer is not None:
             # Slots are keyed "<layer name>/<weight>/<slot>": follow the layers' current names.
             renamed = {f"{lname}/{wname}": f"{layer.name}/{wname}" for (layer, wname, _), (
-                _, lname, _) in zip(_weight_slots(model), meta["weights"])}
+                _, lname, _) in zip(weight_slots(model), meta["weights"])}
             state = {}
             for key, value in arrays.items():
                 if not key.startswith("optimizer/"):
@@ -302,7 +304,7 @@ class BackupAndRestore(Callback):
                 optimizer.set_state(state)
             except ValueError as e:
                 raise self._fail(f"the optimizer state does not fit ({e})") from None
-        generators = _layer_generators(model)
+        generators = layer_generators(model)
         if set(generators) != set(meta["layer_rngs"]):
             raise self._fail(f"it holds the generators of the seeded layers "
                              f"{sorted(meta['layer_rngs'])}, the model has {sorted(generators)}")
@@ -321,7 +323,7 @@ class BackupAndRestore(Callback):
     def _restore_weights(self, meta: dict, arrays: dict) -> None:
         # Matched by position, not by layer name: rebuilding a model in the same Python session
         # (a notebook cell run again after Ctrl-C) numbers its layers anew (dense_1 -> dense_2).
-        slots = _weight_slots(self.model)
+        slots = weight_slots(self.model)
         described = meta["weights"]
         if len(described) != len(slots):
             raise self._fail(f"it holds {len(described)} weight arrays, model "
@@ -353,7 +355,7 @@ class BackupAndRestore(Callback):
                 self.model.history = cb
             elif hasattr(cb, "set_backup_state"):
                 cb.set_backup_state(state)
-            elif _fields_of(cb) is not None:
+            elif fields_of(cb) is not None:
                 state = dict(state)
                 count = state.pop("best_weights", None)
                 for name, value in state.items():
@@ -374,84 +376,6 @@ class BackupAndRestore(Callback):
                 os.remove(path)
             except OSError:
                 pass
-
-
-# ---- helpers -------------------------------------------------------------------------------
-def _weight_slots(model) -> list:
-    """(layer, weight name, array) for every weight, in ``get_weights()`` order."""
-    return [(layer, wname, arr) for layer in model.layers for wname, arr in layer.params.items()]
-
-
-def _layer_generators(model) -> dict[str, np.random.Generator]:
-    """``{"<layer index>/<attribute>": generator}`` for layers with their own (seeded) one."""
-    out = {}
-    shared = backend.rng()
-    for i, layer in enumerate(model.layers):
-        for attr, value in sorted(vars(layer).items()):
-            if isinstance(value, np.random.Generator) and value is not shared:
-                out[f"{i}/{attr}"] = value
-    return out
-
-
-def _fields_of(cb):
-    for cls, fields in _CALLBACK_FIELDS:
-        if isinstance(cb, cls):
-            return fields
-    return None
-
-
-def _metric_state(compiled, arrays) -> dict:
-    """The running loss and metrics of the current epoch (metric arrays go to ``arrays``)."""
-    trackers = [compiled.total_tracker] + [spec.tracker for spec in compiled.outputs]
-    metrics = []
-    for j, spec in enumerate(compiled.outputs):
-        for k, metric in enumerate(spec.metrics):
-            entry = {"resolved": None, "saved": False}
-            inner = metric
-            if hasattr(metric, "resolved"):  # AutoAccuracy picks its metric at the first batch
-                inner = metric.resolved
-                entry["resolved"] = None if inner is None else type(inner).__name__
-            if inner is not None and hasattr(inner, "get_state"):
-                for name, value in inner.get_state().items():
-                    arrays[f"metrics/{j}/{k}/{name}"] = np.asarray(value)
-                entry["saved"] = True
-            metrics.append(entry)
-    return {"trackers": [[t.total, t.count] for t in trackers], "metrics": metrics}
-
-
-def _set_metric_state(compiled, state: dict, arrays: dict, path) -> None:
-    trackers = [compiled.total_tracker] + [spec.tracker for spec in compiled.outputs]
-    for tracker, (total, count) in zip(trackers, state["trackers"]):
-        tracker.total, tracker.count = total, count
-    entries = iter(state["metrics"])
-    for j, spec in enumerate(compiled.outputs):
-        for k, metric in enumerate(spec.metrics):
-            entry = next(entries, None)
-            if entry is None or not entry["saved"]:
-                continue  # no get_state(): its epoch value covers the batches after the resume
-            inner = metric
-            if hasattr(metric, "resolved"):
-                if metric.resolved is None:
-                    metric.resolved = getattr(_metrics, entry["resolved"])(name=metric.name)
-                inner = metric.resolved
-            prefix = f"metrics/{j}/{k}/"
-            inner.set_state({key[len(prefix):]: value for key, value in arrays.items()
-                             if key.startswith(prefix)})
-
-
-def _to_json(value) -> bytes:
-    def default(obj):
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        raise TypeError(
-            f"BackupAndRestore can only back up numbers, strings, lists and dicts, got a "
-            f"{type(obj).__name__} ({obj!r:.80}). Keep such values out of the logs and out of "
-            "get_backup_state()."
-        )
-
-    return json.dumps(value, default=default).encode("utf-8")
 
 
 __all__ = ["BackupAndRestore", "BACKUP_NAME"]

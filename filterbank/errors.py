@@ -5,7 +5,8 @@ Example:
     ...     "expects 4 dims (batch, height, width, channels)", "got shape (60000, 28, 28)",
     ...     "Add a channel axis: x[..., None].")
     >>> msg
-    "Input 0 of layer 'conv2d' expects 4 dims (batch, height, width, channels), got shape (60000, 28, 28). Add a channel axis: x[..., None]."
+    "Input 0 of layer 'conv2d' expects 4 dims (batch, height, width, channels), got shape \
+(60000, 28, 28). Add a channel axis: x[..., None]."
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import difflib
 from collections.abc import Iterable
 
 
-def format_message(where: str, expected: str, got: str | None = None, fix: str | None = None) -> str:
+def format_message(
+    where: str, expected: str, got: str | None = None, fix: str | None = None
+) -> str:
     """Build ``"<where> <expected>, <got>. <fix>"`` -- the one error sentence shape."""
     msg = f"{where} {expected}"
     if got:
@@ -45,4 +48,9 @@ def unknown_name(kind: str, name, choices: Iterable[str], where: str | None = No
 
 def fmt_shape(shape) -> str:
     """Render a shape the way Keras prints it: (None, 26, 26, 32)."""
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )

@@ -1,19 +1,9 @@
-"""Shared fixtures: every test starts with fresh layer names, float32 and a fixed seed."""
+"""Test fixtures (the per-test session reset lives in the root conftest.py)."""
 
 import numpy as np
 import pytest
 
 from filterbank import backend
-from filterbank.layers.base import clear_session
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    clear_session()
-    backend.set_floatx("float32")
-    backend.set_random_seed(1234)
-    yield
-    backend.set_floatx("float32")
 
 
 @pytest.fixture

@@ -64,6 +64,8 @@ def check_layer(layer, x, training=False, seed=0, rtol=1e-5, atol=1e-7, eps=1e-6
         checked += xi.size
     for name in layer.trainable_param_names():
         p = layer.params[name]
-        assert_close(grads[name], numeric_grad(loss, p, eps), rtol, atol, f"{layer.name} weight {name}")
+        assert_close(
+            grads[name], numeric_grad(loss, p, eps), rtol, atol, f"{layer.name} weight {name}"
+        )
         checked += p.size
     return checked

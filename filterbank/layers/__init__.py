@@ -27,17 +27,41 @@ from .reshaping import Flatten, Reshape, ZeroPadding2D
 
 # Keras's aliases
 Convolution1D, Convolution2D = Conv1D, Conv2D
-MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = (
+    MaxPooling1D,
+    MaxPooling2D,
+    AveragePooling1D,
+    AveragePooling2D,
+)
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 
 LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (
-        InputLayer, Dense, Activation, Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D,
-        AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, Flatten, Reshape, ZeroPadding2D, ReLU, Softmax, LeakyReLU, Dropout,
-        BatchNormalization, Add, Concatenate,
+        InputLayer,
+        Dense,
+        Activation,
+        Conv1D,
+        Conv2D,
+        MaxPooling1D,
+        MaxPooling2D,
+        AveragePooling1D,
+        AveragePooling2D,
+        GlobalMaxPooling1D,
+        GlobalMaxPooling2D,
+        GlobalAveragePooling1D,
+        GlobalAveragePooling2D,
+        Flatten,
+        Reshape,
+        ZeroPadding2D,
+        ReLU,
+        Softmax,
+        LeakyReLU,
+        Dropout,
+        BatchNormalization,
+        Add,
+        Concatenate,
     )
 }
 """Every built-in layer class by name: what model files may name, and nothing else."""

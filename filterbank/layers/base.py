@@ -115,11 +115,26 @@ class Layer:
     # Shape advice for the most common mistake: a missing trailing channel axis.
     _channel_hint = "Add a channel axis: x[..., None]."
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
-                 batch_input_shape=None, input_dim=None, **kwargs):
+    def __init__(
+        self,
+        name=None,
+        trainable=True,
+        dtype=None,
+        input_shape=None,
+        batch_input_shape=None,
+        input_dim=None,
+        **kwargs,
+    ):
         if kwargs:
             bad = next(iter(kwargs))
-            allowed = ["name", "trainable", "dtype", "input_shape", "batch_input_shape", "input_dim"]
+            allowed = [
+                "name",
+                "trainable",
+                "dtype",
+                "input_shape",
+                "batch_input_shape",
+                "input_dim",
+            ]
             raise TypeError(
                 f"{type(self).__name__}() got an unexpected keyword argument {bad!r}. "
                 + did_you_mean(bad, list(self._arg_names()) + allowed)
@@ -159,7 +174,9 @@ class Layer:
                 continue
             init = klass.__dict__.get("__init__")
             if init is not None:
-                names += [p for p in inspect.signature(init).parameters if p not in ("self", "kwargs")]
+                names += [
+                    p for p in inspect.signature(init).parameters if p not in ("self", "kwargs")
+                ]
         return names
 
     # ---- weights -------------------------------------------------------------------------
@@ -175,8 +192,15 @@ class Layer:
     def compute_dtype(self) -> str:
         return self.dtype or backend.floatx()
 
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
-                   regularizer=None, dtype=None) -> np.ndarray:
+    def add_weight(
+        self,
+        name,
+        shape,
+        initializer="glorot_uniform",
+        trainable=True,
+        regularizer=None,
+        dtype=None,
+    ) -> np.ndarray:
         """Create weight ``name`` (its order of creation is the Keras ``get_weights`` order)."""
         guard = WEIGHT_GUARD.get()
         if guard is not None:
@@ -300,8 +324,12 @@ class Layer:
                     "Build the graph from Input tensors only."
                 )
             return self._call_symbolic(items, multi)
-        arrays = [np.asarray(a, dtype=self.compute_dtype) if not (isinstance(a, np.ndarray)
-                  and a.dtype == self.compute_dtype) else a for a in items]
+        arrays = [
+            np.asarray(a, dtype=self.compute_dtype)
+            if not (isinstance(a, np.ndarray) and a.dtype == self.compute_dtype)
+            else a
+            for a in items
+        ]
         shapes = [(None, *a.shape[1:]) for a in arrays]
         self._maybe_build(shapes if multi else shapes[0])
         return self.forward(arrays if multi else arrays[0], training=bool(training))
@@ -326,13 +354,17 @@ class Layer:
     @property
     def output(self) -> KerasTensor:
         if self._inbound_node is None:
-            raise AttributeError(f"Layer '{self.name}' has not been called on a symbolic input, so it has no output yet.")
+            raise AttributeError(
+                f"Layer '{self.name}' has not been called on a symbolic input, so it has no output yet."
+            )
         return self._inbound_node.output
 
     @property
     def input(self):
         if self._inbound_node is None:
-            raise AttributeError(f"Layer '{self.name}' has not been called on a symbolic input, so it has no input yet.")
+            raise AttributeError(
+                f"Layer '{self.name}' has not been called on a symbolic input, so it has no input yet."
+            )
         ins = self._inbound_node.inputs
         return ins if self._inbound_node.multi else ins[0]
 

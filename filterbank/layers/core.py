@@ -58,8 +58,17 @@ class Dense(ActivationMixin, Layer):
 
     axes = "(batch, ..., features)"
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = _check_positive_int(self.name, "units", units)
         self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
@@ -84,11 +93,19 @@ class Dense(ActivationMixin, Layer):
     def build(self, input_shape):
         in_dim = input_shape[-1]
         if in_dim is None:
-            raise ValueError(f"Layer '{self.name}' needs a known last axis, got shape {fmt_shape(input_shape)}.")
-        self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer,
-                        regularizer=self.kernel_regularizer)
+            raise ValueError(
+                f"Layer '{self.name}' needs a known last axis, got shape {fmt_shape(input_shape)}."
+            )
+        self.add_weight(
+            "kernel",
+            (in_dim, self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
+            self.add_weight(
+                "bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

@@ -16,10 +16,14 @@ from .base import KerasTensor, Layer, Node
 class InputLayer(Layer):
     """A placeholder layer with no weights; its output is the model input."""
 
-    def __init__(self, shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, **kwargs):
+    def __init__(
+        self, shape=None, batch_size=None, name=None, dtype=None, batch_shape=None, **kwargs
+    ):
         if batch_shape is None:
             if shape is None:
-                raise ValueError("Input needs shape=, e.g. keras.Input(shape=(28, 28, 1)) (without the batch axis).")
+                raise ValueError(
+                    "Input needs shape=, e.g. keras.Input(shape=(28, 28, 1)) (without the batch axis)."
+                )
             if isinstance(shape, int):
                 shape = (shape,)
             batch_shape = (batch_size, *tuple(shape))
@@ -52,5 +56,7 @@ class InputLayer(Layer):
 
 def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None) -> KerasTensor:
     """A symbolic input tensor: ``keras.Input(shape=(28, 28, 1))`` (no batch axis in shape)."""
-    layer = InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype, batch_shape=batch_shape)
+    layer = InputLayer(
+        shape=shape, batch_size=batch_size, name=name, dtype=dtype, batch_shape=batch_shape
+    )
     return layer.output

@@ -158,6 +158,7 @@ class ConvCache:
     dilation: tuple
     out_shape: tuple
     impl: str | None
+    has_bias: bool = True
     squeeze_h: bool = False  # a 1D convolution run as 2D with H = 1
 
 
@@ -213,9 +214,24 @@ def _conv_forward(x, w, b, strides, pads, dilation, impl, where="conv2d"):
         y2 = col @ w2
     y = y2.reshape(n, ho, wo, f)
     if b is not None:
-        y += np.asarray(b, dtype=y.dtype)
-    cache = ConvCache(x.shape, w, col, layout, strides, pads, dilation, y.shape, impl)
+        _add_bias(y, np.asarray(b, dtype=y.dtype))
+    cache = ConvCache(x.shape, w, col, layout, strides, pads, dilation, y.shape, impl,
+                      has_bias=b is not None)
     return y, cache
+
+
+def _add_bias(y, b):
+    """y (N, Ho, Wo, F) += b (F,) in place.
+
+    A broadcast add runs its inner loop over only F values and is loop-overhead-bound; adding
+    the bias tiled over a whole sample's map (one long row per sample) is ~3x faster.
+    """
+    n, ho, wo, _ = y.shape
+    if ho * wo >= 8 and y.flags.c_contiguous:
+        rows = y.reshape(n, -1)  # a view, so the add lands in y
+        rows += np.tile(b, ho * wo)
+    else:
+        y += b
 
 
 def conv2d_forward(x, w, b=None, strides=(1, 1), padding="valid", dilation=(1, 1), impl=None):
@@ -248,7 +264,7 @@ def conv2d_backward(dy, cache: ConvCache, need_dx=True):
     """Gradients of :func:`conv2d_forward`.
 
     Shapes: dy (N, Ho, Wo, F) -> dx (N, H, W, C) or None (when ``need_dx`` is False),
-    dw (kh, kw, C, F), db (F,). db is returned even without a bias (callers drop it).
+    dw (kh, kw, C, F), db (F,) or None (when the forward had no bias).
     """
     w = cache.kernel
     kh, kw, c, f = w.shape
@@ -256,9 +272,11 @@ def conv2d_backward(dy, cache: ConvCache, need_dx=True):
     dy2 = np.asarray(dy, dtype=w.dtype).reshape(-1, f)
     channel_major = cache.layout == "channel"
     dw = ((cache.col if channel_major else cache.col.T) @ dy2).reshape(w.shape)
-    # A BLAS matrix-vector product: several times faster than dy2.sum(axis=0) for few
-    # columns, and it sums in blocks, so float32 loses less.
-    db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2
+    db = None
+    if cache.has_bias:
+        # A BLAS matrix-vector product: several times faster than dy2.sum(axis=0) for few
+        # columns, and it sums in blocks, so float32 loses less.
+        db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2
     dx = None
     if need_dx:
         n = cache.x_shape[0]
@@ -327,7 +345,7 @@ def conv1d_forward(x, w, b=None, stride=1, padding="valid", dilation=1, impl=Non
 def conv1d_backward(dy, cache: ConvCache, need_dx=True):
     """Gradients of :func:`conv1d_forward`.
 
-    Shapes: dy (N, Lo, F) -> dx (N, L, C) or None, dw (k, C, F), db (F,).
+    Shapes: dy (N, Lo, F) -> dx (N, L, C) or None, dw (k, C, F), db (F,) or None.
     """
     dy = np.asarray(dy)
     return conv2d_backward(dy[:, None], cache, need_dx)

@@ -125,7 +125,7 @@ def test_backward_preactivation_skips_the_activation(rng):
     layer(x)
     gz = rng.standard_normal((2, 4, 3)).astype("float32")
     dx = layer.backward_preactivation(gz)
-    _, cache = conv_ops.conv1d_forward(x, layer.params["kernel"], None)
+    _, cache = conv_ops.conv1d_forward(x, layer.params["kernel"], layer.params["bias"])
     rdx, rdw, rdb = conv_ops.conv1d_backward(gz, cache)
     np.testing.assert_allclose(dx, rdx, rtol=1e-6)
     np.testing.assert_allclose(layer.grads["kernel"], rdw, rtol=1e-6)

@@ -157,8 +157,9 @@ def test_conv2d_backward_matches_loops(cfg, rng):
     xs, kernel, strides, padding, dilation, f = cfg
     x = rng.standard_normal(xs)
     w = rng.standard_normal((*kernel, xs[-1], f))
+    b = rng.standard_normal(f)
     for impl in _impls():
-        y, cache = conv.conv2d_forward(x, w, None, strides, padding, dilation, impl=impl)
+        y, cache = conv.conv2d_forward(x, w, b, strides, padding, dilation, impl=impl)
         dy = np.random.default_rng(1).standard_normal(y.shape)
         dx, dw, db = conv.conv2d_backward(dy, cache)
         rdx, rdw, rdb = naive_conv2d_backward(x, w, dy, strides, padding, dilation)
@@ -168,6 +169,11 @@ def test_conv2d_backward_matches_loops(cfg, rng):
         none_dx, dw2, _ = conv.conv2d_backward(dy, cache, need_dx=False)
         assert none_dx is None
         np.testing.assert_array_equal(dw2, dw)
+        _, no_bias_cache = conv.conv2d_forward(x, w, None, strides, padding, dilation, impl=impl)
+        dx3, dw3, no_db = conv.conv2d_backward(dy, no_bias_cache)
+        assert no_db is None
+        np.testing.assert_array_equal(dx3, dx)
+        np.testing.assert_array_equal(dw3, dw)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS_1D, ids=[_ids(c) for c in CONFIGS_1D])
@@ -175,7 +181,7 @@ def test_conv1d_backward_matches_loops(cfg, rng):
     xs, k, stride, padding, dilation, f = cfg
     x = rng.standard_normal(xs)
     w = rng.standard_normal((k, xs[-1], f))
-    y, cache = conv.conv1d_forward(x, w, None, stride, padding, dilation)
+    y, cache = conv.conv1d_forward(x, w, rng.standard_normal(f), stride, padding, dilation)
     dy = rng.standard_normal(y.shape)
     dx, dw, db = conv.conv1d_backward(dy, cache)
     if padding == "causal":

@@ -86,6 +86,7 @@ def _result(out):
         return weights, json.load(f)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals only")
 def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted_run_byte_for_byte(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)

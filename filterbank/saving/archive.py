@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import secrets
 import stat
 import struct
 import zipfile
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import (
     DAMAGED,
     MAX_JSON_BYTES,
@@ -145,53 +145,6 @@ def write_archive(path, config: dict, metadata: dict,
                 zf.writestr(info, data)
 
     atomic_write(path, fill)
-
-
-def atomic_write(path: str, fill) -> None:
-    """Call ``fill(fileobj)`` on a temporary file beside ``path``, fsync it, then rename it over.
-
-    A crash at any point leaves ``path`` as it was (or the complete new file), never partial.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Cannot save to {path!r}: the directory {directory!r} "
-                                "does not exist.")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot save to {path!r}: it is a directory. "
-                                "Give a file name, e.g. 'model.fbk'.")
-    # The temporary name stays short of NAME_MAX even for a 255-character target name.
-    tmp = os.path.join(directory, f".{os.path.basename(path)[:100]}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never follow or reuse an existing name; 0o666 lets the umask decide, as open() does.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            fill(fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open directories, and need not.
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
 
 
 # ------------------------------------------------------------------------------------------
@@ -386,39 +339,49 @@ def read_archive(path) -> Archive:
     """
     fp, size = open_checked(path)
     with fp:
-        try:
-            is_zip = zipfile.is_zipfile(fp)
-        except Exception:
-            is_zip = False
-        if not is_zip:
+        if not is_zip(fp):
             raise file_error(path, "it is not a zip file",
                              "A filterbank model file (.fbk) is a zip; was this saved with "
                              "model.save()? For a plain .safetensors weights file use "
                              "model.load_weights().")
-        _check_central_directory(fp, size, path)
-        try:
-            zf = zipfile.ZipFile(fp)
-        except Exception as e:
-            raise file_error(path, f"its zip structure is broken "
-                                   f"({type(e).__name__}: {e})") from None
-        with zf:
-            infos = {i.filename: i for i in _check_members(zf, path)}
-            meta = parse_json(_read_member(zf, infos[METADATA], path), path, METADATA)
-            _check_metadata(meta, path)
-            config = parse_json(_read_member(zf, infos[CONFIG], path), path, CONFIG)
-            if not isinstance(config, dict):
-                raise file_error(path, f"member {CONFIG!r} is not a JSON object")
-            check_format_version(config.get("format_version"), path, CONFIG,
-                                 config.get("filterbank_version"))
-            if config["format_version"] != meta["format_version"]:
-                raise file_error(path, f"members {CONFIG!r} and {METADATA!r} disagree on "
-                                       "format_version")
-            tensors = {}
-            for member in (WEIGHTS, OPTIMIZER):
-                if member in infos:
-                    data = _read_member(zf, infos[member], path)
-                    tensors[member] = decode_tensors(data, path, member, TENSOR_MEMBERS[member])
-                    del data
+        return read_open_archive(fp, size, path)
+
+
+def is_zip(fp) -> bool:
+    """``zipfile.is_zipfile`` on an open file, False (not an exception) for any oddity."""
+    try:
+        return zipfile.is_zipfile(fp)
+    except Exception:
+        return False
+
+
+def read_open_archive(fp, size: int, path) -> Archive:
+    """:func:`read_archive` on a file already opened by :func:`open_checked` (one handle, so
+    the file cannot be swapped between checks)."""
+    _check_central_directory(fp, size, path)
+    try:
+        zf = zipfile.ZipFile(fp)
+    except Exception as e:
+        raise file_error(path, f"its zip structure is broken "
+                               f"({type(e).__name__}: {e})") from None
+    with zf:
+        infos = {i.filename: i for i in _check_members(zf, path)}
+        meta = parse_json(_read_member(zf, infos[METADATA], path), path, METADATA)
+        _check_metadata(meta, path)
+        config = parse_json(_read_member(zf, infos[CONFIG], path), path, CONFIG)
+        if not isinstance(config, dict):
+            raise file_error(path, f"member {CONFIG!r} is not a JSON object")
+        check_format_version(config.get("format_version"), path, CONFIG,
+                             config.get("filterbank_version"))
+        if config["format_version"] != meta["format_version"]:
+            raise file_error(path, f"members {CONFIG!r} and {METADATA!r} disagree on "
+                                   "format_version")
+        tensors = {}
+        for member in (WEIGHTS, OPTIMIZER):
+            if member in infos:
+                data = _read_member(zf, infos[member], path)
+                tensors[member] = decode_tensors(data, path, member, TENSOR_MEMBERS[member])
+                del data
     listed = {(e["member"], e["name"], e["dtype"], tuple(e["shape"])) for e in meta["tensors"]}
     held = _listing(tensors)
     if listed != held:

@@ -25,12 +25,20 @@ from __future__ import annotations
 
 import os
 import warnings
-import zipfile
 
 import numpy as np
 
 from .. import backend
-from .archive import OPTIMIZER, WEIGHTS, atomic_write, open_checked, read_archive, write_archive
+from .archive import (
+    OPTIMIZER,
+    WEIGHTS,
+    atomic_write,
+    is_zip,
+    open_checked,
+    read_archive,
+    read_open_archive,
+    write_archive,
+)
 from .config_check import FLOATX, check_config
 from .errors import DAMAGED, MAX_TOTAL_BYTES, ModelFileError, file_error
 from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors
@@ -107,14 +115,14 @@ def _check_builtin_layers(model) -> None:
 
 def _unrebuildable(compile_config: dict) -> list[str]:
     """Class names in the compile settings that load_model could not rebuild (custom classes)."""
-    import importlib
+    from .. import losses, metrics, optimizers
 
     bad = []
 
     def visit(value, module):
         if isinstance(value, dict) and "class_name" in value:
             try:
-                importlib.import_module(f"filterbank.{module}").deserialize(value)
+                module.deserialize(value)
             except Exception:
                 bad.append(str(value["class_name"]))
         elif isinstance(value, dict):
@@ -124,9 +132,9 @@ def _unrebuildable(compile_config: dict) -> list[str]:
             for v in value:
                 visit(v, module)
 
-    visit(compile_config.get("optimizer"), "optimizers")
-    visit(compile_config.get("loss"), "losses")
-    visit(compile_config.get("metrics"), "metrics")
+    visit(compile_config.get("optimizer"), optimizers)
+    visit(compile_config.get("loss"), losses)
+    visit(compile_config.get("metrics"), metrics)
     return bad
 
 
@@ -217,15 +225,10 @@ def _read_weight_tensors(path) -> dict[str, np.ndarray]:
     """Weights from a model file (zip) or a plain .safetensors file, fully checked."""
     fp, size = open_checked(path)
     with fp:
-        try:
-            is_zip = zipfile.is_zipfile(fp)
-        except Exception:
-            is_zip = False
-        if not is_zip:
-            fp.seek(0)
-            data = fp.read(size + 1)
-    if is_zip:
-        return read_archive(path).tensors[WEIGHTS]
+        if is_zip(fp):
+            return read_open_archive(fp, size, path).tensors[WEIGHTS]
+        fp.seek(0)
+        data = fp.read(size + 1)
     if len(data) != size:
         raise file_error(path, "it changed size while being read", None)
     return decode_tensors(data, path, "", FLOAT_DTYPES)

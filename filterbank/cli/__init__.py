@@ -65,9 +65,11 @@ _PREDICT_EPILOG = """\
 Images (PNG, JPEG, ... via Pillow) are flattened onto white if transparent, converted to the
 model's channels, resized to its height x width (bilinear; crop to a square first) and scaled
 to [0, 1]. --invert auto (default): MNIST-like data are light objects on a dark background,
-so an image is inverted (1 - x) when the model was trained on such data (mnist,
-fashion_mnist, xo) and the image's border averages brighter than mid-grey. MNIST digits fill
-the central 20x20 of 28x28 pixels: leave a margin around the digit.
+while a digit on paper is dark on light. An image is inverted (1 - x) when its border (the
+outermost pixels) averages brighter than mid-grey and the model's training images were light
+on dark -- mnist, fashion_mnist, xo, or a grayscale folder measured so -- or the other way
+round. Colour models are never inverted by auto. MNIST digits fill the central 20x20 of
+28x28 pixels: leave a margin around the digit.
 
 With --samples N, N test images of the model's dataset (from the metrics.json beside the model,
 --data, or a guess from its shape) are chosen with --seed and shown with true and predicted
@@ -116,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=positive_float, default=None, metavar="F",
                    help="learning rate (default: the optimizer's Keras default, 0.001 for "
                         "rmsprop)")
+    p.add_argument("--train-samples", type=positive_int, default=None, metavar="N",
+                   help="train on the first N training images only (a quick run)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="random seed: initial weights, shuffling, data splits (default 0)")
     p.add_argument("--validation-split", type=fraction, default=0.0, metavar="F",

@@ -4,6 +4,7 @@ Which data a saved model belongs to (for ``evaluate`` and ``predict --samples``)
 when given; else the ``metrics.json`` that ``filterbank train`` wrote beside the model file
 (dataset, class names, preprocessing, seed and test split); else a guess from the model's
 shape -- 28x28x1 images and 10 classes: mnist, 9x9x1 and 2 classes: xo -- announced as such.
+``predict IMAGE`` uses the same record for class names, value range and image polarity.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ModelData:
     name: str | None
     class_names: list[str] | None
     value_range: tuple[float, float]
-    light_on_dark: bool
+    light_on_dark: bool | None
     seed: int
     test_split: float
     how: str         # "--data", "metrics.json" or "guessed from the model's shape"
@@ -52,12 +53,14 @@ def model_data(model_path: Path, model, data_arg, seed_arg, test_split_arg) -> M
     same = rec and name is not None and _same_dataset(name, str(rec.get("name", "")))
     builtin = data_mod.canonical_name(name) if name else None
     value_range = (-1.0, 1.0) if builtin == "xo" else (0.0, 1.0)
-    light_on_dark = builtin is not None or (name is None and shape[2] == 1)
+    # Built-in data are light on dark; a 1-channel model of unknown data is taken as MNIST-like.
+    light_on_dark = True if builtin or (name is None and shape[2] == 1) else None
     class_names = None
     if same:
         if isinstance(rec_pre.get("value_range"), list) and len(rec_pre["value_range"]) == 2:
             value_range = tuple(float(v) for v in rec_pre["value_range"])
-        light_on_dark = bool(rec_pre.get("light_on_dark", light_on_dark))
+        recorded_polarity = rec_pre.get("light_on_dark", light_on_dark)
+        light_on_dark = None if recorded_polarity is None else bool(recorded_polarity)
         if isinstance(rec.get("class_names"), list):
             class_names = [str(c) for c in rec["class_names"]]
     seed = seed_arg if seed_arg is not None else int(rec.get("seed", 0) if same else 0)
@@ -152,7 +155,8 @@ def predict(args) -> int:
     for image, row, flipped in zip(args.images, probs, inverted):
         order = np.argsort(-row, kind="stable")[:top]
         ranked = "  ".join(f"{names[i]} {100 * row[i]:.1f}%" for i in order)
-        print(f"{image}: {ranked}" + ("  (inverted: dark on light)" if flipped else ""))
+        note = "  (inverted to match the training images)" if flipped else ""
+        print(f"{image}: {ranked}{note}")
     return 0
 
 

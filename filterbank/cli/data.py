@@ -33,6 +33,7 @@ from .common import CLIError, one_line, user_errors, warn
 
 BUILTIN = ("mnist", "fashion_mnist", "xo")
 DEFAULT_SHAPE = (28, 28, 1)
+DEFAULT_TEST_SPLIT = 0.2
 XO_IMAGES = 1000           # xo.load_data's default: 800 for training, 200 for testing
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
@@ -49,7 +50,8 @@ class Data:
         y_train, y_test: int64 (n,) class indices.
         class_names: one name per class index.
         value_range: (low, high) of the preprocessed pixels: (0, 1) or (-1, 1).
-        light_on_dark: True when objects are bright on a dark background (MNIST-like).
+        light_on_dark: True when objects are bright on a dark background (MNIST-like), False
+            for dark on light, None when unknown (color images).
     """
 
     name: str
@@ -61,7 +63,7 @@ class Data:
     y_test: np.ndarray
     class_names: list[str]
     value_range: tuple[float, float] = (0.0, 1.0)
-    light_on_dark: bool = True
+    light_on_dark: bool | None = True
     preprocessing: str = "x / 255 as float32, channel axis added"
     details: dict = field(default_factory=dict)
 
@@ -163,13 +165,33 @@ def _load_xo(expected, seed: int):
                 details={"images": XO_IMAGES, "size": size, "seed": seed})
 
 
-def _read_folder(folder: Path, *, shape, class_names=None, **split):
+def _read_folder(folder: Path, *, shape, **split):
     from ..datasets import image_dataset_from_directory
 
     h, w, c = shape
     return image_dataset_from_directory(
-        folder, color_mode=COLOR_MODES[c], image_size=(h, w), class_names=class_names,
-        batch_size=None, shuffle=bool(split), **split)
+        folder, color_mode=COLOR_MODES[c], image_size=(h, w), batch_size=None,
+        shuffle=bool(split), verbose=False, **split)
+
+
+def _test_labels(train, test, test_dir: Path) -> np.ndarray:
+    """The test folder's labels renumbered to the training folder's class order."""
+    unknown = [name for name in test.class_names if name not in train.class_names]
+    if unknown:
+        raise CLIError(f"{test_dir} has class folders {unknown} that the training folder "
+                       f"lacks; its classes are {train.class_names}.")
+    index = np.array([train.class_names.index(name) for name in test.class_names])
+    return index[test.labels] if len(test.labels) else test.labels
+
+
+def _light_on_dark(x: np.ndarray) -> bool | None:
+    """Grayscale images whose borders are mostly dark (< 0.5): True; light: False; color: None."""
+    if x.shape[-1] != 1 or not len(x):
+        return None
+    ring = np.ones(x.shape[1:3], dtype=bool)
+    if min(x.shape[1:3]) > 2:
+        ring[1:-1, 1:-1] = False
+    return bool(x[:, ring, 0].mean() < 0.5)
 
 
 def _load_folder(folder: Path, expected, image_size, seed: int, test_split: float):
@@ -186,7 +208,8 @@ def _load_folder(folder: Path, expected, image_size, seed: int, test_split: floa
     with user_errors(f"reading images from {folder}"):
         if train_dir.is_dir() and test_dir.is_dir():
             train = _read_folder(train_dir, shape=shape)
-            test = _read_folder(test_dir, shape=shape, class_names=train.class_names)
+            test = _read_folder(test_dir, shape=shape)
+            test.labels = _test_labels(train, test, test_dir)
             details["split"] = "train/ and test/ subfolders"
         else:
             if not test_split:
@@ -204,16 +227,17 @@ def _load_folder(folder: Path, expected, image_size, seed: int, test_split: floa
                            "subfolder(s); classification needs at least 2.")
         x_train, y_train = train.to_numpy()
         x_test, y_test = test.to_numpy()
+    x_train /= np.float32(255.0)
+    x_test /= np.float32(255.0)
     return Data(str(folder.resolve()), "folder", str(folder.resolve()),
-                x_train / np.float32(255.0), y_train.astype(np.int64),
-                x_test / np.float32(255.0), y_test.astype(np.int64),
-                list(train.class_names), light_on_dark=False,
+                x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64),
+                list(train.class_names), light_on_dark=_light_on_dark(x_train),
                 preprocessing="decoded and resized by Pillow (bilinear), x / 255 as float32",
                 details=details)
 
 
 def load(spec: str, *, expected_shape=None, image_size=None, seed: int = 0,
-         test_split: float = 0.2) -> Data:
+         test_split: float | None = None) -> Data:
     """Load ``--data spec`` for a model taking ``expected_shape`` (h, w, c) images (None: any).
 
     Raises:
@@ -229,7 +253,8 @@ def load(spec: str, *, expected_shape=None, image_size=None, seed: int = 0,
         return _load_xo(expected_shape, seed)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _load_folder(path, expected_shape, image_size, seed, test_split)
+        split = DEFAULT_TEST_SPLIT if test_split is None else test_split
+        return _load_folder(path, expected_shape, image_size, seed, split)
     if path.exists():
         raise CLIError(f"--data {spec!r} is a file; expected a dataset name "
                        f"({', '.join(BUILTIN)}) or a folder with one subfolder of images per "

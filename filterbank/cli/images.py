@@ -10,9 +10,12 @@ The rule, in order (Pillow does the decoding and resizing):
 3. Pixels are scaled to [0, 1] (``x / 255``).
 4. Inversion (``--invert``): MNIST, Fashion-MNIST and the X's and O's are light objects on a
    dark background, while a digit on paper or on screen is usually dark on light. With
-   ``auto`` (the default) an image is inverted (``1 - x``) when the model was trained on such
-   light-on-dark data *and* the image's border -- its outermost rows and columns after
-   resizing -- averages brighter than mid-grey (> 0.5). ``yes`` always inverts, ``no`` never.
+   ``auto`` (the default) an image is inverted (``1 - x``) when its background -- the mean of
+   its outermost rows and columns after resizing, compared with mid-grey 0.5 -- is light and
+   the model's training images were light on dark (or the other way round). The training
+   images' polarity is known for mnist, fashion_mnist and xo (light on dark), measured the
+   same way for a grayscale image folder and recorded in ``metrics.json``; for colour images,
+   or when it is unknown, ``auto`` never inverts. ``yes`` always inverts, ``no`` never.
 5. The [0, 1] values are mapped to the range the model was trained on: unchanged for [0, 1],
    ``2 x - 1`` for the X's and O's' [-1, 1].
 
@@ -48,13 +51,18 @@ def border_mean(image: np.ndarray) -> float:
     return float(image[ring].mean())
 
 
-def should_invert(image: np.ndarray, mode: str, light_on_dark: bool) -> bool:
-    """Apply the ``--invert`` rule (module docstring, step 4) to an (h, w, c) image in [0, 1]."""
+def should_invert(image: np.ndarray, mode: str, light_on_dark: bool | None) -> bool:
+    """Apply the ``--invert`` rule (module docstring, step 4) to an (h, w, c) image in [0, 1].
+
+    ``light_on_dark``: whether the training images were light on dark (True), dark on light
+    (False) or unknown/colour (None: ``auto`` never inverts).
+    """
     if mode == "yes":
         return True
-    if mode == "no":
+    if mode == "no" or light_on_dark is None:
         return False
-    return bool(light_on_dark and border_mean(image) > 0.5)
+    light_background = border_mean(image) > 0.5
+    return bool(light_background == light_on_dark)
 
 
 def read_image(path, shape) -> np.ndarray:
@@ -89,7 +97,7 @@ def read_image(path, shape) -> np.ndarray:
     return array.reshape(h, w, c) / np.float32(255.0)
 
 
-def prepare(paths, shape, *, invert: str, light_on_dark: bool, value_range):
+def prepare(paths, shape, *, invert: str, light_on_dark: bool | None, value_range):
     """Images (n, h, w, c) float32 ready for the model, and for each whether it was inverted."""
     low, high = value_range
     images, inverted = [], []

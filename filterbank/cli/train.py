@@ -38,6 +38,10 @@ def _load_model_and_data(args):
         model = M.build(spec, data.input_shape, data.num_classes)
         M.check_fits_data(model, data.input_shape, data.num_classes,
                           f"the model from {spec.path}" if spec.path else f"model {spec.name!r}")
+    if args.train_samples is not None and args.train_samples < len(data.x_train):
+        data.x_train = data.x_train[:args.train_samples]
+        data.y_train = data.y_train[:args.train_samples]
+        data.details["train_samples_limit"] = args.train_samples
     with user_errors("compiling the model"):
         notes += M.compile_for_training(model, args.optimizer, args.learning_rate)
     return model, data, spec, notes

@@ -62,14 +62,24 @@ def _markdown(result: dict) -> str:
         + (f"; PyTorch, same recipe: {100 * ref:.1f}%." if ref else "."),
         "",
         f"Training: {r['train_seconds']:.0f} s in all, seconds per epoch: {per_epoch} "
-        f"({r['train_samples_per_second']:,.0f} samples/s).",
+        f"({r['train_samples_per_second']:,.0f} samples/s overall; fastest epoch "
+        f"{min(r['epoch_seconds']):.0f} s, {result['train_samples'] / min(r['epoch_seconds']):,.0f}"
+        " samples/s).",
         "",
         f"Machine: {result['machine']['cpu_model']}, {result['machine']['usable_cores']} usable "
         f"cores, load average {result['machine']['loadavg_start'][0]:.2f} at the start and "
-        f"{result['loadavg_end'][0]:.2f} at the end (a shared machine: timings are pessimistic).",
+        f"{result['loadavg_end'][0]:.2f} at the end (a shared machine: timings are pessimistic; "
+        "the fastest epoch is the best guide to an unloaded machine).",
         f"filterbank commit: {result['commit']}; finished {result['date']}.",
         "",
     ])
+
+
+def render(json_path: Path) -> str:
+    """Re-render the Markdown of a saved result (e.g. after changing the text)."""
+    result = json.loads(Path(json_path).read_text())
+    result.setdefault("train_samples", 60000)
+    return _markdown(result)
 
 
 def main(argv=None) -> int:
@@ -96,7 +106,8 @@ def main(argv=None) -> int:
         "data": (f"Fashion-MNIST from {source!r}, {len(data[0][0]):,} train / "
                  f"{len(data[1][0]):,} test"
                  + (" (LIMITED: not the figure)" if args.limit else "")),
-        "run": r, "bar": BAR, "passes": r["test_accuracy"] >= BAR and not args.limit,
+        "run": r, "train_samples": len(data[0][0]), "bar": BAR,
+        "passes": r["test_accuracy"] >= BAR and not args.limit,
         "pytorch_reference": {str(k): v for k, v in PYTORCH_REFERENCE.items()},
         "machine": machine, "loadavg_end": list(os.getloadavg()), "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),

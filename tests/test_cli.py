@@ -8,36 +8,11 @@ own FILTERBANK_HOME, so the bundled MNIST digits are what "mnist" means here.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli_env(home: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["FILTERBANK_HOME"] = str(home)
-    env["FILTERBANK_OFFLINE"] = "1"
-    env["MPLBACKEND"] = "Agg"
-    env.pop("FILTERBANK_DEBUG", None)
-    return env
-
-
-def run_cli(args, cwd: Path, check=True) -> subprocess.CompletedProcess:
-    """``python -m filterbank.cli *args`` in ``cwd``; fails the test on a non-zero exit if check."""
-    proc = subprocess.run([sys.executable, "-m", "filterbank.cli", *map(str, args)], cwd=cwd,
-                          env=cli_env(cwd / "fbhome"), capture_output=True, text=True,
-                          timeout=300)
-    if check and proc.returncode != 0:
-        pytest.fail(f"filterbank {' '.join(map(str, args))} exited {proc.returncode}\n"
-                    f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+from tests.cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +99,11 @@ def test_train_runs_build_model_from_a_python_file(tmp_path):
         "    return keras.Sequential([keras.Input(shape=input_shape), layers.Flatten(),\n"
         "                             layers.Dense(num_classes, activation='softmax')])\n")
     run_cli(["train", "--data", "xo", "--model", "net.py", "--epochs", "1", "--out", "r",
-             "--verbose", "0"], tmp_path)
+             "--verbose", "0", "--validation-split", "0.25"], tmp_path)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert sorted(metrics["history"]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert metrics["config"]["validation_samples"] == 200      # the last quarter of 800
+    assert metrics["config"]["optimizer"]["iterations"] == 10  # 600 images / batch 64
     assert metrics["model"]["source"] == "python"
     assert metrics["model"]["params"] == 9 * 9 * 2 + 2
     assert metrics["model"]["file"] == str((tmp_path / "net.py").resolve())

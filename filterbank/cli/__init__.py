@@ -110,9 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="architecture name (default seed-sequential), a saved model file to "
                         "continue training, or a .py file defining build_model(input_shape, "
                         "num_classes) -- the .py file is run as your code")
-    p.add_argument("--epochs", type=positive_int, default=5, help="default 5")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="default 64")
-    p.add_argument("--optimizer", default=None,
+    p.add_argument("--epochs", type=positive_int, default=5, metavar="N", help="default 5")
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
+                   help="default 64")
+    p.add_argument("--optimizer", default=None, metavar="NAME",
                    help="sgd, rmsprop, adam or adamw (default rmsprop; a saved model keeps its "
                         "own unless this is given)")
     p.add_argument("--learning-rate", type=positive_float, default=None, metavar="F",
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "rmsprop)")
     p.add_argument("--train-samples", type=positive_int, default=None, metavar="N",
                    help="train on the first N training images only (a quick run)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
+    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
                    help="random seed: initial weights, shuffling, data splits (default 0)")
     p.add_argument("--validation-split", type=fraction, default=0.0, metavar="F",
                    help="fraction of the training data held out to validate after each epoch")
@@ -135,9 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate a saved model on the test split of its dataset.")
     p.add_argument("model", metavar="MODEL", help="a saved model file (e.g. runs/main/model.fbk)")
     _add_data_options(p, data_help="dataset (default: the one recorded beside the model)")
-    p.add_argument("--seed", type=nonnegative_int, default=None,
+    p.add_argument("--seed", type=nonnegative_int, default=None, metavar="N",
                    help="seed of the data split for xo and folders (default: as trained)")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
 
     p = sub.add_parser("predict", help="classify image files or test samples",
@@ -150,12 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, default=None, metavar="N",
                    help="predict N test images of the model's dataset instead")
     _add_data_options(p, data_help="dataset for --samples (default: as recorded)")
-    p.add_argument("--seed", type=nonnegative_int, default=None,
+    p.add_argument("--seed", type=nonnegative_int, default=None, metavar="N",
                    help="which test images --samples picks (default: the training seed or 0)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert images to light-on-dark (default auto: see below)")
-    p.add_argument("--top", type=positive_int, default=3, help="classes shown (default 3)")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--top", type=positive_int, default=3, metavar="K",
+                   help="classes shown (default 3)")
+    p.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
 
     p = sub.add_parser("summary", help="print a saved model's layers",
                        description="Print a saved model's summary table and compile settings.")

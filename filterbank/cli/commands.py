@@ -63,7 +63,8 @@ def model_data(model_path: Path, model, data_arg, seed_arg, test_split_arg) -> M
         light_on_dark = None if recorded_polarity is None else bool(recorded_polarity)
         if isinstance(rec.get("class_names"), list):
             class_names = [str(c) for c in rec["class_names"]]
-    seed = seed_arg if seed_arg is not None else int(rec.get("seed", 0) if same else 0)
+    trained_seed = (recorded or {}).get("config", {}).get("seed", 0)
+    seed = seed_arg if seed_arg is not None else int(rec.get("seed", trained_seed) if same else 0)
     split = (test_split_arg if test_split_arg is not None
              else float(rec.get("test_split", 0.2) if same else 0.2))
     return ModelData(name, class_names, value_range, light_on_dark, seed, split, how or "")

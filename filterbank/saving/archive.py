@@ -161,7 +161,9 @@ def open_checked(path):
         raise FileNotFoundError(f"Cannot load {p!r}: no such file. Check the path "
                                 f"(working directory: {os.getcwd()!r}).")
     try:
-        fp = open(p, "rb")
+        # O_NONBLOCK: opening a FIFO (or a device) must not hang before fstat can refuse it.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fp = os.fdopen(os.open(p, flags), "rb")
     except OSError as e:
         raise file_error(p, f"it cannot be opened ({e.strerror or e})", None) from None
     try:

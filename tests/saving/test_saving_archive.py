@@ -168,6 +168,15 @@ def test_directory_empty_and_non_zip(tmp_path, saved):
     assert "load_weights" in msg
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX named pipes")
+def test_fifo_and_devices_do_not_hang(tmp_path):
+    fifo = tmp_path / "pipe.fbk"
+    os.mkfifo(fifo)
+    load_error(fifo, "it is not a regular file")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        read_archive("/dev/zero")
+
+
 def test_too_many_members_rejected_before_parsing(saved, tmp_path):
     entries = [entry(n, b) for n, b in members(saved).items()]
     entries += [entry(f"f{i}", b"") for i in range(5000)]

@@ -72,7 +72,7 @@ def test_train_refuses_to_replace_a_run_without_overwrite(xo_run):
     out, _, _ = xo_run
     proc = run_cli(["train", "--data", "xo", "--model", "xo", "--out", out], out.parent,
                    check=False)
-    assert_one_line_error(proc, "already holds a run", "--overwrite", status=1)
+    assert_one_line_error(proc, "already holds a run", "--overwrite", status=2)
 
 
 def test_train_continues_a_saved_model_with_its_optimizer_state(xo_run):
@@ -211,10 +211,10 @@ def test_datasets_lists_what_is_available(tmp_path):
 
 # ---- user errors: one line, no traceback ---------------------------------------------------
 @pytest.mark.parametrize("args, fragments, status", [
-    (["train", "--data", "mnsit"], ["unknown dataset 'mnsit'", "Did you mean 'mnist'?"], 1),
-    (["train", "--model", "lenet"], ["unknown model 'lenet'", "Did you mean 'lenet5'?"], 1),
+    (["train", "--data", "mnsit"], ["unknown dataset 'mnsit'", "Did you mean 'mnist'?"], 2),
+    (["train", "--model", "lenet"], ["unknown model 'lenet'", "Did you mean 'lenet5'?"], 2),
     (["train", "--epochs", "abc"], ["argument --epochs", "'abc'"], 2),
-    (["evaluate", "missing.fbk"], ["model file 'missing.fbk' does not exist"], 1),
+    (["evaluate", "missing.fbk"], ["model file 'missing.fbk' does not exist"], 2),
 ])
 def test_user_errors_print_one_line(tmp_path, args, fragments, status):
     proc = run_cli(args, tmp_path, check=False)
@@ -224,4 +224,4 @@ def test_user_errors_print_one_line(tmp_path, args, fragments, status):
 def test_damaged_model_file_is_a_one_line_error(tmp_path):
     (tmp_path / "bad.fbk").write_bytes(b"PK\x03\x04 not really a zip")
     proc = run_cli(["summary", "bad.fbk"], tmp_path, check=False)
-    assert_one_line_error(proc, "Cannot load 'bad.fbk'", status=1)
+    assert_one_line_error(proc, "Cannot load 'bad.fbk'", status=2)

@@ -82,7 +82,7 @@ def test_image_size_parser():
     (["predict", "m.fbk"], "predict needs image files or --samples N"),
 ])
 def test_user_errors_are_one_line(capsys, args, fragment):
-    assert cli.main(args) != 0
+    assert cli.main(args) == 2
     assert fragment in one_error_line(capsys)
 
 
@@ -90,16 +90,16 @@ def test_errors_in_the_users_build_model_are_reported_in_one_line(capsys, tmp_pa
     (tmp_path / "broken.py").write_text("def build_model(input_shape, num_classes):\n"
                                         "    return undefined_name\n")
     (tmp_path / "empty.py").write_text("x = 1\n")
-    assert cli.main(["train", "--data", "xo", "--model", "broken.py", "--out", "r1"]) == 1
+    assert cli.main(["train", "--data", "xo", "--model", "broken.py", "--out", "r1"]) == 2
     line = one_error_line(capsys)
     assert "build_model in broken.py raised NameError: name 'undefined_name'" in line
-    assert cli.main(["train", "--data", "xo", "--model", "empty.py", "--out", "r2"]) == 1
+    assert cli.main(["train", "--data", "xo", "--model", "empty.py", "--out", "r2"]) == 2
     assert "empty.py defines no function build_model" in one_error_line(capsys)
 
 
 def test_debug_shows_the_traceback(capsys, monkeypatch):
     monkeypatch.setenv("FILTERBANK_DEBUG", "1")
-    assert cli.main(["evaluate", "missing.fbk"]) == 1
+    assert cli.main(["evaluate", "missing.fbk"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().endswith("does not exist.")
 

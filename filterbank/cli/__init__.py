@@ -12,7 +12,7 @@ Examples::
     filterbank datasets
 
 A user error (missing file, damaged model file, unknown name, bad number) prints one line,
-``filterbank: error: ...``, on stderr and exits with status 1 (2 for wrong arguments);
+``filterbank: error: ...``, on stderr and exits with status 2;
 ``FILTERBANK_DEBUG=1`` shows the traceback. Other exceptions are bugs and keep theirs.
 
 Example:
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             raise CLIError("choose a command: train, evaluate, predict, summary or datasets "
-                           "(see filterbank --help)", status=2)
+                           "(see filterbank --help)")
         args.argv = argv
         status = _dispatch(args)
     except KeyboardInterrupt:
@@ -224,7 +224,7 @@ def _report(exc: BaseException) -> int:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         message = f"{exc.strerror}: {exc.filename!r}"
     print(f"filterbank: error: {message}", file=sys.stderr)
-    return getattr(exc, "status", 1)
+    return getattr(exc, "status", 2)
 
 
 __all__ = ["build_parser", "main"]

@@ -141,8 +141,7 @@ def _predict(model, x, batch_size):
 
 def predict(args) -> int:
     if bool(args.images) == (args.samples is not None):
-        raise CLIError("predict needs image files or --samples N (one of them, not both).",
-                       status=2)
+        raise CLIError("predict needs image files or --samples N (one of them, not both).")
     path, model = _load_model(args.model)
     shape = M.model_input_shape(model)
     info = model_data(path, model, args.data, args.seed, args.test_split)

@@ -2,7 +2,8 @@
 
 A :class:`CLIError` is a mistake the user can fix (a missing file, an unknown name, a bad
 number): :func:`filterbank.cli.main` prints it as one line, ``filterbank: error: <message>``,
-and exits with status 1. Anything else is a bug and keeps its traceback.
+and exits with status 2 (as argparse does for bad arguments). Anything else is a bug and keeps
+its traceback.
 
 Example:
     >>> positive_int("64")
@@ -21,9 +22,9 @@ import sys
 
 
 class CLIError(Exception):
-    """A user error: printed as one line on stderr, exit status 1 (2 for usage errors)."""
+    """A user error: printed as one line on stderr, exit status 2."""
 
-    def __init__(self, message: str, status: int = 1):
+    def __init__(self, message: str, status: int = 2):
         super().__init__(message)
         self.status = status
 
@@ -126,4 +127,4 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors: ``filterbank train: error: ...`` and exit status 2."""
 
     def error(self, message):
-        raise CLIError(f"{one_line(message)} (see {self.prog} --help)", status=2)
+        raise CLIError(f"{one_line(message)} (see {self.prog} --help)")

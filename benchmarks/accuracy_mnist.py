@@ -32,26 +32,23 @@ import numpy as np  # noqa: E402
 import filterbank as keras  # noqa: E402
 from benchmarks.report import machine_info  # noqa: E402
 from filterbank import zoo  # noqa: E402
-from filterbank.callbacks import Callback  # noqa: E402
+from filterbank.cli.report import EpochTimer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BAR = 0.96
 PYTORCH_REFERENCE = {0: 0.943, 1: 0.965, 2: 0.974}
 
 
-class EpochTimer(Callback):
-    """Wall-clock seconds of every epoch (training steps plus any validation pass)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+def provenance_lines(result: dict) -> list[str]:
+    """Where and when a result was measured: the machine, its load, the commit."""
+    m = result["machine"]
+    return [
+        f"Machine: {m['cpu_model']}, {m['usable_cores']} usable cores, load average "
+        f"{m['loadavg_start'][0]:.2f} at the start and {result['loadavg_end'][0]:.2f} at the end "
+        "(on a shared machine timings are pessimistic; the fastest epoch is the best guide to an "
+        "unloaded machine).",
+        f"filterbank commit: {result['commit']}; finished {result['date']}.",
+    ]
 
 
 def git_commit() -> str | None:
@@ -141,11 +138,7 @@ def _markdown(result: dict) -> str:
         f"Mean test accuracy: **{100 * result['mean_test_accuracy']:.2f}%** (bar >= "
         f"{100 * BAR:.0f}%: {verdict}; PyTorch mean 96.1%).",
         "",
-        f"Machine: {result['machine']['cpu_model']}, {result['machine']['usable_cores']} usable "
-        f"cores, load average {result['machine']['loadavg_start'][0]:.2f} at the start and "
-        f"{result['loadavg_end'][0]:.2f} at the end (a shared machine: timings are pessimistic; "
-        "the fastest epoch is the best guide to an unloaded machine).",
-        f"filterbank commit: {result['commit']}; finished {result['date']}.",
+        *provenance_lines(result),
         "",
     ]
     return "\n".join(lines)

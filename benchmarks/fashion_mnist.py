@@ -26,7 +26,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy_mnist import RESULTS, git_commit, run_recipe  # noqa: E402
+from benchmarks.accuracy_mnist import (  # noqa: E402
+    RESULTS,
+    git_commit,
+    provenance_lines,
+    run_recipe,
+)
 from benchmarks.report import machine_info  # noqa: E402
 
 BAR = 0.895
@@ -66,11 +71,7 @@ def _markdown(result: dict) -> str:
         f"{min(r['epoch_seconds']):.0f} s, {result['train_samples'] / min(r['epoch_seconds']):,.0f}"
         " samples/s).",
         "",
-        f"Machine: {result['machine']['cpu_model']}, {result['machine']['usable_cores']} usable "
-        f"cores, load average {result['machine']['loadavg_start'][0]:.2f} at the start and "
-        f"{result['loadavg_end'][0]:.2f} at the end (a shared machine: timings are pessimistic; "
-        "the fastest epoch is the best guide to an unloaded machine).",
-        f"filterbank commit: {result['commit']}; finished {result['date']}.",
+        *provenance_lines(result),
         "",
     ])
 

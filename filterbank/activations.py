@@ -42,8 +42,11 @@ tanh = _REGISTRY["tanh"]
 softmax = _REGISTRY["softmax"]
 
 
-def get(identifier) -> Activation:
-    """Resolve None, a name or an :class:`Activation` to an :class:`Activation`."""
+def get(identifier, where: str | None = None) -> Activation:
+    """Resolve None, a name or an :class:`Activation` to an :class:`Activation`.
+
+    ``where`` names the caller in errors, e.g. "Layer 'dense' argument activation".
+    """
     if identifier is None:
         return linear
     if isinstance(identifier, Activation):
@@ -52,9 +55,10 @@ def get(identifier) -> Activation:
         key = identifier.lower()
         if key in _REGISTRY:
             return _REGISTRY[key]
-        raise unknown_name("activation", identifier, _REGISTRY)
+        raise unknown_name("activation", identifier, _REGISTRY, where)
     raise TypeError(
-        f"activation must be a name such as 'relu' or None, got {type(identifier).__name__} "
+        (f"{where}: " if where else "")
+        + f"activation must be a name such as 'relu' or None, got {type(identifier).__name__} "
         f"{identifier!r}. Use one of: {', '.join(sorted(_REGISTRY))}."
     )
 

@@ -37,9 +37,13 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f"Valid names: {', '.join(choices)}."
 
 
-def unknown_name(kind: str, name, choices: Iterable[str]) -> ValueError:
-    """The error for an unknown optimizer / loss / activation / padding / ... name."""
-    return ValueError(f"Unknown {kind} {name!r}. {did_you_mean(str(name), choices)}")
+def unknown_name(kind: str, name, choices: Iterable[str], where: str | None = None) -> ValueError:
+    """The error for an unknown optimizer / loss / activation / padding / ... name.
+
+    ``where`` (e.g. "Layer 'conv2d' argument padding") is put in front when given.
+    """
+    head = f"{where}: " if where else ""
+    return ValueError(f"{head}Unknown {kind} {name!r}. {did_you_mean(str(name), choices)}")
 
 
 def fmt_shape(shape) -> str:

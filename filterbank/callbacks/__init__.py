@@ -10,10 +10,10 @@ Example:
 Modules: ``base`` (Callback, History, LambdaCallback), ``callback_list`` (what fit drives),
 ``progbar_logger``, ``early_stopping``, ``model_checkpoint``, ``learning_rate``
 (ReduceLROnPlateau, LearningRateScheduler), ``terminate_on_nan``, ``csv_logger``.
-``BackupAndRestore`` (fault-tolerant resume) is a separate piece of work and belongs in
-``backup_and_restore.py`` here; the name is kept free for it.
+``backup_and_restore`` (BackupAndRestore: a killed run resumes bit-identically).
 """
 
+from .backup_and_restore import BackupAndRestore
 from .base import HOOK_NAMES, Callback, History, LambdaCallback
 from .callback_list import CallbackList
 from .csv_logger import CSVLogger
@@ -26,5 +26,5 @@ from .terminate_on_nan import TerminateOnNaN
 __all__ = [
     "Callback", "CallbackList", "History", "LambdaCallback", "ProgbarLogger", "EarlyStopping",
     "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
-    "CSVLogger", "HOOK_NAMES",
+    "CSVLogger", "BackupAndRestore", "HOOK_NAMES",
 ]

@@ -87,7 +87,10 @@ class CallbackList(Callback):
             added to ``params`` too.
 
     Attributes:
-        callbacks: the list, user callbacks first, then History, then ProgbarLogger (Keras order).
+        callbacks: the list, user callbacks first, then History, then ProgbarLogger (Keras order),
+            then any callback with ``runs_after_others = True`` (BackupAndRestore: it saves the
+            other callbacks' state, so it must see it after each hook; it gets the list through
+            ``set_callbacks``).
         history: the History callback, if any.
 
     Example:
@@ -108,14 +111,24 @@ class CallbackList(Callback):
         if self.progbar is None and add_progbar:
             self.progbar = ProgbarLogger()
             self.callbacks.append(self.progbar)
+        self._order_snapshotters()
         if model is not None:
             self.set_model(model)
         self.set_params({"verbose": verbose, "epochs": epochs, "steps": steps, **params})
+
+    def _order_snapshotters(self):
+        last = [cb for cb in self.callbacks if getattr(cb, "runs_after_others", False)]
+        if last:
+            moved = {id(cb) for cb in last}
+            self.callbacks = [cb for cb in self.callbacks if id(cb) not in moved] + last
+            for cb in last:
+                cb.set_callbacks(self.callbacks)
 
     def append(self, callback):
         """Add one more callback at the end (it gets the current model and params)."""
         callback = _check_callback(callback, len(self.callbacks))
         self.callbacks.append(callback)
+        self._order_snapshotters()
         if self.model is not None:
             callback.set_model(self.model)
         if self.params:

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from contextvars import ContextVar
@@ -295,12 +296,30 @@ class Layer:
             f"got shape {fmt_shape(shape)}.{hint}".replace("dims ,", "dims,")
         )
 
-    def _maybe_build(self, input_shape) -> None:
-        if isinstance(input_shape, list):
-            for i, s in enumerate(input_shape):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A user may call build() by hand, then set_weights(): mark the layer built whichever
+        # build() ran, so the first call does not re-initialise the weights it was given.
+        if "build" in cls.__dict__:
+            user_build = cls.__dict__["build"]
+
+            @functools.wraps(user_build)
+            def build(self, input_shape, _build=user_build):
+                _build(self, input_shape)
+                if self._build_input_shape is None:
+                    self._build_input_shape = input_shape
+                self.built = True
+
+            cls.build = build
+
+    def _maybe_build(self, input_shape, actual_shape=None) -> None:
+        """Check the input rank (on the real shape when given), then build once."""
+        checked = input_shape if actual_shape is None else actual_shape
+        if isinstance(checked, list):
+            for i, s in enumerate(checked):
                 self.check_input_shape(s, i)
         else:
-            self.check_input_shape(input_shape)
+            self.check_input_shape(checked)
         if not self.built:
             self._build_input_shape = input_shape
             self.build(input_shape)
@@ -331,7 +350,8 @@ class Layer:
             for a in items
         ]
         shapes = [(None, *a.shape[1:]) for a in arrays]
-        self._maybe_build(shapes if multi else shapes[0])
+        actual = [a.shape for a in arrays]
+        self._maybe_build(shapes if multi else shapes[0], actual if multi else actual[0])
         return self.forward(arrays if multi else arrays[0], training=bool(training))
 
     def _call_symbolic(self, items, multi):

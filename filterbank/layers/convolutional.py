@@ -57,7 +57,7 @@ class _Conv(ActivationMixin, Layer):
                 f"Keras), got strides={self.strides} and dilation_rate={self.dilation_rate}. "
                 "Use strides=1 with a dilation, or dilation_rate=1 with strides."
             )
-        self.activation = _activations.get(activation)
+        self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
@@ -86,7 +86,8 @@ class _Conv(ActivationMixin, Layer):
     def _padding_arg(self, padding):
         key = padding.lower() if isinstance(padding, str) else padding
         if key not in self.paddings:
-            raise unknown_name("padding", padding, self.paddings)
+            raise unknown_name("padding", padding, self.paddings,
+                               where=f"Layer '{self.name}' argument padding")
         return key
 
     # ---- shapes ----------------------------------------------------------------------------

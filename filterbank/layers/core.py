@@ -71,7 +71,7 @@ class Dense(ActivationMixin, Layer):
     ):
         super().__init__(**kwargs)
         self.units = _check_positive_int(self.name, "units", units)
-        self.activation = _activations.get(activation)
+        self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
@@ -182,7 +182,7 @@ class Activation(ActivationMixin, Layer):
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
-        self.activation = _activations.get(activation)
+        self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
 
     def forward(self, inputs, training=False):
         return self._activate(inputs)

@@ -46,9 +46,9 @@ class _Merge(Layer):
                 f"Call it on a list: {type(self).__name__}(){self._example}."
             )
 
-    def _maybe_build(self, input_shape):
+    def _maybe_build(self, input_shape, actual_shape=None):
         self._require_list(input_shape, "shape")
-        super()._maybe_build(list(input_shape))
+        super()._maybe_build(list(input_shape), None if actual_shape is None else list(actual_shape))
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # validates the shapes

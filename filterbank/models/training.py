@@ -11,7 +11,11 @@ per-sample Python) and run one of three step functions:
 
 Data conversion rule: inputs become the model's float dtype (float32 by
 default) *without rescaling*; uint8 images stay 0..255 -- divide by 255 first
-if the model expects [0, 1]. Integer labels stay integers for sparse losses.
+if the model expects [0, 1]. bool, integer and float16 data convert exactly
+(integers up to 2**24 in float32); float64 data is rounded to float32; values
+beyond the float type's range (3.4e38 for float32) are refused rather than
+turned into inf. ``model(x)`` converts the same way. Integer labels stay
+integers for sparse losses.
 
 Randomness: shuffling draws from :func:`filterbank.backend.rng`, so
 ``keras.utils.set_random_seed(s)`` before building and fitting makes a whole
@@ -152,7 +156,8 @@ class TrainingMixin(StepsMixin):
             shuffle: reshuffle the training samples every epoch (from backend.rng()).
             class_weight: {class_id: weight}, turned into per-sample weights.
             sample_weight: (n,) weights per sample (or a list / dict per output).
-            initial_epoch: epoch to start from (to resume a run).
+            initial_epoch: epoch to start from (to resume a run; a
+                ``callbacks.BackupAndRestore`` backup overrides it).
             steps_per_epoch: batches per epoch (default: all, ceil(n / batch_size)).
             validation_batch_size: batch size of the validation pass (default: batch_size).
             validation_freq: validate every this many epochs.
@@ -210,7 +215,13 @@ class TrainingMixin(StepsMixin):
             self, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
         )
         self.stop_training = False
+        # A callback resuming an interrupted run (BackupAndRestore) sets these in on_train_begin:
+        # the epoch to continue from and, for a mid-epoch backup, the first batch of that epoch.
+        self._initial_epoch = self._initial_step = None
         cbl.on_train_begin()
+        if self._initial_epoch is not None:
+            initial_epoch = self._initial_epoch
+        first_step = self._initial_step or 0
         epoch_logs: dict = {}
         rng = backend.rng()
         for epoch in range(initial_epoch, epochs):
@@ -218,7 +229,7 @@ class TrainingMixin(StepsMixin):
             cbl.on_epoch_begin(epoch)
             perm = rng.permutation(n) if shuffle else None
             logs: dict = {}
-            for step in range(steps):
+            for step in range(first_step, steps):
                 start = step * batch_size
                 idx = (
                     slice(start, min(start + batch_size, n))
@@ -233,6 +244,7 @@ class TrainingMixin(StepsMixin):
                 cbl.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
+            first_step = 0
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl)

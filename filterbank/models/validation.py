@@ -7,7 +7,8 @@ checked and converted once per call, vectorised (no per-sample Python):
 * inputs ``x``: numeric (not object/string), at least one sample, finite; shape
   checked against the model's Input (a missing trailing axis of size 1 is added
   and an extra one removed, as Keras does); converted to the Input's dtype
-  (uint8 images become float32 *without* rescaling -- divide by 255 yourself);
+  (uint8 images become float32 *without* rescaling -- divide by 255 yourself;
+  values the cast would turn into inf, such as 1e300 into float32, are refused);
 * targets ``y``: one per output, same length as ``x``, checked against the loss
   (integer class ids for sparse losses, one-hot rows for categorical ones, labels
   in range);
@@ -138,6 +139,24 @@ def check_finite(arr: np.ndarray, what: str, where: str) -> None:
     )
 
 
+def check_fits(arr: np.ndarray, dtype, what: str, where: str) -> None:
+    """Refuse values the cast to ``dtype`` would turn into inf (e.g. 1e300 into float32)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or arr.dtype.kind not in "iuf" or arr.size == 0:
+        return
+    if arr.dtype.kind == "f" and arr.dtype.itemsize <= dtype.itemsize:
+        return
+    if arr.dtype.kind in "iu" and np.iinfo(arr.dtype).max <= np.finfo(dtype).max:
+        return
+    largest = float(np.max(np.abs(arr)))
+    if largest > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{where}() found values in {what} too large for {dtype} (largest magnitude "
+            f"{largest:.3g}; {dtype} holds up to {float(np.finfo(dtype).max):.3g}), which would "
+            "become inf. Rescale the data first (e.g. standardize it: (x - x.mean()) / x.std())."
+        )
+
+
 def _split_structure(data, names: list[str], what: str, where: str, owner: str, allow_none=False):
     """A single array / list / tuple / dict -> list aligned with ``names``."""
     n = len(names)
@@ -184,7 +203,8 @@ def _adjust_rank(
 ) -> np.ndarray:
     """Keras's rank adjustment, then the shape check against the Input ``ref_shape``."""
     ref_ndim = len(ref_shape)
-    if arr.ndim == ref_ndim - 1 and ref_shape[-1] == 1:
+    one_sample = arr.ndim == ref_ndim - 1 and arr.shape == tuple(ref_shape[1:])
+    if arr.ndim == ref_ndim - 1 and ref_shape[-1] == 1 and not one_sample:
         arr = arr[..., None]  # the missing channel axis Keras adds itself
     elif arr.ndim == ref_ndim + 1 and arr.shape[-1] == 1:
         arr = arr[..., 0]
@@ -199,11 +219,16 @@ def _adjust_rank(
                 "for grayscale data), or build the model with "
                 f"Input(shape={fmt_shape(tuple(ref_shape[1:-1]) + (1,))})."
             )
-        elif arr.ndim == ref_ndim - 1 and arr.shape == tuple(ref_shape[1:]):
+        elif one_sample:
             hint = (" It looks like one sample without the batch axis: "
                     "use x[None] (or np.expand_dims(x, 0)).")
         elif arr.ndim == ref_ndim - 1:
             hint = " Add the missing axis (x[..., None] adds a channel axis)."
+        elif ref_ndim == 2 and ref_shape[1] is not None and arr.ndim > 2 \
+                and int(np.prod(arr.shape[1:])) == ref_shape[1]:
+            hint = (f" Flatten each sample to {ref_shape[1]} values: x.reshape(len(x), -1), or "
+                    "start the model with layers.Flatten() on the sample's shape "
+                    f"(keras.Input(shape={fmt_shape(arr.shape[1:])})).")
         else:
             hint = " Reshape the data to the model's input shape."
         raise ValueError(
@@ -286,6 +311,7 @@ def prepare_inputs(model, x, where: str, check_finite_values: bool = True) -> li
             )
         if check_finite_values:
             check_finite(arr, what, where)
+            check_fits(arr, t.dtype, what, where)
         out.append(np.ascontiguousarray(arr, dtype=t.dtype))
     return out
 

@@ -142,7 +142,7 @@ def test_build_by_hand_then_set_weights_keeps_weights():
 # ---- errors ------------------------------------------------------------------------------
 def test_missing_channel_axis_message():
     with pytest.raises(ValueError, match=r"Input 0 of layer 'conv2d' expects 4 dims \(batch, "
-                       r"height, width, channels\), got shape \(None, 28, 28\)\. Add a channel "
+                       r"height, width, channels\), got shape \(5, 28, 28\)\. Add a channel "
                        r"axis: x\[\.\.\., None\]\."):
         layers.Conv2D(32, 3)(np.zeros((5, 28, 28), "float32"))
     with pytest.raises(ValueError, match=r"layer 'conv1d' expects 3 dims \(batch, steps, "
@@ -155,7 +155,7 @@ def test_wrong_channel_count_message():
     layer(np.zeros((1, 8, 8, 3), "float32"))
     with pytest.raises(ValueError, match=r"Input 0 of layer 'rgb_conv' expects 3 channels on the "
                        r"last axis \(its kernel has shape \(3, 3, 3, 8\)\), got shape "
-                       r"\(None, 8, 8, 1\)"):
+                       r"\(1, 8, 8, 1\)"):
         layer(np.zeros((1, 8, 8, 1), "float32"))
     with pytest.raises(ValueError, match="expects 3 channels"):
         layer.forward(np.zeros((1, 8, 8, 1), "float32"))  # the graph engine calls forward

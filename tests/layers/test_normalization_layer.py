@@ -100,7 +100,7 @@ def test_backward_uses_the_statistics_of_its_forward():
 
 def test_errors():
     with pytest.raises(ValueError, match=r"Input 0 of layer 'batch_normalization' expects 2 dims "
-                                         r"with 3 features on axis -1, got shape \(None, 5\)"):
+                                         r"with 3 features on axis -1, got shape \(4, 5\)"):
         bn = layers.BatchNormalization()
         bn(np.zeros((4, 3)))
         bn(np.zeros((4, 5)))

@@ -106,7 +106,7 @@ def test_wrong_rank_uses_the_standard_message():
         layers.MaxPooling2D()(keras.Input(shape=(28, 28)))
     with pytest.raises(ValueError, match=r"layer 'global_average_pooling1d' expects 3 dims "
                                          r"\(batch, steps, channels\), "
-                                         r"got shape \(None, 5, 5, 2\)"):
+                                         r"got shape \(4, 5, 5, 2\)"):
         layers.GlobalAveragePooling1D()(np.zeros((4, 5, 5, 2)))
 
 

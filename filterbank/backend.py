@@ -17,7 +17,9 @@ import numpy as np
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
-_RNG = np.random.default_rng()
+# Made on first use: numpy.random is a fifth of the cost of `import numpy`, and
+# `import filterbank` should not pay it before anything random happens.
+_RNG = None
 
 
 def floatx() -> str:
@@ -42,6 +44,9 @@ def epsilon() -> float:
 
 def rng() -> np.random.Generator:
     """The process-wide generator behind every random draw in filterbank."""
+    global _RNG
+    if _RNG is None:
+        _RNG = np.random.default_rng()
     return _RNG
 
 
@@ -58,16 +63,16 @@ def set_random_seed(seed: int) -> None:
 
 def get_rng_state() -> dict:
     """The generator's state as a JSON-serialisable dict (for backups)."""
-    return _RNG.bit_generator.state
+    return rng().bit_generator.state
 
 
 def set_rng_state(state: dict) -> None:
     """Restore a state saved by :func:`get_rng_state`."""
-    _RNG.bit_generator.state = state
+    rng().bit_generator.state = state
 
 
 def seed_generator(seed: int | None) -> np.random.Generator:
     """A generator for one consumer: its own if `seed` is given, else the global one."""
     if seed is None:
-        return _RNG
+        return rng()
     return np.random.default_rng(int(seed))

@@ -65,14 +65,21 @@ class FusedConvPool:
 
     multi = False
 
-    def __init__(self, conv_step, pool_step):
+    def __init__(self, conv_step, pool_step, internal_output=False, internal_input=False):
         self.conv = conv_step.layer
         self.pool = pool_step.layer
         self.layers = (self.conv, self.pool)
         self.in_slots = list(conv_step.in_slots)
         self.mid_slot = conv_step.out_slot
         self.out_slot = pool_step.out_slot
-        self.workspace = Workspace()  # the raw map z and its gradient dz
+        # The raw map z and its gradient dz; and, when the graph says nobody outside it can
+        # hold them, the pooled output and argmax (``internal_output``: not a model output)
+        # and the input gradient (``internal_input``: not a model input). A training step
+        # then allocates no large array afresh: fresh multi-megabyte arrays cost page
+        # faults on first touch, measured at a quarter of a step on a small VM.
+        self.workspace = Workspace()
+        self.internal_output = internal_output
+        self.internal_input = internal_input
         self._cache = None
         self._plans: dict = {}  # input shape (and settings) -> (plan, chunks)
         self._predictors: dict = {}  # (shape, dtype) -> lean inference function or None
@@ -132,24 +139,36 @@ class FusedConvPool:
         """y = maxpool(act(conv(x) + b)); keeps what :meth:`backward` needs."""
         x, plan, w, b, chunks = self._prepare(x)
         act = self._pool_args()
+        y, arg = self._outputs(plan, x.dtype)
         if len(chunks) == 1:
             z = self.workspace.get("z", plan.out_shape, x.dtype)
             z, col = plan.forward(x, w, None, ws=self.conv.workspace, out=z)
-            y, arg = _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True)
+            _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True, out=y,
+                                               argmax_out=arg)
             self._cache = (plan, chunks, col, None, w, y, arg)
             return y
-        y = arg = None
         for i, j, sub in chunks:
             z = self.workspace.get("z", sub.out_shape, x.dtype)
             z, _ = sub.forward(x[i:j], w, None, ws=self.conv.workspace, out=z)
-            yc, ac = _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True)
-            if y is None:
-                y = np.empty((plan.x_shape[0], *yc.shape[1:]), dtype=yc.dtype)
-                arg = np.empty(y.shape, dtype=ac.dtype)
-            y[i:j], arg[i:j] = yc, ac
+            _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True, out=y[i:j],
+                                               argmax_out=arg[i:j])
         # Chunked: no column matrix is kept; the backward rebuilds it from x.
         self._cache = (plan, chunks, None, x, w, y, arg)
         return y
+
+    def _outputs(self, plan, dtype, argmax=True):
+        """(y, argmax) arrays for the pooled output: workspace buffers when internal."""
+        pool = self.pool
+        out_hw, _ = _pool.pool_geometry(plan.out_hw, pool.pool_size, pool.strides, pool.padding)
+        shape = (plan.x_shape[0], *out_hw, plan.w_shape[3])
+        arg_dtype = _pool._argmax_dtype(pool.pool_size)
+        if self.internal_output:
+            y = self.workspace.get("y", shape, dtype)
+            arg = self.workspace.get("argmax", shape, arg_dtype) if argmax else None
+        else:
+            y = np.empty(shape, dtype)
+            arg = np.empty(shape, arg_dtype) if argmax else None
+        return y, arg
 
     def predict(self, x):
         """The forward for inference: nothing kept for a backward pass.
@@ -188,6 +207,7 @@ class FusedConvPool:
         out_hw, pads = _pool.pool_geometry(plan.out_hw, pool.pool_size, pool.strides,
                                            pool.padding)
         y_shape = (plan.x_shape[0], *out_hw, f)
+        internal, self_ws = self.internal_output, self.workspace
         no_arg = np.empty((1, 1, 1, 1), np.uint8)
         if _fused._is_2x2(pool.pool_size, pool.strides, pads):
             kernel, geometry = kernels.bias_act_max_pool2x2_forward, ()
@@ -198,7 +218,7 @@ class FusedConvPool:
         def run(x):
             col = plan.im2col(np.ascontiguousarray(x), ws)
             np.matmul(col.T if channel_major else col, params["kernel"].reshape(k, f), out=z2)
-            y = np.empty(y_shape, dtype)
+            y = self_ws.get("y", y_shape, dtype) if internal else np.empty(y_shape, dtype)
             kernel(z, params["bias"] if use_bias else no_bias, relu, *geometry, y, no_arg, False)
             return y
 
@@ -207,16 +227,11 @@ class FusedConvPool:
     def _predict(self, x):
         x, plan, w, b, chunks = self._prepare(x)
         act = self._pool_args()
-        y = None
+        y, _ = self._outputs(plan, x.dtype, argmax=False)
         for i, j, sub in chunks:
             z = self.workspace.get("z", sub.out_shape, x.dtype)
             z, _ = sub.forward(x[i:j], w, None, ws=self.conv.workspace, out=z)
-            yc = _fused.bias_act_max_pool2d_forward(z, b, *act)
-            if len(chunks) == 1:
-                return yc
-            if y is None:
-                y = np.empty((plan.x_shape[0], *yc.shape[1:]), dtype=yc.dtype)
-            y[i:j] = yc
+            _fused.bias_act_max_pool2d_forward(z, b, *act, out=y[i:j])
         return y
 
     # ---- backward -----------------------------------------------------------------------------
@@ -227,21 +242,21 @@ class FusedConvPool:
         grad = np.ascontiguousarray(grad, dtype=y.dtype)
         act = self._pool_args()
         need_dx = conv.compute_input_grad
-        dx = np.empty(plan.x_shape, dtype=y.dtype) if need_dx and len(chunks) > 1 else None
+        dx = None
+        if need_dx:
+            dx = (self.workspace.get("dx", plan.x_shape, y.dtype) if self.internal_input
+                  else np.empty(plan.x_shape, dtype=y.dtype))
         dw = db = None
         for i, j, sub in chunks:
             dz = self.workspace.get("dz", sub.out_shape, y.dtype)
             dz, dbc = _fused.bias_act_max_pool2d_backward(
                 grad[i:j], y[i:j], arg[i:j], sub.out_shape, *act, need_db=conv.use_bias, out=dz)
-            dxc, dwc, _ = sub.backward(dz, w, col, need_dx=need_dx, need_db=False,
-                                       ws=conv.workspace, x=None if x is None else x[i:j])
-            if len(chunks) == 1:
-                dx, dw, db = dxc, dwc, dbc
-            else:
-                if need_dx:
-                    dx[i:j] = dxc
-                dw = dwc if dw is None else dw + dwc
-                db = dbc if db is None else (None if dbc is None else db + dbc)
+            _, dwc, _ = sub.backward(dz, w, col, need_dx=need_dx, need_db=False,
+                                     ws=conv.workspace, x=None if x is None else x[i:j],
+                                     dx_out=None if dx is None else dx[i:j])
+            dw = dwc if dw is None else dw + dwc
+            if dbc is not None:
+                db = dbc if db is None else db + dbc
         conv.grads["kernel"] = dw
         if conv.use_bias:
             conv.grads["bias"] = db

@@ -151,8 +151,11 @@ class Graph:
             nxt = readers.get(step.out_slot, [])
             if len(nxt) == 1 and can_fuse(step, nxt[0], self.consumers, outputs):
                 # Run the pair at the convolution's place: the pool's only input is the
-                # convolution's output, so the order stays topological.
-                runs.append(FusedConvPool(step, nxt[0]))
+                # convolution's output, so the order stays topological. Its output and input
+                # gradient may live in its workspace unless they leave the graph.
+                runs.append(FusedConvPool(
+                    step, nxt[0], internal_output=nxt[0].out_slot not in outputs,
+                    internal_input=step.in_slots[0] not in self.input_slots))
                 absorbed.add(id(nxt[0]))
             else:
                 runs.append(step)
@@ -323,7 +326,8 @@ class Graph:
                 for step, flag in zip(self.steps, saved):
                     step.layer.compute_input_grad = flag
         if input_grads:
-            return [grads[s] for s in self.input_slots]
+            # Copies: a step's input gradient may be a buffer it reuses on the next call.
+            return [None if grads[s] is None else np.array(grads[s]) for s in self.input_slots]
         return None
 
 

@@ -66,10 +66,17 @@ def im2col(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.ndarray:
     return col
 
 
-def col2im(dcol, x_shape, kernel, strides, pads, dilation) -> np.ndarray:
-    """Compiled :func:`filterbank.ops.im2col.col2im`: (N, Ho, Wo, kh, kw, C) -> (N, H, W, C)."""
+def col2im(dcol, x_shape, kernel, strides, pads, dilation, out=None) -> np.ndarray:
+    """Compiled :func:`filterbank.ops.im2col.col2im`: (N, Ho, Wo, kh, kw, C) -> (N, H, W, C).
+
+    ``out``: an optional C-contiguous array of ``x_shape`` to write dx into (zeroed here).
+    """
     dcol = np.ascontiguousarray(dcol)
-    dx = np.zeros(x_shape, dtype=dcol.dtype)
+    if out is None:
+        dx = np.zeros(x_shape, dtype=dcol.dtype)
+    else:
+        dx = out
+        dx.fill(0)
     _col2im_kernel(dcol, strides[0], strides[1], dilation[0], dilation[1], pads[0][0], pads[1][0],
                    dx)
     return dx

@@ -238,14 +238,15 @@ class ConvPlan:
         return y, col
 
     # ---- backward -----------------------------------------------------------------------------
-    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None):
+    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None, dx_out=None):
         """(dx, dw, db) from dy (N, Ho, Wo, F); dx/db None when not needed.
 
         ``col`` is the forward's column matrix; when it is None (a chunked forward) the input
-        ``x`` must be given and the column matrix is rebuilt chunk by chunk.
+        ``x`` must be given and the column matrix is rebuilt chunk by chunk. ``dx_out``: an
+        optional C-contiguous array of ``x_shape`` to write dx into.
         """
         if col is None:
-            return self._backward_chunks(dy, w, x, need_dx, need_db, ws)
+            return self._backward_chunks(dy, w, x, need_dx, need_db, ws, dx_out)
         kh, kw, c, f = self.w_shape
         w2 = w.reshape(-1, f)
         dy2 = dy.reshape(-1, f)
@@ -262,27 +263,35 @@ class ConvPlan:
         geometry = (self.x_shape, self.kernel, self.strides, self.pads, self.dilation)
         kern = self._kern if c > FEW_CHANNELS else _np_kernels
         if self.layout == "pointwise":
-            return self._pointwise_input_grad(dy2 @ w2.T), dw, db
-        if kern is _np_kernels and (c <= FEW_CHANNELS or 2 * wo >= c):
+            dx = self._pointwise_input_grad(dy2 @ w2.T)
+        elif kern is _np_kernels and (c <= FEW_CHANNELS or 2 * wo >= c):
             # NumPy's slice-adds are fastest over long rows: channel-major unless the
             # channels outnumber the output columns.
             dcolt = None if ws is None else ws.get("dcol", (kh * kw * c, n * ho * wo), dy.dtype)
             dcolt = np.matmul(w2, dy2.T, out=dcolt).reshape(kh, kw, c, n, ho, wo)
-            return _np_kernels.col2im_cmajor(dcolt, *geometry), dw, db
-        dcol = None if ws is None else ws.get("dcol", (n * ho * wo, kh * kw * c), dy.dtype)
-        dcol = np.matmul(dy2, w2.T, out=dcol).reshape(n, ho, wo, kh, kw, c)
-        return kern.col2im(dcol, *geometry), dw, db
+            dx = _np_kernels.col2im_cmajor(dcolt, *geometry)
+        else:
+            dcol = None if ws is None else ws.get("dcol", (n * ho * wo, kh * kw * c), dy.dtype)
+            dcol = np.matmul(dy2, w2.T, out=dcol).reshape(n, ho, wo, kh, kw, c)
+            if kern is not _np_kernels:
+                return kern.col2im(dcol, *geometry, out=dx_out), dw, db
+            dx = kern.col2im(dcol, *geometry)
+        if dx_out is not None:
+            dx_out[...] = dx
+            dx = dx_out
+        return dx, dw, db
 
-    def _backward_chunks(self, dy, w, x, need_dx, need_db, ws):
+    def _backward_chunks(self, dy, w, x, need_dx, need_db, ws, dx_out=None):
         if x is None:
             raise ValueError("ConvPlan.backward needs x when the forward kept no column matrix.")
-        dx = np.empty(self.x_shape, dtype=dy.dtype) if need_dx else None
+        dx = None
+        if need_dx:
+            dx = np.empty(self.x_shape, dtype=dy.dtype) if dx_out is None else dx_out
         dw = db = None
         for i, j, plan in self.chunks():
             col = plan.im2col(x[i:j], ws)
-            dxc, dwc, dbc = plan.backward(dy[i:j], w, col, need_dx, need_db, ws)
-            if need_dx:
-                dx[i:j] = dxc
+            _, dwc, dbc = plan.backward(dy[i:j], w, col, need_dx, need_db, ws,
+                                        dx_out=dx[i:j] if need_dx else None)
             dw = dwc if dw is None else dw + dwc
             if need_db:
                 db = dbc if db is None else db + dbc

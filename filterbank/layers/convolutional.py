@@ -180,7 +180,7 @@ class _Conv(ActivationMixin, Layer):
             return None
         plan = self.plan_for(shape)
         if plan.chunk < plan.x_shape[0]:
-            return None
+            return None  # chunks: the plain forward handles them
         params, ws, use_bias = self.params, self.workspace, self.use_bias
         k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
         y_shape = self._y_shape_of(plan)

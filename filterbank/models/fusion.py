@@ -188,19 +188,17 @@ class FusedConvPool:
     def _lean_predictor(self, shape, dtype):
         """``x -> y`` with the geometry resolved, the raw map in a buffer of its own and the
         compiled pooling kernel called directly; None when the general path must run
-        (another dtype, no numba, a batch that needs chunks)."""
+        (another dtype, no numba)."""
         conv, pool = self.conv, self.pool
         kernels = _pool.numba_kernels()
         if (kernels is None or dtype not in (np.float32, np.float64)
                 or conv.params["kernel"].dtype != dtype):
             return None
         x, plan, _, _, chunks = self._prepare(np.empty(shape, dtype))  # the checks, once
-        if len(chunks) > 1:
-            return None
         params, ws, use_bias = conv.params, conv.workspace, conv.use_bias
         k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
-        z = np.empty(plan.out_shape, dtype)
-        z2 = z.reshape(-1, f)
+        zs = np.empty(chunks[0][2].out_shape, dtype)  # the raw map of one chunk
+        pieces = [(i, j, sub, zs[:j - i], zs[:j - i].reshape(-1, f)) for i, j, sub in chunks]
         channel_major = plan.layout == "channel"
         relu = conv.activation.name == "relu"
         no_bias = np.zeros(f, dtype)
@@ -216,10 +214,14 @@ class FusedConvPool:
             geometry = (*pool.pool_size, *pool.strides, pads[0][0], pads[1][0])
 
         def run(x):
-            col = plan.im2col(np.ascontiguousarray(x), ws)
-            np.matmul(col.T if channel_major else col, params["kernel"].reshape(k, f), out=z2)
+            x = np.ascontiguousarray(x)
+            w2 = params["kernel"].reshape(k, f)
+            b = params["bias"] if use_bias else no_bias
             y = self_ws.get("y", y_shape, dtype) if internal else np.empty(y_shape, dtype)
-            kernel(z, params["bias"] if use_bias else no_bias, relu, *geometry, y, no_arg, False)
+            for i, j, sub, z, z2 in pieces:
+                col = sub.im2col(x[i:j], ws)
+                np.matmul(col.T if channel_major else col, w2, out=z2)
+                kernel(z, b, relu, *geometry, y[i:j], no_arg, False)
             return y
 
         return run

@@ -181,7 +181,8 @@ class _Conv(ActivationMixin, Layer):
         plan = self.plan_for(shape)
         if plan.chunk < plan.x_shape[0]:
             return None  # chunks: the plain forward handles them
-        params, ws, use_bias = self.params, self.workspace, self.use_bias
+        params, use_bias = self.params, self.use_bias
+        im2col = plan.im2col_fn(dtype)
         k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
         y_shape = self._y_shape_of(plan)
         channel_major = plan.layout == "channel"
@@ -189,7 +190,7 @@ class _Conv(ActivationMixin, Layer):
         activate = None if relu or self.activation.name == "linear" else self.activation.forward
 
         def run(x):
-            col = plan.im2col(np.ascontiguousarray(x).reshape(plan.x_shape), ws)
+            col = im2col(np.ascontiguousarray(x).reshape(plan.x_shape))
             y = (col.T if channel_major else col) @ params["kernel"].reshape(k, f)
             if use_bias:
                 y += params["bias"]

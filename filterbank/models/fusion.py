@@ -195,10 +195,12 @@ class FusedConvPool:
                 or conv.params["kernel"].dtype != dtype):
             return None
         x, plan, _, _, chunks = self._prepare(np.empty(shape, dtype))  # the checks, once
-        params, ws, use_bias = conv.params, conv.workspace, conv.use_bias
+        params, use_bias = conv.params, conv.use_bias
         k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
         zs = np.empty(chunks[0][2].out_shape, dtype)  # the raw map of one chunk
-        pieces = [(i, j, sub, zs[:j - i], zs[:j - i].reshape(-1, f)) for i, j, sub in chunks]
+        cols = {}  # one im2col function per chunk size
+        pieces = [(i, j, cols.setdefault(j - i, sub.im2col_fn(dtype)), zs[:j - i],
+                   zs[:j - i].reshape(-1, f)) for i, j, sub in chunks]
         channel_major = plan.layout == "channel"
         relu = conv.activation.name == "relu"
         no_bias = np.zeros(f, dtype)
@@ -218,8 +220,8 @@ class FusedConvPool:
             w2 = params["kernel"].reshape(k, f)
             b = params["bias"] if use_bias else no_bias
             y = self_ws.get("y", y_shape, dtype) if internal else np.empty(y_shape, dtype)
-            for i, j, sub, z, z2 in pieces:
-                col = sub.im2col(x[i:j], ws)
+            for i, j, im2col, z, z2 in pieces:
+                col = im2col(x[i:j])
                 np.matmul(col.T if channel_major else col, w2, out=z2)
                 kernel(z, b, relu, *geometry, y[i:j], no_arg, False)
             return y

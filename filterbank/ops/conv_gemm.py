@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import unknown_name
 from . import im2col as _np_kernels
 from .padding import effective_kernel
+from .workspace import Workspace as _Workspace
 
 # Inputs with at most this many channels use the channel-major column matrix (see im2col.py).
 FEW_CHANNELS = 4
@@ -219,6 +220,37 @@ class ConvPlan:
         # batches: it copies whole kw*C rows), so im2col is NumPy whatever ``impl`` says;
         # col2im, a scatter-add, is where the compiled kernel wins (5-10x).
         return _np_kernels.im2col(x, *self._geometry, out=out).reshape(-1, kh * kw * c)
+
+    def im2col_fn(self, dtype):
+        """``x -> col`` for C-contiguous inputs of exactly ``x_shape`` and ``dtype``, into a
+        buffer of its own, with the strided view worked out once: the im2col of the lean
+        inference path (one view and one copy per call). Same result as :meth:`im2col`."""
+        n, h, w, c = self.x_shape
+        kh, kw = self.kernel
+        ho, wo = self.out_hw
+        if (self.pads != ((0, 0), (0, 0)) or self.layout == "pointwise"
+                or (self.layout == "channel" and c != 1)):
+            own = _Workspace()
+            return lambda x: self.im2col(x, own)
+        (sh, sw), (dh, dw) = self.strides, self.dilation
+        item = np.dtype(dtype).itemsize
+        s_n, s_h, s_w = h * w * c * item, w * c * item, c * item
+        if self.layout == "channel":  # one channel: x is (1, N, H, W) in memory already
+            shape = (kh, kw, 1, n, ho, wo)
+            strides = (s_h * dh, s_w * dw, item, s_n, s_h * sh, s_w * sw)
+            buf = np.empty(shape, dtype)
+            col = buf.reshape(kh * kw, -1)
+        else:
+            shape = (n, ho, wo, kh, kw, c)
+            strides = (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, item)
+            buf = np.empty(shape, dtype)
+            col = buf.reshape(-1, kh * kw * c)
+
+        def im2col(x):
+            np.copyto(buf, np.ndarray(shape, dtype, buffer=x, strides=strides))
+            return col
+
+        return im2col
 
     def forward(self, x, w, b=None, *, ws=None, out=None):
         """(y, col): y = conv(x, w) (+ b) as (N, Ho, Wo, F), written into ``out`` if given.

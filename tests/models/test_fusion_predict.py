@@ -1,0 +1,127 @@
+"""The lean inference path (Graph.predict, per-shape inference functions, the fast input lane
+of predict_on_batch) against the plain layer forward, and the buffer-reuse rules: nothing a
+caller receives is ever overwritten by a later call."""
+
+import numpy as np
+import pytest
+
+import filterbank as keras
+from filterbank import layers
+from filterbank.models.graph import Graph
+
+
+def cnn(c=1, conv_kwargs=None, image=11):
+    conv_kwargs = conv_kwargs or {}
+    inp = keras.Input(shape=(image, image, c))
+    x = layers.Conv2D(4, 3, activation="relu", **conv_kwargs)(inp)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(5, 2, activation="relu")(x)
+    x = layers.Flatten()(x)
+    out = layers.Dense(3, activation="softmax")(x)
+    return keras.Model(inp, out)
+
+
+def reference(model, x):
+    """The plain layer-by-layer forward: no fusion, no inference functions."""
+    graph = Graph(model.inputs, model.outputs, fuse=False)
+    outs, _ = graph.forward([x], keep=True)
+    return outs[0]
+
+
+@pytest.mark.parametrize("c", [1, 3, 6])
+@pytest.mark.parametrize("conv_kwargs", [{}, {"padding": "same"}, {"strides": 2},
+                                         {"use_bias": False}, {"dilation_rate": 2}])
+@pytest.mark.parametrize("n", [1, 5])
+def test_predict_matches_the_plain_forward(c, conv_kwargs, n, rng):
+    model = cnn(c, conv_kwargs)
+    x = rng.random((n, 11, 11, c)).astype("float32")
+    ref = reference(model, x)
+    for _ in range(2):  # the second call runs the kept inference functions
+        np.testing.assert_allclose(model.predict_on_batch(x), ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model(x), ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.predict(x, batch_size=2, verbose=0), ref, rtol=1e-5,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear", "tanh", "softmax", "sigmoid"])
+def test_layer_inference_functions_equal_forward(activation, rng):
+    conv = layers.Conv2D(3, 2, activation=activation if activation != "softmax" else "relu")
+    dense = layers.Dense(4, activation=activation)
+    for layer, shape in ((conv, (2, 5, 6, 3)), (dense, (7, 9))):
+        x = rng.standard_normal(shape).astype("float32")
+        y = layer(x)
+        fn = layer.inference_fn(x.shape, x.dtype)
+        np.testing.assert_array_equal(fn(x), y)
+        assert layer.inference_fn(x.shape, np.dtype("float64")) is None  # another dtype
+
+
+def test_returned_arrays_are_never_reused(rng):
+    model = cnn()
+    x1 = rng.random((2, 11, 11, 1)).astype("float32")
+    x2 = rng.random((2, 11, 11, 1)).astype("float32")
+    y1 = model.predict_on_batch(x1)
+    keep = y1.copy()
+    model.predict_on_batch(x2)
+    np.testing.assert_array_equal(y1, keep)
+    # A pooled map that is a model output is not a workspace either.
+    inp = keras.Input(shape=(8, 8, 1))
+    pooled = layers.MaxPooling2D(2)(layers.Conv2D(2, 3, activation="relu")(inp))
+    model2 = keras.Model(inp, pooled)
+    assert type(model2._graph.runs[0]).__name__ == "FusedConvPool"
+    a = model2.predict_on_batch(x1[:, :8, :8])
+    a_keep = a.copy()
+    model2.predict_on_batch(x2[:, :8, :8])
+    np.testing.assert_array_equal(a, a_keep)
+    # Input gradients handed out by Graph.backward are copies.
+    graph = model._graph
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    outs = graph.forward([x1], training=True)
+    _, grads, fused = model._loss_and_output_grads([np.array([0, 1])], outs, [None])
+    (dx1,) = graph.backward(grads, fused, input_grads=True)
+    keep_dx = dx1.copy()
+    graph.forward([x2], training=True)
+    graph.backward(grads, fused, input_grads=True)
+    np.testing.assert_array_equal(dx1, keep_dx)
+
+
+def test_training_after_predict_uses_fresh_state(rng):
+    """Predictions between steps share the layers' buffers; the next step must not notice."""
+    x = rng.random((6, 11, 11, 1)).astype("float32")
+    y = rng.integers(0, 3, 6)
+    results = []
+    for interleave in (False, True):
+        keras.utils.set_random_seed(2)
+        model = cnn()
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+        losses = []
+        for _ in range(3):
+            losses.append(model.train_on_batch(x, y))
+            if interleave:
+                model.predict_on_batch(x[:1])
+                model.predict(x, batch_size=4, verbose=0)
+        results.append((losses, model.get_weights()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fast_input_lane_still_reports_nan_and_inf(bad, rng):
+    model = cnn()
+    x = rng.random((4, 11, 11, 1)).astype("float32")
+    x[2, 5, 5, 0] = bad
+    with pytest.raises(ValueError, match=r"predict_on_batch\(\) found 1 NaN or infinite value "
+                                         r"in x \(first in sample 2\)"):
+        model.predict_on_batch(x)
+
+
+def test_inputs_off_the_fast_lane_are_converted(rng):
+    model = cnn()
+    x = rng.random((3, 11, 11, 1)).astype("float32")
+    ref = model.predict_on_batch(x)
+    for other in (x.astype("float64"), x[..., 0], np.asfortranarray(x), x.tolist()):
+        np.testing.assert_allclose(model.predict_on_batch(other), ref, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="expects 4 dims"):
+        model.predict_on_batch(x[0])
+    with pytest.raises(ValueError, match="empty"):
+        model.predict_on_batch(x[:0])

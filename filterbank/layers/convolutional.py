@@ -22,6 +22,7 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import fmt_shape, unknown_name
+from ..ops import activations as _act_ops
 from ..ops import conv as _conv
 from ..ops.workspace import Workspace
 from .base import Layer
@@ -188,6 +189,18 @@ class _Conv(ActivationMixin, Layer):
         channel_major = plan.layout == "channel"
         relu = self.activation.name == "relu"
         activate = None if relu or self.activation.name == "linear" else self.activation.forward
+        rows = _act_ops.rows_kernels()
+        if rows is not None and activate is None and use_bias:
+            # Bias + relu in one compiled call (two NumPy calls cost more at one sample).
+            epilogue = rows.bias_relu_rows
+
+            def run_compiled(x):
+                col = im2col(np.ascontiguousarray(x).reshape(plan.x_shape))
+                y = (col.T if channel_major else col) @ params["kernel"].reshape(k, f)
+                epilogue(y, params["bias"], relu)
+                return y.reshape(y_shape)
+
+            return run_compiled
 
         def run(x):
             col = im2col(np.ascontiguousarray(x).reshape(plan.x_shape))

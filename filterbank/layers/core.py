@@ -13,6 +13,7 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import fmt_shape
+from ..ops import activations as _act_ops
 from .base import Layer
 
 
@@ -126,6 +127,19 @@ class Dense(ActivationMixin, Layer):
         self.check_input_shape(shape)
         params, use_bias, name = self.params, self.use_bias, self.activation.name
         activate = self.activation.forward
+        rows = _act_ops.rows_kernels() if len(shape) == 2 and dtype.kind == "f" else None
+        no_bias = np.zeros(self.units, dtype)
+        if rows is not None and name in ("softmax", "relu"):
+            # One compiled call for bias + activation: NumPy's per-call overhead is most of
+            # the cost at one sample.
+            epilogue = rows.bias_softmax_rows if name == "softmax" else rows.bias_relu_rows
+
+            def run_compiled(x):
+                z = x @ params["kernel"]
+                epilogue(z, params["bias"] if use_bias else no_bias, True)
+                return z
+
+            return run_compiled
 
         def run(x):
             z = x @ params["kernel"]

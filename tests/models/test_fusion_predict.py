@@ -8,6 +8,7 @@ import pytest
 import filterbank as keras
 from filterbank import layers
 from filterbank.models.graph import Graph
+from filterbank.ops import activations as act_ops
 
 
 def cnn(c=1, conv_kwargs=None, image=11):
@@ -43,16 +44,39 @@ def test_predict_matches_the_plain_forward(c, conv_kwargs, n, rng):
                                atol=1e-7)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("activation", ["relu", "linear", "tanh", "softmax", "sigmoid"])
-def test_layer_inference_functions_equal_forward(activation, rng):
+def test_layer_inference_functions_equal_forward(activation, compiled, rng, monkeypatch):
+    if not compiled:  # the NumPy epilogues: the same operations as forward, bit for bit
+        monkeypatch.setattr(act_ops, "rows_kernels", lambda: None)
+    elif act_ops.rows_kernels() is None:
+        pytest.skip("numba not installed")
     conv = layers.Conv2D(3, 2, activation=activation if activation != "softmax" else "relu")
     dense = layers.Dense(4, activation=activation)
     for layer, shape in ((conv, (2, 5, 6, 3)), (dense, (7, 9))):
         x = rng.standard_normal(shape).astype("float32")
         y = layer(x)
         fn = layer.inference_fn(x.shape, x.dtype)
-        np.testing.assert_array_equal(fn(x), y)
+        if compiled:  # compiled exp and row sums: equal within float32 rounding
+            np.testing.assert_allclose(fn(x), y, rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(fn(x), y)
         assert layer.inference_fn(x.shape, np.dtype("float64")) is None  # another dtype
+
+
+def test_compiled_row_epilogues_propagate_nan():
+    rows = act_ops.rows_kernels()
+    if rows is None:
+        pytest.skip("numba not installed")
+    z = np.array([[1.0, np.nan, -2.0], [-1.0, 0.0, -0.0]], "float32")
+    rows.bias_relu_rows(z, np.zeros(3, "float32"), True)
+    np.testing.assert_array_equal(z, np.maximum(np.array(
+        [[1.0, np.nan, -2.0], [-1.0, 0.0, -0.0]], "float32"), 0))
+    s = np.array([[1.0, 2.0, 3.0], [np.nan, 0.0, 1.0]], "float32")
+    rows.bias_softmax_rows(s, np.array([0.5, 0.0, -0.5], "float32"), True)
+    ref = act_ops.softmax_forward(np.array([[1.5, 2.0, 2.5]], "float32"))
+    np.testing.assert_allclose(s[0], ref[0], rtol=1e-6)
+    assert np.isnan(s[1]).all()
 
 
 def test_returned_arrays_are_never_reused(rng):

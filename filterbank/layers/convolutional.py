@@ -68,6 +68,7 @@ class _Conv(ActivationMixin, Layer):
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
         self.workspace = Workspace()
+        self.engine_internal_dx = False
 
     # ---- argument normalisation -----------------------------------------------------------
     def _tuple_arg(self, arg, value):
@@ -215,14 +216,29 @@ class _Conv(ActivationMixin, Layer):
 
         return run
 
+    def grad_buffer(self, name, dtype):
+        """The array ``grads[name]`` is written into on every backward (one per weight,
+        reused: the optimizer reads it within the step; ``backward`` overwrites it anyway)."""
+        return self.workspace.get("grad_" + name, self.params[name].shape, dtype)
+
     def backward(self, grad):
+        if self.activation.name == "relu" and self._y is not None:
+            # relu_backward (grad * (y > 0)) into a reused buffer: same numbers, no new array.
+            y = self._y
+            dz = self.workspace.get("dz", y.shape, y.dtype)
+            return self.backward_preactivation(np.multiply(grad, y > 0, out=dz))
         return self.backward_preactivation(self._activation_grad(grad))
 
     def backward_preactivation(self, grad_z):
         plan, col, w, x = self._cache
         dz = np.ascontiguousarray(grad_z, dtype=w.dtype).reshape(plan.out_shape)
+        # dx in the workspace only when the graph engine hands it straight to the layer
+        # before (engine_internal_dx, set around this call); a direct call gets a new array.
+        dx_out = (self.workspace.get("dx", plan.x_shape, w.dtype)
+                  if self.compute_input_grad and self.engine_internal_dx else None)
         dx, dw, db = plan.backward(dz, w.reshape(plan.w_shape), col, self.compute_input_grad,
-                                   self.use_bias, ws=self.workspace, x=x)
+                                   self.use_bias, ws=self.workspace, x=x, dx_out=dx_out,
+                                   dw_out=self.grad_buffer("kernel", w.dtype))
         self.grads["kernel"] = dw.reshape(w.shape)
         if self.use_bias:
             self.grads["bias"] = db

@@ -78,6 +78,8 @@ class Dense(ActivationMixin, Layer):
         self.bias_initializer = _initializers.get(bias_initializer)
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.engine_internal_dx = False  # set by the graph engine around its backward calls
+        self._dx_buffer = None
 
     def check_input_shape(self, shape, index=0):
         if len(shape) < 2:
@@ -168,7 +170,16 @@ class Dense(ActivationMixin, Layer):
             self.grads["bias"] = g2.sum(axis=0)
         if not self.compute_input_grad:
             return None
-        return grad_z @ self.params["kernel"].T
+        kernel = self.params["kernel"]
+        if self.engine_internal_dx and grad_z.ndim == 2:
+            # The graph engine hands dx straight to the layer before: a reused buffer.
+            out = self._dx_buffer
+            if out is None or out.shape != (grad_z.shape[0], kernel.shape[0]) or \
+                    out.dtype != grad_z.dtype:
+                out = self._dx_buffer = np.empty((grad_z.shape[0], kernel.shape[0]),
+                                                 grad_z.dtype)
+            return np.matmul(grad_z, kernel.T, out=out)
+        return grad_z @ kernel.T
 
     def get_config(self):
         config = super().get_config()

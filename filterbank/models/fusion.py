@@ -255,10 +255,17 @@ class FusedConvPool:
             dz = self.workspace.get("dz", sub.out_shape, y.dtype)
             dz, dbc = _fused.bias_act_max_pool2d_backward(
                 grad[i:j], y[i:j], arg[i:j], sub.out_shape, *act, need_db=conv.use_bias, out=dz)
+            # The kernel gradient goes straight into the layer's gradient buffer (first
+            # chunk), later chunks add their part.
+            part = conv.grad_buffer("kernel", w.dtype) if dw is None else \
+                self.workspace.get("dw_part", w.shape, w.dtype)
             _, dwc, _ = sub.backward(dz, w, col, need_dx=need_dx, need_db=False,
                                      ws=conv.workspace, x=None if x is None else x[i:j],
-                                     dx_out=None if dx is None else dx[i:j])
-            dw = dwc if dw is None else dw + dwc
+                                     dx_out=None if dx is None else dx[i:j], dw_out=part)
+            if dw is None:
+                dw = dwc
+            else:
+                dw += dwc
             if dbc is not None:
                 db = dbc if db is None else db + dbc
         conv.grads["kernel"] = dw

@@ -51,6 +51,9 @@ class Step:
     multi: bool
     # (shape, dtype) -> the layer's lean inference function (None: use layer.forward)
     _predictors: dict = field(default_factory=dict, repr=False, compare=False)
+    # True when the input gradient goes only to the layer before (not out of the graph): a
+    # layer offering ``engine_internal_dx`` may then return a buffer it reuses.
+    internal_dx: bool = field(default=False, repr=False, compare=False)
 
     @property
     def layers(self):
@@ -72,10 +75,20 @@ class Step:
         return self.layer.forward(x, False) if fn is None else fn(x)
 
     def backward(self, grad):
-        return self.layer.backward(grad)
+        return self._engine_call(self.layer.backward, grad)
 
     def backward_preactivation(self, grad):
-        return self.layer.backward_preactivation(grad)
+        return self._engine_call(self.layer.backward_preactivation, grad)
+
+    def _engine_call(self, method, grad):
+        layer = self.layer
+        if not self.internal_dx or not hasattr(layer, "engine_internal_dx"):
+            return method(grad)
+        layer.engine_internal_dx = True
+        try:
+            return method(grad)
+        finally:
+            layer.engine_internal_dx = False
 
 
 class Graph:
@@ -120,6 +133,7 @@ class Graph:
         for step in self.steps:
             # A layer reading only model inputs need not compute dLoss/dInput.
             step.layer.compute_input_grad = not all(s in input_set for s in step.in_slots)
+            step.internal_dx = not step.multi and step.in_slots[0] not in input_set
         # What forward/backward actually run: the steps, with fusable pairs of layers
         # replaced by one fused step (models/fusion.py).
         self.runs = self._fuse() if (fusion_enabled() if fuse is None else fuse) else self.steps

@@ -275,19 +275,23 @@ class ConvPlan:
         return y, col
 
     # ---- backward -----------------------------------------------------------------------------
-    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None, dx_out=None):
+    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None, dx_out=None,
+                 dw_out=None):
         """(dx, dw, db) from dy (N, Ho, Wo, F); dx/db None when not needed.
 
         ``col`` is the forward's column matrix; when it is None (a chunked forward) the input
-        ``x`` must be given and the column matrix is rebuilt chunk by chunk. ``dx_out``: an
-        optional C-contiguous array of ``x_shape`` to write dx into.
+        ``x`` must be given and the column matrix is rebuilt chunk by chunk. ``dx_out`` /
+        ``dw_out``: optional C-contiguous arrays of ``x_shape`` / ``w_shape`` to write dx and
+        dw into (the GEMM writes dw there directly).
         """
         if col is None:
-            return self._backward_chunks(dy, w, x, need_dx, need_db, ws, dx_out)
+            return self._backward_chunks(dy, w, x, need_dx, need_db, ws, dx_out, dw_out)
         kh, kw, c, f = self.w_shape
         w2 = w.reshape(-1, f)
         dy2 = dy.reshape(-1, f)
-        dw = ((col if self.layout == "channel" else col.T) @ dy2).reshape(self.w_shape)
+        dw2 = None if dw_out is None else dw_out.reshape(-1, f)
+        dw = np.matmul(col if self.layout == "channel" else col.T, dy2,
+                       out=dw2).reshape(self.w_shape)
         db = None
         if need_db:
             # A BLAS matrix-vector product: several times faster than dy2.sum(axis=0) for few
@@ -318,7 +322,7 @@ class ConvPlan:
             dx = dx_out
         return dx, dw, db
 
-    def _backward_chunks(self, dy, w, x, need_dx, need_db, ws, dx_out=None):
+    def _backward_chunks(self, dy, w, x, need_dx, need_db, ws, dx_out=None, dw_out=None):
         if x is None:
             raise ValueError("ConvPlan.backward needs x when the forward kept no column matrix.")
         dx = None
@@ -327,9 +331,15 @@ class ConvPlan:
         dw = db = None
         for i, j, plan in self.chunks():
             col = plan.im2col(x[i:j], ws)
+            # The first chunk writes dw (into dw_out), the others add their part to it.
+            part = dw_out if dw is None else (None if ws is None else
+                                              ws.get("dw_part", self.w_shape, dy.dtype))
             _, dwc, dbc = plan.backward(dy[i:j], w, col, need_dx, need_db, ws,
-                                        dx_out=dx[i:j] if need_dx else None)
-            dw = dwc if dw is None else dw + dwc
+                                        dx_out=dx[i:j] if need_dx else None, dw_out=part)
+            if dw is None:
+                dw = dwc
+            else:
+                dw += dwc
             if need_db:
                 db = dbc if db is None else db + dbc
         return dx, dw, db

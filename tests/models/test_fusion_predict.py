@@ -151,3 +151,41 @@ def test_inputs_off_the_fast_lane_are_converted(rng):
         model.predict_on_batch(x[0])
     with pytest.raises(ValueError, match="empty"):
         model.predict_on_batch(x[:0])
+
+
+def test_direct_layer_calls_get_new_arrays(rng):
+    """Only the graph engine may receive reused buffers; a direct backward call never does."""
+    for layer, shape in ((layers.Conv2D(3, 2, activation="relu"), (2, 5, 6, 3)),
+                         (layers.Dense(4, activation="relu"), (3, 5))):
+        x = rng.standard_normal(shape).astype("float32")
+        y = layer(x)
+        g = rng.standard_normal(y.shape).astype("float32")
+        dx1 = layer.backward(g)
+        keep = dx1.copy()
+        layer.forward(x * 2)
+        dx2 = layer.backward(g * 3)
+        assert not np.shares_memory(dx1, dx2)
+        np.testing.assert_array_equal(dx1, keep)
+        assert layer.engine_internal_dx is False
+
+
+def test_engine_flag_is_scoped_to_the_call(rng):
+    model = cnn()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    steps = {s.layer.name: s for s in model._graph.steps}
+    assert steps["conv2d"].internal_dx is False  # reads the model input
+    assert steps["conv2d_1"].internal_dx is True and steps["dense"].internal_dx is True
+    x = rng.random((2, 11, 11, 1)).astype("float32")
+    model.train_on_batch(x, np.array([0, 2]))
+    assert not any(getattr(la, "engine_internal_dx", False) for la in model.layers)
+    # Reset even when a backward raises.
+    conv = model.get_layer("conv2d_1")
+    step = steps["conv2d_1"]
+
+    def boom(grad):
+        assert conv.engine_internal_dx is True
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        step._engine_call(boom, None)
+    assert conv.engine_internal_dx is False

@@ -33,6 +33,34 @@ import numpy as np
 
 from .base import Optimizer, _check_number
 
+_UNRESOLVED = object()
+_rmsprop_module = _UNRESOLVED
+
+
+def _rmsprop_kernel():
+    """The compiled plain-RMSprop update, or None (no numba, or FILTERBANK_DISABLE_NUMBA)."""
+    global _rmsprop_module
+    from ..ops.conv_gemm import numba_kernels
+
+    if numba_kernels() is None:  # the same rule as every compiled kernel
+        return None
+    if _rmsprop_module is _UNRESOLVED:
+        try:
+            from . import _numba_rmsprop
+        except Exception:  # numba is optional; a broken install falls back to NumPy
+            _numba_rmsprop = None
+        _rmsprop_module = _numba_rmsprop
+    return None if _rmsprop_module is None else _rmsprop_module.rmsprop_update
+
+
+def _compiled_update(grad, param, velocity) -> bool:
+    """The compiled update applies: float32/64 arrays of one dtype, all C-contiguous, and
+    numba available (it is loaded only once a model trains, never at import)."""
+    return (param.dtype in (np.float32, np.float64) and grad.dtype == param.dtype
+            and velocity.dtype == param.dtype and param.flags.c_contiguous
+            and grad.flags.c_contiguous and velocity.flags.c_contiguous
+            and _rmsprop_kernel() is not None)
+
 
 class RMSprop(Optimizer):
     """RMSprop. Defaults as Keras: learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7.
@@ -63,8 +91,14 @@ class RMSprop(Optimizer):
 
     def _update(self, grad, param, slots, lr):
         rho = self.rho
-        s = self._scratch(param)  # every temporary lives here: no allocation per step
         v = slots["velocity"]
+        if not self.centered and self.momentum == 0 and _compiled_update(grad, param, v):
+            kernel = _rmsprop_kernel()
+            t = param.dtype.type
+            kernel(param.reshape(-1), grad.reshape(-1), v.reshape(-1), t(rho), t(1.0 - rho),
+                   t(self.epsilon), t(lr))
+            return
+        s = self._scratch(param)  # every temporary lives here: no allocation per step
         v *= rho
         np.square(grad, out=s)
         s *= 1.0 - rho

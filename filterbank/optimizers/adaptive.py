@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from ..ops import conv_gemm as _conv_gemm
 from .base import Optimizer, _check_number
 
 _UNRESOLVED = object()
@@ -40,9 +41,7 @@ _rmsprop_module = _UNRESOLVED
 def _rmsprop_kernel():
     """The compiled plain-RMSprop update, or None (no numba, or FILTERBANK_DISABLE_NUMBA)."""
     global _rmsprop_module
-    from ..ops.conv_gemm import numba_kernels
-
-    if numba_kernels() is None:  # the same rule as every compiled kernel
+    if _conv_gemm.numba_kernels() is None:  # the same rule as every compiled kernel
         return None
     if _rmsprop_module is _UNRESOLVED:
         try:
@@ -53,13 +52,18 @@ def _rmsprop_kernel():
     return None if _rmsprop_module is None else _rmsprop_module.rmsprop_update
 
 
-def _compiled_update(grad, param, velocity) -> bool:
-    """The compiled update applies: float32/64 arrays of one dtype, all C-contiguous, and
-    numba available (it is loaded only once a model trains, never at import)."""
-    return (param.dtype in (np.float32, np.float64) and grad.dtype == param.dtype
-            and velocity.dtype == param.dtype and param.flags.c_contiguous
-            and grad.flags.c_contiguous and velocity.flags.c_contiguous
-            and _rmsprop_kernel() is not None)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _compiled_update(grad, param, velocity):
+    """The compiled update if it applies (float32/64 arrays of one dtype, all C-contiguous,
+    numba available: loaded once a model trains, never at import), else None."""
+    dtype = param.dtype
+    if (dtype in _FLOATS and grad.dtype == dtype and velocity.dtype == dtype
+            and param.flags.c_contiguous and grad.flags.c_contiguous
+            and velocity.flags.c_contiguous):
+        return _rmsprop_kernel()
+    return None
 
 
 class RMSprop(Optimizer):
@@ -92,8 +96,10 @@ class RMSprop(Optimizer):
     def _update(self, grad, param, slots, lr):
         rho = self.rho
         v = slots["velocity"]
-        if not self.centered and self.momentum == 0 and _compiled_update(grad, param, v):
-            kernel = _rmsprop_kernel()
+        kernel = None
+        if not self.centered and self.momentum == 0:
+            kernel = _compiled_update(grad, param, v)
+        if kernel is not None:
             t = param.dtype.type
             kernel(param.reshape(-1), grad.reshape(-1), v.reshape(-1), t(rho), t(1.0 - rho),
                    t(self.epsilon), t(lr))

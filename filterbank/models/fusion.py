@@ -12,7 +12,18 @@ with any non-decreasing function), so they run on the 4x smaller pooled map, and
 full-size ``relu(z + b)`` map is never written. The compiled kernel adds the bias while it
 scans each window, so the output, the argmax and every gradient are bit-identical to the
 unfused layers (the bias gradient is summed in another order: equal within float
-rounding). The raw map ``z`` and its gradient live in a workspace reused every step.
+rounding; without numba, pooling first can route a gradient to the other one of two cells
+that only rounding made equal).
+
+Also, per input shape (resolved once, :meth:`FusedConvPool._plan_for`):
+
+* crop: a "valid" pooling that never reads the last rows/columns of the convolution (2x2
+  pooling of an 11x11 map) lets the convolution skip them;
+* chunks: large batches or images run in chunks of samples small enough for the cache
+  (``COL_LIMIT_ELEMENTS``), which also bounds memory;
+* buffers: the raw map z, its gradient and, when the graph says they stay inside it, the
+  pooled output, the argmax and the input gradient live in workspaces reused every step;
+* inference: :meth:`FusedConvPool.predict` keeps a lean function per input shape.
 
 Both layers stay ordinary layers: their weights, ``grads``, configs and summaries are
 unchanged; only how the engine runs them differs. ``Graph(..., fuse=False)`` or the

@@ -13,6 +13,14 @@ graph is then one Python loop over the layers:
   several layers (fan-out) receives the *sum* of the gradients they return,
   before its producer's ``backward`` sees it (the accumulation rule of
   ``filterbank/layers/base.py``).
+* ``predict(xs)``: inference that keeps nothing for a backward pass, through
+  each layer's lean per-shape ``inference_fn`` where it has one (predict,
+  evaluate, ``model(x)``).
+
+What runs is ``runs``: the steps, except that a ``Conv2D(relu|linear)`` whose only
+reader is a ``MaxPooling2D`` runs fused with it (:mod:`filterbank.models.fusion`;
+the same numbers, the bias and ReLU on the pooled map). ``forward(keep=True)``
+runs the plain steps, so every slot gets its value.
 
 Shapes: ``xs[i]`` is (batch, *model.inputs[i].shape[1:]), outputs are
 (batch, *model.outputs[j].shape[1:]); gradients have the shape of the tensor

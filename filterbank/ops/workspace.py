@@ -8,14 +8,17 @@ per *role* and hands the same memory back while the shape stays the same.
 
 Rules that keep this safe:
 
-* Only internal temporaries live in a workspace -- never an array a caller keeps (a layer
-  output, a returned gradient, a weight gradient the optimizer reads). The buffer of a
-  role is overwritten by the next call that asks for the same role.
+* Only arrays nobody keeps past the next call live in a workspace: temporaries (column
+  matrices, raw maps), a layer's weight gradients (read by the optimizer within the step;
+  ``backward`` overwrites ``grads`` anyway), and -- only when the graph engine says they
+  stay inside the graph -- a fused step's output and input gradient. Never a model output,
+  a gradient returned to a caller, or anything an eagerly called layer returns. The buffer
+  of a role is overwritten by the next call that asks for the same role.
 * One buffer per role. A request that fits in it gets a view of its start (so a smaller
   last batch, or the last chunk of a chunked convolution, allocates nothing); a larger one
   replaces it. Memory stays bounded by the largest request of each role.
 * Workspaces belong to one layer (or one fused pair of layers): a layer runs forward then
-  backward before its next forward, so a role is never needed twice at once.
+  backward before its next forward or prediction, so a role is never needed twice at once.
 
 Example:
     >>> ws = Workspace()

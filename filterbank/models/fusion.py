@@ -98,6 +98,11 @@ class FusedConvPool:
     def __repr__(self):
         return f"<FusedConvPool {self.conv.name} + {self.pool.name}>"
 
+    def __getstate__(self):
+        # The inference functions close over the layers' weights: a copy of the model
+        # (copy.deepcopy) must make its own, not call the original's.
+        return {**self.__dict__, "_predictors": {}}
+
     # ---- forward ------------------------------------------------------------------------------
     def _prepare(self, x):
         """(x, plan, kernel, bias, chunks) for input x: see :meth:`_plan_for`."""

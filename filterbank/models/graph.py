@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,11 @@ class Step:
     @property
     def layers(self):
         return (self.layer,)
+
+    def __getstate__(self):
+        # The inference functions close over this layer's weights: a copy of the model
+        # (copy.deepcopy) must make its own, not call the original's.
+        return {**self.__dict__, "_predictors": {}}
 
     def forward(self, x, training=False):
         return self.layer.forward(x, training)
@@ -147,6 +153,16 @@ class Graph:
         self.runs = self._fuse() if (fusion_enabled() if fuse is None else fuse) else self.steps
         self._ran = self.runs
         self._input_signature = None  # (dtype, shape) of input 0, for takes_as_is
+        self._lock = threading.Lock()  # see predict
+
+    def __getstate__(self):  # copy.deepcopy(model): a lock is not copied, a new one is made
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def takes_as_is(self, x: np.ndarray) -> bool:
         """True when ``x`` is exactly what the single model input takes: its dtype, its
@@ -281,16 +297,18 @@ class Graph:
     def predict(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         """Inference outputs, keeping nothing for a backward pass (predict, ``model(x)``).
 
-        Call :meth:`forward` instead when a :meth:`backward` follows.
+        Call :meth:`forward` instead when a :meth:`backward` follows. Predictions from
+        several threads take turns: the steps reuse their buffers from call to call.
         """
         vals: list = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
-        for run in self.runs:
-            if run.multi:
-                vals[run.out_slot] = run.forward([vals[s] for s in run.in_slots], False)
-            else:
-                vals[run.out_slot] = run.predict(vals[run.in_slots[0]])
+        with self._lock:
+            for run in self.runs:
+                if run.multi:
+                    vals[run.out_slot] = run.forward([vals[s] for s in run.in_slots], False)
+                else:
+                    vals[run.out_slot] = run.predict(vals[run.in_slots[0]])
         return [vals[s] for s in self.output_slots]
 
     def backward(self, output_grads, preactivation=None, input_grads: bool = False):

@@ -135,7 +135,7 @@ class ConvPlan:
     """
 
     __slots__ = ("x_shape", "w_shape", "kernel", "strides", "pads", "dilation", "out_hw",
-                 "out_shape", "layout", "impl", "chunk", "_kern", "_geometry", "_subs")
+                 "out_shape", "layout", "impl", "chunk", "_geometry", "_subs")
 
     def __init__(self, x_shape, w_shape, strides, pads, dilation, impl=None, where="conv2d",
                  col_limit="default", crop_hw=None):
@@ -171,7 +171,7 @@ class ConvPlan:
             self.layout = "channel"
         else:
             self.layout = "pixel"
-        self._kern = kernels(impl)
+        kernels(impl)  # checks impl now (the module is looked up when used: plans can be copied)
         self._geometry = (self.kernel, strides, pads, dilation, self.out_hw)
         if col_limit == "default":
             col_limit = COL_LIMIT_ELEMENTS  # read now, so tests can lower it
@@ -302,7 +302,7 @@ class ConvPlan:
         n = self.x_shape[0]
         ho, wo = self.out_hw
         geometry = (self.x_shape, self.kernel, self.strides, self.pads, self.dilation)
-        kern = self._kern if c > FEW_CHANNELS else _np_kernels
+        kern = kernels(self.impl) if c > FEW_CHANNELS else _np_kernels
         if self.layout == "pointwise":
             dx = self._pointwise_input_grad(dy2 @ w2.T)
         elif kern is _np_kernels and (c <= FEW_CHANNELS or 2 * wo >= c):

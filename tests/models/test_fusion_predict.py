@@ -189,3 +189,44 @@ def test_engine_flag_is_scoped_to_the_call(rng):
     with pytest.raises(RuntimeError, match="boom"):
         step._engine_call(boom, None)
     assert conv.engine_internal_dx is False
+
+
+def test_a_deep_copy_runs_on_its_own_weights(rng):
+    import copy
+
+    model = cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    x = rng.random((3, 11, 11, 1)).astype("float32")
+    y = np.array([0, 1, 2])
+    model.train_on_batch(x, y)
+    before = model.predict_on_batch(x)  # builds the inference functions
+    twin = copy.deepcopy(model)
+    np.testing.assert_array_equal(twin.predict_on_batch(x), before)
+    for _ in range(3):
+        twin.train_on_batch(x, y)
+    moved = twin.predict_on_batch(x)
+    assert not np.allclose(moved, before)
+    np.testing.assert_allclose(moved, reference(twin, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(model.predict_on_batch(x), before)  # the original: untouched
+
+
+def test_predictions_from_threads_agree(rng):
+    import threading
+
+    model = cnn()
+    xs = [rng.random((2, 11, 11, 1)).astype("float32") for _ in range(4)]
+    refs = [reference(model, x) for x in xs]
+    errors = []
+
+    def work(i):
+        for _ in range(30):
+            got = model.predict_on_batch(xs[i])
+            if not np.allclose(got, refs[i], rtol=1e-5, atol=1e-7):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -190,7 +190,7 @@ class _Conv(ActivationMixin, Layer):
         channel_major = plan.layout == "channel"
         relu = self.activation.name == "relu"
         activate = None if relu or self.activation.name == "linear" else self.activation.forward
-        rows = _act_ops.rows_kernels()
+        rows = _act_ops.rows_kernels() if dtype in (np.float32, np.float64) else None
         if rows is not None and activate is None and use_bias:
             # Bias + relu in one compiled call (two NumPy calls cost more at one sample).
             epilogue = rows.bias_relu_rows

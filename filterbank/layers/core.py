@@ -129,7 +129,8 @@ class Dense(ActivationMixin, Layer):
         self.check_input_shape(shape)
         params, use_bias, name = self.params, self.use_bias, self.activation.name
         activate = self.activation.forward
-        rows = _act_ops.rows_kernels() if len(shape) == 2 and dtype.kind == "f" else None
+        rows = (_act_ops.rows_kernels()
+                if len(shape) == 2 and dtype in (np.float32, np.float64) else None)
         no_bias = np.zeros(self.units, dtype)
         if rows is not None and name in ("softmax", "relu"):
             # One compiled call for bias + activation: NumPy's per-call overhead is most of

@@ -230,3 +230,18 @@ def test_predictions_from_threads_agree(rng):
     for t in threads:
         t.join()
     assert errors == []
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_other_float_types_predict_and_train(dtype, rng):
+    from filterbank import backend
+
+    backend.set_floatx(dtype)
+    model = cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    x = rng.random((3, 11, 11, 1)).astype(dtype)
+    model.train_on_batch(x, np.array([0, 1, 2]))
+    got = model.predict_on_batch(x)
+    assert got.dtype == np.dtype(dtype)
+    tol = 1e-2 if dtype == "float16" else 1e-12
+    np.testing.assert_allclose(got, reference(model, x), rtol=tol, atol=tol)

@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# An editable install leaves no byte-code; compile it once so imports stay fast even where
+	# PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q filterbank
 	touch $(STAMP)
 
 # The main job: the seed Sequential CNN on MNIST (offline: the bundled 8,000/2,000 digits),

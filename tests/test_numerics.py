@@ -183,3 +183,20 @@ def test_a_float64_model_takes_uint8_as_float64(float64):
     out = model.predict(np.array([[1, 2, 255]], "uint8"), verbose=0)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, [[1.0, 2.0, 255.0]])
+
+
+def test_fit_and_evaluate_report_the_same_loss_at_saturated_logits():
+    """train_on_batch's loss (fused gradient path) equals evaluate's, even at +-1e4 logits."""
+    import filterbank as keras
+    from filterbank import layers
+
+    inputs = keras.Input(shape=(2,))
+    outputs = layers.Dense(3, activation="softmax", kernel_initializer="zeros")(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    model.layers[-1].set_weights([np.array([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]]), np.zeros(3)])
+    x = np.array([[1.0, 0.0], [-1.0, 0.0]], dtype="float32")
+    y = np.array([1, 1])
+    train_loss = model.train_on_batch(x, y)
+    eval_loss = model.evaluate(x, y, verbose=0)
+    assert np.isfinite(train_loss) and train_loss == pytest.approx(eval_loss, rel=1e-6)

@@ -105,13 +105,24 @@ class StepsMixin:
         comp = self._compiled
         if sample_weight is None:
             sample_weight = [None] * len(comp.outputs)
-        outs = self._graph.predict(x_batch)
+        graph = self._graph
+        # With a fused softmax/sigmoid + cross-entropy output the loss comes from the logits,
+        # as in train_step (and Keras's TensorFlow backend), so fit and evaluate report the
+        # same number even where the probabilities saturate. That needs the layers' cached
+        # pre-activations, which the lean predict path does not keep.
+        fused = any(spec.fused and spec.loss is not None for spec in comp.outputs)
+        outs = graph.forward(x_batch, training=False) if fused else graph.predict(x_batch)
         batch = x_batch[0].shape[0]
         total = 0.0
-        for spec, y, out, sw in zip(comp.outputs, y_batch, outs, sample_weight):
+        for spec, tensor, y, out, sw in zip(comp.outputs, graph.outputs, y_batch, outs,
+                                            sample_weight):
             if spec.loss is None or y is None:
                 continue
-            value = float(spec.loss(y, out, sample_weight=sw))
+            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            if z is not None and z.shape == out.shape:
+                value, _ = spec.loss.forward_backward_logits(y, z, sw)
+            else:
+                value = float(spec.loss(y, out, sample_weight=sw))
             spec.tracker.update(value, batch)
             total += spec.weight * value
         total += sum(layer.regularization_loss() for layer in self._graph.layers)

@@ -47,8 +47,13 @@ def check_int_tuple(layer_name: str, arg: str, value, n: int, example: str) -> t
         items = tuple(items)
     except TypeError:
         items = None
-    ok = items is not None and len(items) == n and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in items)
+    ok = (
+        items is not None
+        and len(items) == n
+        and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in items
+        )
+    )
     if not ok:
         raise ValueError(
             f"Layer '{layer_name}' argument {arg} expects a positive integer or a tuple of {n} "
@@ -68,6 +73,26 @@ def check_padding(layer_name: str, padding) -> str:
 
 
 # ---- windowed pooling ---------------------------------------------------------------------
+class _Steps:
+    """Shape facts shared by the 1D layers: (batch, steps, channels)."""
+
+    rank = 1
+    expected_ndim = 3
+    axes = "(batch, steps, channels)"
+    _axis_names = ("steps",)
+    _default_example = "2"
+
+
+class _Image:
+    """Shape facts shared by the 2D layers: (batch, height, width, channels)."""
+
+    rank = 2
+    expected_ndim = 4
+    axes = "(batch, height, width, channels)"
+    _axis_names = ("height", "width")
+    _default_example = "(2, 2)"
+
+
 class _Pooling(Layer):
     """Shared code of the four windowed pooling layers (rank 1 or 2)."""
 
@@ -79,8 +104,11 @@ class _Pooling(Layer):
         super().__init__(**kwargs)
         ex = self._default_example
         self.pool_size = check_int_tuple(self.name, "pool_size", pool_size, self.rank, ex)
-        self.strides = (self.pool_size if strides is None
-                        else check_int_tuple(self.name, "strides", strides, self.rank, ex))
+        self.strides = (
+            self.pool_size
+            if strides is None
+            else check_int_tuple(self.name, "strides", strides, self.rank, ex)
+        )
         self.padding = check_padding(self.name, padding)
         self.data_format = check_data_format(self.name, data_format)
 
@@ -111,8 +139,12 @@ class _Pooling(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding,
-                      data_format=self.data_format)
+        config.update(
+            pool_size=self.pool_size,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+        )
         return config
 
     def _args(self):
@@ -137,8 +169,11 @@ class _MaxPooling(_Pooling):
     def backward(self, grad):
         if not self.compute_input_grad:
             return None
-        fwd, bwd = ((_pool.max_pool1d_forward, _pool.max_pool1d_backward) if self.rank == 1
-                    else (_pool.max_pool2d_forward, _pool.max_pool2d_backward))
+        fwd, bwd = (
+            (_pool.max_pool1d_forward, _pool.max_pool1d_backward)
+            if self.rank == 1
+            else (_pool.max_pool2d_forward, _pool.max_pool2d_backward)
+        )
         if self._argmax is None:  # the forward ran in inference mode: find the winners now
             _, self._argmax = fwd(self._x, *self._args(), return_argmax=True)
         return bwd(grad, self._argmax, self._input_shape, *self._args())
@@ -158,7 +193,7 @@ class _AveragePooling(_Pooling):
         return bwd(grad, self._input_shape, *self._args())
 
 
-class MaxPooling2D(_MaxPooling):
+class MaxPooling2D(_Image, _MaxPooling):
     """Max over pool_size windows: (batch, H, W, C) -> (batch, OH, OW, C).
 
     OH = floor((H - ph) / sh) + 1 with padding="valid", ceil(H / sh) with "same"
@@ -173,14 +208,11 @@ class MaxPooling2D(_MaxPooling):
                [3., 4.]], dtype=float32)
     """
 
-    expected_ndim = 4
-    axes = "(batch, height, width, channels)"
-
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
-class AveragePooling2D(_AveragePooling):
+class AveragePooling2D(_Image, _AveragePooling):
     """Mean over pool_size windows: (batch, H, W, C) -> (batch, OH, OW, C).
 
     With padding="same" each window's mean counts only its real cells (TensorFlow's rule).
@@ -193,14 +225,11 @@ class AveragePooling2D(_AveragePooling):
                [10.5, 12.5]], dtype=float32)
     """
 
-    expected_ndim = 4
-    axes = "(batch, height, width, channels)"
-
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
-class MaxPooling1D(_MaxPooling):
+class MaxPooling1D(_Steps, _MaxPooling):
     """Max over windows along the steps: (batch, steps, C) -> (batch, out_steps, C).
 
     Example:
@@ -210,17 +239,11 @@ class MaxPooling1D(_MaxPooling):
         array([3., 2.], dtype=float32)
     """
 
-    rank = 1
-    expected_ndim = 3
-    axes = "(batch, steps, channels)"
-    _axis_names = ("steps",)
-    _default_example = "2"
-
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
-class AveragePooling1D(_AveragePooling):
+class AveragePooling1D(_Steps, _AveragePooling):
     """Mean over windows along the steps: (batch, steps, C) -> (batch, out_steps, C).
 
     Example:
@@ -229,12 +252,6 @@ class AveragePooling1D(_AveragePooling):
         >>> layers.AveragePooling1D(2)(np.array([[[1.0], [3.0], [2.0], [0.0]]]))[0, :, 0]
         array([2., 1.], dtype=float32)
     """
-
-    rank = 1
-    expected_ndim = 3
-    axes = "(batch, steps, channels)"
-    _axis_names = ("steps",)
-    _default_example = "2"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
@@ -280,7 +297,7 @@ class _GlobalAveragePooling(_GlobalPooling):
         return _pool.global_avg_pool_backward(grad, self._input_shape, self.keepdims)
 
 
-class GlobalMaxPooling2D(_GlobalMaxPooling):
+class GlobalMaxPooling2D(_Image, _GlobalMaxPooling):
     """Max over height and width: (batch, H, W, C) -> (batch, C) or (batch, 1, 1, C).
 
     Example:
@@ -290,11 +307,8 @@ class GlobalMaxPooling2D(_GlobalMaxPooling):
         array([[6., 7.]], dtype=float32)
     """
 
-    expected_ndim = 4
-    axes = "(batch, height, width, channels)"
 
-
-class GlobalAveragePooling2D(_GlobalAveragePooling):
+class GlobalAveragePooling2D(_Image, _GlobalAveragePooling):
     """Mean over height and width: (batch, H, W, C) -> (batch, C) or (batch, 1, 1, C).
 
     Example:
@@ -304,11 +318,8 @@ class GlobalAveragePooling2D(_GlobalAveragePooling):
         (2, 1, 1, 3)
     """
 
-    expected_ndim = 4
-    axes = "(batch, height, width, channels)"
 
-
-class GlobalMaxPooling1D(_GlobalMaxPooling):
+class GlobalMaxPooling1D(_Steps, _GlobalMaxPooling):
     """Max over the steps: (batch, steps, C) -> (batch, C) or (batch, 1, C).
 
     Example:
@@ -318,11 +329,8 @@ class GlobalMaxPooling1D(_GlobalMaxPooling):
         array([[4., 5.]], dtype=float32)
     """
 
-    expected_ndim = 3
-    axes = "(batch, steps, channels)"
 
-
-class GlobalAveragePooling1D(_GlobalAveragePooling):
+class GlobalAveragePooling1D(_Steps, _GlobalAveragePooling):
     """Mean over the steps: (batch, steps, C) -> (batch, C) or (batch, 1, C).
 
     Example:
@@ -332,11 +340,14 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
         array([[2.5, 3.5]], dtype=float32)
     """
 
-    expected_ndim = 3
-    axes = "(batch, steps, channels)"
 
-
-__all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
-           "GlobalAveragePooling2D"]
-
+__all__ = [
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+]

@@ -68,6 +68,20 @@ def _check_rank(name, y_pred):
 # ---- categorical ---------------------------------------------------------------------------
 
 
+def _set_smoothed_args(loss, from_logits, label_smoothing, axis, fuses_with):
+    """The arguments the categorical and binary cross-entropies share, validated."""
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"Loss '{loss.name}' expects label_smoothing in [0, 1], got {label_smoothing}."
+        )
+    loss.from_logits = bool(from_logits)
+    loss.label_smoothing = label_smoothing
+    loss.axis = int(axis)
+    # With probabilities in, the engine may fuse the output activation with this loss.
+    loss.fuses_with = None if loss.from_logits else fuses_with
+
+
 class CategoricalCrossentropy(Loss):
     """Cross-entropy between one-hot (or soft) labels and class probabilities.
 
@@ -93,15 +107,7 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name=None, dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        label_smoothing = float(label_smoothing)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(
-                f"Loss '{self.name}' expects label_smoothing in [0, 1], got {label_smoothing}."
-            )
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = label_smoothing
-        self.axis = int(axis)
-        self.fuses_with = None if self.from_logits else "softmax"
+        _set_smoothed_args(self, from_logits, label_smoothing, axis, fuses_with="softmax")
 
     def _prepare(self, y_true, y_pred):
         y_pred = as_predictions(y_pred)
@@ -314,15 +320,7 @@ class BinaryCrossentropy(ElementwiseLoss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name=None, dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        label_smoothing = float(label_smoothing)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(
-                f"Loss '{self.name}' expects label_smoothing in [0, 1], got {label_smoothing}."
-            )
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = label_smoothing
-        self.axis = int(axis)
-        self.fuses_with = None if self.from_logits else "sigmoid"
+        _set_smoothed_args(self, from_logits, label_smoothing, axis, fuses_with="sigmoid")
 
     def _prepare(self, y_true, y_pred):
         y_true, y_pred, restore = super()._prepare(y_true, y_pred)

@@ -8,6 +8,8 @@ import pytest
 
 import filterbank as keras
 from filterbank import layers
+from tests import worked_example_7
+from tests.worked_example_7 import DIAG_MAP_TIMES_9, FILTERS
 
 
 def conv2d_with(kernel_2d, **kwargs):
@@ -116,42 +118,27 @@ def test_example5_activation_map():
 
 
 # ---- 7. X's and O's (after Brandon Rohrer) -------------------------------------------------
-DIAG = [[1, -1, -1], [-1, 1, -1], [-1, -1, 1]]
-XF = [[1, -1, 1], [-1, 1, -1], [1, -1, 1]]
-ANTI = [[-1, -1, 1], [-1, 1, -1], [1, -1, -1]]
-DIAG_MAP_X9 = [
-    [7, -1, 1, 3, 5, -1, 3],
-    [-1, 9, -1, 3, -1, 1, -1],
-    [1, -1, 9, -3, 1, -1, 5],
-    [3, 3, -3, 5, -3, 3, 3],
-    [5, -1, 1, -3, 9, -1, 1],
-    [-1, 1, -1, 3, -1, 9, -1],
-    [3, -1, 5, 3, 1, -1, 7],
-]
 
 
 def x_image():
-    img = -np.ones((9, 9), dtype="float32")
-    for i in range(1, 8):
-        img[i, i] = img[i, 8 - i] = 1
-    return img[None, :, :, None]
+    return worked_example_7.x_image()[None, :, :, None]
 
 
 def test_example7_x_and_o_maps():
     conv = layers.Conv2D(3, (3, 3), use_bias=False)
     conv.build((None, 9, 9, 1))
-    conv.set_weights([np.stack([DIAG, XF, ANTI], axis=-1).astype("float32")[:, :, None, :]])
+    conv.set_weights([np.stack(list(FILTERS.values()), axis=-1).astype("float32")[:, :, None, :]])
     maps = conv(x_image())[0]  # (7, 7, 3): sums of the 9 products, i.e. the response map times 9
     diag, xmap, anti = maps[..., 0], maps[..., 1], maps[..., 2]
-    np.testing.assert_array_equal(diag, DIAG_MAP_X9)
+    np.testing.assert_array_equal(diag, DIAG_MAP_TIMES_9)
     np.testing.assert_array_equal(xmap[0], [3, -5, 1, -1, 1, -5, 3])
     assert xmap[3, 3] == 9
-    np.testing.assert_array_equal(anti, np.fliplr(DIAG_MAP_X9))
+    np.testing.assert_array_equal(anti, np.fliplr(DIAG_MAP_TIMES_9))
     # The slides' map is the mean of the products: kernel / 9.
     mean_conv = layers.Conv2D(3, (3, 3), use_bias=False)
     mean_conv.build((None, 9, 9, 1))
     mean_conv.set_weights([conv.get_weights()[0] / 9])
-    np.testing.assert_allclose(mean_conv(x_image())[0, :, :, 0], np.array(DIAG_MAP_X9) / 9,
+    np.testing.assert_allclose(mean_conv(x_image())[0, :, :, 0], np.array(DIAG_MAP_TIMES_9) / 9,
                                rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(mean_conv(x_image())[0, 0, 0, 0], 0.77, atol=0.01)
 

@@ -5,6 +5,7 @@ import pytest
 
 import filterbank as keras
 from filterbank import layers
+from tests.worked_example_7 import DIAG_MAP_TIMES_9, FILTERS, x_image
 
 
 def as_batch(image):
@@ -42,26 +43,9 @@ def test_example_4_two_pools_of_k_equal_one_of_k_squared(k, h, w):
 
 # ---- example 7: X's and O's ---------------------------------------------------------------
 def xo_image():
-    img = -np.ones((9, 9))
-    for i in range(1, 8):
-        img[i, i] = img[i, 8 - i] = 1
-    return img
+    return x_image("float64")
 
 
-FILTERS = {
-    "diag": np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1]]),
-    "x": np.array([[1, -1, 1], [-1, 1, -1], [1, -1, 1]]),
-    "anti": np.array([[-1, -1, 1], [-1, 1, -1], [1, -1, -1]]),
-}
-DIAG_MAP_TIMES_9 = [
-    [7, -1, 1, 3, 5, -1, 3],
-    [-1, 9, -1, 3, -1, 1, -1],
-    [1, -1, 9, -3, 1, -1, 5],
-    [3, 3, -3, 5, -3, 3, 3],
-    [5, -1, 1, -3, 9, -1, 1],
-    [-1, 1, -1, 3, -1, 9, -1],
-    [3, -1, 5, 3, 1, -1, 7],
-]
 POOLED_TIMES_9 = {
     "diag": [[9, 3, 5, 3], [3, 9, 3, 5], [5, 3, 9, 1], [3, 5, 1, 7]],
     "x": [[5, 3, 5, 3], [3, 9, 5, 1], [5, 5, 5, 1], [3, 1, 1, 3]],

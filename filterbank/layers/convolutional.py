@@ -26,7 +26,7 @@ from ..ops import activations as _act_ops
 from ..ops import conv as _conv
 from ..ops.workspace import Workspace
 from .base import Layer
-from .core import ActivationMixin, _check_positive_int
+from .core import ActivationMixin, _check_positive_int, kernel_layer_config
 
 
 class _Conv(ActivationMixin, Layer):
@@ -255,12 +255,7 @@ class _Conv(ActivationMixin, Layer):
             padding=self.padding,
             data_format="channels_last",
             dilation_rate=self.dilation_rate,
-            activation=self.activation.name,
-            use_bias=self.use_bias,
-            kernel_initializer=_initializers.serialize(self.kernel_initializer),
-            bias_initializer=_initializers.serialize(self.bias_initializer),
-            kernel_regularizer=_regularizers.serialize(self.kernel_regularizer),
-            bias_regularizer=_regularizers.serialize(self.bias_regularizer),
+            **kernel_layer_config(self),
         )
         return config
 

@@ -26,6 +26,18 @@ def _check_positive_int(layer_name: str, arg: str, value) -> int:
     return int(value)
 
 
+def kernel_layer_config(layer) -> dict:
+    """Config entries every kernel + bias layer shares (Dense, Conv1D, Conv2D)."""
+    return {
+        "activation": layer.activation.name,
+        "use_bias": layer.use_bias,
+        "kernel_initializer": _initializers.serialize(layer.kernel_initializer),
+        "bias_initializer": _initializers.serialize(layer.bias_initializer),
+        "kernel_regularizer": _regularizers.serialize(layer.kernel_regularizer),
+        "bias_regularizer": _regularizers.serialize(layer.bias_regularizer),
+    }
+
+
 class ActivationMixin:
     """Shared handling of an ``activation=`` argument (forward, backward, fusion hook)."""
 
@@ -184,15 +196,7 @@ class Dense(ActivationMixin, Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            units=self.units,
-            activation=self.activation.name,
-            use_bias=self.use_bias,
-            kernel_initializer=_initializers.serialize(self.kernel_initializer),
-            bias_initializer=_initializers.serialize(self.bias_initializer),
-            kernel_regularizer=_regularizers.serialize(self.kernel_regularizer),
-            bias_regularizer=_regularizers.serialize(self.bias_regularizer),
-        )
+        config.update(units=self.units, **kernel_layer_config(self))
         return config
 
 

@@ -245,3 +245,55 @@ def test_other_float_types_predict_and_train(dtype, rng):
     assert got.dtype == np.dtype(dtype)
     tol = 1e-2 if dtype == "float16" else 1e-12
     np.testing.assert_allclose(got, reference(model, x), rtol=tol, atol=tol)
+
+
+def winograd_cnn(padding="valid", use_bias=True, pooled_output=False):
+    """A second Conv2D 3x3 with 8 input channels before a 2x2 pooling: Winograd territory."""
+    inp = keras.Input(shape=(14, 13, 2))
+    x = layers.Conv2D(8, 3, activation="relu")(inp)
+    x = layers.Conv2D(6, 3, activation="relu", padding=padding, use_bias=use_bias)(x)
+    x = layers.MaxPooling2D(2)(x)
+    if pooled_output:
+        return keras.Model(inp, x)
+    out = layers.Dense(3, activation="softmax")(layers.Flatten()(x))
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("pooled_output", [False, True])
+def test_winograd_predictions_match_the_plain_forward(padding, use_bias, pooled_output, rng,
+                                                      monkeypatch):
+    from filterbank.ops import winograd
+
+    if winograd.numba_kernels() is None:
+        pytest.skip("numba not installed")
+    calls = []
+    run = winograd.WinogradConvPool.run
+    monkeypatch.setattr(winograd.WinogradConvPool, "run",
+                        lambda self, *a: calls.append(1) or run(self, *a))
+    model = winograd_cnn(padding, use_bias, pooled_output)
+    x = rng.standard_normal((24, 14, 13, 2)).astype("float32")  # 24 x 5 x 5 >= 256 tiles
+    ref = reference(model, x)
+    got = model.predict_on_batch(x)
+    assert calls, "the Winograd path did not run"
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    keep = got.copy()
+    model.predict_on_batch(x[::-1].copy())  # a second call reuses the buffers...
+    np.testing.assert_array_equal(got, keep)  # ...never the array a caller holds
+    # One image is too little work for it: the im2col GEMM runs (and agrees).
+    calls.clear()
+    np.testing.assert_allclose(model.predict_on_batch(x[:1]), ref[:1], rtol=1e-5,
+                               atol=1e-6 * np.abs(ref).max())
+    assert not calls
+
+
+def test_winograd_can_be_turned_off(rng, monkeypatch):
+    from filterbank.ops import winograd
+
+    monkeypatch.setenv("FILTERBANK_DISABLE_WINOGRAD", "1")
+    monkeypatch.setattr(winograd.WinogradConvPool, "run", lambda *a: pytest.fail("ran"))
+    model = winograd_cnn()
+    x = rng.standard_normal((24, 14, 13, 2)).astype("float32")
+    np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x), rtol=1e-5,
+                               atol=1e-7)

@@ -296,6 +296,13 @@ def test_compiled_kernels_stay_in_bounds(tmp_path):
         "    wk = r.standard_normal((3, 2, 6, 4)).astype('float32')\n"
         "    y, cache = conv.conv2d_forward(x, wk, None, (2, 1), 'same', impl='numba')\n"
         "    conv.conv2d_backward(y, cache)\n"
+        "from filterbank.ops import winograd\n"
+        "winograd.CHUNK_ELEMENTS = 1000  # several chunks, a short last one\n"
+        "for shape, pad in [((5, 8, 9, 3), 'valid'), ((3, 7, 6, 2), 'same')]:\n"
+        "    wg = winograd.WinogradConvPool(shape, 4, 'float32', pad)\n"
+        "    x = r.standard_normal(shape).astype('float32')\n"
+        "    wk = r.standard_normal((3, 3, shape[3], 4)).astype('float32')\n"
+        "    wg.run(x, wk, None, True, np.empty(wg.out_shape, 'float32'))\n"
         "print('in bounds')\n"
     )
     # A fresh cache folder: the on-disk kernels were compiled without bounds checks.

@@ -41,6 +41,7 @@ import numpy as np
 from ..layers.convolutional import Conv2D
 from ..layers.pooling import MaxPooling2D
 from ..ops import conv_gemm as _conv_gemm
+from ..ops import direct as _direct
 from ..ops import fused as _fused
 from ..ops import pool as _pool
 from ..ops import winograd as _winograd
@@ -51,6 +52,12 @@ FUSABLE_ACTIVATIONS = _fused.ACTIVATIONS  # non-decreasing: they commute with ma
 
 def fusion_enabled() -> bool:
     return os.environ.get("FILTERBANK_DISABLE_FUSION", "").strip() in ("", "0")
+
+
+def fast_conv_enabled() -> bool:
+    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference then runs the im2col GEMM
+    for every fused step, instead of the direct and Winograd kernels."""
+    return os.environ.get("FILTERBANK_DISABLE_FAST_CONV", "").strip() in ("", "0")
 
 
 def can_fuse(conv_step, pool_step, consumers, output_slots) -> bool:
@@ -215,22 +222,26 @@ class FusedConvPool:
         params, use_bias = conv.params, conv.use_bias
         internal, self_ws = self.internal_output, self.workspace
         relu = conv.activation.name == "relu"
-        if (_winograd.enabled() and _winograd.numba_kernels() is not None
-                and _winograd.supports(conv.kernel_size, conv.strides, conv.dilation_rate,
-                                       conv.padding, pool.pool_size, pool.strides,
-                                       pool.padding, shape)):
+        geometry = (conv.kernel_size, conv.strides, conv.dilation_rate, conv.padding,
+                    pool.pool_size, pool.strides, pool.padding, shape)
+        special, fast = None, fast_conv_enabled()
+        if fast and _direct.numba_kernels() is not None and _direct.supports(*geometry):
+            # 3x3 on one channel: a direct compiled kernel (ops/direct.py), no column matrix
+            special = _direct.DirectConvPool(shape, conv.filters, dtype, conv.padding)
+        elif fast and _winograd.numba_kernels() is not None and _winograd.supports(*geometry):
             # 3x3 convolution + 2x2 pooling: Winograd F(2x2, 3x3), 2.25x fewer multiplies
-            # (ops/winograd.py; equal to the GEMM path within float rounding).
-            wino = _winograd.WinogradConvPool(shape, conv.filters, dtype, conv.padding)
-            wino_shape = wino.out_shape
+            # (ops/winograd.py). Both equal the GEMM path within float rounding.
+            special = _winograd.WinogradConvPool(shape, conv.filters, dtype, conv.padding)
+        if special is not None:
+            special_shape = special.out_shape
 
-            def run_winograd(x):
-                y = (self_ws.get("y", wino_shape, dtype) if internal
-                     else np.empty(wino_shape, dtype))
-                return wino.run(np.ascontiguousarray(x), params["kernel"],
-                                params["bias"] if use_bias else None, relu, y)
+            def run_special(x):
+                y = (self_ws.get("y", special_shape, dtype) if internal
+                     else np.empty(special_shape, dtype))
+                return special.run(np.ascontiguousarray(x), params["kernel"],
+                                   params["bias"] if use_bias else None, relu, y)
 
-            return run_winograd
+            return run_special
         k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
         zs = np.empty(chunks[0][2].out_shape, dtype)  # the raw map of one chunk
         cols = {}  # one im2col function per chunk size

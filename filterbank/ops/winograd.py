@@ -45,8 +45,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
@@ -69,11 +67,6 @@ _UNRESOLVED = object()
 _kernels = _UNRESOLVED
 
 
-def enabled() -> bool:
-    """False when ``FILTERBANK_DISABLE_WINOGRAD=1``: inference then runs the GEMM path."""
-    return os.environ.get("FILTERBANK_DISABLE_WINOGRAD", "").strip() in ("", "0")
-
-
 def numba_kernels():
     """The compiled transforms (:mod:`filterbank.ops._numba_winograd`), or None (numba
     missing, or ``FILTERBANK_DISABLE_NUMBA=1``). Loaded on first use."""
@@ -91,20 +84,32 @@ def numba_kernels():
     return _kernels
 
 
-def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
-             x_shape) -> bool:
-    """True when a Conv2D -> MaxPooling2D pair of these settings, on inputs of shape
-    x_shape (N, H, W, C), is worth running here: a 3x3 kernel, stride 1, no dilation,
-    "valid" or "same"; a "valid" 2x2 pooling of stride 2; at least ``MIN_CHANNELS`` input
-    channels and ``MIN_TILES`` pooled cells over the batch."""
-    n, h, w, channels = x_shape
+def fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
+                     pool_padding, x_shape) -> bool:
+    """True for a 3x3, stride-1, undilated "valid" or "same" convolution followed by a
+    "valid" 2x2 pooling of stride 2 with at least one pooled cell: the pair whose pooled
+    cells are exactly the 2x2 output tiles (here and in :mod:`filterbank.ops.direct`)."""
+    _, h, w, _ = x_shape
     if padding == "valid":
         h, w = h - 2, w - 2
     return (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
             and tuple(dilation) == (1, 1) and padding in ("valid", "same")
             and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
-            and pool_padding == "valid" and channels >= MIN_CHANNELS
-            and n * (h // 2) * (w // 2) >= max(1, MIN_TILES))
+            and pool_padding == "valid" and h >= 2 and w >= 2)
+
+
+def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
+             x_shape) -> bool:
+    """True when a Conv2D -> MaxPooling2D pair of these settings, on inputs of shape
+    x_shape (N, H, W, C), is worth running here: :func:`fits_3x3_pool2x2`, at least
+    ``MIN_CHANNELS`` input channels and ``MIN_TILES`` pooled cells over the batch."""
+    if not fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
+                            pool_padding, x_shape):
+        return False
+    n, h, w, channels = x_shape
+    if padding == "valid":
+        h, w = h - 2, w - 2
+    return channels >= MIN_CHANNELS and n * (h // 2) * (w // 2) >= max(1, MIN_TILES)
 
 
 # ---- the NumPy reference ------------------------------------------------------------------

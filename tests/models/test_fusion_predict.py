@@ -291,9 +291,28 @@ def test_winograd_predictions_match_the_plain_forward(padding, use_bias, pooled_
 def test_winograd_can_be_turned_off(rng, monkeypatch):
     from filterbank.ops import winograd
 
-    monkeypatch.setenv("FILTERBANK_DISABLE_WINOGRAD", "1")
+    monkeypatch.setenv("FILTERBANK_DISABLE_FAST_CONV", "1")
     monkeypatch.setattr(winograd.WinogradConvPool, "run", lambda *a: pytest.fail("ran"))
     model = winograd_cnn()
     x = rng.standard_normal((24, 14, 13, 2)).astype("float32")
     np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x), rtol=1e-5,
                                atol=1e-7)
+
+
+def test_one_channel_first_layers_run_the_direct_kernel(rng, monkeypatch):
+    from filterbank.ops import direct
+
+    if direct.numba_kernels() is None:
+        pytest.skip("numba not installed")
+    calls = []
+    run = direct.DirectConvPool.run
+    monkeypatch.setattr(direct.DirectConvPool, "run",
+                        lambda self, *a: calls.append(1) or run(self, *a))
+    for padding in ("valid", "same"):
+        model = cnn(1, {"padding": padding})
+        for n in (1, 7):  # any batch: no BLAS call to amortise
+            x = rng.random((n, 11, 11, 1)).astype("float32")
+            calls.clear()
+            np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x),
+                                       rtol=1e-5, atol=1e-7)
+            assert calls

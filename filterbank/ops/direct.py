@@ -1,0 +1,88 @@
+"""Direct 3x3 convolution of a one-channel image, fused with 2x2 max pooling (inference).
+
+The first layer of an MNIST CNN (28x28x1 -> 26x26x32 -> pooled 13x13x32) is a poor GEMM:
+its column matrix has K = 9, so the product is bound by writing the full 26x26x32 map
+(5.5 MB at batch 64), which the pooling then reads back. Computed directly, each pooled
+cell reads its 4x4 input patch once, forms the four 3x3 dot products per filter, keeps
+their max and writes only the pooled map: the seed models' first step ran ~1.3x faster
+and their whole prediction ~1.08x (batch 64, ``benchmarks/``).
+
+The inference path of the fused ``Conv2D(3x3, 1 channel) -> MaxPooling2D(2)`` step
+(``models/fusion.py``); training keeps the im2col GEMM. The sums run in another order than
+the GEMM's: equal within float rounding (tests: 1e-6 of the largest output in float32).
+
+Shapes: x (N, H, W, 1), w (3, 3, 1, F), b (F,) -> y (N, (H-2)//2, (W-2)//2, F) for
+"valid"; "same" pads x by one pixel on each side first (y (N, H//2, W//2, F)).
+
+Example:
+    >>> import numpy as np
+    >>> from filterbank.ops import direct
+    >>> plan = direct.DirectConvPool((2, 6, 7, 1), 4, np.float32)  # needs numba  # doctest: +SKIP
+    >>> plan.out_shape  # doctest: +SKIP
+    (2, 2, 2, 4)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .winograd import fits_3x3_pool2x2
+
+_UNRESOLVED = object()
+_kernels = _UNRESOLVED
+
+
+def numba_kernels():
+    """The compiled kernel module (:mod:`filterbank.ops._numba_direct`) or None (numba
+    missing, or ``FILTERBANK_DISABLE_NUMBA=1``). Loaded on first use."""
+    global _kernels
+    from .conv_gemm import numba_kernels as conv_kernels
+
+    if conv_kernels() is None:  # the same rule as every compiled kernel
+        return None
+    if _kernels is _UNRESOLVED:
+        try:
+            from . import _numba_direct
+        except Exception:  # numba is optional; a broken install falls back to the GEMM
+            _numba_direct = None
+        _kernels = _numba_direct
+    return _kernels
+
+
+def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
+             x_shape) -> bool:
+    """True for a one-channel input and the 3x3 conv + 2x2 pool geometry of
+    :func:`filterbank.ops.winograd.fits_3x3_pool2x2`."""
+    return x_shape[3] == 1 and fits_3x3_pool2x2(kernel_size, strides, dilation, padding,
+                                                pool_size, pool_strides, pool_padding, x_shape)
+
+
+class DirectConvPool:
+    """The compiled direct conv + 2x2 max pool for one input shape (N, H, W, 1).
+
+    ``run(x, w, b, relu, out)`` writes ``maxpool2x2(act(conv3x3(x, w) + b))`` into ``out``
+    (N, OH, OW, F); w is the layer's (3, 3, 1, F) kernel. Calls must not overlap when
+    padding is "same" (the padded copy is reused).
+    """
+
+    def __init__(self, x_shape, filters, dtype, padding="valid"):
+        self.kernels = numba_kernels()
+        if self.kernels is None:
+            raise RuntimeError("DirectConvPool needs numba (pip install numba).")
+        n, h, w, _ = x_shape
+        dtype = np.dtype(dtype)
+        self.padded = None
+        if padding == "same":  # zero border written once; the interior on every call
+            self.padded = np.zeros((n, h + 2, w + 2), dtype)
+            h, w = h + 2, w + 2
+        self.out_shape = (n, (h - 2) // 2, (w - 2) // 2, filters)
+        self._no_bias = np.zeros(filters, dtype)
+
+    def run(self, x, w, b, relu, out):
+        x = x.reshape(x.shape[:3])
+        if self.padded is not None:
+            self.padded[:, 1:-1, 1:-1] = x
+            x = self.padded
+        self.kernels.conv3x3_max_pool2x2(x, w.reshape(9, w.shape[-1]),
+                                         self._no_bias if b is None else b, relu, out)
+        return out

@@ -262,7 +262,9 @@ def render_markdown(results: dict) -> str:
     c = results["config"]
     out.append(f"- {c['threads']} threads per framework; {c['rounds']} alternating rounds, "
                f"~{c['block']} s blocks, {c['pause']} s pause before each block; "
-               f"torch layout: {c['torch_layout']}" + _layouts(results))
+               f"torch layout: {c['torch_layout']}" + _layouts(results)
+               + ("; glibc malloc: keep (no fresh page faults, see `--malloc`)"
+                  if c.get("malloc") == "keep" else ""))
     out.append(f"- Wall time of this run: {results['wall_s']:.0f} s")
     out.append("")
     if m["loadavg_start"][0] > 0.5 * (m["usable_cores"] or 1):

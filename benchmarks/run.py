@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.figures import FIGURES, Session  # noqa: E402
-from benchmarks.harness import THREAD_VARS  # noqa: E402
+from benchmarks.harness import THREAD_VARS, apply_malloc  # noqa: E402
 from benchmarks.report import machine_info, render_markdown  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -58,6 +58,10 @@ def parse_args(argv=None):
     p.add_argument("--torch-layout", default="auto", choices=["auto", "nchw", "channels_last"],
                    help="torch memory format; auto probes both once per task and model and "
                    "keeps the faster (default)")
+    p.add_argument("--malloc", default="default", choices=["default", "keep"],
+                   help="glibc allocator in the workers: 'default' (as users run), or 'keep' "
+                   "(freed memory stays in the process: no fresh page faults; PyTorch's fast "
+                   "mode)")
     p.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out even if "
                    "installed")
     p.add_argument("--sgemm-n", type=int, default=4096, help="matmul size for the peak figure")
@@ -107,6 +111,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     for var in THREAD_VARS:  # the orchestrator does no numeric work, but stay consistent
         os.environ.setdefault(var, str(args.threads))
+    apply_malloc(args.malloc)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)

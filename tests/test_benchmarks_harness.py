@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 
 from benchmarks import archs
-from benchmarks.harness import Entry, WorkerError, WorkerProc, contest, linear_fit, summary
+from benchmarks.harness import (
+    MALLOC_KEEP,
+    Entry,
+    WorkerError,
+    WorkerProc,
+    apply_malloc,
+    contest,
+    linear_fit,
+    summary,
+    worker_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ["train", "infer", "latency", "rss", "import", "peak", "scaling"]
@@ -221,3 +231,18 @@ def test_filterbank_adapter_builds_the_seed_models_through_the_public_api():
         assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     fit = fb.fit("functional", n=96, batch=64, seed=0)
     fit()  # one epoch: a full batch and a partial one
+
+
+def test_malloc_keep_reaches_the_workers_and_the_report(tmp_path, monkeypatch):
+    for var in MALLOC_KEEP:
+        monkeypatch.delenv(var, raising=False)  # restored (removed) after the test
+    apply_malloc("default")
+    assert not set(MALLOC_KEEP) & set(worker_env(1))
+    apply_malloc("keep")
+    assert {k: worker_env(1)[k] for k in MALLOC_KEEP} == {k: str(2**30) for k in MALLOC_KEEP}
+    with pytest.raises(ValueError, match="'default' or 'keep'"):
+        apply_malloc("sometimes")
+    proc, res, md = run_bench(tmp_path, "--subject", "numpy", "--baseline", "numpy",
+                              "--only", "infer", "--malloc", "keep")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert res["config"]["malloc"] == "keep" and "glibc malloc: keep" in md

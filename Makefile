@@ -27,7 +27,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check filterbank tests benchmarks scripts
 
-bench: $(STAMP)
+# The comparison's peers: PyTorch (the CPU wheel CI uses) and ONNX Runtime (inference).
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install torch==2.13.0 onnxruntime onnx
+	touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 
@@ -64,6 +65,24 @@ def numba_kernels():
             _numba_conv = None
         _numba_module = _numba_conv
     return _numba_module
+
+
+_compiled_modules: dict = {}
+
+
+def compiled_module(name: str):
+    """``filterbank.ops.<name>``, a module of numba kernels, loaded on first use; None when
+    :func:`numba_kernels` is (the one rule for every compiled kernel) or it fails to load
+    (numba is optional: the caller falls back to the GEMM path)."""
+    if numba_kernels() is None:
+        return None
+    if name not in _compiled_modules:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except Exception:
+            module = None
+        _compiled_modules[name] = module
+    return _compiled_modules[name]
 
 
 def kernels(impl):

@@ -26,27 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .winograd import fits_3x3_pool2x2
-
-_UNRESOLVED = object()
-_kernels = _UNRESOLVED
+from .conv_gemm import compiled_module
+from .winograd import SamePadding, fits_3x3_pool2x2, require
 
 
 def numba_kernels():
     """The compiled kernel module (:mod:`filterbank.ops._numba_direct`) or None (numba
-    missing, or ``FILTERBANK_DISABLE_NUMBA=1``). Loaded on first use."""
-    global _kernels
-    from .conv_gemm import numba_kernels as conv_kernels
-
-    if conv_kernels() is None:  # the same rule as every compiled kernel
-        return None
-    if _kernels is _UNRESOLVED:
-        try:
-            from . import _numba_direct
-        except Exception:  # numba is optional; a broken install falls back to the GEMM
-            _numba_direct = None
-        _kernels = _numba_direct
-    return _kernels
+    missing, or ``FILTERBANK_DISABLE_NUMBA=1``)."""
+    return compiled_module("_numba_direct")
 
 
 def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
@@ -62,27 +49,18 @@ class DirectConvPool:
 
     ``run(x, w, b, relu, out)`` writes ``maxpool2x2(act(conv3x3(x, w) + b))`` into ``out``
     (N, OH, OW, F); w is the layer's (3, 3, 1, F) kernel. Calls must not overlap when
-    padding is "same" (the padded copy is reused).
+    padding is "same" (:class:`~filterbank.ops.winograd.SamePadding` reuses its buffer).
     """
 
     def __init__(self, x_shape, filters, dtype, padding="valid"):
-        self.kernels = numba_kernels()
-        if self.kernels is None:
-            raise RuntimeError("DirectConvPool needs numba (pip install numba).")
-        n, h, w, _ = x_shape
-        dtype = np.dtype(dtype)
-        self.padded = None
-        if padding == "same":  # zero border written once; the interior on every call
-            self.padded = np.zeros((n, h + 2, w + 2), dtype)
-            h, w = h + 2, w + 2
-        self.out_shape = (n, (h - 2) // 2, (w - 2) // 2, filters)
+        self.kernels = require(numba_kernels(), "DirectConvPool")
+        self.pad = SamePadding(x_shape, dtype, padding)
+        h, w = self.pad.hw
+        self.out_shape = (x_shape[0], (h - 2) // 2, (w - 2) // 2, filters)
         self._no_bias = np.zeros(filters, dtype)
 
     def run(self, x, w, b, relu, out):
-        x = x.reshape(x.shape[:3])
-        if self.padded is not None:
-            self.padded[:, 1:-1, 1:-1] = x
-            x = self.padded
-        self.kernels.conv3x3_max_pool2x2(x, w.reshape(9, w.shape[-1]),
+        x = self.pad(x)
+        self.kernels.conv3x3_max_pool2x2(x.reshape(x.shape[:3]), w.reshape(9, w.shape[-1]),
                                          self._no_bias if b is None else b, relu, out)
         return out

@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .conv_gemm import compiled_module
+
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
@@ -63,25 +65,11 @@ CHUNK_ELEMENTS = 2**20
 MIN_CHANNELS = 8
 MIN_TILES = 256
 
-_UNRESOLVED = object()
-_kernels = _UNRESOLVED
-
 
 def numba_kernels():
     """The compiled transforms (:mod:`filterbank.ops._numba_winograd`), or None (numba
-    missing, or ``FILTERBANK_DISABLE_NUMBA=1``). Loaded on first use."""
-    global _kernels
-    from .conv_gemm import numba_kernels as conv_kernels
-
-    if conv_kernels() is None:  # the same rule as every compiled kernel
-        return None
-    if _kernels is _UNRESOLVED:
-        try:
-            from . import _numba_winograd
-        except Exception:  # numba is optional; a broken install falls back to the GEMM
-            _numba_winograd = None
-        _kernels = _numba_winograd
-    return _kernels
+    missing, or ``FILTERBANK_DISABLE_NUMBA=1``)."""
+    return compiled_module("_numba_winograd")
 
 
 def fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
@@ -168,6 +156,34 @@ def _row_length(elements: int, itemsize: int) -> int:
     return n
 
 
+class SamePadding:
+    """x as it is ("valid"), or copied into a zero-bordered buffer ("same": one pixel on
+    each side, what Keras pads for a 3x3 kernel of stride 1). The border is written once;
+    the interior on every call, so calls must not overlap."""
+
+    def __init__(self, x_shape, dtype, padding):
+        n, h, w, c = x_shape
+        self.buffer = None
+        if padding == "same":
+            self.buffer = np.zeros((n, h + 2, w + 2, c), dtype)
+            h, w = h + 2, w + 2
+        self.hw = (h, w)  # of what __call__ returns
+
+    def __call__(self, x):
+        if self.buffer is None:
+            return x
+        self.buffer[:, 1:-1, 1:-1] = x
+        return self.buffer
+
+
+def require(kernels, who: str):
+    """``kernels``, or a RuntimeError saying that ``who`` needs numba."""
+    if kernels is None:
+        raise RuntimeError(f"{who} needs numba (pip install numba) and FILTERBANK_DISABLE_NUMBA "
+                           "unset.")
+    return kernels
+
+
 class WinogradConvPool:
     """The compiled F(2x2, 3x3) conv + 2x2 max pool for one input shape, with its buffers.
 
@@ -177,16 +193,11 @@ class WinogradConvPool:
     """
 
     def __init__(self, x_shape, filters, dtype, padding="valid"):
-        self.kernels = numba_kernels()
-        if self.kernels is None:
-            raise RuntimeError("WinogradConvPool needs numba (pip install numba).")
-        n, h, w, c = x_shape
+        self.kernels = require(numba_kernels(), "WinogradConvPool")
+        n, _, _, c = x_shape
         dtype = np.dtype(dtype)
-        self.x_shape, self.padding = tuple(x_shape), padding
-        self.padded = None
-        if padding == "same":  # zero border written once; the interior on every call
-            self.padded = np.zeros((n, h + 2, w + 2, c), dtype)
-            h, w = h + 2, w + 2
+        self.pad = SamePadding(x_shape, dtype, padding)
+        h, w = self.pad.hw
         self.th, self.tw = (h - 2) // 2, (w - 2) // 2
         self.out_shape = (n, self.th, self.tw, filters)
         tiles = self.th * self.tw
@@ -209,9 +220,7 @@ class WinogradConvPool:
 
     def run(self, x, w, b, relu, out):
         k = self.kernels
-        if self.padded is not None:
-            self.padded[:, 1:-1, 1:-1] = x
-            x = self.padded
+        x = self.pad(x)
         k.kernel_transform(w, self._u)  # every call: the weights may have changed
         tiles = self.th * self.tw
         for i in range(0, x.shape[0], self.chunk):

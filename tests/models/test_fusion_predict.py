@@ -247,6 +247,14 @@ def test_other_float_types_predict_and_train(dtype, rng):
     np.testing.assert_allclose(got, reference(model, x), rtol=tol, atol=tol)
 
 
+def count_runs(monkeypatch, kernel_class):
+    """A list that gets one item per ``kernel_class.run`` call (the call still runs)."""
+    calls = []
+    run = kernel_class.run
+    monkeypatch.setattr(kernel_class, "run", lambda self, *a: calls.append(1) or run(self, *a))
+    return calls
+
+
 def winograd_cnn(padding="valid", use_bias=True, pooled_output=False):
     """A second Conv2D 3x3 with 8 input channels before a 2x2 pooling: Winograd territory."""
     inp = keras.Input(shape=(14, 13, 2))
@@ -268,10 +276,7 @@ def test_winograd_predictions_match_the_plain_forward(padding, use_bias, pooled_
 
     if winograd.numba_kernels() is None:
         pytest.skip("numba not installed")
-    calls = []
-    run = winograd.WinogradConvPool.run
-    monkeypatch.setattr(winograd.WinogradConvPool, "run",
-                        lambda self, *a: calls.append(1) or run(self, *a))
+    calls = count_runs(monkeypatch, winograd.WinogradConvPool)
     model = winograd_cnn(padding, use_bias, pooled_output)
     x = rng.standard_normal((24, 14, 13, 2)).astype("float32")  # 24 x 5 x 5 >= 256 tiles
     ref = reference(model, x)
@@ -304,10 +309,7 @@ def test_one_channel_first_layers_run_the_direct_kernel(rng, monkeypatch):
 
     if direct.numba_kernels() is None:
         pytest.skip("numba not installed")
-    calls = []
-    run = direct.DirectConvPool.run
-    monkeypatch.setattr(direct.DirectConvPool, "run",
-                        lambda self, *a: calls.append(1) or run(self, *a))
+    calls = count_runs(monkeypatch, direct.DirectConvPool)
     for padding in ("valid", "same"):
         model = cnn(1, {"padding": padding})
         for n in (1, 7):  # any batch: no BLAS call to amortise

@@ -140,7 +140,7 @@ def test_worker_protocol_and_errors():
 
 def test_every_figure_end_to_end_with_the_standin(tmp_path):
     proc, res, md = run_bench(
-        tmp_path, "--subject", "numpy", "--baseline", "numpy", "--sgemm-n", "64",
+        tmp_path, "--subject", "numpy", "--baseline", "numpy", "--no-ort", "--sgemm-n", "64",
         "--rss-samples", "256", "--import-rounds", "1", "--scaling-batches", "1,4",
         "--scaling-images", "28,36", "--scaling-image-batch", "2", "--scaling-rounds", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -243,6 +243,30 @@ def test_malloc_keep_reaches_the_workers_and_the_report(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="'default' or 'keep'"):
         apply_malloc("sometimes")
     proc, res, md = run_bench(tmp_path, "--subject", "numpy", "--baseline", "numpy",
-                              "--only", "infer", "--malloc", "keep")
+                              "--only", "infer", "--malloc", "keep", "--no-ort")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert res["config"]["malloc"] == "keep" and "glibc malloc: keep" in md
+
+
+def test_inference_breakdown_names_the_kernels(tmp_path, monkeypatch):
+    from benchmarks import inference_breakdown as bd
+    from benchmarks.harness import THREAD_VARS
+    from filterbank.ops import direct
+
+    for var in THREAD_VARS:  # main() sets them: restore them afterwards
+        monkeypatch.delenv(var, raising=False)
+
+    out = tmp_path / "bd.json"
+    assert bd.main(["--batch", "12", "--rounds", "1", "--calls", "1", "--threads", "1",
+                    "--json", str(out)]) == 0
+    res = json.loads(out.read_text())["results"]
+    assert [r["arch"] for r in res] == ["functional", "sequential"]
+    for r in res:
+        kernels = [s["kernel"] for s in r["steps"]]
+        first = "direct" if direct.numba_kernels() is not None else "gemm"
+        # 12 images x 25 pooled cells >= 256: conv2 runs Winograd when numba is there
+        second = "winograd" if direct.numba_kernels() is not None else "gemm"
+        assert kernels[:3] == [first, second, "gemm"] and kernels[3:] == ["-"] * (
+            len(kernels) - 3)
+        assert abs(sum(s["share"] for s in r["steps"]) - 1) < 1e-9
+        assert r["speedup"] > 0 and r["max_abs_difference"] < 1e-5

@@ -1,0 +1,152 @@
+"""Where filterbank's inference time goes, and what the inference-only kernels buy.
+
+For each seed model, in one process (threads as in the harness: 2 by default):
+
+1. per step: every step the graph engine runs (``Graph.runs``: fused conv + pool steps,
+   convolutions, dense layers) timed one by one around its ``predict``;
+2. A/B: the whole ``predict_on_batch`` with the inference kernels (Winograd and direct
+   convolutions) against the same model, same weights, with ``FILTERBANK_DISABLE_FAST_CONV=1``
+   (the im2col GEMM everywhere), in alternating blocks; the speed-up is the median of the
+   per-round ratios.
+
+Both use one random batch (``benchmarks/frameworks.make_data``). Prints a Markdown table;
+``--json PATH`` also writes the numbers.
+
+Examples:
+    python benchmarks/inference_breakdown.py
+    python benchmarks/inference_breakdown.py --batch 1 --rounds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.harness import THREAD_VARS  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=40, help="alternating rounds (default 40)")
+    p.add_argument("--calls", type=int, default=5, help="calls per timed block (default 5)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", type=Path, help="also write the numbers here")
+    return p.parse_args(argv)
+
+
+def _blocks(fns: dict, rounds: int, calls: int) -> dict:
+    """name -> list of seconds per call, one entry per round; the functions alternate."""
+    import time as _t
+
+    out = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = _t.perf_counter()
+            for _ in range(calls):
+                fn()
+            out[name].append((_t.perf_counter() - t) / calls)
+    return out
+
+
+def measure(arch: str, batch: int, rounds: int, calls: int) -> dict:
+    import numpy as np
+
+    from benchmarks.frameworks import FilterbankAdapter, make_data
+
+    adapter = FilterbankAdapter(threads=0)
+    x, _ = make_data(batch, 28, seed=0)
+    fast = adapter.build(arch, 28, seed=0)
+    fast.predict_on_batch(x)  # builds the lean per-shape functions (and compiles kernels)
+    os.environ["FILTERBANK_DISABLE_FAST_CONV"] = "1"
+    try:
+        plain = adapter.build(arch, 28, seed=0)
+        plain.set_weights(fast.get_weights())
+        plain.predict_on_batch(x)
+    finally:
+        del os.environ["FILTERBANK_DISABLE_FAST_CONV"]
+    diff = float(np.abs(fast.predict_on_batch(x) - plain.predict_on_batch(x)).max())
+
+    runs = fast._graph.runs
+    inputs = [x]
+    for run in runs[:-1]:  # every step's input, from one pass
+        inputs.append(run.predict(inputs[-1]))
+    step_fns = {i: (lambda run=run, v=v: run.predict(v)) for i, (run, v)
+                in enumerate(zip(runs, inputs))}
+    step_times = _blocks(step_fns, rounds, calls)
+    steps = [{"step": " + ".join(layer.name for layer in run.layers),
+              "kernel": _kernel_of(run, inputs[i]),
+              "us": float(np.median(step_times[i])) * 1e6} for i, run in enumerate(runs)]
+    total = sum(s["us"] for s in steps)
+    for s in steps:
+        s["share"] = s["us"] / total
+
+    ab = _blocks({"fast": lambda: fast.predict_on_batch(x),
+                  "plain": lambda: plain.predict_on_batch(x)}, rounds, calls)
+    ratios = np.array(ab["plain"]) / np.array(ab["fast"])
+    return {"arch": arch, "batch": batch, "steps": steps, "steps_total_us": total,
+            "fast_samples_per_s": batch / float(np.median(ab["fast"])),
+            "plain_samples_per_s": batch / float(np.median(ab["plain"])),
+            "speedup": float(np.median(ratios)), "speedup_min": float(ratios.min()),
+            "speedup_max": float(ratios.max()), "max_abs_difference": diff}
+
+
+def _kernel_of(run, x) -> str:
+    """Which inference kernel a step used for this input: direct, winograd or gemm."""
+    fn = getattr(run, "_predictors", {}).get((x.shape, x.dtype))
+    special = getattr(fn, "__closure__", None) or ()
+    for cell in special:
+        name = type(cell.cell_contents).__name__
+        if name == "DirectConvPool":
+            return "direct"
+        if name == "WinogradConvPool":
+            return "winograd"
+    layers = getattr(run, "layers", ())
+    return "gemm" if any(type(la).__name__ == "Conv2D" for la in layers) else "-"
+
+
+def to_markdown(results: list[dict]) -> str:
+    out = []
+    for r in results:
+        out.append(f"### {r['arch']}, batch {r['batch']}")
+        out.append("")
+        out.append("| step | kernel | us | share |")
+        out.append("|---|---|---|---|")
+        for s in r["steps"]:
+            out.append(f"| {s['step']} | {s['kernel']} | {s['us']:,.0f} | {s['share']:.0%} |")
+        out.append(f"| sum of steps | | {r['steps_total_us']:,.0f} | |")
+        out.append("")
+        out.append(f"Whole `predict_on_batch`: {r['fast_samples_per_s']:,.0f} samples/s with the "
+                   f"inference kernels, {r['plain_samples_per_s']:,.0f} without "
+                   f"(`FILTERBANK_DISABLE_FAST_CONV=1`): **{r['speedup']:.2f}x** (per-round "
+                   f"min-max {r['speedup_min']:.2f}-{r['speedup_max']:.2f}); largest output "
+                   f"difference {r['max_abs_difference']:.1e}.")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for var in THREAD_VARS:  # before NumPy loads: the harness's thread settings
+        os.environ[var] = str(args.threads)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    results = [measure(arch, args.batch, args.rounds, args.calls)
+               for arch in ("functional", "sequential")]
+    md = f"Inference breakdown, {started}, {args.threads} threads, {os.getloadavg()[0]:.2f} " \
+         f"load at end\n\n" + to_markdown(results)
+    print(md)
+    if args.json:
+        args.json.write_text(json.dumps({"date": started, "threads": args.threads,
+                                         "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

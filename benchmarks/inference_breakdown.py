@@ -106,7 +106,7 @@ def _kernel_of(run, x) -> str:
         name = type(cell.cell_contents).__name__
         if name == "DirectConvPool":
             return "direct"
-        if name == "WinogradConvPool":
+        if name in ("WinogradConvPool", "WinogradConv"):
             return "winograd"
     layers = getattr(run, "layers", ())
     return "gemm" if any(type(la).__name__ == "Conv2D" for la in layers) else "-"

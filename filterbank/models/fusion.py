@@ -54,12 +54,6 @@ def fusion_enabled() -> bool:
     return os.environ.get("FILTERBANK_DISABLE_FUSION", "").strip() in ("", "0")
 
 
-def fast_conv_enabled() -> bool:
-    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference then runs the im2col GEMM
-    for every fused step, instead of the direct and Winograd kernels."""
-    return os.environ.get("FILTERBANK_DISABLE_FAST_CONV", "").strip() in ("", "0")
-
-
 def can_fuse(conv_step, pool_step, consumers, output_slots) -> bool:
     """True when ``pool_step`` is the only reader of ``conv_step``'s output and the pair fits."""
     conv, pool = conv_step.layer, pool_step.layer
@@ -224,7 +218,7 @@ class FusedConvPool:
         relu = conv.activation.name == "relu"
         geometry = (conv.kernel_size, conv.strides, conv.dilation_rate, conv.padding,
                     pool.pool_size, pool.strides, pool.padding, shape)
-        special, fast = None, fast_conv_enabled()
+        special, fast = None, _winograd.fast_conv_enabled()
         if fast and _direct.numba_kernels() is not None and _direct.supports(*geometry):
             # 3x3 on one channel: a direct compiled kernel (ops/direct.py), no column matrix
             special = _direct.DirectConvPool(shape, conv.filters, dtype, conv.padding)

@@ -146,3 +146,50 @@ def output_max_pool(m, bias, relu, y):  # pragma: no cover - compiled; tested vi
                         best = best if (best > zero) | (best != best) else zero
                     out[f] = best
                 t += 1
+
+
+@numba.njit(**_OPTS)
+def output_tiles(m, bias, relu, y):  # pragma: no cover - compiled; tested via winograd.py
+    """y[n, 2a:2a+2, 2b:2b+2] = act(A^T M A + bias) of tile t, the cells inside y only."""
+    n_batch, oh, ow, filters = y.shape
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    zero = y.dtype.type(0)
+    t = 0
+    for n in range(n_batch):
+        for a in range(th):
+            for b in range(tw):
+                row = m[t]
+                for i in range(2):
+                    r = 2 * a + i
+                    if r >= oh:
+                        continue
+                    for j in range(2):
+                        c = 2 * b + j
+                        if c >= ow:
+                            continue
+                        out = y[n, r, c]
+                        for f in range(filters):
+                            # rows (i = 0: 0 + 1 + 2, i = 1: 1 - 2 - 3), then columns (j)
+                            s0 = row[4 * filters + f]
+                            s1 = row[5 * filters + f]
+                            s2 = row[6 * filters + f]
+                            s3 = row[7 * filters + f]
+                            e0 = row[8 * filters + f]
+                            e1 = row[9 * filters + f]
+                            e2 = row[10 * filters + f]
+                            e3 = row[11 * filters + f]
+                            if i == 0:
+                                p0 = row[f] + s0 + e0
+                                p1 = row[filters + f] + s1 + e1
+                                p2 = row[2 * filters + f] + s2 + e2
+                                p3 = row[3 * filters + f] + s3 + e3
+                            else:
+                                p0 = s0 - e0 - row[12 * filters + f]
+                                p1 = s1 - e1 - row[13 * filters + f]
+                                p2 = s2 - e2 - row[14 * filters + f]
+                                p3 = s3 - e3 - row[15 * filters + f]
+                            v = (p0 + p1 + p2 if j == 0 else p1 - p2 - p3) + bias[f]
+                            if relu:
+                                v = v if (v > zero) | (v != v) else zero
+                            out[f] = v
+                t += 1

@@ -45,6 +45,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .conv_gemm import compiled_module
@@ -64,6 +66,13 @@ CHUNK_ELEMENTS = 2**20
 # then as fast or faster (measured: 1 image of the seed models 0.97x, 16 images 1.11x).
 MIN_CHANNELS = 8
 MIN_TILES = 256
+MIN_CONV_SAVING = 1.5
+
+
+def fast_conv_enabled() -> bool:
+    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference then runs the im2col GEMM
+    everywhere, instead of the direct and Winograd kernels."""
+    return os.environ.get("FILTERBANK_DISABLE_FAST_CONV", "").strip() in ("", "0")
 
 
 def numba_kernels():
@@ -98,6 +107,25 @@ def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, p
     if padding == "valid":
         h, w = h - 2, w - 2
     return channels >= MIN_CHANNELS and n * (h // 2) * (w // 2) >= max(1, MIN_TILES)
+
+
+def supports_conv(kernel_size, strides, dilation, padding, x_shape) -> bool:
+    """True when a Conv2D (no pooling after it) of these settings is worth running here:
+    3x3, stride 1, no dilation, "valid" or "same", ``MIN_CHANNELS`` input channels,
+    ``MIN_TILES`` tiles over the batch, and whole tiles wasting little: the 2.25x fewer
+    multiplications must stay >= ``MIN_CONV_SAVING`` after the padding to even sizes (a
+    3x3 output is 4 tiles for 9 outputs: 1.27x, left to the GEMM)."""
+    if len(x_shape) != 4:
+        return False
+    n, h, w, channels = x_shape
+    if padding == "valid":
+        h, w = h - 2, w - 2
+    if not (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
+            and tuple(dilation) == (1, 1) and padding in ("valid", "same") and h >= 1
+            and w >= 1 and channels >= MIN_CHANNELS):
+        return False
+    tiles = -(-h // 2) * -(-w // 2)
+    return n * tiles >= MIN_TILES and 9 * h * w >= MIN_CONV_SAVING * 16 * tiles
 
 
 # ---- the NumPy reference ------------------------------------------------------------------
@@ -157,22 +185,25 @@ def _row_length(elements: int, itemsize: int) -> int:
 
 
 class SamePadding:
-    """x as it is ("valid"), or copied into a zero-bordered buffer ("same": one pixel on
-    each side, what Keras pads for a 3x3 kernel of stride 1). The border is written once;
-    the interior on every call, so calls must not overlap."""
+    """x as it is ("valid"), or copied into a zero-bordered buffer: one pixel on each side
+    for "same" (what Keras pads for a 3x3 kernel of stride 1), plus ``extra`` (rows,
+    columns) at the bottom and right (so that whole 2x2 tiles cover an odd-sized output).
+    The border is written once; the interior on every call, so calls must not overlap."""
 
-    def __init__(self, x_shape, dtype, padding):
+    def __init__(self, x_shape, dtype, padding, extra=(0, 0)):
         n, h, w, c = x_shape
         self.buffer = None
-        if padding == "same":
-            self.buffer = np.zeros((n, h + 2, w + 2, c), dtype)
-            h, w = h + 2, w + 2
-        self.hw = (h, w)  # of what __call__ returns
+        lead = 1 if padding == "same" else 0
+        hp, wp = h + 2 * lead + extra[0], w + 2 * lead + extra[1]
+        if (hp, wp) != (h, w):
+            self.buffer = np.zeros((n, hp, wp, c), dtype)
+            self._inner = self.buffer[:, lead:lead + h, lead:lead + w]
+        self.hw = (hp, wp)  # of what __call__ returns
 
     def __call__(self, x):
         if self.buffer is None:
             return x
-        self.buffer[:, 1:-1, 1:-1] = x
+        self._inner[...] = x
         return self.buffer
 
 
@@ -184,22 +215,17 @@ def require(kernels, who: str):
     return kernels
 
 
-class WinogradConvPool:
-    """The compiled F(2x2, 3x3) conv + 2x2 max pool for one input shape, with its buffers.
+class _WinogradPlan:
+    """Buffers and the chunked transform -> 16 GEMMs -> output loop, for ``tiles`` (th, tw)
+    tiles per image of a padded input; subclasses say what the output transform writes."""
 
-    ``run(x, w, b, relu, out)`` writes ``maxpool2x2(act(conv3x3(x, w) + b))`` into ``out``
-    (N, th, tw, F); x is C-contiguous of ``x_shape`` (before "same" padding). Needs
-    :func:`numba_kernels`. Calls must not overlap (the buffers are reused).
-    """
-
-    def __init__(self, x_shape, filters, dtype, padding="valid"):
-        self.kernels = require(numba_kernels(), "WinogradConvPool")
+    def __init__(self, x_shape, filters, dtype, pad, tiles_hw, out_shape, who):
+        self.kernels = require(numba_kernels(), who)
         n, _, _, c = x_shape
         dtype = np.dtype(dtype)
-        self.pad = SamePadding(x_shape, dtype, padding)
-        h, w = self.pad.hw
-        self.th, self.tw = (h - 2) // 2, (w - 2) // 2
-        self.out_shape = (n, self.th, self.tw, filters)
+        self.pad = pad
+        self.th, self.tw = tiles_hw
+        self.out_shape = out_shape
         tiles = self.th * self.tw
         row_m = _row_length(16 * filters, dtype.itemsize)
         pieces = -(-n * tiles * row_m // CHUNK_ELEMENTS)  # even chunks under the limit
@@ -218,16 +244,58 @@ class WinogradConvPool:
         m = self._m[:rows, :16 * f].reshape(rows, 16, f).transpose(1, 0, 2)
         return v, m
 
+    def _output(self, m, b, relu, out):
+        raise NotImplementedError
+
     def run(self, x, w, b, relu, out):
         k = self.kernels
         x = self.pad(x)
         k.kernel_transform(w, self._u)  # every call: the weights may have changed
         tiles = self.th * self.tw
+        b = self._no_bias if b is None else b
         for i in range(0, x.shape[0], self.chunk):
             j = min(i + self.chunk, x.shape[0])
             rows = (j - i) * tiles
             k.input_transform(x[i:j], self.th, self.tw, self._v)
             v, m = self._gemm_views(rows)
             np.matmul(v, self._u, out=m)
-            k.output_max_pool(self._m, self._no_bias if b is None else b, relu, out[i:j])
+            self._output(self._m, b, relu, out[i:j])
         return out
+
+
+class WinogradConvPool(_WinogradPlan):
+    """The compiled F(2x2, 3x3) conv + 2x2 max pool for one input shape, with its buffers.
+
+    ``run(x, w, b, relu, out)`` writes ``maxpool2x2(act(conv3x3(x, w) + b))`` into ``out``
+    (N, th, tw, F); x is C-contiguous of ``x_shape`` (before "same" padding). Needs
+    :func:`numba_kernels`. Calls must not overlap (the buffers are reused).
+    """
+
+    def __init__(self, x_shape, filters, dtype, padding="valid"):
+        pad = SamePadding(x_shape, dtype, padding)
+        h, w = pad.hw
+        th, tw = (h - 2) // 2, (w - 2) // 2
+        super().__init__(x_shape, filters, dtype, pad, (th, tw),
+                         (x_shape[0], th, tw, filters), "WinogradConvPool")
+
+    def _output(self, m, b, relu, out):
+        self.kernels.output_max_pool(m, b, relu, out)
+
+
+class WinogradConv(_WinogradPlan):
+    """The compiled F(2x2, 3x3) convolution (no pooling) for one input shape.
+
+    ``run(x, w, b, relu, out)`` writes ``act(conv3x3(x, w) + b)`` into ``out`` (N, OH, OW,
+    F). An odd OH or OW is covered by whole tiles over one extra zero row or column of
+    input; the tile outputs past the edge are not written.
+    """
+
+    def __init__(self, x_shape, filters, dtype, padding="valid"):
+        n, h, w, _ = x_shape
+        oh, ow = (h, w) if padding == "same" else (h - 2, w - 2)
+        pad = SamePadding(x_shape, dtype, padding, extra=(oh % 2, ow % 2))
+        super().__init__(x_shape, filters, dtype, pad, (-(-oh // 2), -(-ow // 2)),
+                         (n, oh, ow, filters), "WinogradConv")
+
+    def _output(self, m, b, relu, out):
+        self.kernels.output_tiles(m, b, relu, out)

@@ -318,3 +318,20 @@ def test_one_channel_first_layers_run_the_direct_kernel(rng, monkeypatch):
             np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x),
                                        rtol=1e-5, atol=1e-7)
             assert calls
+
+
+def test_unpooled_3x3_convolutions_run_winograd_in_predict(rng, monkeypatch):
+    from filterbank.ops import winograd
+
+    if winograd.numba_kernels() is None:
+        pytest.skip("numba not installed")
+    calls = count_runs(monkeypatch, winograd.WinogradConv)
+    inp = keras.Input(shape=(15, 14, 3))
+    x = layers.Conv2D(8, 3, activation="relu")(inp)
+    x = layers.Conv2D(5, 3, activation="linear", padding="same")(x)  # no pooling after it
+    model = keras.Model(inp, layers.Dense(2)(layers.Flatten()(x)))
+    xb = rng.standard_normal((8, 15, 14, 3)).astype("float32")  # 8 x 7 x 6 tiles >= 256
+    ref = reference(model, xb)
+    np.testing.assert_allclose(model.predict_on_batch(xb), ref, rtol=1e-5,
+                               atol=1e-6 * np.abs(ref).max())
+    assert calls

@@ -303,6 +303,8 @@ def test_compiled_kernels_stay_in_bounds(tmp_path):
         "    x = r.standard_normal(shape).astype('float32')\n"
         "    wk = r.standard_normal((3, 3, shape[3], 4)).astype('float32')\n"
         "    wg.run(x, wk, None, True, np.empty(wg.out_shape, 'float32'))\n"
+        "    wc = winograd.WinogradConv(shape, 4, 'float32', pad)  # odd sizes: edge tiles\n"
+        "    wc.run(x, wk, None, True, np.empty(wc.out_shape, 'float32'))\n"
         "from filterbank.ops import direct\n"
         "for shape, pad in [((2, 9, 8, 1), 'valid'), ((3, 5, 6, 1), 'same')]:\n"
         "    dp = direct.DirectConvPool(shape, 5, 'float32', pad)\n"

@@ -141,3 +141,36 @@ def test_needs_numba_or_says_so(monkeypatch):
     monkeypatch.setattr(winograd, "numba_kernels", lambda: None)
     with pytest.raises(RuntimeError, match="pip install numba"):
         winograd.WinogradConvPool((1, 4, 4, 1), 2, np.float32)
+
+
+# ---- the convolution without pooling -------------------------------------------------------
+@needs_numba
+@pytest.mark.parametrize("case", CASES + [((2, 26, 26, 16, 8), "valid")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bias, relu", [(True, True), (False, False)])
+def test_unpooled_convolution_equals_the_direct_one(case, dtype, bias, relu, rng):
+    x, w, b = data(rng, case, dtype)
+    b = b if bias else None
+    padding = case[1]
+    z, _ = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64),
+                               None if b is None else b.astype(np.float64), padding=padding,
+                               impl="numpy")
+    ref = np.maximum(z, 0) if relu else z
+    plan = winograd.WinogradConv(x.shape, w.shape[3], dtype, padding)
+    out = np.full(plan.out_shape, np.nan, dtype)  # every cell must be written, none past it
+    got = plan.run(x, w, b, relu, out)
+    assert got.shape == ref.shape
+    tol = 1e-12 if dtype == np.float64 else 1e-5 * np.abs(ref).max()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
+
+
+def test_supports_conv_leaves_wasteful_tilings_to_the_gemm():
+    ok = dict(kernel_size=(3, 3), strides=(1, 1), dilation=(1, 1), padding="valid",
+              x_shape=(16, 26, 26, 64))
+    assert winograd.supports_conv(**ok) and winograd.supports_conv(**{**ok, "padding": "same"})
+    for change in [{"kernel_size": (5, 5)}, {"strides": (2, 2)}, {"dilation": (2, 2)},
+                   {"x_shape": (16, 26, 26, 3)},  # too thin
+                   {"x_shape": (64, 5, 5, 64)},  # 3x3 output: 4 tiles for 9 cells, 1.27x
+                   {"x_shape": (1, 12, 12, 64)},  # 25 tiles: too few
+                   {"x_shape": (16, 26, 64)}]:  # not an image batch
+        assert not winograd.supports_conv(**{**ok, **change}), change

@@ -20,8 +20,11 @@ which BLAS runs. Followed by a 2x2, stride-2 max pooling, each pooled cell is ex
 the full convolution map is never written (the same reordering as ``ops/fused.py``).
 
 It is the inference path of the fused ``Conv2D(3x3) -> MaxPooling2D(2)`` step
-(``models/fusion.py``), where it makes the seed models' largest layer ~1.4x faster.
-Training keeps the im2col GEMM, whose gradients are the tested reference.
+(``models/fusion.py``), where it makes the seed models' largest layer ~1.3x faster, and of
+a 3x3 ``Conv2D`` with no pooling after it (``layers/convolutional.py``,
+:class:`WinogradConv`: the output transform writes the 2x2 tiles, an odd-sized output is
+covered over one extra zero row/column). Training keeps the im2col GEMM, whose gradients
+are the tested reference.
 
 Not bit-identical to the GEMM: the transforms add and subtract inputs before the
 multiplications, so float32 results differ in the last bits (tests: within 1e-5 of the

@@ -15,6 +15,7 @@ Both use one random batch (``benchmarks/frameworks.make_data``). Prints a Markdo
 Examples:
     python benchmarks/inference_breakdown.py
     python benchmarks/inference_breakdown.py --batch 1 --rounds 20
+    python benchmarks/inference_breakdown.py --archs functional --image 112 --batch 16
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from benchmarks.harness import THREAD_VARS  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--image", type=int, default=28, help="image size (default 28)")
     p.add_argument("--rounds", type=int, default=40, help="alternating rounds (default 40)")
     p.add_argument("--calls", type=int, default=5, help="calls per timed block (default 5)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--archs", default="functional,sequential", help="models (default both)")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     return p.parse_args(argv)
 
@@ -56,18 +59,18 @@ def _blocks(fns: dict, rounds: int, calls: int) -> dict:
     return out
 
 
-def measure(arch: str, batch: int, rounds: int, calls: int) -> dict:
+def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> dict:
     import numpy as np
 
     from benchmarks.frameworks import FilterbankAdapter, make_data
 
     adapter = FilterbankAdapter(threads=0)
-    x, _ = make_data(batch, 28, seed=0)
-    fast = adapter.build(arch, 28, seed=0)
+    x, _ = make_data(batch, image, seed=0)
+    fast = adapter.build(arch, image, seed=0)
     fast.predict_on_batch(x)  # builds the lean per-shape functions (and compiles kernels)
     os.environ["FILTERBANK_DISABLE_FAST_CONV"] = "1"
     try:
-        plain = adapter.build(arch, 28, seed=0)
+        plain = adapter.build(arch, image, seed=0)
         plain.set_weights(fast.get_weights())
         plain.predict_on_batch(x)
     finally:
@@ -91,7 +94,7 @@ def measure(arch: str, batch: int, rounds: int, calls: int) -> dict:
     ab = _blocks({"fast": lambda: fast.predict_on_batch(x),
                   "plain": lambda: plain.predict_on_batch(x)}, rounds, calls)
     ratios = np.array(ab["plain"]) / np.array(ab["fast"])
-    return {"arch": arch, "batch": batch, "steps": steps, "steps_total_us": total,
+    return {"arch": arch, "batch": batch, "image": image, "steps": steps, "steps_total_us": total,
             "fast_samples_per_s": batch / float(np.median(ab["fast"])),
             "plain_samples_per_s": batch / float(np.median(ab["plain"])),
             "speedup": float(np.median(ratios)), "speedup_min": float(ratios.min()),
@@ -115,7 +118,7 @@ def _kernel_of(run, x) -> str:
 def to_markdown(results: list[dict]) -> str:
     out = []
     for r in results:
-        out.append(f"### {r['arch']}, batch {r['batch']}")
+        out.append(f"### {r['arch']}, batch {r['batch']}, {r['image']}x{r['image']}")
         out.append("")
         out.append("| step | kernel | us | share |")
         out.append("|---|---|---|---|")
@@ -137,8 +140,8 @@ def main(argv=None):
     for var in THREAD_VARS:  # before NumPy loads: the harness's thread settings
         os.environ[var] = str(args.threads)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    results = [measure(arch, args.batch, args.rounds, args.calls)
-               for arch in ("functional", "sequential")]
+    results = [measure(arch, args.batch, args.rounds, args.calls, args.image)
+               for arch in args.archs.split(",")]
     md = f"Inference breakdown, {started}, {args.threads} threads, {os.getloadavg()[0]:.2f} " \
          f"load at end\n\n" + to_markdown(results)
     print(md)

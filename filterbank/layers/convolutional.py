@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations as _activations
-from .. import initializers as _initializers
-from .. import regularizers as _regularizers
 from ..errors import fmt_shape, unknown_name
 from ..ops import activations as _act_ops
 from ..ops import conv as _conv
 from ..ops import winograd as _winograd
 from ..ops.workspace import Workspace
 from .base import Layer
-from .core import ActivationMixin, _check_positive_int, kernel_layer_config
+from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
 
 
 class _Conv(ActivationMixin, Layer):
@@ -59,12 +56,8 @@ class _Conv(ActivationMixin, Layer):
                 f"Keras), got strides={self.strides} and dilation_rate={self.dilation_rate}. "
                 "Use strides=1 with a dilation, or dilation_rate=1 with strides."
             )
-        self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        set_kernel_layer_args(self, activation, use_bias, kernel_initializer, bias_initializer,
+                              kernel_regularizer, bias_regularizer)
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}

@@ -26,6 +26,18 @@ def _check_positive_int(layer_name: str, arg: str, value) -> int:
     return int(value)
 
 
+def set_kernel_layer_args(layer, activation, use_bias, kernel_initializer, bias_initializer,
+                          kernel_regularizer, bias_regularizer) -> None:
+    """Resolve and set the arguments every kernel + bias layer shares (Dense, Conv1D,
+    Conv2D); :func:`kernel_layer_config` is the way back."""
+    layer.activation = _activations.get(activation, f"Layer '{layer.name}' argument activation")
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = _initializers.get(kernel_initializer)
+    layer.bias_initializer = _initializers.get(bias_initializer)
+    layer.kernel_regularizer = _regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = _regularizers.get(bias_regularizer)
+
+
 def kernel_layer_config(layer) -> dict:
     """Config entries every kernel + bias layer shares (Dense, Conv1D, Conv2D)."""
     return {
@@ -84,12 +96,8 @@ class Dense(ActivationMixin, Layer):
     ):
         super().__init__(**kwargs)
         self.units = _check_positive_int(self.name, "units", units)
-        self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        set_kernel_layer_args(self, activation, use_bias, kernel_initializer, bias_initializer,
+                              kernel_regularizer, bias_regularizer)
         self.engine_internal_dx = False  # set by the graph engine around its backward calls
         self._dx_buffer = None
 

@@ -102,17 +102,13 @@ def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> 
 
 
 def _kernel_of(run, x) -> str:
-    """Which inference kernel a step used for this input: direct, winograd or gemm."""
+    """Which convolution kernel a step's lean inference function runs for this input
+    (its ``kernel`` attribute: direct, winograd or gemm), "-" for other layers."""
     fn = getattr(run, "_predictors", {}).get((x.shape, x.dtype))
-    special = getattr(fn, "__closure__", None) or ()
-    for cell in special:
-        name = type(cell.cell_contents).__name__
-        if name == "DirectConvPool":
-            return "direct"
-        if name in ("WinogradConvPool", "WinogradConv"):
-            return "winograd"
-    layers = getattr(run, "layers", ())
-    return "gemm" if any(type(la).__name__ == "Conv2D" for la in layers) else "-"
+    if hasattr(fn, "kernel"):
+        return fn.kernel
+    # No lean function (no numba, another dtype): the layer's plain forward, an im2col GEMM.
+    return "gemm" if any(type(la).__name__ == "Conv2D" for la in run.layers) else "-"
 
 
 def to_markdown(results: list[dict]) -> str:

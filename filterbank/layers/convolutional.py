@@ -190,6 +190,7 @@ class _Conv(ActivationMixin, Layer):
                 return wino.run(np.ascontiguousarray(x), params["kernel"],
                                 params["bias"] if use_bias else None, relu, y)
 
+            run_winograd.kernel = wino.kernel
             return run_winograd
         if plan.chunk < plan.x_shape[0]:
             return None  # chunks: the plain forward handles them
@@ -209,6 +210,7 @@ class _Conv(ActivationMixin, Layer):
                 epilogue(y, params["bias"], relu)
                 return y.reshape(y_shape)
 
+            run_compiled.kernel = "gemm"
             return run_compiled
 
         def run(x):
@@ -222,6 +224,7 @@ class _Conv(ActivationMixin, Layer):
                 y = activate(y)
             return y.reshape(y_shape)
 
+        run.kernel = "gemm"  # which convolution kernel runs (benchmarks/inference_breakdown.py)
         return run
 
     def grad_buffer(self, name, dtype):

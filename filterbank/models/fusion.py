@@ -235,6 +235,7 @@ class FusedConvPool:
                 return special.run(np.ascontiguousarray(x), params["kernel"],
                                    params["bias"] if use_bias else None, relu, y)
 
+            run_special.kernel = special.kernel
             return run_special
         k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
         zs = np.empty(chunks[0][2].out_shape, dtype)  # the raw map of one chunk
@@ -264,6 +265,7 @@ class FusedConvPool:
                 kernel(z, b, relu, *geometry, y[i:j], no_arg, False)
             return y
 
+        run.kernel = "gemm"
         return run
 
     def _predict(self, x):

@@ -52,6 +52,8 @@ class DirectConvPool:
     padding is "same" (:class:`~filterbank.ops.winograd.SamePadding` reuses its buffer).
     """
 
+    kernel = "direct"  # what the lean inference functions report (``fn.kernel``)
+
     def __init__(self, x_shape, filters, dtype, padding="valid"):
         self.kernels = require(numba_kernels(), "DirectConvPool")
         self.pad = SamePadding(x_shape, dtype, padding)

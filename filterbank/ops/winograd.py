@@ -274,6 +274,8 @@ class WinogradConvPool(_WinogradPlan):
     :func:`numba_kernels`. Calls must not overlap (the buffers are reused).
     """
 
+    kernel = "winograd"  # what the lean inference functions report (``fn.kernel``)
+
     def __init__(self, x_shape, filters, dtype, padding="valid"):
         pad = SamePadding(x_shape, dtype, padding)
         h, w = pad.hw
@@ -292,6 +294,8 @@ class WinogradConv(_WinogradPlan):
     F). An odd OH or OW is covered by whole tiles over one extra zero row or column of
     input; the tile outputs past the edge are not written.
     """
+
+    kernel = "winograd"
 
     def __init__(self, x_shape, filters, dtype, padding="valid"):
         n, h, w, _ = x_shape

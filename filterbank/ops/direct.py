@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .conv_gemm import compiled_module
-from .winograd import SamePadding, fits_3x3_pool2x2, require
+from .winograd import SamePadding, conv_out_hw, fits_3x3_pool2x2, require
 
 
 def numba_kernels():
@@ -57,8 +57,8 @@ class DirectConvPool:
     def __init__(self, x_shape, filters, dtype, padding="valid"):
         self.kernels = require(numba_kernels(), "DirectConvPool")
         self.pad = SamePadding(x_shape, dtype, padding)
-        h, w = self.pad.hw
-        self.out_shape = (x_shape[0], (h - 2) // 2, (w - 2) // 2, filters)
+        oh, ow = conv_out_hw(x_shape, padding)
+        self.out_shape = (x_shape[0], oh // 2, ow // 2, filters)
         self._no_bias = np.zeros(filters, dtype)
 
     def run(self, x, w, b, relu, out):

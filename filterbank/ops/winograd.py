@@ -84,18 +84,27 @@ def numba_kernels():
     return compiled_module("_numba_winograd")
 
 
+def _is_3x3_unit(kernel_size, strides, dilation, padding) -> bool:
+    """A 3x3, stride-1, undilated "valid" or "same" convolution: what the transforms do."""
+    return (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
+            and tuple(dilation) == (1, 1) and padding in ("valid", "same"))
+
+
+def conv_out_hw(x_shape, padding) -> tuple:
+    """(OH, OW) of that convolution on x_shape (N, H, W, C)."""
+    _, h, w, _ = x_shape
+    return (h, w) if padding == "same" else (h - 2, w - 2)
+
+
 def fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
                      pool_padding, x_shape) -> bool:
     """True for a 3x3, stride-1, undilated "valid" or "same" convolution followed by a
     "valid" 2x2 pooling of stride 2 with at least one pooled cell: the pair whose pooled
     cells are exactly the 2x2 output tiles (here and in :mod:`filterbank.ops.direct`)."""
-    _, h, w, _ = x_shape
-    if padding == "valid":
-        h, w = h - 2, w - 2
-    return (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
-            and tuple(dilation) == (1, 1) and padding in ("valid", "same")
+    oh, ow = conv_out_hw(x_shape, padding)
+    return (_is_3x3_unit(kernel_size, strides, dilation, padding)
             and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
-            and pool_padding == "valid" and h >= 2 and w >= 2)
+            and pool_padding == "valid" and oh >= 2 and ow >= 2)
 
 
 def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
@@ -103,13 +112,10 @@ def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, p
     """True when a Conv2D -> MaxPooling2D pair of these settings, on inputs of shape
     x_shape (N, H, W, C), is worth running here: :func:`fits_3x3_pool2x2`, at least
     ``MIN_CHANNELS`` input channels and ``MIN_TILES`` pooled cells over the batch."""
-    if not fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
-                            pool_padding, x_shape):
-        return False
-    n, h, w, channels = x_shape
-    if padding == "valid":
-        h, w = h - 2, w - 2
-    return channels >= MIN_CHANNELS and n * (h // 2) * (w // 2) >= max(1, MIN_TILES)
+    oh, ow = conv_out_hw(x_shape, padding)
+    return (fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
+                             pool_padding, x_shape)
+            and x_shape[3] >= MIN_CHANNELS and x_shape[0] * (oh // 2) * (ow // 2) >= MIN_TILES)
 
 
 def supports_conv(kernel_size, strides, dilation, padding, x_shape) -> bool:
@@ -118,17 +124,12 @@ def supports_conv(kernel_size, strides, dilation, padding, x_shape) -> bool:
     ``MIN_TILES`` tiles over the batch, and whole tiles wasting little: the 2.25x fewer
     multiplications must stay >= ``MIN_CONV_SAVING`` after the padding to even sizes (a
     3x3 output is 4 tiles for 9 outputs: 1.27x, left to the GEMM)."""
-    if len(x_shape) != 4:
+    if len(x_shape) != 4 or not _is_3x3_unit(kernel_size, strides, dilation, padding):
         return False
-    n, h, w, channels = x_shape
-    if padding == "valid":
-        h, w = h - 2, w - 2
-    if not (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
-            and tuple(dilation) == (1, 1) and padding in ("valid", "same") and h >= 1
-            and w >= 1 and channels >= MIN_CHANNELS):
-        return False
-    tiles = -(-h // 2) * -(-w // 2)
-    return n * tiles >= MIN_TILES and 9 * h * w >= MIN_CONV_SAVING * 16 * tiles
+    oh, ow = conv_out_hw(x_shape, padding)
+    tiles = -(-oh // 2) * -(-ow // 2)
+    return (oh >= 1 and ow >= 1 and x_shape[3] >= MIN_CHANNELS
+            and x_shape[0] * tiles >= MIN_TILES and 9 * oh * ow >= MIN_CONV_SAVING * 16 * tiles)
 
 
 # ---- the NumPy reference ------------------------------------------------------------------
@@ -201,7 +202,6 @@ class SamePadding:
         if (hp, wp) != (h, w):
             self.buffer = np.zeros((n, hp, wp, c), dtype)
             self._inner = self.buffer[:, lead:lead + h, lead:lead + w]
-        self.hw = (hp, wp)  # of what __call__ returns
 
     def __call__(self, x):
         if self.buffer is None:
@@ -277,10 +277,9 @@ class WinogradConvPool(_WinogradPlan):
     kernel = "winograd"  # what the lean inference functions report (``fn.kernel``)
 
     def __init__(self, x_shape, filters, dtype, padding="valid"):
-        pad = SamePadding(x_shape, dtype, padding)
-        h, w = pad.hw
-        th, tw = (h - 2) // 2, (w - 2) // 2
-        super().__init__(x_shape, filters, dtype, pad, (th, tw),
+        oh, ow = conv_out_hw(x_shape, padding)
+        th, tw = oh // 2, ow // 2  # pooled cells = whole tiles; an odd last row/column unread
+        super().__init__(x_shape, filters, dtype, SamePadding(x_shape, dtype, padding), (th, tw),
                          (x_shape[0], th, tw, filters), "WinogradConvPool")
 
     def _output(self, m, b, relu, out):
@@ -298,11 +297,10 @@ class WinogradConv(_WinogradPlan):
     kernel = "winograd"
 
     def __init__(self, x_shape, filters, dtype, padding="valid"):
-        n, h, w, _ = x_shape
-        oh, ow = (h, w) if padding == "same" else (h - 2, w - 2)
+        oh, ow = conv_out_hw(x_shape, padding)
         pad = SamePadding(x_shape, dtype, padding, extra=(oh % 2, ow % 2))
         super().__init__(x_shape, filters, dtype, pad, (-(-oh // 2), -(-ow // 2)),
-                         (n, oh, ow, filters), "WinogradConv")
+                         (x_shape[0], oh, ow, filters), "WinogradConv")
 
     def _output(self, m, b, relu, out):
         self.kernels.output_tiles(m, b, relu, out)

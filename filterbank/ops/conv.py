@@ -125,6 +125,14 @@ def _as_float(x):
     return x if x.dtype.kind == "f" else x.astype(backend.floatx())
 
 
+def _padding(padding, allowed):
+    """The padding name, lower-cased, or the unknown-name error listing ``allowed``."""
+    padding = padding.lower() if isinstance(padding, str) else padding
+    if padding not in allowed:
+        raise unknown_name("padding", padding, allowed)
+    return padding
+
+
 def _pair(v, name):
     if isinstance(v, (int, np.integer)):
         return int(v), int(v)
@@ -168,9 +176,7 @@ def conv2d_forward(x, w, b=None, strides=(1, 1), padding="valid", dilation=(1, 1
         (y, cache); pass cache to :func:`conv2d_backward`.
     """
     strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
-    padding = padding.lower() if isinstance(padding, str) else padding
-    if padding not in PADDINGS_2D:
-        raise unknown_name("padding", padding, PADDINGS_2D)
+    padding = _padding(padding, PADDINGS_2D)
     x = _as_float(x)
     w = np.asarray(w)
     pads = resolve_pads(x.shape[1:3], w.shape[:2], strides, padding, dilation)
@@ -213,9 +219,7 @@ def conv1d_forward(x, w, b=None, stride=1, padding="valid", dilation=1, impl=Non
         array([ 0.,  0.,  1.,  0.,  0., -1.], dtype=float32)
     """
     stride, dilation = _single(stride, "stride"), _single(dilation, "dilation")
-    padding = padding.lower() if isinstance(padding, str) else padding
-    if padding not in PADDINGS_1D:
-        raise unknown_name("padding", padding, PADDINGS_1D)
+    padding = _padding(padding, PADDINGS_1D)
     x = _as_float(x)
     w = np.asarray(w)
     if x.ndim != 3 or w.ndim != 3:

@@ -54,7 +54,11 @@ Example:
 
 from .cell import cell
 from .explanation import Explanation
+from .gradients import grad_cam, gradients, saliency
 from .maps import feature_maps, pool_winners
 from .text import map_text, maps_text
 
-__all__ = ["Explanation", "cell", "feature_maps", "map_text", "maps_text", "pool_winners"]
+__all__ = [
+    "Explanation", "cell", "feature_maps", "grad_cam", "gradients", "map_text", "maps_text",
+    "pool_winners", "saliency",
+]

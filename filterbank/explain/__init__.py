@@ -52,6 +52,7 @@ Example:
     (3.0, [0, 0], 3.0)
 """
 
+from .arithmetic import arithmetic_text, count_params, layer_arithmetic
 from .cell import cell
 from .explanation import Explanation
 from .gradients import grad_cam, gradients, saliency
@@ -59,6 +60,6 @@ from .maps import feature_maps, pool_winners
 from .text import map_text, maps_text
 
 __all__ = [
-    "Explanation", "cell", "feature_maps", "grad_cam", "gradients", "map_text", "maps_text",
-    "pool_winners", "saliency",
+    "Explanation", "arithmetic_text", "cell", "count_params", "feature_maps", "grad_cam",
+    "gradients", "layer_arithmetic", "map_text", "maps_text", "pool_winners", "saliency",
 ]

@@ -200,9 +200,9 @@ def plot_pool_winners(model, x, layer, channel=0, save=None):
     # whose values all tie (e.g. all 0 after a ReLU) has no meaningful winner: unmarked.
     if strides == size:
         for r in np.arange(0, plane.shape[0] + 1, size[0]) - 0.5:
-            ax1.axhline(r, color="0.55", lw=0.6)
+            ax1.axhline(r, color="0.25", lw=1.2)
         for c in np.arange(0, plane.shape[1] + 1, size[1]) - 0.5:
-            ax1.axvline(c, color="0.55", lw=0.6)
+            ax1.axvline(c, color="0.25", lw=1.2)
     ties = 0
     for idx in np.ndindex(*out.shape[:-1]):
         r, c = pos[idx][channel]

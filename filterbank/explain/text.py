@@ -140,6 +140,8 @@ def format_explanation(e) -> str:
         shape = "x".join(str(s) for s in e.window.shape[:-1])
         cin = e.window.shape[-1]
         size = shape + (f"x{cin}" if cin > 1 else "")
+        if e.window.ndim == 2:  # Conv1D: k steps of cin channels
+            size = f"{shape}-step" + (f" x {cin}-channel" if cin > 1 else "")
         lines = [f"{head}: filter {e.channel} on the {size} window {_where(e)} of {src}"]
         npad = int(np.sum(e.padding_mask)) if e.padding_mask is not None else 0
         lines += _products_text(e, _conv_labels(e))

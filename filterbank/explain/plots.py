@@ -292,7 +292,7 @@ def _class_title(model, x, class_index, class_names):
     if class_index is None:
         class_index = int(np.argmax(probs))
     name = class_names[class_index] if class_names is not None else str(class_index)
-    return class_index, f"class {name} (model output {probs[class_index]:.3g})"
+    return class_index, f"class {name} (model output {probs[class_index]:.4g})"
 
 
 def plot_saliency(model, x, class_index=None, class_names=None, save=None):

@@ -1,4 +1,5 @@
-"""The exactness property of explain.cell over random models, layers and positions: the
+"""The exactness property of explain.cell over random models (102: 24 per kernel path in 2D,
+30 in 1D), every layer, random positions: the
 explained output equals the model's own activation (a sub-model ending at the layer, run
 through the prediction path's kernels), and sum of products + bias equals the
 pre-activation (checked against a linear copy of the layer via feature_maps)."""
@@ -50,17 +51,17 @@ def test_cell_equals_the_models_activation_2d(path, monkeypatch):
     for k, v in PATHS[path].items():
         monkeypatch.setenv(k, v)
     total = 0
-    for seed in range(14):
+    for seed in range(24):
         keras.utils.clear_session()
         model, x = random_model_2d(seed)
         total += _check_model(model, x, np.random.default_rng(seed + 100))
-    assert total >= 300
+    assert total >= 24 * 20
 
 
 def test_cell_equals_the_models_activation_1d():
     total = 0
-    for seed in range(20):
+    for seed in range(30):
         keras.utils.clear_session()
         model, x = random_model_1d(seed)
         total += _check_model(model, x, np.random.default_rng(seed + 200), per_layer=2)
-    assert total >= 200
+    assert total >= 30 * 12

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from random_models import random_model_1d, random_model_2d
+from random_models import random_model_1d, random_model_2d, random_model_winograd
 
 import filterbank as keras
 from filterbank import explain
@@ -65,3 +65,14 @@ def test_cell_equals_the_models_activation_1d():
         model, x = random_model_1d(seed)
         total += _check_model(model, x, np.random.default_rng(seed + 200), per_layer=2)
     assert total >= 30 * 12
+
+
+def test_cell_equals_the_models_activation_winograd_shapes():
+    """Inputs large enough that prediction runs the Winograd kernels (unpooled and fused
+    with the pool); the explanation redoes the plain arithmetic."""
+    total = 0
+    for seed in range(4):
+        keras.utils.clear_session()
+        model, x = random_model_winograd(seed)
+        total += _check_model(model, x, np.random.default_rng(seed + 300), per_layer=4)
+    assert total >= 4 * 20

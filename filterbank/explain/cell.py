@@ -92,8 +92,13 @@ def cell(model, x, layer, index) -> Explanation:
         An :class:`~filterbank.explain.explanation.Explanation`: ``str()`` prints the
         arithmetic, ``.to_dict()`` gives it as JSON-ready data.
     """
+    from ..layers.input_layer import InputLayer
     from .cell_other import explain_other
 
+    if isinstance(V.resolve_layer(model, layer), InputLayer):
+        raise ValueError(f"Layer '{V.resolve_layer(model, layer).name}' is the model's input: "
+                         "it computes nothing to explain. Pick a layer after it (its values "
+                         "are the sample itself).")
     if isinstance(x, Snapshot):
         snap = x
         layer = V.resolve_layer(model, layer)

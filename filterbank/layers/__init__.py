@@ -7,6 +7,8 @@ Example:
 
 from .activation_layers import LeakyReLU, ReLU, Softmax
 from .base import KerasTensor, Layer, Node, clear_session
+from .conv_depthwise import DepthwiseConv2D, SeparableConv2D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose
 from .convolutional import Conv1D, Conv2D
 from .core import Activation, Dense
 from .input_layer import Input, InputLayer
@@ -27,6 +29,8 @@ from .reshaping import Flatten, Reshape, ZeroPadding2D
 
 # Keras's aliases
 Convolution1D, Convolution2D = Conv1D, Conv2D
+SeparableConvolution2D = SeparableConv2D
+Convolution2DTranspose, Convolution1DTranspose = Conv2DTranspose, Conv1DTranspose
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = (
     MaxPooling1D,
     MaxPooling2D,
@@ -62,6 +66,10 @@ LAYER_CLASSES = {
         BatchNormalization,
         Add,
         Concatenate,
+        DepthwiseConv2D,
+        SeparableConv2D,
+        Conv2DTranspose,
+        Conv1DTranspose,
     )
 }
 """Every built-in layer class by name: what model files may name, and nothing else."""

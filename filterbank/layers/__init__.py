@@ -13,7 +13,22 @@ from .convolutional import Conv1D, Conv2D
 from .core import Activation, Dense
 from .input_layer import Input, InputLayer
 from .merging import Add, Concatenate
+from .merging_elementwise import (
+    Average,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization
+from .normalization_groups import GroupNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -25,7 +40,9 @@ from .pooling import (
     MaxPooling2D,
 )
 from .regularization import Dropout
+from .resampling import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D
 from .reshaping import Flatten, Reshape, ZeroPadding2D
+from .spatial_dropout import SpatialDropout1D, SpatialDropout2D
 
 # Keras's aliases
 Convolution1D, Convolution2D = Conv1D, Conv2D
@@ -70,6 +87,20 @@ LAYER_CLASSES = {
         SeparableConv2D,
         Conv2DTranspose,
         Conv1DTranspose,
+        UpSampling1D,
+        UpSampling2D,
+        Cropping1D,
+        Cropping2D,
+        ZeroPadding1D,
+        SpatialDropout1D,
+        SpatialDropout2D,
+        LayerNormalization,
+        GroupNormalization,
+        Subtract,
+        Multiply,
+        Average,
+        Maximum,
+        Minimum,
     )
 }
 """Every built-in layer class by name: what model files may name, and nothing else."""

@@ -42,6 +42,7 @@ CASES = [
 KERAS_TORCH_FAILS = (9, 10)
 
 
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
 @pytest.mark.parametrize("name,kwargs,shape",
                          [c for i, c in enumerate(CASES) if i not in KERAS_TORCH_FAILS])
 def test_matches_real_keras(name, kwargs, shape):

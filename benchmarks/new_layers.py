@@ -166,10 +166,13 @@ class Worker:
 
     def op_time(self, id, steps, per_call=False):
         step = self.benches[id]
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(steps):
             step()
-        return {"elapsed": time.perf_counter() - t0}
+        # CPU time too: on a shared machine a process that waits for a core loses wall time
+        # but not CPU time (with 1 thread it is the step's own work; with more it also counts
+        # threads spinning while they wait for each other).
+        return {"elapsed": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
 def worker_main(framework, threads):
@@ -221,6 +224,7 @@ class Proc(harness.WorkerProc):
 def run(rounds=9, threads=2, block_s=0.6, pause=0.3, models=MODELS, log=print):
     procs = {fw: Proc(fw, threads) for fw in ("filterbank", "torch")}
     results = {"threads": threads, "rounds": rounds, "batch": BATCH,
+               "load_at_start": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                "versions": {fw: p.hello["versions"] for fw, p in procs.items()}, "models": {}}
     try:
         for model in models:
@@ -238,21 +242,27 @@ def run(rounds=9, threads=2, block_s=0.6, pause=0.3, models=MODELS, log=print):
                 if e.error is not None:
                     raise e.error
                 per_step = harness.summary([b["elapsed"] / steps for b in blocks[e.key]])
+                cpu = harness.summary([b["cpu"] / steps for b in blocks[e.key]])
                 row[e.key] = {"params": setup[e.key]["params"], "step_ms": per_step["median"] * 1e3,
+                              "cpu_ms": cpu["median"] * 1e3,
                               "step_ms_min": per_step["min"] * 1e3,
                               "step_ms_max": per_step["max"] * 1e3,
                               "samples_per_s": BATCH / per_step["median"], "steps": steps}
             row["torch_over_filterbank"] = row["torch"]["step_ms"] / row["filterbank"]["step_ms"]
+            row["cpu_torch_over_filterbank"] = row["torch"]["cpu_ms"] / row["filterbank"]["cpu_ms"]
             results["models"][model] = row
             log(f"{model:12s} filterbank {row['filterbank']['step_ms']:7.1f} ms/step "
                 f"({row['filterbank']['samples_per_s']:6.0f} samples/s, "
                 f"{row['filterbank']['params']:,} params)   torch "
                 f"{row['torch']['step_ms']:7.1f} ms/step ({row['torch']['samples_per_s']:6.0f}"
                 f" samples/s, {row['torch']['params']:,} params)   filterbank speed = "
-                f"{row['torch_over_filterbank']:.2f}x torch's")
+                f"{row['torch_over_filterbank']:.2f}x torch's (CPU time: "
+                f"{row['filterbank']['cpu_ms']:.1f} vs {row['torch']['cpu_ms']:.1f} ms, "
+                f"{row['cpu_torch_over_filterbank']:.2f}x)")
     finally:
         for p in procs.values():
             p.close()
+    results["load_at_end"] = os.getloadavg()
     return results
 
 

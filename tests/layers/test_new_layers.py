@@ -56,6 +56,7 @@ def test_matches_real_keras(name, kwargs, shape):
     theirs = getattr(k.layers, name)(**kwargs)
     expected = keras_output(theirs, x, weights)  # inference: dropout is the identity
     assert [w.shape for w in theirs.get_weights()] == [w.shape for w in weights]
+    assert ours.count_params() == theirs.count_params()  # what summary() prints
     np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5)
     assert ours.compute_output_shape((None, *shape[1:])) == tuple(
         theirs.compute_output_shape((None, *shape[1:])))

@@ -72,6 +72,13 @@ def depthwise_conv2d_forward(x, w, b=None, strides=(1, 1), padding="valid", dila
     """Depthwise 2D convolution, NHWC. Returns (y, cache) for :func:`depthwise_conv2d_backward`.
 
     Shapes: x (N, H, W, C), w (kh, kw, C, M), b (C*M,) or None -> y (N, Ho, Wo, C*M).
+
+    Example:
+        >>> import numpy as np
+        >>> y, _ = depthwise_conv2d_forward(np.ones((2, 9, 8, 3)), np.ones((3, 3, 3, 2)),
+        ...                                 strides=2, padding="same")
+        >>> y.shape, float(y[0, 1, 1, 0])
+        ((2, 5, 4, 6), 9.0)
     """
     strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
     padding = _padding(padding, PADDINGS_2D)

@@ -184,6 +184,11 @@ def test_bad_arguments_are_explained(make, pattern):
         make()
 
 
+def test_spatial_dropout_refuses_a_noise_shape():
+    with pytest.raises(TypeError, match="always drops whole channels"):
+        layers.SpatialDropout2D(0.5, noise_shape=(None, 1, 1, 3))
+
+
 def test_bad_inputs_are_explained():
     with pytest.raises(ValueError, match=r"cannot crop 3 \+ 3 cells from height 6.*at most 5"):
         layers.Cropping2D(3)(keras.Input(shape=(6, 10, 1)))

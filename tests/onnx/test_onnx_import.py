@@ -182,3 +182,30 @@ def test_declared_size_beyond_data_is_refused(tmp_path):
     (tmp_path / "big.onnx").write_bytes(buf.getvalue())
     with pytest.raises(ModelFileError, match="declares 6,000,000 values"):
         load_model(tmp_path / "big.onnx")
+
+
+def test_cli_export_and_import(tmp_path, capsys):
+    from filterbank import zoo
+    from filterbank.cli import main
+
+    model = zoo.build("xo", (9, 9, 1), 2)
+    model.save(tmp_path / "xo.fbk")
+    assert main(["export", str(tmp_path / "xo.fbk"), str(tmp_path / "xo.onnx")]) == 0
+    assert "opset 17" in capsys.readouterr().out
+    assert main(["import", str(tmp_path / "xo.onnx"), str(tmp_path / "back.fbk")]) == 0
+    back = fb.models.load_model(tmp_path / "back.fbk")
+    x = np.random.default_rng(0).normal(size=(3, 9, 9, 1)).astype("float32")
+    assert _rel(back.predict(x, verbose=0), model.predict(x, verbose=0)) < TOL
+    # User mistakes: one line, exit 2.
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx at all")
+    assert main(["import", str(tmp_path / "junk.onnx"), str(tmp_path / "j.fbk")]) == 2
+    assert main(["export", str(tmp_path / "xo.fbk"), str(tmp_path / "xo.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("filterbank: error:") == 2 and "Traceback" not in err
+
+
+def test_summary_notes_the_nchw_source(tmp_path):
+    torch, net = _torch_model()
+    torch.onnx.export(net, (torch.randn(1, 3, 16, 20),), str(tmp_path / "t.onnx"), dynamo=False)
+    text = load_model(tmp_path / "t.onnx").summary_string()
+    assert "NCHW ONNX graph" in text and "transpose(0, 2, 3, 1)" in text

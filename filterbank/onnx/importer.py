@@ -153,9 +153,9 @@ def convert(proto, path):
             outs = fn(ctx, node)
         except ModelFileError:
             raise
-        except (ValueError, TypeError) as e:  # a layer constructor refusing the settings
-            raise file_error(path, f"node {node.name!r} ({node.op_type}) cannot be converted: "
-                                   f"{str(e)[:300]}", None) from None
+        except Exception as e:  # a layer refusing the settings, or a malformed node
+            raise file_error(path, f"node {node.name!r} ({node.op_type}) cannot be converted "
+                                   f"({type(e).__name__}: {str(e)[:300]})") from None
         for name, value in zip(node.output, outs):
             values[name] = value
     outputs = []
@@ -167,9 +167,15 @@ def convert(proto, path):
             raise file_error(path, f"graph output {vi.name!r} is an NCHW map flattened "
                                    "channels-first; filterbank's Flatten is channels-last")
         outputs.append(v)
-    model = fb.Model(inputs[0] if len(inputs) == 1 else inputs,
-                     outputs[0].t if len(outputs) == 1 else [o.t for o in outputs],
-                     name=_safe_name(graph.name or "onnx_model", "onnx_model"))
+    if not outputs:
+        raise file_error(path, "its graph has no outputs")
+    try:
+        model = fb.Model(inputs[0] if len(inputs) == 1 else inputs,
+                         outputs[0].t if len(outputs) == 1 else [o.t for o in outputs],
+                         name=_safe_name(graph.name or "onnx_model", "onnx_model"))
+    except (ValueError, TypeError) as e:  # e.g. an input no output depends on
+        raise file_error(path, f"its graph cannot be wired as a model ({str(e)[:300]})"
+                         ) from None
     model.onnx_input_layout = layouts[0] if len(layouts) == 1 else layouts
     model.onnx_output_layout = ["NCHW" if o.rel == "cf" and len(o.t.shape) >= 3 else
                                 "as in ONNX" for o in outputs]
@@ -217,6 +223,8 @@ def _perm(node) -> list[int]:
 def _safe_name(name: str, default: str) -> str:
     import re
 
+    if isinstance(name, bytes):  # protobuf hands back invalid UTF-8 as bytes
+        name = name.decode("utf-8", "replace")
     clean = re.sub(r"[^A-Za-z0-9_]", "_", name or "")[:60].strip("_")
     return clean if clean and not clean[0].isdigit() else default
 
@@ -245,6 +253,11 @@ def load_model(path):
     rng = backend.get_rng_state()
     try:
         return convert(proto, path)
+    except ModelFileError:
+        raise
+    except Exception as e:  # whatever else a malformed graph trips: still one error class
+        raise file_error(path, f"its graph cannot be imported ({type(e).__name__}: "
+                               f"{str(e)[:200]})") from None
     finally:
         backend.set_rng_state(rng)
 

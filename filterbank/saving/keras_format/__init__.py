@@ -227,9 +227,15 @@ def load_keras(path):
     config = _parse_json(members[CONFIG], path, CONFIG)
     if METADATA in members:
         _parse_json(members[METADATA], path, METADATA)
-    fb_config = to_filterbank_config(config, path)
-    groups = read_h5(members[WEIGHTS_H5], path)
-    return _rebuild(fb_config, groups, path)
+    try:
+        fb_config = to_filterbank_config(config, path)
+        groups = read_h5(members[WEIGHTS_H5], path)
+        return _rebuild(fb_config, groups, path)
+    except ModelFileError:
+        raise
+    except Exception as e:  # whatever else a malformed config trips: still one error class
+        raise file_error(path, f"config.json cannot be read as a Keras model "
+                               f"({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def load_keras_weights(model, path) -> None:

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,6 +26,8 @@ OPS: dict = {}
 class Sym:
     t: object  # KerasTensor
     rel: object = "same"  # "same" | "cf" | np.ndarray (flat permutation)
+    bias_layer: object = None  # the Conv/Dense that produced t directly: an Add of a
+    # per-channel constant folds into its bias (Keras's and tf2onnx's exports add biases apart)
 
 
 def op(*names):
@@ -140,10 +142,10 @@ def _conv(ctx, node):
         x = _call(layers.ZeroPadding2D(padding), x)
         padding = "valid"
     cls = layers.Conv2D if rank == 2 else layers.Conv1D
-    layer = cls(w.shape[0], kernel, strides=strides, padding=padding, dilation_rate=dil,
-                use_bias=b is not None)
+    layer = cls(w.shape[0], kernel, strides=strides, padding=padding, dilation_rate=dil)
     kernel_k = w.transpose(*range(2, 2 + rank), 1, 0)  # (out, in, k...) -> (k..., in, out)
-    return [_call(layer, x, weights=[kernel_k] + ([b] if b is not None else []))]
+    bias = b if b is not None else np.zeros(w.shape[0], w.dtype)
+    return [replace(_call(layer, x, weights=[kernel_k, bias]), bias_layer=layer)]
 
 
 @op("MaxPool", "AveragePool")
@@ -239,9 +241,9 @@ def _transpose(ctx, node):
     perm = list(_attrs(node).get("perm", []))
     rank = len(x.t.shape)
     if rank >= 3 and x.rel == "same" and perm == to_first_perm(rank):
-        return [Sym(x.t, "cf")]
+        return [replace(x, rel="cf")]
     if rank >= 3 and x.rel == "cf" and perm == to_last_perm(rank):
-        return [Sym(x.t, "same")]
+        return [replace(x, rel="same")]
     if perm == list(range(rank)):
         return [x]
     raise _bad(ctx, node, f"has perm={perm}; only moves of the channel axis fold away")
@@ -291,8 +293,7 @@ def _matmul(ctx, node):
     layer = layers.Dense(w.shape[1])
     out = _call(layer, x, rel="same", weights=[_gemm_weights(ctx, node, x, w),
                                                np.zeros(w.shape[1], w.dtype)])
-    ctx["dense_from_matmul"][node.output[0]] = layer
-    return [out]
+    return [replace(out, bias_layer=layer)]
 
 
 @op("Add", "Sum")
@@ -303,18 +304,10 @@ def _add(ctx, node):
     vals = [ctx["values"][n] for n in node.input]
     consts = [v for v in vals if not isinstance(v, Sym)]
     syms = [v for v in vals if isinstance(v, Sym)]
-    if consts:  # MatMul + Add: the bias of the Dense the MatMul became
-        layer = ctx["dense_from_matmul"].get(next(n for n in node.input if isinstance(
-            ctx["values"][n], Sym)))
-        if layer is None or len(syms) != 1 or len(consts) != 1:
-            raise _bad(ctx, node, "adds a constant that is not the bias of a MatMul")
-        units = layer.units
-        c = consts[0]
-        if c.size not in (1, units):
-            raise _bad(ctx, node, f"adds a constant of shape {c.shape} to {units} units")
-        kernel, bias = layer.get_weights()
-        layer.set_weights([kernel, bias + np.broadcast_to(c.reshape(-1), (units,))])
-        return [syms[0]]
+    if consts and len(consts) == len(vals):
+        return [np.asarray(sum(consts))]
+    if consts:  # Conv/MatMul + Add: the bias of the layer the Conv/MatMul became
+        return [_fold_bias(ctx, node, syms, consts)]
     rels = {id(s.rel) if isinstance(s.rel, np.ndarray) else s.rel for s in syms}
     if len(rels) != 1:
         raise _bad(ctx, node, "adds tensors whose layouts differ")
@@ -323,11 +316,35 @@ def _add(ctx, node):
     return [Sym(layers.Add()([s.t for s in syms]), syms[0].rel)]
 
 
+def _fold_bias(ctx, node, syms, consts) -> Sym:
+    x = syms[0]
+    layer = x.bias_layer
+    if layer is None or len(syms) != 1 or len(consts) != 1 or "bias" not in layer.params:
+        raise _bad(ctx, node, "adds a constant that is not the bias of a Conv, Gemm or MatMul")
+    c = np.asarray(consts[0])
+    units = layer.params["bias"].shape[0]
+    rank = len(x.t.shape)
+    axis = 1 if (x.rel == "cf" and rank >= 3) else rank - 1  # the channel axis in ONNX order
+    pos = c.ndim - (rank - axis)  # broadcasting aligns from the right
+    ok = c.size == 1 or (c.size == units and 0 <= pos < c.ndim and c.shape[pos] == units)
+    if not ok or c.ndim > rank:
+        raise _bad(ctx, node, f"adds a constant of shape {c.shape}; a bias of {units} "
+                              "channels was expected")
+    bias = layer.params["bias"]
+    layer.params["bias"][...] = bias + np.broadcast_to(c.reshape(-1), (units,)).astype(
+        bias.dtype)
+    return x
+
+
 @op("Concat")
 def _concat(ctx, node):
     from .. import layers
 
     _check_attrs(ctx, node, {"axis": None})
+    vals = [ctx["values"][n] for n in node.input]
+    if not any(isinstance(v, Sym) for v in vals):
+        return [np.concatenate([np.asarray(v).reshape(-1) if np.ndim(v) == 0 else v
+                                for v in vals], axis=int(_attrs(node)["axis"]))]
     syms = [_sym(ctx, node, i) for i in range(len(node.input))]
     rels = {s.rel if isinstance(s.rel, str) else "perm" for s in syms}
     if len(rels) != 1 or "perm" in rels:
@@ -432,7 +449,9 @@ def _pad(ctx, node):
 
 @op("Identity", "Dropout")
 def _identity(ctx, node):
-    x = _sym(ctx, node)
+    x = ctx["values"][node.input[0]]
+    if not isinstance(x, Sym):  # an Identity of a constant is that constant
+        return [x] + [None] * (len(node.output) - 1)
     if node.op_type == "Dropout":
         training = _const(ctx, node, 2)
         if training is not None and bool(np.asarray(training)):
@@ -448,3 +467,53 @@ def _constant(ctx, node):
     if set(a) != {"value"}:
         raise _bad(ctx, node, f"has attributes {sorted(a)}; filterbank reads 'value' only")
     return [tensor_array(a["value"].t, ctx["path"])]
+
+
+# ---- shape arithmetic and casts (as Keras's torch exporter writes a Flatten) ----------------
+@op("Shape")
+def _shape(ctx, node):
+    x = _sym(ctx, node)
+    _check_attrs(ctx, node, {})
+    dims = list(x.t.shape[1:])
+    if x.rel == "cf" and len(dims) >= 2:
+        dims = [dims[-1], *dims[:-1]]
+    return [np.array([-1, *dims], np.int64)]  # -1: the batch size, unknown until run time
+
+
+def _consts(ctx, node):
+    return [_const(ctx, node, i) for i in range(len(node.input))]
+
+
+@op("Gather")
+def _gather(ctx, node):
+    _check_attrs(ctx, node, {"axis": None})
+    data, idx = _consts(ctx, node)
+    return [np.take(data, idx.astype(np.int64), axis=int(_attrs(node).get("axis", 0)))]
+
+
+@op("Unsqueeze", "Squeeze")
+def _unsqueeze(ctx, node):
+    _check_attrs(ctx, node, {"axes": None})
+    data = _const(ctx, node, 0)
+    axes = _attrs(node).get("axes")
+    if axes is None:
+        axes = _const(ctx, node, 1)
+    axes = tuple(int(a) for a in np.asarray(axes).reshape(-1))
+    if node.op_type == "Squeeze":
+        return [np.squeeze(data, axis=axes)]
+    return [np.expand_dims(data, axes)]
+
+
+@op("Cast")
+def _cast(ctx, node):
+    from onnx import TensorProto, helper
+
+    _check_attrs(ctx, node, {"to": None, "saturate": None})
+    to = int(_attrs(node)["to"])
+    v = ctx["values"][node.input[0]]
+    if isinstance(v, Sym):
+        if to not in (TensorProto.FLOAT, TensorProto.DOUBLE):
+            raise _bad(ctx, node, f"casts a tensor to {helper.tensor_dtype_to_string(to)}; "
+                                  "filterbank computes in floats")
+        return [v]
+    return [np.asarray(v).astype(helper.tensor_dtype_to_np_dtype(to))]

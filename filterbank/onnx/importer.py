@@ -138,7 +138,7 @@ def convert(proto, path):
         values[vi.name] = Sym(t, "same" if nhwc else "cf")
     if not inputs:
         raise file_error(path, "its graph has no inputs")
-    ctx = {"path": path, "opset": opset, "values": values, "dense_from_matmul": {}}
+    ctx = {"path": path, "opset": opset, "values": values}
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
             raise _unsupported(path, node, f"op domain {node.domain!r}")

@@ -209,3 +209,31 @@ def test_summary_notes_the_nchw_source(tmp_path):
     torch.onnx.export(net, (torch.randn(1, 3, 16, 20),), str(tmp_path / "t.onnx"), dynamo=False)
     text = load_model(tmp_path / "t.onnx").summary_string()
     assert "NCHW ONNX graph" in text and "transpose(0, 2, 3, 1)" in text
+
+
+def test_keras_exported_onnx_imports(tmp_path):
+    """Real Keras 3 (torch backend) model.export(format="onnx"): NHWC, Casts, biases added
+    apart, a Shape/Gather/Concat Flatten; imported and run, it agrees with ONNX Runtime."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    K = pytest.importorskip("keras", reason="needs real Keras 3")
+    if K.backend.backend() != "torch":
+        pytest.skip("the Keras export test runs with KERAS_BACKEND=torch")
+    inputs = K.Input((12, 10, 2))
+    x = K.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = K.layers.MaxPooling2D()(x)
+    y = K.layers.Conv2D(4, 1)(x)
+    x = K.layers.Concatenate()([x, y])
+    x = K.layers.Conv2D(3, (3, 2), strides=2, activation="tanh")(x)
+    x = K.layers.Flatten()(x)
+    outputs = K.layers.Dense(3, activation="softmax")(x)
+    km = K.Model(inputs, outputs)
+    xs = np.random.default_rng(0).normal(size=(6, 12, 10, 2)).astype("float32")
+    km.predict(xs, verbose=0)
+    km.export(str(tmp_path / "k.onnx"), format="onnx", verbose=False)
+    model = load_model(tmp_path / "k.onnx")
+    assert model.onnx_input_layout == "NHWC"
+    want = _ort(tmp_path / "k.onnx", xs)
+    assert _rel(model.predict(xs, verbose=0), want) < TOL
+    assert _rel(want, np.asarray(km.predict(xs, verbose=0))) < 1e-4

@@ -123,3 +123,43 @@ def test_fuzz_keras_archive(tmp_path):
                 zf.writestr(name, data)
         _check(load_keras, path, buf.getvalue(), outcomes)
     assert outcomes["refused"] > N // 3, outcomes
+
+
+def _keras_zip_with_h5(tmp_path, fill):
+    """A valid filterbank .keras archive whose model.weights.h5 ``fill(h5file)`` then edits."""
+    h5py = pytest.importorskip("h5py", reason="needs h5py")
+    good = os.path.join(tmp_path, "good.keras")
+    _model().save(good)
+    with zipfile.ZipFile(good) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    buf = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buf, "a") as f:
+        fill(f)
+    members["model.weights.h5"] = buf.getvalue()
+    path = os.path.join(tmp_path, "edited.keras")
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_h5_declared_size_beyond_file_is_refused(tmp_path):
+    from filterbank.saving.keras_format import load_keras
+
+    def fill(f):
+        del f["layers/conv2d/vars/0"]
+        f["layers/conv2d/vars"].create_dataset("0", shape=(3000, 3000), dtype="float32")
+
+    with pytest.raises(ModelFileError, match="declares 36,000,000 bytes, more than the whole"):
+        load_keras(_keras_zip_with_h5(tmp_path, fill))
+
+
+def test_h5_links_to_other_files_are_refused(tmp_path):
+    h5py = pytest.importorskip("h5py", reason="needs h5py")
+    from filterbank.saving.keras_format import load_keras
+
+    def fill(f):
+        f["layers/conv2d/vars/2"] = h5py.ExternalLink("/etc/passwd", "/x")
+
+    with pytest.raises(ModelFileError, match="ExternalLink"):
+        load_keras(_keras_zip_with_h5(tmp_path, fill))

@@ -30,7 +30,7 @@ def _ort_run(proto, xs):
     return sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
 
 
-def _check(model, batches=(1, 64), reference=True, seed=0):
+def _check(model, batches=(1, 64), reference=True, seed=0, reference_batches=(1, 64)):
     proto = build_onnx(model)
     ref = ReferenceEvaluator(proto) if reference else None
     for batch in batches:
@@ -39,7 +39,7 @@ def _check(model, batches=(1, 64), reference=True, seed=0):
         got = _ort_run(proto, xs)[0]
         assert got.shape == want.shape
         assert _rel_err(got, want) < TOL, (model.name, batch, "onnxruntime")
-        if ref is not None:
+        if ref is not None and batch in reference_batches:
             got = ref.run(None, {i.name: x for i, x in zip(proto.graph.input, xs)})[0]
             assert _rel_err(got, want) < TOL, (model.name, batch, "reference")
 
@@ -51,7 +51,8 @@ def test_seed_models_export(name):
     from tests.onnx.random_models import randomize_weights
 
     randomize_weights(model, np.random.default_rng(1))
-    _check(model)
+    # The pure-Python reference takes seconds per 28x28 batch of 64: there, two of the four.
+    _check(model, reference_batches=(1, 64) if name in ("xo", "seed-functional") else (1,))
 
 
 def test_random_models_export():

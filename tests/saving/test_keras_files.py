@@ -43,7 +43,7 @@ def _models():
         m = zoo.build(name, shape, 2 if name == "xo" else 10)
         randomize_weights(m, np.random.default_rng(3))
         out.append(m)
-    seeds = [s for s in range(60) if _keras_safe(random_model(s))][:16]
+    seeds = [s for s in range(60) if _keras_safe(random_model(s))][:12]
     return out + [random_model(s) for s in seeds]
 
 

@@ -114,8 +114,11 @@ def _read_vars(group, where: str, size: int, path, count) -> list[np.ndarray]:
         if count[1] > MAX_TENSORS:
             raise file_error(path, f"model.weights.h5 holds more than {MAX_TENSORS:,} tensors")
         link = group.get(str(i), getlink=True)
+        if not isinstance(link, h5py.HardLink):  # checked before following: no other files
+            raise file_error(path, f"model.weights.h5 entry {where}/{i} is a "
+                                   f"{type(link).__name__}; only plain datasets are read")
         ds = group[str(i)]
-        if not isinstance(link, h5py.HardLink) or not isinstance(ds, h5py.Dataset):
+        if not isinstance(ds, h5py.Dataset):
             raise file_error(path, f"model.weights.h5 entry {where}/{i} is not a dataset")
         arrays.append(_check_dataset(ds, f"{where}/{i}", size, path))
     return arrays

@@ -308,3 +308,6 @@ def _concatenate(b, layer, inputs):
     names = [b.in_layout(v, layout) for v in inputs]
     onnx_axis = to_first_perm(rank).index(axis) if layout == "first" else axis
     return Value(b.node("Concat", names, layer.name, axis=onnx_axis), _out_shape(layer), layout)
+
+
+from . import converters_more  # noqa: E402,F401  (registers the other branches' layer classes)

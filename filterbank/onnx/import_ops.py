@@ -28,6 +28,8 @@ class Sym:
     rel: object = "same"  # "same" | "cf" | np.ndarray (flat permutation)
     bias_layer: object = None  # the Conv/Dense that produced t directly: an Add of a
     # per-channel constant folds into its bias (Keras's and tf2onnx's exports add biases apart)
+    affine: object = None  # the BatchNormalization that produced t directly: Sub/Mul/Div/Add
+    # by per-channel constants (Keras's exported batch norm) fold into its scale and shift
 
 
 def op(*names):
@@ -306,8 +308,11 @@ def _add(ctx, node):
     syms = [v for v in vals if isinstance(v, Sym)]
     if consts and len(consts) == len(vals):
         return [np.asarray(sum(consts))]
-    if consts:  # Conv/MatMul + Add: the bias of the layer the Conv/MatMul became
+    if consts and len(syms) == 1 and len(consts) == 1 and syms[0].affine is None and (
+            syms[0].bias_layer is not None):  # Conv/MatMul + Add: that layer's bias
         return [_fold_bias(ctx, node, syms, consts)]
+    if consts and len(syms) == 1 and len(consts) == 1:
+        return [_affine(ctx, node, syms[0], consts[0], "add")]
     rels = {id(s.rel) if isinstance(s.rel, np.ndarray) else s.rel for s in syms}
     if len(rels) != 1:
         raise _bad(ctx, node, "adds tensors whose layouts differ")
@@ -334,6 +339,95 @@ def _fold_bias(ctx, node, syms, consts) -> Sym:
     layer.params["bias"][...] = bias + np.broadcast_to(c.reshape(-1), (units,)).astype(
         bias.dtype)
     return x
+
+
+def _channel_vector(ctx, node, x: Sym, c) -> np.ndarray:
+    """A constant that varies at most along the channel axis, as a (channels,) vector."""
+    c = np.asarray(c, np.float64)
+    rank = len(x.t.shape)
+    units = x.t.shape[-1]
+    axis = 1 if (x.rel == "cf" and rank >= 3) else rank - 1
+    pos = c.ndim - (rank - axis)
+    if c.size == 1 and c.ndim <= rank:
+        return np.full(units, float(c.reshape(-1)[0]))
+    if c.ndim <= rank and c.size == units and 0 <= pos < c.ndim and c.shape[pos] == units:
+        return c.reshape(-1)
+    raise _bad(ctx, node, f"combines a tensor with a constant of shape {c.shape}; filterbank "
+                          "folds per-channel constants only")
+
+
+def _affine(ctx, node, x: Sym, c, how: str) -> Sym:
+    """x*scale + shift per channel, kept in one inference-only BatchNormalization layer."""
+    from .. import layers
+
+    if isinstance(x.rel, np.ndarray):
+        raise _bad(ctx, node, "combines a permuted flat tensor with a constant")
+    v = _channel_vector(ctx, node, x, c)
+    layer = x.affine
+    if layer is None:
+        eps = 1e-3
+        layer = layers.BatchNormalization(epsilon=eps)
+        n = x.t.shape[-1]
+        # variance 1 - eps: the layer divides by sqrt(var + eps) = 1
+        x = replace(_call(layer, x, weights=[np.ones(n, np.float32), np.zeros(n, np.float32),
+                                             np.zeros(n, np.float32),
+                                             np.full(n, 1 - eps, np.float32)]),
+                    affine=layer, bias_layer=None)
+    gamma, beta = layer.params["gamma"], layer.params["beta"]
+    if how == "add":
+        beta[...] = beta + v
+    elif how == "sub":
+        beta[...] = beta - v
+    elif how == "mul":
+        gamma[...] = gamma * v
+        beta[...] = beta * v
+    else:  # div
+        if np.any(v == 0):
+            raise _bad(ctx, node, "divides by zero")
+        gamma[...] = gamma / v
+        beta[...] = beta / v
+    return x
+
+
+@op("Sub", "Mul", "Div")
+def _arith(ctx, node):
+    _check_attrs(ctx, node, {})
+    a, b = (ctx["values"][n] for n in node.input)
+    if not isinstance(a, Sym) and not isinstance(b, Sym):
+        fn = {"Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[node.op_type]
+        return [fn(a, b)]
+    if isinstance(a, Sym) and isinstance(b, Sym):
+        raise _bad(ctx, node, "combines two computed tensors; filterbank has no such layer")
+    if not isinstance(a, Sym):
+        if node.op_type != "Mul":
+            raise _bad(ctx, node, "has the constant on the left")
+        a, b = b, a
+    return [_affine(ctx, node, a, b, node.op_type.lower())]
+
+
+@op("ReduceMean", "ReduceMax")
+def _reduce_spatial(ctx, node):
+    from .. import layers
+
+    x = _sym(ctx, node)
+    _check_attrs(ctx, node, {"axes": None, "keepdims": [0, 1],
+                             "noop_with_empty_axes": [0]})
+    a = _attrs(node)
+    axes = a.get("axes")
+    if axes is None:
+        axes = _const(ctx, node, 1)
+    rank = len(x.t.shape)
+    axes = sorted(int(i) % rank for i in np.asarray(axes).reshape(-1))
+    spatial = list(range(2, rank)) if x.rel == "cf" else list(range(1, rank - 1))
+    if axes != spatial or rank not in (3, 4):
+        raise _bad(ctx, node, f"reduces axes {axes}; filterbank reduces the spatial axes "
+                              "(global pooling)")
+    keep = bool(a.get("keepdims", 1))
+    avg = node.op_type == "ReduceMean"
+    cls = {(True, 4): layers.GlobalAveragePooling2D, (False, 4): layers.GlobalMaxPooling2D,
+           (True, 3): layers.GlobalAveragePooling1D, (False, 3): layers.GlobalMaxPooling1D}
+    out = _call(cls[(avg, rank)](keepdims=keep), x)
+    return [out if keep else replace(out, rel="same")]
 
 
 @op("Concat")

@@ -237,3 +237,25 @@ def test_keras_exported_onnx_imports(tmp_path):
     want = _ort(tmp_path / "k.onnx", xs)
     assert _rel(model.predict(xs, verbose=0), want) < TOL
     assert _rel(want, np.asarray(km.predict(xs, verbose=0))) < 1e-4
+
+    # Batch norm (exported as Sub/Mul/Add) and global pooling (ReduceMean) fold into layers.
+    inputs = K.Input((8, 8, 2))
+    x = K.layers.Conv2D(4, 3, use_bias=False)(inputs)
+    x = K.layers.BatchNormalization()(x)
+    x = K.layers.Activation("relu")(x)
+    x = K.layers.GlobalAveragePooling2D()(x)
+    outputs = K.layers.Dense(3)(K.layers.Dropout(0.2)(x))
+    km = K.Model(inputs, outputs)
+    bn = km.layers[2]
+    rng = np.random.default_rng(1)
+    bn.set_weights([rng.uniform(0.5, 2, 4).astype("float32"), rng.normal(size=4).astype(
+        "float32"), rng.normal(size=4).astype("float32"), rng.uniform(0.5, 2, 4).astype(
+        "float32")])
+    xs = rng.normal(size=(5, 8, 8, 2)).astype("float32")
+    km.predict(xs, verbose=0)
+    km.export(str(tmp_path / "bn.onnx"), format="onnx", verbose=False)
+    model = load_model(tmp_path / "bn.onnx")
+    assert "BatchNormalization" in [type(a).__name__ for a in model.layers]
+    want = _ort(tmp_path / "bn.onnx", xs)
+    assert _rel(model.predict(xs, verbose=0), want) < TOL
+    assert _rel(want, np.asarray(km.predict(xs, verbose=0))) < 1e-4

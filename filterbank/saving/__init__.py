@@ -47,7 +47,7 @@ def load_model(path, *args, **kwargs):
     if _is_keras(path) and is_keras_archive(path):
         from .keras_format import load_keras
 
-        return load_keras(path)
+        return load_keras(path, compile=kwargs.get("compile", args[0] if args else True))
     return _load_fbk(path, *args, **kwargs)
 
 

@@ -150,3 +150,20 @@ def test_layer_order_matches_keras_on_branching_graphs(tmp_path):
         assert sorted(ours, key=lambda n: theirs.index(n)) == theirs
         checked += 1
     assert checked >= 3
+
+
+def test_compile_settings_cross_both_ways(tmp_path):
+    K = keras_real
+    km = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
+    km.compile(K.optimizers.Adam(0.0125), "sparse_categorical_crossentropy",
+               metrics=["accuracy"])
+    km.save(tmp_path / "c.keras")
+    model = fb.models.load_model(tmp_path / "c.keras")
+    assert type(model.optimizer).__name__ == "Adam"
+    assert abs(float(model.optimizer.learning_rate) - 0.0125) < 1e-7
+    model.fit(np.ones((4, 3), "float32"), np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    assert fb.models.load_model(tmp_path / "c.keras", compile=False).optimizer is None
+    model.save(tmp_path / "back.keras")
+    back = K.saving.load_model(tmp_path / "back.keras")
+    assert type(back.optimizer).__name__ == "Adam"
+    assert abs(float(back.optimizer.learning_rate) - 0.0125) < 1e-7

@@ -220,8 +220,28 @@ def _assign(model, groups: dict[str, list[np.ndarray]], path, paths=None) -> Non
             w[...] = a.astype(w.dtype, copy=False)
 
 
-def load_keras(path):
-    """Load a Keras 3 ``.keras`` archive as a filterbank model (uncompiled)."""
+def _compile(model, config: dict, path) -> None:
+    """Compile with the archive's compile settings (optimizer, loss, metrics), when it has
+    them; settings filterbank cannot rebuild leave the model uncompiled, with a warning."""
+    import warnings
+
+    cc = config.get("compile_config")
+    if not isinstance(cc, dict) or not cc.get("loss"):
+        return
+    keep = {k: cc.get(k) for k in ("optimizer", "loss", "metrics", "loss_weights")}
+    try:
+        model.compile_from_config(keep)
+    except Exception as e:
+        warnings.warn(f"{os.fspath(path)!r}: its compile settings cannot be rebuilt "
+                      f"({type(e).__name__}: {str(e)[:200]}); the model is loaded uncompiled. "
+                      "Call model.compile(...) before fit.", stacklevel=3)
+
+
+def load_keras(path, compile: bool = True):
+    """Load a Keras 3 ``.keras`` archive as a filterbank model.
+
+    With ``compile=True`` the archive's optimizer, loss and metrics are rebuilt (not the
+    optimizer's state: training restarts its moments)."""
     require_h5py()
     members = _members(_read_bytes(path), path)
     config = _parse_json(members[CONFIG], path, CONFIG)
@@ -230,12 +250,15 @@ def load_keras(path):
     try:
         fb_config = to_filterbank_config(config, path)
         groups = read_h5(members[WEIGHTS_H5], path)
-        return _rebuild(fb_config, groups, path)
+        model = _rebuild(fb_config, groups, path)
     except ModelFileError:
         raise
     except Exception as e:  # whatever else a malformed config trips: still one error class
         raise file_error(path, f"config.json cannot be read as a Keras model "
                                f"({type(e).__name__}: {str(e)[:200]})") from None
+    if compile:
+        _compile(model, config, path)
+    return model
 
 
 def load_keras_weights(model, path) -> None:
@@ -280,6 +303,8 @@ def save_keras(model, path, overwrite: bool = True) -> None:
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
             "producer": f"filterbank {__version__}"}
     config = keras_config(model, floatx if floatx in ("float32", "float64") else "float32")
+    if getattr(model, "optimizer", None) is not None:  # same keys as Keras's compile config
+        config["compile_config"] = model.get_compile_config()
 
     def fill(fp):
         with zipfile.ZipFile(fp, "w", zipfile.ZIP_DEFLATED) as zf:

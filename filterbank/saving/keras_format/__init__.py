@@ -6,7 +6,8 @@ layer order; see :mod:`.order`). ``load_keras(path)`` rebuilds the model from bu
 classes only (nothing is imported, evaluated or unpickled), checks every weight's shape before
 it is allocated, and raises :class:`~filterbank.saving.ModelFileError` for any defect;
 ``save_keras(model, path)`` writes an archive real Keras 3 loads with the same predictions.
-Compile settings are not carried (compile again after loading). Needs ``h5py``
+Compile settings (optimizer, loss, metrics) cross both ways;
+the optimizer's state does not. Needs ``h5py``
 (``pip install 'filterbank[keras-files]'``).
 
 Example:

@@ -611,3 +611,57 @@ def _cast(ctx, node):
                                   "filterbank computes in floats")
         return [v]
     return [np.asarray(v).astype(helper.tensor_dtype_to_np_dtype(to))]
+
+
+# ---- constant folding: shape arithmetic exporters leave behind (e.g. torch's F.pad) -----------
+MAX_FOLDED = 1_000_000
+FOLD: dict = {}
+
+
+def fold(*names):
+    def deco(fn):
+        for n in names:
+            FOLD[n] = fn
+        return fn
+    return deco
+
+
+@fold("ConstantOfShape")
+def _fold_constant_of_shape(ctx, node, ins):
+    from .importer import tensor_array
+
+    shape = [int(d) for d in np.asarray(ins[0]).reshape(-1)]
+    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) > MAX_FOLDED:
+        raise _bad(ctx, node, f"asks for a constant of shape {shape}")
+    a = {at.name: at for at in node.attribute}
+    value = tensor_array(a["value"].t, ctx["path"]).reshape(-1) if "value" in a else np.zeros(
+        1, np.float32)
+    return [np.full(shape, value[0], value.dtype)]
+
+
+@fold("Reshape")
+def _fold_reshape(ctx, node, ins):
+    data, shape = np.asarray(ins[0]), [int(d) for d in np.asarray(ins[1]).reshape(-1)]
+    shape = [data.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return [data.reshape(shape)]
+
+
+@fold("Slice")
+def _fold_slice(ctx, node, ins):
+    data = np.asarray(ins[0])
+    starts, ends = (np.asarray(v).reshape(-1) for v in ins[1:3])
+    axes = np.asarray(ins[3]).reshape(-1) if len(ins) > 3 and ins[3] is not None else range(
+        len(starts))
+    steps = np.asarray(ins[4]).reshape(-1) if len(ins) > 4 and ins[4] is not None else [1] * len(
+        starts)
+    index = [slice(None)] * data.ndim
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        index[int(ax)] = slice(int(max(min(s, 2**62), -2**62)), int(max(min(e, 2**62), -2**62)),
+                               int(st))
+    return [data[tuple(index)]]
+
+
+@fold("Transpose")
+def _fold_transpose(ctx, node, ins):
+    perm = _attrs(node).get("perm")
+    return [np.transpose(np.asarray(ins[0]), perm)]

@@ -26,7 +26,7 @@ import numpy as np
 from ..saving.errors import ModelFileError
 from ..saving.errors import file_error as _file_error
 from ._builder import to_first_perm, to_last_perm
-from .import_ops import OPS, Sym
+from .import_ops import FOLD, OPS, Sym
 
 ONNX_DAMAGED = "The file is damaged or not a valid ONNX model."
 
@@ -143,6 +143,11 @@ def convert(proto, path):
         if node.domain not in ("", "ai.onnx"):
             raise _unsupported(path, node, f"op domain {node.domain!r}")
         fn = OPS.get(node.op_type)
+        ins = [values.get(n) if n else None for n in node.input]
+        if node.op_type in FOLD and node.input and all(
+                not isinstance(v, Sym) and (v is not None or not n)
+                for v, n in zip(ins, node.input)):
+            fn = lambda ctx, node, _f=FOLD[node.op_type], _i=ins: _f(ctx, node, _i)  # noqa: E731
         if fn is None:
             raise _unsupported(path, node, "op")
         for name in node.input:

@@ -259,3 +259,35 @@ def test_keras_exported_onnx_imports(tmp_path):
     want = _ort(tmp_path / "bn.onnx", xs)
     assert _rel(model.predict(xs, verbose=0), want) < TOL
     assert _rel(want, np.asarray(km.predict(xs, verbose=0))) < 1e-4
+
+
+def test_pytorch_idioms_view_flatten_and_pools(tmp_path):
+    """x.view(x.size(0), -1) (a Shape/Gather/Concat/Reshape chain when the batch is dynamic),
+    adaptive average pooling, average pooling, explicit F.pad, ELU and Tanh."""
+    torch = pytest.importorskip("torch", reason="needs torch")
+    nn = torch.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(2, 5, (3, 2), stride=(1, 2))
+            self.c2 = nn.Conv2d(5, 6, 3)
+            self.fc = nn.Linear(6 * 2 * 1, 4)
+            self.gap_fc = nn.Linear(6, 4)
+
+        def forward(self, x):
+            y = nn.functional.elu(self.c1(x))
+            y = nn.functional.avg_pool2d(nn.functional.pad(y, (1, 0, 0, 1)), 2)
+            y = torch.tanh(self.c2(y))
+            a = self.fc(y.view(y.size(0), -1))
+            b = self.gap_fc(torch.flatten(nn.functional.adaptive_avg_pool2d(y, 1), 1))
+            return a + b
+
+    torch.manual_seed(1)
+    net = Net().eval()
+    path = tmp_path / "idioms.onnx"
+    torch.onnx.export(net, (torch.randn(1, 2, 10, 12),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    model = load_model(path)
+    xs = np.random.default_rng(3).normal(size=(4, 2, 10, 12)).astype("float32")
+    assert _rel(model.predict(xs.transpose(0, 2, 3, 1), verbose=0), _ort(path, xs)) < TOL

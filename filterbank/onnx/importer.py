@@ -26,7 +26,8 @@ import numpy as np
 from ..saving.errors import ModelFileError
 from ..saving.errors import file_error as _file_error
 from ._builder import to_first_perm, to_last_perm
-from .import_ops import FOLD, OPS, Sym
+from .import_fold import FOLD
+from .import_ops import OPS, Sym
 
 ONNX_DAMAGED = "The file is damaged or not a valid ONNX model."
 

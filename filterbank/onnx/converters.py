@@ -200,11 +200,11 @@ def _softmax(b, layer, inputs):
     return Value(b.node("Div", [e, s], layer.name), v.shape, "last")
 
 
-def _reduce(b, op, x, axes, hint):
+def _reduce(b, op, x, axes, hint, keepdims=1):
     # Axes became an input of ReduceSum at opset 13 and of the other reductions at opset 18.
     if op == "ReduceSum" or b.opset >= 18:
-        return b.node(op, [x, b.const(f"{hint}_axes", axes, np.int64)], hint, keepdims=1)
-    return b.node(op, [x], hint, axes=axes, keepdims=1)
+        return b.node(op, [x, b.const(f"{hint}_axes", axes, np.int64)], hint, keepdims=keepdims)
+    return b.node(op, [x], hint, axes=axes, keepdims=keepdims)
 
 
 @register("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D")
@@ -226,11 +226,12 @@ def _pool(b, layer, inputs):
           "GlobalAveragePooling2D")
 def _global_pool(b, layer, inputs):
     (v,) = inputs
-    op = "GlobalMaxPool" if "Max" in type(layer).__name__ else "GlobalAveragePool"
-    y = b.node(op, [b.first(v)], f"{layer.name}_keepdims")
-    if layer.get_config().get("keepdims", False):
-        return Value(y, _out_shape(layer), "first")
-    return Value(b.node("Flatten", [y], layer.name, axis=1), _out_shape(layer), "last")
+    # A reduction over the spatial axes of whichever layout the tensor has: no transpose.
+    op = "ReduceMax" if "Max" in type(layer).__name__ else "ReduceMean"
+    axes = list(range(2, v.rank)) if v.layout == "first" else list(range(1, v.rank - 1))
+    keep = bool(layer.get_config().get("keepdims", False))
+    y = _reduce(b, op, v.name, axes, layer.name, keepdims=int(keep))
+    return Value(y, _out_shape(layer), v.layout if keep else "last")
 
 
 @register("Flatten")

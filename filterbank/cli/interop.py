@@ -59,6 +59,10 @@ def import_(args) -> int:
     """Convert an ONNX file into a filterbank model file (.fbk, or .keras)."""
     _require_onnx()
     _check_out(args.output, (".fbk", ".keras"), "the model file")
+    if args.output.lower().endswith(".keras"):
+        from ..saving.keras_format.h5weights import require_h5py
+
+        require_h5py()
     from ..onnx import load_model
 
     model = load_model(args.input)

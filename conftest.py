@@ -16,15 +16,18 @@ def _fresh_session():
     backend.set_floatx("float32")
 
 
-# Docstring examples that write HDF5 need h5py (an optional extra, issue #14): without it they
-# are not collected; tests/saving/test_keras_files.py skips with its reason instead.
+# Docstring examples that write HDF5 or ONNX need h5py / onnx (optional extras, issue #14):
+# without them they are not collected (the tests under tests/ skip with their reasons).
 def _optional_doctests():
     import importlib.util
 
+    ignore = []
     if importlib.util.find_spec("h5py") is None:
-        return ["filterbank/saving/keras_format/__init__.py",
-                "filterbank/saving/keras_format/h5weights.py"]
-    return []
+        ignore += ["filterbank/saving/keras_format/__init__.py",
+                   "filterbank/saving/keras_format/h5weights.py"]
+    if importlib.util.find_spec("onnx") is None:
+        ignore += ["filterbank/onnx/export.py"]
+    return ignore
 
 
 collect_ignore = _optional_doctests()

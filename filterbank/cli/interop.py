@@ -6,7 +6,7 @@ stderr and exit status 2.
 
 Example:
     >>> from filterbank.cli import main
-    >>> main(["export", "missing.fbk", "out.onnx"])  # doctest: +SKIP
+    >>> main(["export", "missing.fbk", "out.txt"])   # one line on stderr, status 2
     2
 """
 

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the datasets available here",
                    description="Which datasets load on this machine, and from where.")
+    from .interop import add_parsers as _add_interop
+
+    _add_interop(sub)
     return parser
 
 
@@ -183,6 +186,9 @@ def _dispatch(args) -> int:
     if args.command == "explain":
         from .explain import run
         return run(args)
+    if args.command in ("export", "import"):
+        from . import interop
+        return interop.export(args) if args.command == "export" else interop.import_(args)
     from . import commands
     return getattr(commands, args.command)(args)
 

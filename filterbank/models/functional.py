@@ -33,6 +33,7 @@ from ..layers.base import KerasTensor, Layer, unique_name
 from ..layers.input_layer import InputLayer
 from . import validation
 from .graph import Graph
+from .locking import locked
 from .training import TrainingMixin
 
 
@@ -231,10 +232,12 @@ class Model(TrainingMixin):
         self._require_graph("weights to count")
         return int(sum(w.size for w in self.weights))
 
+    @locked
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights in Keras order (layer by layer, e.g. [kernel, bias, ...])."""
         return [w.copy() for w in self.weights]
 
+    @locked
     def set_weights(self, weights) -> None:
         """Load weights in the order :meth:`get_weights` returns them.
 
@@ -271,6 +274,7 @@ class Model(TrainingMixin):
         """A functional model is built when it is created; this only checks the shape given."""
         return None
 
+    @locked
     def __call__(self, inputs, training=False):
         """Run the model eagerly on arrays: ``model(x)`` -> array (or list for several outputs).
 
@@ -343,17 +347,20 @@ class Model(TrainingMixin):
 
         return json.dumps(serialize_model(self))
 
+    @locked
     def save(self, filepath, **kwargs):
         """Save architecture, weights and optimizer state (see :mod:`filterbank.saving`)."""
         from .. import saving
 
         return saving.save_model(self, filepath, **kwargs)
 
+    @locked
     def save_weights(self, filepath, **kwargs):
         from .. import saving
 
         return saving.save_weights(self, filepath, **kwargs)
 
+    @locked
     def load_weights(self, filepath, **kwargs):
         from .. import saving
 

@@ -1,0 +1,143 @@
+"""The thread-safety contract of a model: one re-entrant lock per model, taken per batch.
+
+A model's layers keep per-call state (the caches ``backward`` reads, reusable workspaces), and
+its compiled metrics accumulate over an epoch, so two threads must not run the same model at
+the same moment. Every public entry point that runs or changes a model takes its lock:
+
+* ``fit`` holds it for one training step at a time (forward, backward and update of one
+  batch, plus that batch's callbacks' view of the logs) and releases it between batches, so a
+  ``predict`` from another thread runs between two steps and sees the weights of one step;
+* ``predict``, ``evaluate``, ``predict_on_batch``, ``train_on_batch``, ``test_on_batch``,
+  ``model(x)``, ``get_weights``, ``set_weights``, ``save`` and ``load_weights`` hold it for
+  their whole work;
+* ``evaluate`` during a ``fit`` (from any thread) leaves the epoch's training metrics as they
+  were.
+
+The lock is re-entrant, so callbacks that call ``predict`` or ``save`` from inside ``fit`` work.
+It lives outside the model's attributes (a weak map), so ``copy.deepcopy(model)`` gets a fresh
+one. Calling *layers* directly from several threads, or sharing a layer between two models
+used concurrently, is not covered.
+
+Example:
+    >>> import filterbank as keras
+    >>> from filterbank import layers
+    >>> from filterbank.models.locking import model_lock
+    >>> model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
+    >>> with model_lock(model):      # re-entrant: predict takes it again inside
+    ...     model.predict(np.ones((1, 3), "float32"), verbose=0).shape
+    (1, 2)
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+
+import numpy as np
+
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def model_lock(model) -> threading.RLock:
+    """The re-entrant lock of ``model`` (made on first use)."""
+    lock = _LOCKS.get(model)
+    if lock is None:
+        with _GUARD:
+            lock = _LOCKS.get(model)
+            if lock is None:
+                lock = _LOCKS[model] = threading.RLock()
+    return lock
+
+
+def locked(method):
+    """Decorator: run a model method while holding the model's lock."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with model_lock(self):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class fitting:
+    """Context manager marking ``model`` as inside ``fit`` (counts nested/parallel fits)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @staticmethod
+    def wrap(method):
+        """Decorator for ``fit``: mark the model as fitting while the method runs."""
+
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with fitting(self):
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    def __enter__(self):
+        with _GUARD:
+            _FITTING[self.model] = _FITTING.get(self.model, 0) + 1
+        return self
+
+    def __exit__(self, *exc):
+        with _GUARD:
+            left = _FITTING.get(self.model, 1) - 1
+            if left:
+                _FITTING[self.model] = left
+            else:
+                _FITTING.pop(self.model, None)
+        return False
+
+
+def is_fitting(model) -> bool:
+    """True while a ``fit`` of ``model`` runs (in any thread)."""
+    return _FITTING.get(model, 0) > 0
+
+
+def _stateful(compiled) -> list:
+    objs = [compiled.total_tracker]
+    for spec in getattr(compiled, "outputs", []):
+        objs.append(spec.tracker)
+        objs.extend(spec.metrics)
+    return objs
+
+
+def _copy_value(v):
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, (list, dict)):
+        import copy
+
+        return copy.deepcopy(v)
+    return v
+
+
+class preserved_metrics:
+    """Context manager: restore the compiled trackers and metrics of ``model`` on exit.
+
+    ``evaluate`` uses it while a ``fit`` is running, so the training epoch's running loss and
+    metrics are not reset or polluted by the evaluation.
+    """
+
+    def __init__(self, model):
+        self.compiled = getattr(model, "_compiled", None)
+        self.saved = None
+
+    def __enter__(self):
+        if self.compiled is not None:
+            self.saved = [
+                (obj, {k: _copy_value(v) for k, v in vars(obj).items()})
+                for obj in _stateful(self.compiled)
+            ]
+        return self
+
+    def __exit__(self, *exc):
+        for obj, state in self.saved or []:
+            obj.__dict__.update(state)
+        return False

@@ -1,0 +1,88 @@
+"""#17.1: predict / evaluate from another thread while fit runs change neither the training nor
+the predictions: fit ends with the weights of a serial run, and every concurrent prediction is
+the serial prediction on the weights of some step."""
+
+import threading
+import time
+
+import numpy as np
+
+import filterbank as keras
+from filterbank import layers
+
+
+def _model():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input(shape=(8, 8, 1)),
+        layers.Conv2D(4, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class _Snapshots(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, size=96)
+    return x, y
+
+
+def test_fit_with_concurrent_predict_and_evaluate_matches_serial_run():
+    x, y = _data()
+    probe = x[:5]
+
+    serial = _model()
+    snaps = _Snapshots()
+    hist_serial = serial.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[snaps])
+    # Every weight state a concurrent predict may see: the initial one and one per step.
+    states = [_model().get_weights()] + snaps.weights
+
+    model = _model()
+    preds, errors, stop = [], [], threading.Event()
+
+    def reader():
+        try:
+            while not stop.is_set():
+                preds.append(model.predict(probe, verbose=0))
+                model.evaluate(x[:16], y[:16], verbose=0)
+                preds.append(model(probe))
+        except Exception as e:  # pragma: no cover - the failure the test looks for
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    t0 = time.monotonic()
+    try:
+        hist = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert time.monotonic() - t0 < 60
+    assert not errors, errors
+    for a, b in zip(model.get_weights(), serial.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert hist.history == hist_serial.history  # evaluate did not disturb the epoch metrics
+    assert len(preds) >= 2
+
+    checker = _model()
+    expected = []
+    for w in states:
+        checker.set_weights(w)
+        expected.append(checker.predict(probe, verbose=0))
+    for p in preds:
+        assert any(np.array_equal(p, e) for e in expected), "a prediction saw torn weights"

@@ -43,6 +43,7 @@ from .. import backend
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import did_you_mean, fmt_shape
+from .checks import check_layer_dtype, check_weight_size
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
 
@@ -144,7 +145,7 @@ class Layer:
             raise ValueError(f"Layer name must be a non-empty string, got {name!r}.")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self.dtype = np.dtype(dtype).name if dtype is not None else None
+        self.dtype = check_layer_dtype(dtype, type(self).__name__)
         self.built = False
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -206,6 +207,7 @@ class Layer:
         guard = WEIGHT_GUARD.get()
         if guard is not None:
             guard(self, name, shape)
+        check_weight_size(self, name, shape, dtype or self.compute_dtype)
         value = _initializers.get(initializer)(shape, dtype or self.compute_dtype)
         self.params[name] = np.ascontiguousarray(value)
         if trainable:

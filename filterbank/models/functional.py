@@ -34,6 +34,7 @@ from ..layers.input_layer import InputLayer
 from . import validation
 from .graph import Graph
 from .locking import locked
+from .memory import guard_memory
 from .training import TrainingMixin
 
 
@@ -275,6 +276,7 @@ class Model(TrainingMixin):
         return None
 
     @locked
+    @guard_memory("__call__")
     def __call__(self, inputs, training=False):
         """Run the model eagerly on arrays: ``model(x)`` -> array (or list for several outputs).
 

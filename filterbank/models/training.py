@@ -48,6 +48,7 @@ from . import validation as V
 from .compile_utils import CompiledOutputs, resolve_optimizer
 from .labels import class_weight_to_sample_weight
 from .locking import fitting, is_fitting, locked, model_lock, preserved_metrics
+from .memory import guard_memory
 from .steps import StepsMixin
 
 # compile() arguments Keras has that mean nothing on NumPy (no graph compilation, one device).
@@ -122,6 +123,7 @@ class TrainingMixin(StepsMixin):
 
     # ---- fit ---------------------------------------------------------------------------------
     @fitting.wrap
+    @guard_memory("fit", training=True)
     def fit(
         self,
         x=None,
@@ -315,6 +317,7 @@ class TrainingMixin(StepsMixin):
 
     # ---- evaluate ----------------------------------------------------------------------------
     @locked
+    @guard_memory("evaluate")
     def evaluate(
         self,
         x=None,
@@ -377,6 +380,7 @@ class TrainingMixin(StepsMixin):
 
     # ---- predict -----------------------------------------------------------------------------
     @locked
+    @guard_memory("predict")
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for every sample of ``x``, computed in batches (inference mode).
 
@@ -411,6 +415,7 @@ class TrainingMixin(StepsMixin):
 
     # ---- one batch ---------------------------------------------------------------------------
     @locked
+    @guard_memory("train_on_batch", training=True)
     def train_on_batch(
         self,
         x,
@@ -435,6 +440,7 @@ class TrainingMixin(StepsMixin):
         return self._format_logs(self._compiled.logs(), return_dict)
 
     @locked
+    @guard_memory("test_on_batch")
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         """Loss (and metrics) of this batch in inference mode."""
         self._assert_compiled("test_on_batch")
@@ -445,6 +451,7 @@ class TrainingMixin(StepsMixin):
         return self._format_logs(self._compiled.logs(), return_dict)
 
     @locked
+    @guard_memory("predict_on_batch")
     def predict_on_batch(self, x):
         """Outputs for this batch in one forward pass (inference mode)."""
         xs = self._batch_inputs(x, "predict_on_batch")

@@ -45,6 +45,26 @@ class ModelFileError(ValueError):
     """
 
 
+class SaveError(OSError):
+    """A model or weights file cannot be written: the target is not a regular file, the
+    directory is read-only, the disk is full. The message names the target (never the hidden
+    temporary file) and says that nothing was replaced; ``errno`` is the system's code.
+
+    Example:
+        >>> str(SaveError("Cannot save to 'm.fbk': it is a FIFO.", errno=None))
+        "Cannot save to 'm.fbk': it is a FIFO."
+    """
+
+    def __init__(self, message: str, errno: int | None = None, filename=None):
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+        self.filename = filename
+
+    def __str__(self):
+        return self.message
+
+
 def file_error(path, what: str, fix: str | None = DAMAGED) -> ModelFileError:
     """Build ``"Cannot load '<path>': <what>. <fix>"`` as a :class:`ModelFileError`."""
     msg = f"Cannot load {os.fspath(path)!r}: {what}."

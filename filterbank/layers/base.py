@@ -43,7 +43,7 @@ from .. import backend
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import did_you_mean, fmt_shape
-from .checks import check_layer_dtype, check_weight_size
+from .checks import check_layer_dtype, check_weight_size, check_weight_values
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
 
@@ -256,8 +256,9 @@ class Layer:
                 f"Layer '{self.name}' expects {len(names)} weight arrays ({', '.join(names) or 'none'}), "
                 f"got {len(weights)}. Pass them in the order get_weights() returns."
             )
-        for name, w in zip(names, weights):
-            w = np.asarray(w)
+        for i, (name, w) in enumerate(zip(names, weights)):
+            w = weights[i] = check_weight_values(
+                w, self.params[name].dtype, f"Layer '{self.name}'.set_weights: weight '{name}'")
             if w.shape != self.params[name].shape:
                 raise ValueError(
                     f"Layer '{self.name}' weight '{name}' expects shape {fmt_shape(self.params[name].shape)}, "

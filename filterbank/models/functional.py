@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import fmt_shape
 from ..layers.base import KerasTensor, Layer, unique_name
+from ..layers.checks import check_weight_values
 from ..layers.input_layer import InputLayer
 from . import validation
 from .graph import Graph
@@ -258,7 +259,8 @@ class Model(TrainingMixin):
             )
         arrays = []
         for i, ((layer, wname, arr), w) in enumerate(zip(slots, weights)):
-            w = np.asarray(w)
+            w = check_weight_values(w, arr.dtype, f"Model '{self.name}'.set_weights: array {i} "
+                                                  f"(layer '{layer.name}' weight '{wname}')")
             if w.shape != arr.shape:
                 raise ValueError(
                     f"Model '{self.name}'.set_weights: array {i} is for layer '{layer.name}' "

@@ -84,20 +84,26 @@ def check_weight_values(value, target_dtype, where: str) -> np.ndarray:
     """
     w = np.asarray(value)
     if w.dtype.kind == "c":
-        raise ValueError(f"{where} got a complex array ({w.dtype}); weights are real numbers. "
-                         "Pass the real part (w.real) if the imaginary part is zero.")
+        raise ValueError(
+            f"{where} got a complex array ({w.dtype}); weights are real numbers. "
+            "Pass the real part (w.real) if the imaginary part is zero."
+        )
     if w.dtype.kind not in "biuf":
         raise ValueError(f"{where} got an array of {w.dtype}, not numbers. Pass a float array.")
     if w.dtype.kind == "f" and w.size and not np.isfinite(w).all():
         bad = int(w.size - np.count_nonzero(np.isfinite(w)))
-        raise ValueError(f"{where} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}; "
-                         "weights must be finite. If they come from a run that diverged, lower "
-                         "the learning rate and train again.")
+        raise ValueError(
+            f"{where} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}; "
+            "weights must be finite. If they come from a run that diverged, lower "
+            "the learning rate and train again."
+        )
     target = np.dtype(target_dtype)
     if w.size and target.kind == "f" and w.dtype != target:
         top = float(np.max(np.abs(w)))
         if top > float(np.finfo(target).max):
-            raise ValueError(f"{where} holds values up to {top:.3g}, beyond the largest "
-                             f"{target.name} ({float(np.finfo(target).max):.3g}); they would "
-                             "become infinite. Rescale them, or build the model in float64.")
+            raise ValueError(
+                f"{where} holds values up to {top:.3g}, beyond the largest "
+                f"{target.name} ({float(np.finfo(target).max):.3g}); they would "
+                "become infinite. Rescale them, or build the model in float64."
+            )
     return w.astype(target, copy=False)

@@ -110,9 +110,12 @@ def check_plan(model, batch: int, where: str, training: bool = False) -> None:
     avail = available_bytes()
     if avail is None or need <= avail:
         return
-    what = (f"training keeps {_fmt(need)} of activations and gradients (the largest, layer "
-            f"{name!r}'s output of shape {shape}, is {_fmt(biggest)})" if training else
-            f"layer {name!r} needs an output of shape {shape}: {_fmt(biggest)}")
+    what = (
+        f"training keeps {_fmt(need)} of activations and gradients (the largest, layer "
+        f"{name!r}'s output of shape {shape}, is {_fmt(biggest)})"
+        if training
+        else f"layer {name!r} needs an output of shape {shape}: {_fmt(biggest)}"
+    )
     raise OutOfMemoryError(
         f"{where}: {what} for a batch of {batch}, more than the {_fmt(avail)} of memory "
         f"available. Use a smaller batch_size{' or smaller images' if len(shape) == 4 else ''}, "

@@ -398,8 +398,8 @@ def _check_optimizer_header(header: dict[str, tuple[str, tuple]], model, path) -
 
 
 def _check_memory(headers, path) -> None:
-    """The tensors are read once and copied into the model: refuse a file whose tensors need
-    more memory than this process has left, before reading them."""
+    """The tensors are read (decompressed) and decoded before they are copied into the model:
+    refuse a file whose tensors need more memory than this process has left, before reading."""
     from ..models.memory import _fmt, available_bytes
 
     need = sum(math.prod(shape) * FLOAT_DTYPES.get(code, np.dtype("<i8")).itemsize
@@ -407,7 +407,7 @@ def _check_memory(headers, path) -> None:
     avail = available_bytes()
     if avail is not None and 2 * need > avail:
         raise file_error(path, f"its tensors need {_fmt(2 * need)} of memory to load (read and "
-                               f"copied into the model), more than the {_fmt(avail)} available",
+                               f"decoded), more than the {_fmt(avail)} available",
                          "Free memory, or load it on a machine with more.")
 
 
@@ -421,10 +421,10 @@ def _vet(path, compile: bool, out: dict):
             check_compile_values(config["compile_config"], path)
         if OPTIMIZER in headers and config.get("compile_config") is None:
             raise file_error(path, "it holds optimizer state but no compile config")
-        _check_memory(headers, path)
         shapes = {k: shape for k, (_, shape) in headers.get(WEIGHTS, {}).items()}
         model = _rebuild(config, shapes, path)
         _match_names(model, shapes, path, DAMAGED)
+        _check_memory(headers, path)
         big = check_sample_sizes(model)
         if big is not None:
             name, shape, nbytes = big

@@ -26,9 +26,14 @@ from .errors import file_error
 MAX_LEARNING_RATE = 1e4
 """Largest learning rate a file may hold: far above any rate that trains, far below overflow."""
 # Slots that are running means of squared gradients, so never negative.
-SQUARE_SLOTS = ("velocity", "velocity_hat", "accumulator", "accumulated_grad",
-                "accumulated_delta_var")
-DIVERGED = ("A run that diverged saves NaN/inf weights: lower the learning rate and train again.")
+SQUARE_SLOTS = (
+    "velocity",
+    "velocity_hat",
+    "accumulator",
+    "accumulated_grad",
+    "accumulated_delta_var",
+)
+DIVERGED = "A run that diverged saves NaN/inf weights: lower the learning rate and train again."
 
 
 def nonfinite(tensors: dict[str, np.ndarray]) -> tuple[str, int] | None:
@@ -45,8 +50,11 @@ def check_weights_finite(tensors: dict[str, np.ndarray], path) -> None:
     bad = nonfinite(tensors)
     if bad is not None:
         layer, _, weight = bad[0].rpartition("/")
-        raise file_error(path, f"layer {layer!r} weight {weight!r} holds {bad[1]:,} NaN or "
-                               "infinite values", DIVERGED)
+        raise file_error(
+            path,
+            f"layer {layer!r} weight {weight!r} holds {bad[1]:,} NaN or infinite values",
+            DIVERGED,
+        )
 
 
 def check_learning_rate(value, path, where: str) -> None:
@@ -56,8 +64,11 @@ def check_learning_rate(value, path, where: str) -> None:
     except (TypeError, ValueError):
         return  # a schedule (a dict): its constructor checks its own arguments
     if not math.isfinite(lr) or lr < 0 or lr > MAX_LEARNING_RATE:
-        raise file_error(path, f"{where} has learning rate {lr!r}; expected a finite number in "
-                               f"[0, {MAX_LEARNING_RATE:g}]")
+        raise file_error(
+            path,
+            f"{where} has learning rate {lr!r}; expected a finite number in "
+            f"[0, {MAX_LEARNING_RATE:g}]",
+        )
 
 
 def check_optimizer_values(state: dict[str, np.ndarray], path) -> None:
@@ -68,11 +79,15 @@ def check_optimizer_values(state: dict[str, np.ndarray], path) -> None:
         if key in ("iterations", "learning_rate"):
             continue
         if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
-            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} holds NaN or "
-                                   "infinite values")
+            raise file_error(
+                path, f"optimizer.safetensors entry {key[:80]!r} holds NaN or infinite values"
+            )
         if key.rpartition("/")[2] in SQUARE_SLOTS and arr.size and float(arr.min()) < 0:
-            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} holds negative "
-                                   "values, but it is a running mean of squares")
+            raise file_error(
+                path,
+                f"optimizer.safetensors entry {key[:80]!r} holds negative "
+                "values, but it is a running mean of squares",
+            )
 
 
 def check_compile_values(compile_config, path) -> None:

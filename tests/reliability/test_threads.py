@@ -13,13 +13,15 @@ from filterbank import layers
 
 def _model():
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([
-        keras.Input(shape=(8, 8, 1)),
-        layers.Conv2D(4, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 

@@ -43,7 +43,7 @@ from .. import backend
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import did_you_mean, fmt_shape
-from .checks import check_layer_dtype, check_weight_size, check_weight_values
+from .checks import check_layer_dtype, check_weight_size, check_weight_values, checked_init
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
 
@@ -301,6 +301,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = checked_init(cls.__init__)  # huge integer arguments, at construction
         # A user may call build() by hand, then set_weights(): mark the layer built whichever
         # build() ran, so the first call does not re-initialise the weights it was given.
         if "build" in cls.__dict__:

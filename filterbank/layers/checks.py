@@ -107,3 +107,62 @@ def check_weight_values(value, target_dtype, where: str) -> np.ndarray:
                 "become infinite. Rescale them, or build the model in float64."
             )
     return w.astype(target, copy=False)
+
+
+def check_int_sizes(layer) -> None:
+    """Refuse an integer argument beyond ``MAX_CONFIG_INT`` (2**24; seeds aside) at
+    construction, naming the layer: such values (units, strides, padding of 10**20) describe
+    no model that can run, and fail later with NumPy's bare overflow or memory errors.
+
+    Example:
+        >>> from filterbank import layers
+        >>> try:
+        ...     layers.ZeroPadding2D(10**20)
+        ... except ValueError as e:
+        ...     print(str(e)[:65])
+        Layer 'zero_padding2d' (ZeroPadding2D) argument padding expects a
+    """
+    from ..saving.config_check import MAX_CONFIG_INT, _big_int
+
+    try:
+        config = layer.get_config()
+    except Exception:
+        return  # a layer that cannot describe itself yet is checked when it is saved
+    big = _big_int(_lists(config))
+    if big is not None:
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) argument {big[0]} expects a size "
+            f"up to {MAX_CONFIG_INT:,}, got {big[1]}: larger values describe no model that "
+            "can run. Check the value."
+        )
+
+
+def checked_init(init):
+    """Wrap a layer class's ``__init__`` so the outermost call ends with check_int_sizes."""
+    import functools
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        depth = self.__dict__.get("_init_depth", 0)
+        self.__dict__["_init_depth"] = depth + 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            self.__dict__["_init_depth"] = depth
+        if depth == 0:
+            del self.__dict__["_init_depth"]
+            check_int_sizes(self)
+
+    wrapper._size_checked = True
+    return wrapper
+
+
+def _lists(value):
+    """Tuples as lists (get_config keeps strides and padding as tuples; files hold lists)."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -69,3 +69,35 @@ def test_huge_weights_are_refused_before_allocation():
     with pytest.raises(ValueError, match=r"Layer 'big' \(Dense\) would need a weight 'kernel' of "
                                          r"shape \(100000, 1000000\)"):
         keras.Sequential([keras.Input(shape=(100_000,)), layers.Dense(1_000_000, name="big")])
+
+
+def test_backup_dir_that_is_a_file_fails_at_construction(tmp_path):
+    f = tmp_path / "existing_file"
+    f.write_text("x")
+    with pytest.raises(ValueError, match=r"backup_dir expects a folder path, got '.*existing_file'"
+                                         r", which exists and is not a folder"):
+        keras.callbacks.BackupAndRestore(str(f))
+
+
+def test_damaged_backup_meta_is_a_clear_error(tmp_path):
+    import json
+
+    def run(epochs, **kw):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        cb = keras.callbacks.BackupAndRestore(str(tmp_path / "b"), delete_checkpoint=False)
+        model.fit(np.ones((8, 3), "float32"), np.zeros((8, 2), "float32"), epochs=epochs,
+                  verbose=0, callbacks=[cb])
+
+    run(1)
+    path = tmp_path / "b" / "backup.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays["__meta__"].tobytes())
+    del meta["step"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"BackupAndRestore cannot resume from .*: its "
+                                         r"description is damaged \(KeyError: 'step'\)"):
+        run(2)

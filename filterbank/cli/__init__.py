@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args) -> int:
+    from .common import warn
+    from .needs import check
+
+    for note in check(args):   # what the command needs at its end, before any work
+        warn(note)
     if args.command == "train":
         from .train import run
         return run(args)
@@ -200,8 +205,9 @@ def _user_error_kinds():
     kinds = [CLIError, FileNotFoundError, PermissionError, IsADirectoryError,
              NotADirectoryError]
     from ..saving import ModelFileError
+    from ..saving.errors import SaveError
 
-    kinds.append(ModelFileError)
+    kinds += [ModelFileError, SaveError, MemoryError]
     try:
         from ..datasets._download import DownloadError
         kinds.append(DownloadError)
@@ -221,6 +227,9 @@ def _report(exc: BaseException) -> int:
 
         traceback.print_exception(exc)
     message = one_line(exc)
+    if type(exc) is MemoryError or "_ArrayMemoryError" in type(exc).__name__:
+        message = (f"out of memory ({message or 'MemoryError'}). Use a smaller --batch-size, "
+                   "--image-size or model, or free memory.")
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         message = f"{exc.strerror}: {exc.filename!r}"
     print(f"filterbank: error: {message}", file=sys.stderr)

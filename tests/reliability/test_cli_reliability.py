@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from filterbank.cli import main
-from tests.cli_helpers import cli_env, run_cli
+from tests.cli_helpers import cli_env
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -22,6 +22,30 @@ XO = ["train", "--data", "xo", "--model", "xo", "--verbose", "2", "--seed", "3"]
 
 def run_files(out: Path) -> set:
     return {p.name for p in out.iterdir()} if out.exists() else set()
+
+
+class Ran:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """``filterbank ARGS`` in this process (no interpreter start-up): returns a Ran."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FILTERBANK_HOME", str(tmp_path / "fbhome"))
+    monkeypatch.setenv("FILTERBANK_OFFLINE", "1")
+    monkeypatch.delenv("FILTERBANK_DEBUG", raising=False)
+
+    def run(args, check=True):
+        capsys.readouterr()
+        status = main([str(a) for a in args])
+        got = capsys.readouterr()
+        if check:
+            assert status == 0, got.err
+        return Ran(status, got.out, got.err)
+
+    return run
 
 
 def one_error_line(proc) -> str:
@@ -39,7 +63,7 @@ def weights(path):
 
 
 # ---- Ctrl-C and resume --------------------------------------------------------------------
-def test_ctrl_c_saves_and_the_rerun_resumes_bit_identically(tmp_path):
+def test_ctrl_c_saves_and_the_rerun_resumes_bit_identically(tmp_path, cli):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "filterbank.cli", *XO, "--epochs", "5", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path / "fbhome"),
@@ -58,13 +82,13 @@ def test_ctrl_c_saves_and_the_rerun_resumes_bit_identically(tmp_path):
     assert {"model.fbk", "interrupted.json", "backup"} <= run_files(out)
     assert "metrics.json" not in run_files(out)
 
-    resumed = run_cli([*XO, "--epochs", "5", "--out", out], tmp_path)
+    resumed = cli([*XO, "--epochs", "5", "--out", out])
     assert "Resuming the unfinished run" in resumed.stdout
     assert "Epoch 1/5" not in resumed.stdout and "Epoch 3/5" in resumed.stdout
     assert run_files(out) == {"model.fbk", "metrics.json", "curves.png"}
 
     straight = tmp_path / "straight"
-    run_cli([*XO, "--epochs", "5", "--out", straight], tmp_path)
+    cli([*XO, "--epochs", "5", "--out", straight])
     for a, b in zip(weights(out / "model.fbk"), weights(straight / "model.fbk")):
         np.testing.assert_array_equal(a, b)
     import json
@@ -130,10 +154,10 @@ TRAIN_FOLDER = ["train", "--model", "xo", "--image-size", "9", "--epochs", "1", 
                 "--test-split", "0.25"]
 
 
-def test_fifo_in_a_data_folder_is_skipped_with_a_warning(tmp_path):
+def test_fifo_in_a_data_folder_is_skipped_with_a_warning(tmp_path, cli):
     data = image_folder(tmp_path / "data")
     os.mkfifo(data / "a" / "fifo.png")
-    proc = run_cli([*TRAIN_FOLDER, "--data", data, "--out", tmp_path / "run"], tmp_path)
+    proc = cli([*TRAIN_FOLDER, "--data", data, "--out", tmp_path / "run"])
     assert "filterbank: warning: skipped 1 file(s) that are not regular files" in proc.stderr
     assert "fifo.png" in proc.stderr
     assert {"model.fbk", "metrics.json"} <= run_files(tmp_path / "run")
@@ -144,25 +168,25 @@ def test_fifo_in_a_data_folder_is_skipped_with_a_warning(tmp_path):
     (b"\x89PNG\r\n\x1a\n not really a png", "The file is damaged or not an image"),
     (png_header_only(30000, 30000), "declares 30000 x 30000 = 900,000,000 pixels"),
 ])
-def test_bad_images_in_a_data_folder_are_one_line_errors(tmp_path, bad, match):
+def test_bad_images_in_a_data_folder_are_one_line_errors(tmp_path, cli, bad, match):
     data = image_folder(tmp_path / "data")
     (data / "b" / "bad.png").write_bytes(bad)
     out = tmp_path / "run"
-    proc = run_cli([*TRAIN_FOLDER, "--data", data, "--out", out], tmp_path, check=False)
+    proc = cli([*TRAIN_FOLDER, "--data", data, "--out", out], check=False)
     line = one_error_line(proc)
     assert "bad.png" in line and match in line
     assert not (run_files(out) & {"model.fbk", "metrics.json", "curves.png"})
 
 
-def test_decompression_bomb_and_folder_in_predict(tmp_path):
+def test_decompression_bomb_and_folder_in_predict(tmp_path, cli):
     data = image_folder(tmp_path / "data")
-    run_cli([*TRAIN_FOLDER, "--data", data, "--out", tmp_path / "run"], tmp_path)
+    cli([*TRAIN_FOLDER, "--data", data, "--out", tmp_path / "run"])
     model = tmp_path / "run" / "model.fbk"
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_header_only(30000, 30000))
-    line = one_error_line(run_cli(["predict", model, bomb], tmp_path, check=False))
+    line = one_error_line(cli(["predict", model, bomb], check=False))
     assert "bomb.png" in line and "900,000,000 pixels" in line
-    line = one_error_line(run_cli(["predict", model, data], tmp_path, check=False))
+    line = one_error_line(cli(["predict", model, data], check=False))
     assert "is a folder; expected an image file" in line
 
 
@@ -183,25 +207,23 @@ def test_huge_image_size_is_a_one_line_error(tmp_path):
     assert "3000x3000" in line and "smaller --image-size" in line
 
 
-def test_non_utf8_out_path_completes_the_run(tmp_path):
+def test_non_utf8_out_path_completes_the_run(tmp_path, cli):
     out = os.fsencode(tmp_path) + b"/run-\xff\xfe"
-    proc = subprocess.run([sys.executable, "-m", "filterbank.cli", *XO, "--epochs", "1",
-                           "--verbose", "0", "--out", out], cwd=tmp_path,
-                          env=cli_env(tmp_path / "fbhome"), capture_output=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    proc = cli([*XO, "--epochs", "1", "--verbose", "0", "--out", os.fsdecode(out)])
+    assert "Wrote" in proc.stdout
     names = set(os.listdir(out))
     assert {b"model.fbk", b"metrics.json"} <= {os.fsencode(n) for n in names}
 
 
 # ---- misleading messages, broken outputs, dependencies -------------------------------------
-def test_summary_of_a_device_and_predict_of_a_folder(tmp_path):
+def test_summary_of_a_device(tmp_path, cli):
     if not os.path.exists("/dev/null"):
         pytest.skip("no /dev/null")
-    line = one_error_line(run_cli(["summary", "/dev/null"], tmp_path, check=False))
+    line = one_error_line(cli(["summary", "/dev/null"], check=False))
     assert "is not a regular file" in line and "does not exist" not in line
 
 
-def test_predict_refuses_to_print_nan_percentages(tmp_path):
+def test_predict_refuses_to_print_nan_percentages(tmp_path, cli):
     import filterbank as keras
     from filterbank import layers
 
@@ -211,7 +233,7 @@ def test_predict_refuses_to_print_nan_percentages(tmp_path):
     model.save(tmp_path / "m.fbk")
     img = tmp_path / "x.png"
     Image.fromarray(np.full((8, 8), 200, "uint8"), "L").save(img)
-    proc = run_cli(["predict", tmp_path / "m.fbk", img], tmp_path, check=False)
+    proc = cli(["predict", tmp_path / "m.fbk", img], check=False)
     line = one_error_line(proc)
     assert "NaN or infinite" in line and "nan%" not in proc.stdout
 

@@ -54,8 +54,9 @@ def required(args) -> list[str]:
         return []
     if command in ("train", "evaluate") and _is_folder(getattr(args, "data", None)):
         need.append("PIL")
-    if command == "predict" and (getattr(args, "images", None)
-                                 or _is_folder(getattr(args, "data", None))):
+    if command == "predict" and (
+        getattr(args, "images", None) or _is_folder(getattr(args, "data", None))
+    ):
         need.append("PIL")
     return need
 
@@ -66,11 +67,15 @@ def check(args) -> list[str]:
     missing = missing_packages(required(args))
     if missing:
         names = " ".join(_INSTALL.get(m, m) for m in missing)
-        raise CLIError(f"{args.command} needs {', '.join(_INSTALL.get(m, m) for m in missing)}, "
-                       f"which {'is' if len(missing) == 1 else 'are'} not installed; nothing "
-                       f"was done. Install with: pip install {names}")
+        raise CLIError(
+            f"{args.command} needs {', '.join(_INSTALL.get(m, m) for m in missing)}, "
+            f"which {'is' if len(missing) == 1 else 'are'} not installed; nothing "
+            f"was done. Install with: pip install {names}"
+        )
     notes = []
     if getattr(args, "command", None) == "train" and missing_packages(["matplotlib"]):
-        notes.append("matplotlib is not installed, so this run will not draw curves.png "
-                     "(pip install matplotlib to get it).")
+        notes.append(
+            "matplotlib is not installed, so this run will not draw curves.png "
+            "(pip install matplotlib to get it)."
+        )
     return notes

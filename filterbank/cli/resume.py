@@ -105,27 +105,39 @@ def interrupted(model, out: Path, progress: Progress, previous: dict | None, arg
     # bar showed an epoch but before its backup: count only the epochs the backup holds.
     done = backup_epochs(out)
     old = (previous or {}).get("history", {})
-    history = {k: [*old.get(k, []), *progress.history.get(k, [])][:done]
-               for k in dict.fromkeys([*old, *progress.history])}
+    history = {
+        k: [*old.get(k, []), *progress.history.get(k, [])][:done]
+        for k in dict.fromkeys([*old, *progress.history])
+    }
     saved = False
     try:
         model.save(out / report.MODEL_FILE)
         saved = True
     except (OSError, ValueError) as e:
         print(f"filterbank: warning: could not save the model: {e}", file=sys.stderr)
-    note = {"epochs_done": done, "epochs": args.epochs, "history": history,
-            "command": ["filterbank", *args.argv]}
+    note = {
+        "epochs_done": done,
+        "epochs": args.epochs,
+        "history": history,
+        "command": ["filterbank", *args.argv],
+    }
     try:
         report.write_json(out / INTERRUPTED_FILE, note)
     except OSError as e:
         print(f"filterbank: warning: could not write {INTERRUPTED_FILE}: {e}", file=sys.stderr)
     has_backup = done > 0
     what = f"saved the model as it was to {out / report.MODEL_FILE}; " if saved else ""
-    resume = ("re-run the same command with --out " + _quote(out) + " to resume from epoch "
-              f"{done + 1}" if has_backup else
-              "no epoch had finished, so re-running the same command starts it again")
-    print(f"\nInterrupted after {done} of {args.epochs} epoch(s): {what}{resume} "
-          "(--overwrite starts afresh).", file=sys.stderr, flush=True)
+    resume = (
+        "re-run the same command with --out " + _quote(out) + f" to resume from epoch {done + 1}"
+        if has_backup
+        else "no epoch had finished, so re-running the same command starts it again"
+    )
+    print(
+        f"\nInterrupted after {done} of {args.epochs} epoch(s): {what}{resume} "
+        "(--overwrite starts afresh).",
+        file=sys.stderr,
+        flush=True,
+    )
     return 130
 
 

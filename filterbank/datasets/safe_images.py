@@ -45,9 +45,12 @@ def skip_irregular(paths: list) -> list:
     kept = [p for p in paths if is_regular_file(p)]
     if len(kept) != len(paths):
         skipped = [os.fspath(p) for p in paths if not is_regular_file(p)]
-        warnings.warn(f"skipped {len(skipped)} file(s) that are not regular files (FIFOs, "
-                      f"devices or broken links): {', '.join(skipped[:3])}"
-                      + (" ..." if len(skipped) > 3 else ""), stacklevel=3)
+        warnings.warn(
+            f"skipped {len(skipped)} file(s) that are not regular files (FIFOs, "
+            f"devices or broken links): {', '.join(skipped[:3])}"
+            + (" ..." if len(skipped) > 3 else ""),
+            stacklevel=3,
+        )
     return kept
 
 
@@ -57,8 +60,9 @@ def open_image(path, max_pixels: int | None = None):
     try:
         from PIL import Image
     except ImportError as exc:
-        raise ImportError("Reading images needs Pillow: pip install filterbank[io]  "
-                          "(or: pip install pillow)") from exc
+        raise ImportError(
+            "Reading images needs Pillow: pip install filterbank[io]  (or: pip install pillow)"
+        ) from exc
     limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     where = f"cannot read image {os.fspath(path)!r}"
     try:
@@ -66,8 +70,9 @@ def open_image(path, max_pixels: int | None = None):
     except OSError as e:
         raise ValueError(f"{where}: {e.strerror or e}.") from None
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{where}: it is not a regular file (a FIFO, device or folder). "
-                         "Give an image file.")
+        raise ValueError(
+            f"{where}: it is not a regular file (a FIFO, device or folder). Give an image file."
+        )
     if st.st_size == 0:
         raise ValueError(f"{where}: it is empty (0 bytes). Remove or replace it.")
     saved = Image.MAX_IMAGE_PIXELS
@@ -79,7 +84,8 @@ def open_image(path, max_pixels: int | None = None):
                 raise ValueError(
                     f"{where}: it declares {w} x {h} = {w * h:,} pixels, more than the "
                     f"{limit:,} an image may have (a decompression bomb, or a huge scan). "
-                    "Shrink it first.")
+                    "Shrink it first."
+                )
             img.load()
             yield img
     except ValueError as e:
@@ -89,7 +95,9 @@ def open_image(path, max_pixels: int | None = None):
     except (OSError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         # Pillow: UnidentifiedImageError (an OSError) for non-images, OSError for truncation,
         # SyntaxError / EOFError from some decoders on damage.
-        raise ValueError(f"{where}: {e or type(e).__name__}. The file is damaged or not an "
-                         "image; remove or replace it.") from None
+        raise ValueError(
+            f"{where}: {e or type(e).__name__}. The file is damaged or not an "
+            "image; remove or replace it."
+        ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = saved

@@ -66,13 +66,19 @@ def weights(path):
 def test_ctrl_c_saves_and_the_rerun_resumes_bit_identically(tmp_path, cli):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "filterbank.cli", *XO, "--epochs", "5", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(tmp_path / "fbhome"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=cli_env(tmp_path / "fbhome"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     epochs_seen = 0
     for line in proc.stdout:
         if line.startswith("Epoch "):
             epochs_seen += 1
-            if epochs_seen == 3:   # epochs 1 and 2 are done (and backed up)
+            if epochs_seen == 3:  # epochs 1 and 2 are done (and backed up)
                 proc.send_signal(signal.SIGINT)
                 break
     _, err = proc.communicate(timeout=120)
@@ -141,17 +147,37 @@ def image_folder(root: Path, n=6) -> Path:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares width x height 8-bit grey pixels and holds a tiny broken IDAT."""
+
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
-TRAIN_FOLDER = ["train", "--model", "xo", "--image-size", "9", "--epochs", "1", "--verbose", "0",
-                "--test-split", "0.25"]
+TRAIN_FOLDER = [
+    "train",
+    "--model",
+    "xo",
+    "--image-size",
+    "9",
+    "--epochs",
+    "1",
+    "--verbose",
+    "0",
+    "--test-split",
+    "0.25",
+]
 
 
 def test_fifo_in_a_data_folder_is_skipped_with_a_warning(tmp_path, cli):
@@ -163,11 +189,14 @@ def test_fifo_in_a_data_folder_is_skipped_with_a_warning(tmp_path, cli):
     assert {"model.fbk", "metrics.json"} <= run_files(tmp_path / "run")
 
 
-@pytest.mark.parametrize("bad,match", [
-    (b"", "it is empty (0 bytes)"),
-    (b"\x89PNG\r\n\x1a\n not really a png", "The file is damaged or not an image"),
-    (png_header_only(30000, 30000), "declares 30000 x 30000 = 900,000,000 pixels"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (b"", "it is empty (0 bytes)"),
+        (b"\x89PNG\r\n\x1a\n not really a png", "The file is damaged or not an image"),
+        (png_header_only(30000, 30000), "declares 30000 x 30000 = 900,000,000 pixels"),
+    ],
+)
 def test_bad_images_in_a_data_folder_are_one_line_errors(tmp_path, cli, bad, match):
     data = image_folder(tmp_path / "data")
     (data / "b" / "bad.png").write_bytes(bad)
@@ -201,8 +230,14 @@ def test_huge_image_size_is_a_one_line_error(tmp_path):
         f"sys.exit(main(['train', '--data', {str(data)!r}, '--image-size', '3000', '--epochs',"
         f" '1', '--test-split', '0.25', '--out', {str(tmp_path / 'run')!r}]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, env=cli_env(tmp_path / "fbhome"), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path / "fbhome"),
+        timeout=120,
+    )
     line = one_error_line(proc)
     assert "3000x3000" in line and "smaller --image-size" in line
 
@@ -227,8 +262,9 @@ def test_predict_refuses_to_print_nan_percentages(tmp_path, cli):
     import filterbank as keras
     from filterbank import layers
 
-    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Flatten(),
-                              layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(2, activation="softmax")]
+    )
     model.set_weights([np.full((64, 2), 3e38, "float32"), np.zeros(2, "float32")])
     model.save(tmp_path / "m.fbk")
     img = tmp_path / "x.png"
@@ -243,8 +279,9 @@ def test_missing_pillow_is_reported_before_any_work(tmp_path, monkeypatch, capsy
 
     data = image_folder(tmp_path / "data")
     real = needs.missing_packages
-    monkeypatch.setattr(needs, "missing_packages",
-                        lambda mods: [m for m in mods if m == "PIL"] or real(mods))
+    monkeypatch.setattr(
+        needs, "missing_packages", lambda mods: [m for m in mods if m == "PIL"] or real(mods)
+    )
     assert main([*TRAIN_FOLDER, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "train needs pillow, which is not installed; nothing was done" in err
@@ -255,8 +292,9 @@ def test_missing_matplotlib_skips_the_plot_with_a_note(tmp_path, monkeypatch, ca
     from filterbank.cli import needs, report
 
     real = needs.missing_packages
-    monkeypatch.setattr(needs, "missing_packages",
-                        lambda mods: [m for m in mods if m == "matplotlib"] or real(mods))
+    monkeypatch.setattr(
+        needs, "missing_packages", lambda mods: [m for m in mods if m == "matplotlib"] or real(mods)
+    )
     monkeypatch.setattr(report, "plot_curves", lambda *a: False)
     monkeypatch.chdir(tmp_path)
     assert main([*XO, "--epochs", "1", "--verbose", "0", "--out", str(tmp_path / "run")]) == 0

@@ -13,9 +13,10 @@ Example:
     >>> path = os.path.join(tempfile.mkdtemp(), "empty.png")
     >>> open(path, "wb").close()
     >>> try:
-    ...     open_image(path)
+    ...     with open_image(path):
+    ...         pass
     ... except ValueError as e:
-    ...     print(str(e)[-40:])
+    ...     print(str(e)[-44:])
     it is empty (0 bytes). Remove or replace it.
 """
 

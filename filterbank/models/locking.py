@@ -14,9 +14,8 @@ the same moment. Every public entry point that runs or changes a model takes its
   were.
 
 The lock is re-entrant, so callbacks that call ``predict`` or ``save`` from inside ``fit`` work.
-It lives outside the model's attributes (a weak map), so ``copy.deepcopy(model)`` gets a fresh
-one. Calling *layers* directly from several threads, or sharing a layer between two models
-used concurrently, is not covered.
+``copy.deepcopy(model)`` gets a fresh one. Calling *layers* directly from several threads, or
+sharing a layer between two models used concurrently, is not covered.
 
 Example:
     >>> import filterbank as keras
@@ -36,20 +35,47 @@ import weakref
 
 import numpy as np
 
-_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GUARD = threading.Lock()
 
 
+class ModelState:
+    """Per-model runtime state that is never copied: the lock and a cached activation plan.
+
+    ``copy.deepcopy(model)`` and pickling give the copy a fresh one (a lock cannot be copied,
+    and a copy must not share its original's lock).
+    """
+
+    __slots__ = ("lock", "plan")
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.plan = None
+
+    def __deepcopy__(self, memo):
+        return ModelState()
+
+    def __copy__(self):
+        return ModelState()
+
+    def __reduce__(self):
+        return (ModelState, ())
+
+
+def model_state(model) -> ModelState:
+    """The :class:`ModelState` of ``model`` (made on first use, once even under races)."""
+    state = model.__dict__.get("_runtime_state")
+    if state is None:
+        with _GUARD:
+            state = model.__dict__.get("_runtime_state")
+            if state is None:
+                state = model.__dict__["_runtime_state"] = ModelState()
+    return state
+
+
 def model_lock(model) -> threading.RLock:
     """The re-entrant lock of ``model`` (made on first use)."""
-    lock = _LOCKS.get(model)
-    if lock is None:
-        with _GUARD:
-            lock = _LOCKS.get(model)
-            if lock is None:
-                lock = _LOCKS[model] = threading.RLock()
-    return lock
+    return model_state(model).lock
 
 
 def locked(method):
@@ -57,7 +83,7 @@ def locked(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with model_lock(self):
+        with model_state(self).lock:
             return method(self, *args, **kwargs)
 
     return wrapper

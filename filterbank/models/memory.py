@@ -100,8 +100,31 @@ def check_sample_sizes(model) -> tuple[str, tuple, int] | None:
     return None
 
 
+FREE_BYTES = 256 * 2**20
+"""Runs whose activations need less than this (256 MiB) skip the memory query: reading the
+system's free memory costs more than a small prediction."""
+
+
+def _per_sample(model) -> tuple[int, int]:
+    """(largest, total) activation bytes for one sample, cached per model graph."""
+    from .locking import model_state
+
+    graph = getattr(model, "_graph", None)
+    state = model_state(model)
+    cached = state.plan
+    if cached is not None and cached[0] is graph:
+        return cached[1]
+    plan = activation_plan(model, 1)
+    sizes = (max((p[2] for p in plan), default=0), sum(p[2] for p in plan))
+    state.plan = (graph, sizes)
+    return sizes
+
+
 def check_plan(model, batch: int, where: str, training: bool = False) -> None:
     """Raise :class:`OutOfMemoryError` when a batch of ``batch`` cannot fit in memory."""
+    largest, total = _per_sample(model)
+    if batch * (2 * total if training else largest) < FREE_BYTES:
+        return
     plan = activation_plan(model, batch)
     if not plan:
         return
@@ -135,21 +158,14 @@ def _failing_layer(tb) -> str | None:
     return name
 
 
-def _batch_of(bound) -> int:
-    args = bound.arguments
-    x = args.get("x", args.get("inputs"))
+def _rows(x) -> int | None:
     first = x
     if isinstance(x, (list, tuple)) and x:
         first = x[0]
     elif isinstance(x, dict) and x:
         first = next(iter(x.values()))
-    n = getattr(first, "shape", (None,))[0] if getattr(first, "shape", ()) else None
-    bs = args.get("batch_size", None) if "batch_size" in bound.signature.parameters else n
-    if bs is None:
-        bs = 32 if "batch_size" in bound.signature.parameters else n
-    if n is not None and bs is not None:
-        bs = min(int(bs), int(n))
-    return int(bs) if bs else 0
+    shape = getattr(first, "shape", None)
+    return int(shape[0]) if shape else None
 
 
 def guard_memory(where: str, training: bool = False):
@@ -157,13 +173,25 @@ def guard_memory(where: str, training: bool = False):
     inside into :class:`OutOfMemoryError` naming the layer."""
 
     def deco(method):
-        sig = inspect.signature(method)
+        names = list(inspect.signature(method).parameters)[1:]  # after self
+        first = names[0] if names else None
+        at = names.index("batch_size") if "batch_size" in names else None
+
+        def batch_of(args, kwargs) -> int:
+            n = _rows(args[0] if args else kwargs.get(first))
+            if at is None:
+                return n or 0
+            bs = kwargs.get("batch_size") if len(args) <= at else args[at]
+            bs = 32 if bs is None else bs
+            if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) or bs < 1:
+                return 0  # the method reports a bad batch_size itself
+            return int(min(bs, n)) if n is not None else int(bs)
 
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
             try:
-                batch = _batch_of(sig.bind(self, *args, **kwargs))
-            except TypeError:
+                batch = batch_of(args, kwargs)
+            except Exception:
                 batch = 0  # the method reports its own argument errors
             if batch:
                 check_plan(self, batch, f"{where}()", training)
@@ -173,9 +201,9 @@ def guard_memory(where: str, training: bool = False):
                 raise
             except MemoryError as e:
                 layer = _failing_layer(e.__traceback__)
-                at = f" in layer {layer!r}" if layer else ""
+                at_layer = f" in layer {layer!r}" if layer else ""
                 raise OutOfMemoryError(
-                    f"{where}() ran out of memory{at} with batches of {batch or '?'} "
+                    f"{where}() ran out of memory{at_layer} with batches of {batch or '?'} "
                     f"({str(e)[:200]}). Use a smaller batch_size, smaller inputs or a smaller "
                     "model."
                 ) from None

@@ -14,8 +14,9 @@ the same moment. Every public entry point that runs or changes a model takes its
   were.
 
 The lock is re-entrant, so callbacks that call ``predict`` or ``save`` from inside ``fit`` work.
-``copy.deepcopy(model)`` gets a fresh one. Calling *layers* directly from several threads, or
-sharing a layer between two models used concurrently, is not covered.
+``copy.deepcopy(model)`` gets a fresh one. Models that share layers (``keras.Model(model.inputs,
+model.layers[2].output)`` for feature maps) share one lock. Calling *layers* (or
+``train_step``) directly from several threads is not covered.
 
 Example:
     >>> import filterbank as keras
@@ -39,6 +40,40 @@ _FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GUARD = threading.Lock()
 
 
+class LockBox:
+    """A re-entrant lock that copies as a fresh lock (deepcopy, pickle): a copy of a model must
+    not share its original's lock, and a lock itself cannot be copied."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self):
+        self.lock = threading.RLock()
+
+    def __deepcopy__(self, memo):
+        return LockBox()
+
+    def __copy__(self):
+        return LockBox()
+
+    def __reduce__(self):
+        return (LockBox, ())
+
+
+def _shared_box(model) -> LockBox:
+    """The lock of the first of ``model``'s layers that has one, else a new one; every layer
+    then carries it, so models that share layers (a feature-extraction model built from a
+    trained model's layers) share one lock, and never run those layers at the same time."""
+    try:
+        layers = list(model.layers) if getattr(model, "built", False) else []
+    except Exception:
+        layers = []
+    box = next((lay.__dict__["_lock_box"] for lay in layers if "_lock_box" in lay.__dict__),
+               None) or LockBox()
+    for lay in layers:
+        lay.__dict__.setdefault("_lock_box", box)
+    return box
+
+
 class ModelState:
     """Per-model runtime state that is never copied: the lock and a cached activation plan.
 
@@ -46,11 +81,15 @@ class ModelState:
     and a copy must not share its original's lock).
     """
 
-    __slots__ = ("lock", "plan")
+    __slots__ = ("box", "plan")
 
-    def __init__(self):
-        self.lock = threading.RLock()
+    def __init__(self, box: LockBox | None = None):
+        self.box = box or LockBox()
         self.plan = None
+
+    @property
+    def lock(self):
+        return self.box.lock
 
     def __deepcopy__(self, memo):
         return ModelState()
@@ -69,7 +108,7 @@ def model_state(model) -> ModelState:
         with _GUARD:
             state = model.__dict__.get("_runtime_state")
             if state is None:
-                state = model.__dict__["_runtime_state"] = ModelState()
+                state = model.__dict__["_runtime_state"] = ModelState(_shared_box(model))
     return state
 
 

@@ -88,3 +88,32 @@ def test_fit_with_concurrent_predict_and_evaluate_matches_serial_run():
         expected.append(checker.predict(probe, verbose=0))
     for p in preds:
         assert any(np.array_equal(p, e) for e in expected), "a prediction saw torn weights"
+
+
+def test_a_feature_model_sharing_layers_predicts_safely_during_fit():
+    x, y = _data()
+    serial = _model()
+    serial.fit(x, y, epochs=2, batch_size=16, verbose=0)
+
+    model = _model()
+    features = keras.Model(model.inputs, model.layers[1].output)  # the pooled feature maps
+    errors, stop, seen = [], threading.Event(), []
+
+    def reader():
+        try:
+            while not stop.is_set():
+                seen.append(features.predict(x[:4], verbose=0))
+        except Exception as e:  # pragma: no cover - the failure the test looks for
+            errors.append(e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert not errors, errors
+    assert seen and all(s.shape == (4, 3, 3, 4) for s in seen)
+    for a, b in zip(model.get_weights(), serial.get_weights()):
+        np.testing.assert_array_equal(a, b)

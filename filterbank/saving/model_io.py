@@ -254,7 +254,7 @@ def save_weights(model, path, overwrite: bool = True) -> None:
 # ------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------
-def _read_weight_tensors(path, model=None) -> dict[str, np.ndarray]:
+def _read_weight_tensors(path, model=None, skip_mismatch=False) -> dict[str, np.ndarray]:
     """Weights from a model file (zip) or a plain .safetensors file, fully checked.
 
     With ``model``, the names and shapes the headers declare are matched against the model's
@@ -265,7 +265,7 @@ def _read_weight_tensors(path, model=None) -> dict[str, np.ndarray]:
     def vet(headers):
         if model is not None:
             _match_names(model, {k: shape for k, (_, shape) in headers.items()}, path,
-                         _MISMATCH_FIX, skip_mismatch=True)
+                         _MISMATCH_FIX, skip_mismatch=skip_mismatch)
 
     with fp:
         if is_zip(fp):
@@ -329,7 +329,7 @@ def load_weights(model, path, skip_mismatch: bool = False) -> None:
     All-or-nothing: every name and shape is checked before any weight changes. With
     ``skip_mismatch=True`` missing, extra or mis-shaped weights are skipped with a warning.
     """
-    tensors = _read_weight_tensors(path, model)
+    tensors = _read_weight_tensors(path, model, skip_mismatch)
     _assign(model, tensors, path, _MISMATCH_FIX, skip_mismatch)
 
 

@@ -363,3 +363,23 @@ def test_set_weights_refuses_overflow_and_complex():
         model.set_weights([w[0].astype(object), w[1]])
     before = model.get_weights()
     np.testing.assert_array_equal(before[0], w[0])
+
+
+def test_load_weights_checks_names_before_reading_tensor_data(tmp_path, monkeypatch):
+    import filterbank.saving.archive as archive
+    import filterbank.saving.model_io as io
+
+    model = trained_model()
+    model.save_weights(tmp_path / "w.safetensors")
+    model.save(tmp_path / "m.fbk")
+    other = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(5, name="dense")])
+
+    def no_decode(*a, **k):
+        raise AssertionError("tensor data decoded before the names were checked")
+
+    monkeypatch.setattr(io, "decode_tensors", no_decode)
+    monkeypatch.setattr(archive, "decode_tensors", no_decode)
+    for name in ("w.safetensors", "m.fbk"):
+        with pytest.raises(ModelFileError, match=r"layer 'dense' weight 'kernel' has shape "
+                                                 r"\(3, 2\) in the file"):
+            other.load_weights(tmp_path / name)

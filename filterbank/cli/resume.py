@@ -42,7 +42,16 @@ def backup_dir(out: Path) -> Path:
 
 
 def can_resume(out: Path | None) -> bool:
-    """True when ``out`` holds an unfinished run (a backup, or the note of an interruption)."""
+    """True when ``out`` holds an unfinished run (a backup, or the note of an interruption).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp())
+        >>> (out / INTERRUPTED_FILE).write_text("{}")
+        2
+        >>> can_resume(out)
+        True
+    """
     if out is None:
         return False
     out = Path(out)

@@ -32,7 +32,13 @@ library is trained on, far below what a crafted file can claim."""
 
 
 def is_regular_file(path) -> bool:
-    """True for a regular file (or a link to one); False for FIFOs, devices, sockets, folders."""
+    """True for a regular file (or a link to one); False for FIFOs, devices, sockets, folders.
+
+    Example:
+        >>> import os
+        >>> is_regular_file(os.devnull), is_regular_file(__file__)
+        (False, True)
+    """
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:

@@ -161,7 +161,13 @@ class fitting:
 
 
 def is_fitting(model) -> bool:
-    """True while a ``fit`` of ``model`` runs (in any thread)."""
+    """True while a ``fit`` of ``model`` runs (in any thread).
+
+    Example:
+        >>> import filterbank as keras
+        >>> is_fitting(keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)]))
+        False
+    """
     return _FITTING.get(model, 0) > 0
 
 

@@ -36,6 +36,16 @@ def check_target(path: str) -> None:
     Symbolic links are refused rather than followed or replaced: replacing the link would
     silently detach it from the file it names, following it would write outside the path the
     caller gave. Save to the real path instead.
+
+    Example:
+        >>> import os, tempfile
+        >>> fifo = os.path.join(tempfile.mkdtemp(), "pipe")
+        >>> os.mkfifo(fifo)
+        >>> try:
+        ...     check_target(fifo)
+        ... except OSError as e:
+        ...     print(str(e).split(": ")[1][:30])
+        it is a FIFO (named pipe), not
     """
     try:
         st = os.lstat(path)
@@ -123,6 +133,14 @@ def clean_stale_temp_files(directory: str) -> list[str]:
     system drops the lock when the process dies, so a file nobody holds and older than
     :data:`STALE_SECONDS` was stranded by a killed process. Only regular files owned by this
     user are touched; errors are ignored (cleaning is a courtesy, never a reason to fail).
+
+    Example:
+        >>> import os, tempfile, time
+        >>> folder = tempfile.mkdtemp()
+        >>> stale = os.path.join(folder, ".m.fbk.0123456789ab.tmp")
+        >>> open(stale, "wb").close(); os.utime(stale, (time.time() - 60,) * 2)
+        >>> clean_stale_temp_files(folder)
+        ['.m.fbk.0123456789ab.tmp']
     """
     removed = []
     try:

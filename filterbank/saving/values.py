@@ -58,7 +58,16 @@ def check_weights_finite(tensors: dict[str, np.ndarray], path) -> None:
 
 
 def check_learning_rate(value, path, where: str) -> None:
-    """ModelFileError unless ``value`` is a finite number in [0, MAX_LEARNING_RATE]."""
+    """ModelFileError unless ``value`` is a finite number in [0, MAX_LEARNING_RATE].
+
+    Example:
+        >>> check_learning_rate(0.001, "m.fbk", "optimizer.safetensors")
+        >>> try:
+        ...     check_learning_rate(float("nan"), "m.fbk", "optimizer.safetensors")
+        ... except ValueError as e:
+        ...     print(str(e)[:60])
+        Cannot load 'm.fbk': optimizer.safetensors has learning rate
+    """
     try:
         lr = float(value)
     except (TypeError, ValueError):

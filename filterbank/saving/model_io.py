@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 
@@ -42,14 +41,9 @@ from .archive import (
 )
 from .config_check import FLOATX, check_config
 from .errors import DAMAGED, MAX_JSON_BYTES, MAX_TOTAL_BYTES, ModelFileError, file_error
-from .tensorfile import FLOAT_DTYPES, STATE_DTYPES, decode_tensors, encode_tensors, read_header
-from .values import (
-    DIVERGED,
-    check_compile_values,
-    check_optimizer_values,
-    check_weights_finite,
-    nonfinite,
-)
+from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors, read_header
+from .values import check_compile_values, check_optimizer_values, check_weights_finite
+from .vetting import check_float_weights, check_memory, check_optimizer_header, refuse_nonfinite
 
 _MISMATCH_FIX = ("Build the model with the architecture the weights were saved from "
                  "(compare model.summary() with the model that saved them).")
@@ -105,25 +99,6 @@ def _check_target(path, what: str) -> str:
         raise TypeError(f"{what} expects a file path (str or pathlib.Path), "
                         f"got {type(path).__name__}.")
     return os.fspath(path)
-
-
-def _refuse_nonfinite(tensors, model, path) -> None:
-    bad = nonfinite(tensors)
-    if bad is not None:
-        layer, wname = _split_key(bad[0])
-        raise ValueError(f"Cannot save model '{model.name}' to {path!r}: layer {layer!r} weight "
-                         f"{wname!r} holds {bad[1]:,} NaN or infinite values, and a filterbank "
-                         f"file holds finite weights only. {DIVERGED} Nothing was written.")
-
-
-def _check_float_weights(model, path) -> None:
-    for layer, _, arr in model_weights(model).values():
-        if arr.dtype not in (np.float32, np.float64):
-            raise ValueError(
-                f"Cannot save model '{model.name}' to {path!r}: layer '{layer.name}' keeps its "
-                f"weights in {arr.dtype}, and a filterbank file stores float32 or float64. Build "
-                "the model with dtype='float32' (or 'float64') to save it; float16 layers train "
-                "but are not saved. Nothing was written.")
 
 
 def _check_builtin_layers(model) -> None:
@@ -190,7 +165,7 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"model.save: {path!r} exists and overwrite=False.")
     _check_builtin_layers(model)
-    _check_float_weights(model, path)
+    check_float_weights(model_weights(model), model.name, path)
     weights = model_weights(model)
     config = {
         "class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
@@ -215,7 +190,7 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
                          f"{getattr(e, 'what', e)}, so load_model could not read the file "
                          "back. Nothing was written.") from None
     tensors = {WEIGHTS: {key: arr for key, (_, _, arr) in weights.items()}}
-    _refuse_nonfinite(tensors[WEIGHTS], model, path)
+    refuse_nonfinite(tensors[WEIGHTS], model.name, path)
     if include_optimizer and optimizer is not None and getattr(optimizer, "iterations", 0) > 0:
         tensors[OPTIMIZER] = optimizer.get_state()
     metadata = {"model_name": model.name, "model_class": config["class_name"]}
@@ -239,9 +214,9 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     if not path.lower().endswith(_PLAIN_WEIGHTS):
         save_model(model, path, include_optimizer=False)
         return
-    _check_float_weights(model, path)
+    check_float_weights(model_weights(model), model.name, path)
     tensors = {key: arr for key, (_, _, arr) in model_weights(model).items()}
-    _refuse_nonfinite(tensors, model, path)
+    refuse_nonfinite(tensors, model.name, path)
     meta = {"format": "filterbank-weights", "format_version": str(FORMAT_VERSION),
             "filterbank_version": __version__}
     blob = encode_tensors(tensors, FLOAT_DTYPES, metadata=meta)
@@ -368,49 +343,6 @@ def _rebuild(config: dict, shapes: dict[str, tuple], path):
         backend.set_rng_state(rng_state)  # loading must not shift the user's random stream
 
 
-def _check_optimizer_header(header: dict[str, tuple[str, tuple]], model, path) -> None:
-    """Names, dtypes and shapes of the optimizer state, from its header (before any data)."""
-    weights = model_weights(model)
-    for key, (code, shape) in header.items():
-        if key == "iterations":
-            if code != "I64" or shape != ():
-                raise file_error(path, "optimizer.safetensors has an invalid 'iterations' "
-                                       f"(dtype {code}, shape {shape})")
-            continue
-        if code not in FLOAT_DTYPES:
-            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} has dtype "
-                                   f"{STATE_DTYPES[code].name}; optimizer state is float")
-        if key == "learning_rate":
-            if shape != ():
-                raise file_error(path, "optimizer.safetensors has a non-scalar learning_rate")
-            continue
-        param, _ = _split_key(key)
-        if param not in weights:
-            layer, wname = _split_key(param)
-            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} for weight "
-                                   f"{wname!r} of layer {layer!r}, which the model does not have")
-        want = weights[param][2].shape
-        if tuple(shape) != want:
-            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} of shape "
-                                   f"{tuple(shape)} for a weight of shape {tuple(want)}")
-    if "iterations" not in header:
-        raise file_error(path, "optimizer.safetensors lacks 'iterations'")
-
-
-def _check_memory(headers, path) -> None:
-    """The tensors are read (decompressed) and decoded before they are copied into the model:
-    refuse a file whose tensors need more memory than this process has left, before reading."""
-    from ..models.memory import _fmt, available_bytes
-
-    need = sum(math.prod(shape) * FLOAT_DTYPES.get(code, np.dtype("<i8")).itemsize
-               for h in headers.values() for code, shape in h.values())
-    avail = available_bytes()
-    if avail is not None and 2 * need > avail:
-        raise file_error(path, f"its tensors need {_fmt(2 * need)} of memory to load (read and "
-                               f"decoded), more than the {_fmt(avail)} available",
-                         "Free memory, or load it on a machine with more.")
-
-
 def _vet(path, compile: bool, out: dict):
     """The checks load_model runs on config.json and the tensor headers, before any data."""
     from ..models.memory import check_sample_sizes
@@ -424,7 +356,7 @@ def _vet(path, compile: bool, out: dict):
         shapes = {k: shape for k, (_, shape) in headers.get(WEIGHTS, {}).items()}
         model = _rebuild(config, shapes, path)
         _match_names(model, shapes, path, DAMAGED)
-        _check_memory(headers, path)
+        check_memory(headers, path)
         big = check_sample_sizes(model)
         if big is not None:
             name, shape, nbytes = big
@@ -432,7 +364,7 @@ def _vet(path, compile: bool, out: dict):
                                    f"sample ({nbytes:,} bytes), more than any model this library "
                                    "can run")
         if compile and OPTIMIZER in headers:
-            _check_optimizer_header(headers[OPTIMIZER], model, path)
+            check_optimizer_header(headers[OPTIMIZER], model_weights(model), path)
         out["model"] = model
 
     return vet

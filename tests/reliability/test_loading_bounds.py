@@ -156,11 +156,15 @@ def test_matching_but_huge_model_is_one_model_file_error_under_a_memory_limit(tm
             load_model({str(path)!r})
         except ModelFileError as e:
             print("MFE", e)
+        from filterbank.cli import main
+        print("status", main(["summary", {str(path)!r}]))
     """,
-        limit_extra_mb=500,
+        limit_extra_mb=150,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "MFE" in r.stdout and ("memory" in r.stdout or "MemoryError" in r.stdout)
+    assert "status 2" in r.stdout  # filterbank summary: one line, no traceback
+    assert r.stderr.count("filterbank: error: Cannot load") == 1 and "Traceback" not in r.stderr
 
 
 def with_weights_cfg(m, tensors, out):

@@ -176,6 +176,17 @@ def _stateful(compiled) -> list:
     for spec in getattr(compiled, "outputs", []):
         objs.append(spec.tracker)
         objs.extend(spec.metrics)
+    # Metrics that delegate (``"accuracy"`` resolving to a concrete accuracy) keep their state
+    # in an inner metric: include every metric reachable through attributes.
+    seen = {id(o) for o in objs}
+    stack = list(objs)
+    while stack:
+        for value in vars(stack.pop()).values():
+            if hasattr(value, "reset_state") and hasattr(value, "__dict__") \
+                    and id(value) not in seen:
+                seen.add(id(value))
+                objs.append(value)
+                stack.append(value)
     return objs
 
 

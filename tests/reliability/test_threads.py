@@ -117,3 +117,20 @@ def test_a_feature_model_sharing_layers_predicts_safely_during_fit():
     assert seen and all(s.shape == (4, 3, 3, 4) for s in seen)
     for a, b in zip(model.get_weights(), serial.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_during_fit_leaves_delegating_metrics_alone():
+    from filterbank.models.locking import fitting
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="mse", metrics=["accuracy"])  # resolved at batch 1
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = np.eye(2, dtype="float32")[np.arange(8) % 2]
+    model.train_on_batch(x, y)
+    before = model._compiled.logs()
+    perfect = np.eye(2, dtype="float32")[model.predict(x, verbose=0).argmax(-1)]
+    with fitting(model):  # as if a fit ran in another thread
+        assert model.evaluate(x, perfect, verbose=0, return_dict=True)["accuracy"] == 1.0
+    assert before["accuracy"] != 1.0
+    assert model._compiled.logs() == before

@@ -10,8 +10,13 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# Install from a copy of the tracked (and new, unignored) files: pip's in-tree build would
+# otherwise leave build/ and *.egg-info in the checkout.
+mkdir "$WORK/src"
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar cf -) |
+    (cd "$WORK/src" && tar xf -)
 python3 -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q "$ROOT"
+"$WORK/venv/bin/pip" install -q "$WORK/src"
 echo "installed: $("$WORK/venv/bin/pip" list --format=freeze | tr '\n' ' ')"
 cd "$WORK"
 env -u PYTHONPATH FILTERBANK_OFFLINE=1 FILTERBANK_HOME="$WORK/home" \

@@ -139,7 +139,8 @@ def _class_names(info: ModelData, data, classes: int) -> list[str]:
 
 
 def _predict(model, x, batch_size):
-    with user_errors("predicting"):
+    # Overflow warnings would print before the one-line error below says what they mean.
+    with user_errors("predicting"), np.errstate(over="ignore", invalid="ignore"):
         probs = M.probabilities(model.predict(x, batch_size=batch_size, verbose=0))
     bad = int(np.count_nonzero(~np.isfinite(probs).all(axis=-1)))
     if bad:

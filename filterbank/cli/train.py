@@ -7,7 +7,6 @@ configuration) and ``curves.png`` (loss/accuracy per epoch; needs matplotlib).
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ..saving.errors import SaveError
 from . import data as data_mod
 from . import models as M
 from . import report, resume
-from .common import CLIError, user_errors
+from .common import CLIError, user_errors, warn
 
 
 def _load_model_and_data(args):
@@ -165,14 +164,14 @@ def _write_run(out, model, model_path, history, metrics, spec, data, started) ->
     with user_errors(f"saving the model to {_shown(model_path)}"):
         model.save(model_path)
     curves = out / report.CURVES_FILE
-    title = f"{spec.name} on {Path(data.name).name if data.source == 'folder' else data.name}"
+    title = _shown(f"{spec.name} on "
+                   f"{Path(data.name).name if data.source == 'folder' else data.name}")
     try:
         drawn = report.plot_curves(history, curves, title)
     except SaveError:
         raise
     except Exception as e:  # a plot is a nicety: never lose a run over it
-        print(f"filterbank: warning: could not draw {report.CURVES_FILE} ({type(e).__name__}: "
-              f"{e})", file=sys.stderr)
+        warn(f"could not draw {report.CURVES_FILE} ({type(e).__name__}: {str(e)[:200]})")
         drawn = False
     if drawn:
         metrics["files"]["curves"] = report.CURVES_FILE

@@ -184,6 +184,11 @@ def _dispatch(args) -> int:
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):   # paths with non-UTF-8 bytes print as escapes
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

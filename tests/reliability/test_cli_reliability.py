@@ -253,7 +253,7 @@ def test_non_utf8_out_path_completes_the_run(tmp_path, cli):
     proc = cli([*XO, "--epochs", "1", "--verbose", "0", "--model",
                 os.fsdecode(out + b"/model.fbk"), "--out", os.fsdecode(out2)])
     assert "warning" not in proc.stderr, proc.stderr
-    assert set(os.listdir(out2)) == {"model.fbk", "metrics.json", "curves.png"}
+    assert set(os.listdir(out2)) == {b"model.fbk", b"metrics.json", b"curves.png"}
 
 
 # ---- misleading messages, broken outputs, dependencies -------------------------------------

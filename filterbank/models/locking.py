@@ -59,14 +59,18 @@ class LockBox:
         return (LockBox, ())
 
 
+def _layers(model) -> list:
+    try:
+        return list(model.layers) if getattr(model, "built", False) else []
+    except Exception:
+        return []
+
+
 def _shared_box(model) -> LockBox:
     """The lock of the first of ``model``'s layers that has one, else a new one; every layer
     then carries it, so models that share layers (a feature-extraction model built from a
     trained model's layers) share one lock, and never run those layers at the same time."""
-    try:
-        layers = list(model.layers) if getattr(model, "built", False) else []
-    except Exception:
-        layers = []
+    layers = _layers(model)
     box = next((lay.__dict__["_lock_box"] for lay in layers if "_lock_box" in lay.__dict__),
                None) or LockBox()
     for lay in layers:
@@ -81,11 +85,12 @@ class ModelState:
     and a copy must not share its original's lock).
     """
 
-    __slots__ = ("box", "plan")
+    __slots__ = ("box", "plan", "graph")
 
-    def __init__(self, box: LockBox | None = None):
-        self.box = box or LockBox()
+    def __init__(self, box: LockBox | None = None, graph=None):
+        self.box = box  # None: not resolved yet (a copy takes its copied layers' lock)
         self.plan = None
+        self.graph = graph  # the graph whose layers carry ``box``
 
     @property
     def lock(self):
@@ -104,11 +109,18 @@ class ModelState:
 def model_state(model) -> ModelState:
     """The :class:`ModelState` of ``model`` (made on first use, once even under races)."""
     state = model.__dict__.get("_runtime_state")
-    if state is None:
+    graph = model.__dict__.get("_graph")
+    if state is None or state.graph is not graph:
         with _GUARD:
             state = model.__dict__.get("_runtime_state")
             if state is None:
-                state = model.__dict__["_runtime_state"] = ModelState(_shared_box(model))
+                state = model.__dict__["_runtime_state"] = ModelState(_shared_box(model), graph)
+            elif state.box is None:  # a deep copy: its layers carry their own (new) lock
+                state.box, state.graph = _shared_box(model), graph
+            elif state.graph is not graph:  # built or rebuilt since: its layers get the lock
+                for lay in _layers(model):
+                    lay.__dict__.setdefault("_lock_box", state.box)
+                state.graph = graph
     return state
 
 

@@ -134,3 +134,18 @@ def test_evaluate_during_fit_leaves_delegating_metrics_alone():
         assert model.evaluate(x, perfect, verbose=0, return_dict=True)["accuracy"] == 1.0
     assert before["accuracy"] != 1.0
     assert model._compiled.logs() == before
+
+
+def test_lock_sharing_follows_layers_through_builds_and_copies():
+    import copy
+
+    from filterbank.models.locking import model_lock
+
+    model = keras.Sequential([layers.Dense(4), layers.Dense(2)])  # built by its first call
+    lock = model_lock(model)
+    model.predict(np.ones((2, 3), "float32"), verbose=0)
+    features = keras.Model(model.inputs, model.layers[0].output)
+    assert model_lock(model) is lock and model_lock(features) is lock
+    twin = copy.deepcopy(model)
+    assert model_lock(twin) is not lock
+    assert model_lock(keras.Model(twin.inputs, twin.layers[0].output)) is model_lock(twin)

@@ -19,6 +19,9 @@ from .errors import file_error
 from .tensorfile import FLOAT_DTYPES, STATE_DTYPES
 from .values import DIVERGED, nonfinite
 
+MAX_SLOTS = 3
+"""Most optimizer slots one weight may have in a file."""
+
 
 def _split_key(key: str) -> tuple[str, str]:
     layer, _, weight = key.rpartition("/")
@@ -47,7 +50,12 @@ def check_float_weights(weights: dict, model_name: str, path) -> None:
 
 
 def check_optimizer_header(header: dict[str, tuple[str, tuple]], weights: dict, path) -> None:
-    """Names, dtypes and shapes of the optimizer state, from its header (before any data)."""
+    """Names, dtypes and shapes of the optimizer state, from its header (before any data).
+
+    At most :data:`MAX_SLOTS` slots per weight (Adam with amsgrad and centred RMSprop keep 3),
+    so the state can never need more than a few times the weights' own memory.
+    """
+    slots: dict[str, int] = {}
     for key, (code, shape) in header.items():
         if key == "iterations":
             if code != "I64" or shape != ():
@@ -66,6 +74,10 @@ def check_optimizer_header(header: dict[str, tuple[str, tuple]], weights: dict, 
             layer, wname = _split_key(param)
             raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} for weight "
                                    f"{wname!r} of layer {layer!r}, which the model does not have")
+        slots[param] = slots.get(param, 0) + 1
+        if slots[param] > MAX_SLOTS:
+            raise file_error(path, f"optimizer.safetensors holds more than {MAX_SLOTS} slots for "
+                                   f"weight {param[:80]!r}; no optimizer keeps more")
         want = weights[param][2].shape
         if tuple(shape) != want:
             raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} of shape "

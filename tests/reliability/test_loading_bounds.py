@@ -387,3 +387,15 @@ def test_load_weights_checks_names_before_reading_tensor_data(tmp_path, monkeypa
         with pytest.raises(ModelFileError, match=r"layer 'dense' weight 'kernel' has shape "
                                                  r"\(3, 2\) in the file"):
             other.load_weights(tmp_path / name)
+
+
+def test_optimizer_state_cannot_hold_more_slots_than_any_optimizer(tmp_path):
+    saved = tmp_path / "m.fbk"
+    trained_model().save(saved)
+
+    def change(a):
+        for i in range(4):
+            a[f"dense/kernel/extra{i}"] = np.zeros((3, 2), "float32")
+
+    with pytest.raises(ModelFileError, match="more than 3 slots for weight 'dense/kernel'"):
+        load_model(rewrite(saved, OPTIMIZER, change, tmp_path / "e.fbk"))

@@ -58,7 +58,8 @@ categorical_crossentropy on one-hot labels, metrics=["accuracy"] -- with --optim
 
 Writes DIR/model.fbk, DIR/metrics.json and DIR/curves.png (with matplotlib); by default
 DIR is a new timestamped folder under runs/, and an existing run is never replaced without
---overwrite.
+--overwrite. While training, DIR/backup/ holds the last finished epoch: Ctrl-C saves the model
+so far, and running the same command with the same --out again resumes the run there.
 """
 
 _PREDICT_EPILOG = """\

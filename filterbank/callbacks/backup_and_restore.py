@@ -116,6 +116,12 @@ class BackupAndRestore(Callback):
                 "BackupAndRestore argument save_freq expects 'epoch' or an integer >= 1 (a number "
                 f"of training batches), got {save_freq!r}."
             )
+        if os.path.exists(backup_dir) and not os.path.isdir(backup_dir):
+            raise ValueError(
+                f"BackupAndRestore argument backup_dir expects a folder path, got "
+                f"{os.fspath(backup_dir)!r}, which exists and is not a folder. Pass a folder "
+                "used only for this run's backup, e.g. backup_dir='backup'."
+            )
         for name, value in (("delete_checkpoint", delete_checkpoint),
                             ("double_checkpoint", double_checkpoint)):
             if not isinstance(value, (bool, np.bool_)):
@@ -147,7 +153,12 @@ class BackupAndRestore(Callback):
         self._remove_stale_temporaries()
         if os.path.exists(self.backup_path):
             meta, arrays = self._read()
-            self._restore(meta, arrays)
+            try:
+                self._restore(meta, arrays)
+            except (KeyError, TypeError, IndexError, AttributeError) as e:
+                # The description passed the format check but lacks or garbles an entry.
+                raise self._fail(f"its description is damaged ({type(e).__name__}: "
+                                 f"{str(e)[:100]})") from None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

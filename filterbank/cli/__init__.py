@@ -59,7 +59,8 @@ categorical_crossentropy on one-hot labels, metrics=["accuracy"] -- with --optim
 
 Writes DIR/model.fbk, DIR/metrics.json and DIR/curves.png (with matplotlib); by default
 DIR is a new timestamped folder under runs/, and an existing run is never replaced without
---overwrite.
+--overwrite. While training, DIR/backup/ holds the last finished epoch: Ctrl-C saves the model
+so far, and running the same command with the same --out again resumes the run there.
 """
 
 _PREDICT_EPILOG = """\
@@ -180,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args) -> int:
+    from .common import warn
+    from .needs import check
+
+    for note in check(args):   # what the command needs at its end, before any work
+        warn(note)
     if args.command == "train":
         from .train import run
         return run(args)
@@ -196,6 +202,11 @@ def _dispatch(args) -> int:
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):   # paths with non-UTF-8 bytes print as escapes
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -218,8 +229,9 @@ def _user_error_kinds():
     kinds = [CLIError, FileNotFoundError, PermissionError, IsADirectoryError,
              NotADirectoryError]
     from ..saving import ModelFileError
+    from ..saving.errors import SaveError
 
-    kinds.append(ModelFileError)
+    kinds += [ModelFileError, SaveError, MemoryError]
     try:
         from ..datasets._download import DownloadError
         kinds.append(DownloadError)
@@ -239,6 +251,9 @@ def _report(exc: BaseException) -> int:
 
         traceback.print_exception(exc)
     message = one_line(exc)
+    if type(exc) is MemoryError or "_ArrayMemoryError" in type(exc).__name__:
+        message = (f"out of memory ({message or 'MemoryError'}). Use a smaller --batch-size, "
+                   "--image-size or model, or free memory.")
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         message = f"{exc.strerror}: {exc.filename!r}"
     print(f"filterbank: error: {message}", file=sys.stderr)

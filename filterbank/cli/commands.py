@@ -109,6 +109,10 @@ def evaluate(args) -> int:
         logs = model.evaluate(data.x_test, y_test, batch_size=args.batch_size,
                               verbose=args.verbose, return_dict=True)
         predicted = model.predict(data.x_test, batch_size=args.batch_size, verbose=0).argmax(-1)
+    if not np.isfinite(float(logs["loss"])):
+        raise CLIError(f"the test loss of {str(path)!r} is {float(logs['loss'])}: the model's "
+                       "outputs are NaN or infinite (a run that diverged?). Retrain it with a "
+                       "lower --learning-rate.")
     correct = int(np.sum(predicted == data.y_test))
     n = len(data.y_test)
     print(f"Test accuracy: {correct / n:.4f} ({correct:,}/{n:,}) - test loss: "
@@ -135,8 +139,15 @@ def _class_names(info: ModelData, data, classes: int) -> list[str]:
 
 
 def _predict(model, x, batch_size):
-    with user_errors("predicting"):
-        return M.probabilities(model.predict(x, batch_size=batch_size, verbose=0))
+    # Overflow warnings would print before the one-line error below says what they mean.
+    with user_errors("predicting"), np.errstate(over="ignore", invalid="ignore"):
+        probs = M.probabilities(model.predict(x, batch_size=batch_size, verbose=0))
+    bad = int(np.count_nonzero(~np.isfinite(probs).all(axis=-1)))
+    if bad:
+        raise CLIError(f"the model's outputs are NaN or infinite for {bad} of {len(probs)} "
+                       "image(s), so no class can be named; the model is broken (a run that "
+                       "diverged?). Retrain it with a lower --learning-rate.")
+    return probs
 
 
 def predict(args) -> int:

@@ -169,9 +169,27 @@ def _read_folder(folder: Path, *, shape, **split):
     from ..datasets import image_dataset_from_directory
 
     h, w, c = shape
-    return image_dataset_from_directory(
-        folder, color_mode=COLOR_MODES[c], image_size=(h, w), batch_size=None,
-        shuffle=bool(split), verbose=False, **split)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = image_dataset_from_directory(
+            folder, color_mode=COLOR_MODES[c], image_size=(h, w), batch_size=None,
+            shuffle=bool(split), verbose=False, **split)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        warn(message)   # e.g. a FIFO named a.png: skipped, never opened
+    return result
+
+
+def _check_memory(datasets, shape) -> None:
+    """Refuse, before decoding, a folder whose images at this size cannot fit in memory."""
+    from ..models.memory import _fmt, available_bytes
+
+    n = sum(d.num_samples for d in datasets)
+    need = 2 * n * int(np.prod(shape)) * 4   # float32 images, and their scaled copy
+    avail = available_bytes()
+    if avail is not None and need > avail:
+        raise CLIError(f"{n:,} images of {shape[0]}x{shape[1]}x{shape[2]} need {_fmt(need)} of "
+                       f"memory as float32, more than the {_fmt(avail)} available; use a "
+                       "smaller --image-size (28 is the default).")
 
 
 def _test_labels(train, test, test_dir: Path) -> np.ndarray:
@@ -225,6 +243,7 @@ def _load_folder(folder: Path, expected, image_size, seed: int, test_split: floa
         if len(train.class_names) < 2:
             raise CLIError(f"the folder {folder} has {len(train.class_names)} class "
                            "subfolder(s); classification needs at least 2.")
+        _check_memory((train, test), shape)
         x_train, y_train = train.to_numpy()
         x_test, y_test = test.to_numpy()
     x_train /= np.float32(255.0)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.safe_images import open_image
 from .common import CLIError
 
 INVERT_CHOICES = ("auto", "yes", "no")
@@ -76,11 +77,13 @@ def read_image(path, shape) -> np.ndarray:
     if c not in _MODES:
         raise CLIError(f"the model takes {c}-channel images; image files give 1, 3 or 4.")
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise CLIError(f"{str(path)!r} is a folder; expected an image file (PNG, JPEG, ...). "
+                       f"To predict every image in it, pass them: {str(path / '*.png')}")
+    if not path.exists():
         raise CLIError(f"image file {str(path)!r} does not exist.")
     try:
-        with Image.open(path) as img:
-            img.load()
+        with open_image(path) as img:
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 if c != 4:
@@ -92,7 +95,12 @@ def read_image(path, shape) -> np.ndarray:
             if img.size != (w, h):
                 img = img.resize((w, h), resample=Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.float32)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except ValueError as exc:
+        message = str(exc)
+        if not message.startswith("cannot read image"):
+            message = f"cannot read image {str(path)!r}: {message}"
+        raise CLIError(message) from exc
+    except (UnidentifiedImageError, OSError) as exc:
         raise CLIError(f"cannot read image {str(path)!r}: {exc}") from exc
     return array.reshape(h, w, c) / np.float32(255.0)
 

@@ -60,6 +60,9 @@ def resolve(text: str) -> ModelSpec:
                        f"({', '.join(zoo.names())}), a saved model file or a .py file.")
     if path.is_file():
         return ModelSpec("python" if path.suffix == ".py" else "saved", path.name, path)
+    if path.exists():
+        raise CLIError(f"--model {text!r} is not a regular file (a device, FIFO or socket); "
+                       "expected a saved model file or a .py file.")
     if path.suffix or "/" in str(text) or "\\" in str(text):
         raise CLIError(f"model file {str(text)!r} does not exist.")
     raise CLIError(f"unknown model {text!r} (and no file of that name). "
@@ -71,8 +74,14 @@ def load_saved(path: Path, compile: bool = True):
     """``load_model(path)``; a damaged or foreign file raises ModelFileError (a user error)."""
     from ..saving import load_model
 
-    if not path.is_file():
+    if path.is_dir():
+        raise CLIError(f"{str(path)!r} is a folder; expected a model file "
+                       f"(e.g. {path / 'model.fbk'}).")
+    if not path.exists():
         raise CLIError(f"model file {str(path)!r} does not exist.")
+    if not path.is_file():
+        raise CLIError(f"{str(path)!r} is not a regular file (a device, FIFO or socket); "
+                       "expected a model file saved with model.save (e.g. runs/.../model.fbk).")
     return load_model(path, compile=compile)
 
 

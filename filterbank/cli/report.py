@@ -108,9 +108,10 @@ def _plain(value):
 
 def write_json(path: Path, payload: dict) -> None:
     """Write JSON through a temporary file and a rename (never half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_plain) + "\n")
-    os.replace(tmp, path)
+    from ..saving.atomic import atomic_write
+
+    text = json.dumps(payload, indent=2, default=_plain) + "\n"
+    atomic_write(os.fspath(path), lambda fp: fp.write(text.encode("utf-8")))
 
 
 def plot_curves(history: dict, path: Path, title: str) -> bool:
@@ -140,10 +141,13 @@ def plot_curves(history: dict, path: Path, title: str) -> bool:
             ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from ..saving.atomic import atomic_write
+
+    try:
+        # A file object, not a name: matplotlib cannot take every path (non-UTF-8 bytes).
+        atomic_write(os.fspath(path), lambda fp: fig.savefig(fp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     return True
 
 

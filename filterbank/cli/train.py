@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..saving.errors import SaveError
 from . import data as data_mod
 from . import models as M
-from . import report
-from .common import user_errors
+from . import report, resume
+from .common import CLIError, user_errors, warn
 
 
 def _load_model_and_data(args):
@@ -47,12 +48,12 @@ def _load_model_and_data(args):
     return model, data, spec, notes
 
 
-def _fit(model, data, args, timer):
+def _fit(model, data, args, timer, extra=()):
     y_train = M.targets(model, data.y_train, data.num_classes)
     with user_errors("training"):
         history = model.fit(data.x_train, y_train, epochs=args.epochs,
                             batch_size=args.batch_size, validation_split=args.validation_split,
-                            verbose=args.verbose, callbacks=[timer])
+                            verbose=args.verbose, callbacks=[timer, *extra])
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
@@ -74,7 +75,12 @@ def run(args) -> int:
     started = time.perf_counter()
     from ..utils import set_random_seed
 
-    out = report.prepare_out_dir(args.out, args.overwrite)
+    out, previous = resume.prepare(args.out, args.overwrite)
+    if previous is not None:
+        done = resume.backup_epochs(out)
+        print(f"Resuming the unfinished run in {_shown(out)} from its backup ({done} epoch(s) "
+              "done before)." if done else f"Starting the interrupted run in {_shown(out)} "
+              "again (no epoch had finished).", flush=True)
     set_random_seed(args.seed)      # initial weights, shuffling, dropout: all from this seed
     model, data, spec, notes = _load_model_and_data(args)
     if args.verbose:
@@ -90,7 +96,11 @@ def run(args) -> int:
 
     timer = report.EpochTimer()
     fit_start = time.perf_counter()
-    history = _fit(model, data, args, timer)
+    backup, progress = resume.callbacks(out)
+    try:
+        history = _fit(model, data, args, timer, (backup, progress))
+    except KeyboardInterrupt:
+        return resume.interrupted(model, out, progress, previous, args)
     train_seconds = time.perf_counter() - fit_start
     eval_start = time.perf_counter()
     test_loss, test_accuracy = _evaluate(model, data, batch_size=max(args.batch_size, 256))
@@ -129,23 +139,46 @@ def run(args) -> int:
         "environment": report.environment(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    with user_errors(f"saving the model to {model_path}"):
+    try:
+        _write_run(out, model, model_path, history, metrics, spec, data, started)
+    except SaveError as e:
+        raise CLIError(f"{e} The trained state is kept in {_shown(resume.backup_dir(out))}: "
+                       "re-run the same command to save it without training again.") from e
+    resume.finished(out)
+    written = [report.MODEL_FILE, report.METRICS_FILE]
+    if metrics["files"]["curves"]:
+        written.append(report.CURVES_FILE)
+    print(f"Wrote {', '.join(_shown(out / f) for f in written)}")
+    if not metrics["files"]["curves"]:
+        print("(no curves.png: matplotlib is not installed or could not draw; "
+              "pip install matplotlib)")
+    return 0
+
+
+def _shown(path) -> str:
+    """A path as printable text (bytes that are not UTF-8 shown as escapes)."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _write_run(out, model, model_path, history, metrics, spec, data, started) -> None:
+    with user_errors(f"saving the model to {_shown(model_path)}"):
         model.save(model_path)
     curves = out / report.CURVES_FILE
-    title = f"{spec.name} on {Path(data.name).name if data.source == 'folder' else data.name}"
-    if report.plot_curves(history, curves, title):
+    title = _shown(f"{spec.name} on "
+                   f"{Path(data.name).name if data.source == 'folder' else data.name}")
+    try:
+        drawn = report.plot_curves(history, curves, title)
+    except SaveError:
+        raise
+    except Exception as e:  # a plot is a nicety: never lose a run over it
+        warn(f"could not draw {report.CURVES_FILE} ({type(e).__name__}: {str(e)[:200]})")
+        drawn = False
+    if drawn:
         metrics["files"]["curves"] = report.CURVES_FILE
     elif curves.exists():
         curves.unlink()       # a stale plot from an overwritten run would mislead
     metrics["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
     report.write_json(out / report.METRICS_FILE, metrics)
-    written = [report.MODEL_FILE, report.METRICS_FILE]
-    if metrics["files"]["curves"]:
-        written.append(report.CURVES_FILE)
-    print(f"Wrote {', '.join(str(out / f) for f in written)}")
-    if not metrics["files"]["curves"]:
-        print("(no curves.png: matplotlib is not installed; pip install filterbank[io])")
-    return 0
 
 
 def _optimizer_config(model) -> dict:

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import unknown_name
+from .safe_images import open_image, skip_irregular
 
 ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 LABEL_MODES = ("int", "categorical", "binary")
@@ -56,8 +57,9 @@ def _pillow():
 def _walk_images(folder: Path, follow_links: bool) -> list[Path]:
     """Image files under `folder`, recursively, in Keras's order (folders by path, then names)."""
     walk = sorted(os.walk(folder, followlinks=follow_links), key=lambda entry: entry[0])
-    return [Path(root) / name for root, _, files in walk for name in sorted(files)
-            if name.lower().endswith(ALLOWED_FORMATS)]
+    found = [Path(root) / name for root, _, files in walk for name in sorted(files)
+             if name.lower().endswith(ALLOWED_FORMATS)]
+    return skip_irregular(found)
 
 
 def _index_directory(directory: Path, labels, class_names, follow_links: bool):
@@ -165,7 +167,7 @@ class ImageDataset:
         filters = {"bilinear": r.BILINEAR, "nearest": r.NEAREST, "bicubic": r.BICUBIC,
                    "area": r.BOX, "lanczos3": r.LANCZOS}
         h, w = self.image_size
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img = img.convert(mode)
             box = None
             if self.crop_to_aspect_ratio:

@@ -19,7 +19,9 @@ from .base import Layer
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    # NaN compares false with everything, so "< 0" checks let it through: refuse it here.
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            and not np.isnan(v))
 
 
 class ReLU(Layer):

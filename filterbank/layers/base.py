@@ -43,6 +43,7 @@ from .. import backend
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import did_you_mean, fmt_shape
+from .checks import check_layer_dtype, check_weight_size, check_weight_values, checked_init
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
 
@@ -144,7 +145,7 @@ class Layer:
             raise ValueError(f"Layer name must be a non-empty string, got {name!r}.")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self.dtype = np.dtype(dtype).name if dtype is not None else None
+        self.dtype = check_layer_dtype(dtype, type(self).__name__)
         self.built = False
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -206,6 +207,7 @@ class Layer:
         guard = WEIGHT_GUARD.get()
         if guard is not None:
             guard(self, name, shape)
+        check_weight_size(self, name, shape, dtype or self.compute_dtype)
         value = _initializers.get(initializer)(shape, dtype or self.compute_dtype)
         self.params[name] = np.ascontiguousarray(value)
         if trainable:
@@ -261,8 +263,9 @@ class Layer:
                 f"Layer '{self.name}' expects {len(names)} weight arrays ({', '.join(names) or 'none'}), "
                 f"got {len(weights)}. Pass them in the order get_weights() returns."
             )
-        for name, w in zip(names, weights):
-            w = np.asarray(w)
+        for i, (name, w) in enumerate(zip(names, weights)):
+            w = weights[i] = check_weight_values(
+                w, self.params[name].dtype, f"Layer '{self.name}'.set_weights: weight '{name}'")
             if w.shape != self.params[name].shape:
                 raise ValueError(
                     f"Layer '{self.name}' weight '{name}' expects shape {fmt_shape(self.params[name].shape)}, "
@@ -314,6 +317,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = checked_init(cls.__init__)  # huge integer arguments, at construction
         # A user may call build() by hand, then set_weights(): mark the layer built whichever
         # build() ran, so the first call does not re-initialise the weights it was given.
         if "build" in cls.__dict__:

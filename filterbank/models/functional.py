@@ -30,9 +30,12 @@ import numpy as np
 
 from ..errors import fmt_shape
 from ..layers.base import KerasTensor, Layer, unique_name
+from ..layers.checks import check_weight_values
 from ..layers.input_layer import InputLayer
 from . import validation
 from .graph import Graph
+from .locking import locked
+from .memory import guard_memory
 from .training import TrainingMixin
 
 
@@ -231,10 +234,12 @@ class Model(TrainingMixin):
         self._require_graph("weights to count")
         return int(sum(w.size for w in self.weights))
 
+    @locked
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights in Keras order (layer by layer, e.g. [kernel, bias, ...])."""
         return [w.copy() for w in self.weights]
 
+    @locked
     def set_weights(self, weights) -> None:
         """Load weights in the order :meth:`get_weights` returns them.
 
@@ -254,7 +259,8 @@ class Model(TrainingMixin):
             )
         arrays = []
         for i, ((layer, wname, arr), w) in enumerate(zip(slots, weights)):
-            w = np.asarray(w)
+            w = check_weight_values(w, arr.dtype, f"Model '{self.name}'.set_weights: array {i} "
+                                                  f"(layer '{layer.name}' weight '{wname}')")
             if w.shape != arr.shape:
                 raise ValueError(
                     f"Model '{self.name}'.set_weights: array {i} is for layer '{layer.name}' "
@@ -271,6 +277,8 @@ class Model(TrainingMixin):
         """A functional model is built when it is created; this only checks the shape given."""
         return None
 
+    @locked
+    @guard_memory("__call__")
     def __call__(self, inputs, training=False):
         """Run the model eagerly on arrays: ``model(x)`` -> array (or list for several outputs).
 
@@ -355,17 +363,20 @@ class Model(TrainingMixin):
 
         return json.dumps(serialize_model(self))
 
+    @locked
     def save(self, filepath, **kwargs):
         """Save architecture, weights and optimizer state (see :mod:`filterbank.saving`)."""
         from .. import saving
 
         return saving.save_model(self, filepath, **kwargs)
 
+    @locked
     def save_weights(self, filepath, **kwargs):
         from .. import saving
 
         return saving.save_weights(self, filepath, **kwargs)
 
+    @locked
     def load_weights(self, filepath, **kwargs):
         from .. import saving
 

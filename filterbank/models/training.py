@@ -47,6 +47,8 @@ from ..errors import did_you_mean
 from . import validation as V
 from .compile_utils import CompiledOutputs, resolve_optimizer
 from .labels import class_weight_to_sample_weight
+from .locking import fitting, is_fitting, locked, model_lock, preserved_metrics
+from .memory import guard_memory
 from .steps import StepsMixin
 
 # compile() arguments Keras has that mean nothing on NumPy (no graph compilation, one device).
@@ -120,6 +122,8 @@ class TrainingMixin(StepsMixin):
         compile_from_config(self, config)
 
     # ---- fit ---------------------------------------------------------------------------------
+    @fitting.wrap
+    @guard_memory("fit", training=True)
     def fit(
         self,
         x=None,
@@ -224,8 +228,10 @@ class TrainingMixin(StepsMixin):
         first_step = self._initial_step or 0
         epoch_logs: dict = {}
         rng = backend.rng()
+        lock = model_lock(self)  # taken per batch: predictions from other threads interleave
         for epoch in range(initial_epoch, epochs):
-            self._compiled.reset()
+            with lock:
+                self._compiled.reset()
             cbl.on_epoch_begin(epoch)
             perm = rng.permutation(n) if shuffle else None
             logs: dict = {}
@@ -237,17 +243,20 @@ class TrainingMixin(StepsMixin):
                     else perm[start : start + batch_size]
                 )
                 cbl.on_train_batch_begin(step)
-                self.train_step(
-                    [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
-                )
-                logs = self._compiled.logs()
+                with lock:
+                    self.train_step(
+                        [a[idx] for a in xs], [_take(b, idx) for b in ys],
+                        [_take(w, idx) for w in sws],
+                    )
+                    logs = self._compiled.logs()
                 cbl.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             first_step = 0
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl)
+                with lock:
+                    val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -307,6 +316,8 @@ class TrainingMixin(StepsMixin):
         return self._prepare_data(vx, vy, vsw, "fit(validation_data)")
 
     # ---- evaluate ----------------------------------------------------------------------------
+    @locked
+    @guard_memory("evaluate")
     def evaluate(
         self,
         x=None,
@@ -337,7 +348,11 @@ class TrainingMixin(StepsMixin):
         cbl = _callback_list(
             self, callbacks, add_history=False, verbose=verbose, epochs=1, steps=n_batches
         )
-        logs = self._test_loop(xs, ys, sws, batch_size=batch_size, cbl=cbl, max_steps=n_batches)
+        if is_fitting(self):  # leave the running epoch's training metrics as they are
+            with preserved_metrics(self):
+                logs = self._test_loop(xs, ys, sws, batch_size, cbl, max_steps=n_batches)
+        else:
+            logs = self._test_loop(xs, ys, sws, batch_size, cbl, max_steps=n_batches)
         return self._format_logs(logs, return_dict)
 
     def _test_loop(self, xs, ys, sws, batch_size, cbl, max_steps=None) -> dict:
@@ -364,6 +379,8 @@ class TrainingMixin(StepsMixin):
         return values[0] if len(values) == 1 else values
 
     # ---- predict -----------------------------------------------------------------------------
+    @locked
+    @guard_memory("predict")
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for every sample of ``x``, computed in batches (inference mode).
 
@@ -397,6 +414,8 @@ class TrainingMixin(StepsMixin):
         return results[0] if self._single_output else results
 
     # ---- one batch ---------------------------------------------------------------------------
+    @locked
+    @guard_memory("train_on_batch", training=True)
     def train_on_batch(
         self,
         x,
@@ -420,6 +439,8 @@ class TrainingMixin(StepsMixin):
         self.train_step(xs, ys, sws)
         return self._format_logs(self._compiled.logs(), return_dict)
 
+    @locked
+    @guard_memory("test_on_batch")
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         """Loss (and metrics) of this batch in inference mode."""
         self._assert_compiled("test_on_batch")
@@ -429,6 +450,8 @@ class TrainingMixin(StepsMixin):
         self.test_step(xs, ys, sws)
         return self._format_logs(self._compiled.logs(), return_dict)
 
+    @locked
+    @guard_memory("predict_on_batch")
     def predict_on_batch(self, x):
         """Outputs for this batch in one forward pass (inference mode)."""
         xs = self._batch_inputs(x, "predict_on_batch")

@@ -152,6 +152,11 @@ class Adam(Optimizer):
         cls = type(self).__name__
         self.beta_1 = _check_number(cls, "beta_1", beta_1, low=0, high=1)
         self.beta_2 = _check_number(cls, "beta_2", beta_2, low=0, high=1)
+        for arg, default in (("beta_1", 0.9), ("beta_2", 0.999)):
+            if getattr(self, arg) >= 1:  # 1 - beta**t is then 0: nothing could be bias-corrected
+                raise ValueError(f"{cls} expects {arg} in [0, 1), got {arg}=1.0: the moving "
+                                 "average would never move and its bias correction divides by "
+                                 f"zero. Use a value below 1 (Keras's default is {default}).")
         self.epsilon = _check_number(cls, "epsilon", epsilon, low=0)
         self.amsgrad = bool(amsgrad)
 

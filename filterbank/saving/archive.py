@@ -45,9 +45,11 @@ from .errors import (
     RATIO_FREE_BYTES,
     ModelFileError,
     file_error,
+    hdf5_error,
+    is_hdf5,
     parse_json,
 )
-from .tensorfile import FLOAT_DTYPES, STATE_DTYPES, decode_tensors, encode_tensors
+from .tensorfile import FLOAT_DTYPES, STATE_DTYPES, decode_tensors, encode_tensors, read_header
 
 FORMAT_VERSION = 1
 """The container format this filterbank writes and the newest it reads (an integer major)."""
@@ -172,6 +174,9 @@ def open_checked(path):
             raise file_error(p, "it is not a regular file", "Give the path of a saved model file.")
         if st.st_size == 0:
             raise file_error(p, "it is empty (0 bytes)")
+        if is_hdf5(fp.read(8)):
+            raise hdf5_error(p)
+        fp.seek(0)
         if st.st_size > MAX_TOTAL_BYTES + RATIO_FREE_BYTES:
             raise file_error(p, f"it is {st.st_size:,} bytes, more than a filterbank file may hold "
                                 f"({MAX_TOTAL_BYTES:,})")
@@ -333,7 +338,7 @@ def _listing(tensors: dict[str, dict[str, np.ndarray]]) -> set:
     return {(m, n, str(a.dtype), tuple(a.shape)) for m, t in tensors.items() for n, a in t.items()}
 
 
-def read_archive(path) -> Archive:
+def read_archive(path, vet=None) -> Archive:
     """Read and check a model file; nothing is written to disk, unpickled or evaluated.
 
     Returns an :class:`Archive`. Raises :class:`ModelFileError` for any defect (the message
@@ -346,7 +351,7 @@ def read_archive(path) -> Archive:
                              "A filterbank model file (.fbk) is a zip; was this saved with "
                              "model.save()? For a plain .safetensors weights file use "
                              "model.load_weights().")
-        return read_open_archive(fp, size, path)
+        return read_open_archive(fp, size, path, vet)
 
 
 def is_zip(fp) -> bool:
@@ -357,9 +362,31 @@ def is_zip(fp) -> bool:
         return False
 
 
-def read_open_archive(fp, size: int, path) -> Archive:
+def _read_tensor_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path, member: str):
+    """The safetensors header of a member, read without decompressing its tensor data."""
+    try:
+        with zf.open(info) as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else 0
+            if 2 <= n <= min(MAX_JSON_BYTES, info.file_size - 8):
+                head += f.read(n)
+    except ModelFileError:
+        raise
+    except Exception as e:
+        raise file_error(path, f"member {info.filename!r} cannot be read "
+                               f"({type(e).__name__}: {e})") from None
+    return read_header(head, path, member, TENSOR_MEMBERS[member], size=info.file_size)
+
+
+def read_open_archive(fp, size: int, path, vet=None) -> Archive:
     """:func:`read_archive` on a file already opened by :func:`open_checked` (one handle, so
-    the file cannot be swapped between checks)."""
+    the file cannot be swapped between checks).
+
+    Everything the JSON members and the safetensors headers say is checked before any tensor
+    data is decompressed: the metadata's tensor list against the headers, then ``vet(config,
+    metadata, headers)`` if given (``headers`` is ``{member: {name: (dtype code, shape)}}``;
+    the loader rebuilds the model there and compares its weights with the headers).
+    """
     _check_central_directory(fp, size, path)
     try:
         zf = zipfile.ZipFile(fp)
@@ -378,18 +405,22 @@ def read_open_archive(fp, size: int, path) -> Archive:
         if config["format_version"] != meta["format_version"]:
             raise file_error(path, f"members {CONFIG!r} and {METADATA!r} disagree on "
                                    "format_version")
+        headers = {m: _read_tensor_header(zf, infos[m], path, m)
+                   for m in (WEIGHTS, OPTIMIZER) if m in infos}
+        listed = {(e["member"], e["name"], e["dtype"], tuple(e["shape"])) for e in meta["tensors"]}
+        held = {(m, n, str(TENSOR_MEMBERS[m][code]), shape)
+                for m, h in headers.items() for n, (code, shape) in h.items()}
+        if listed != held:
+            diff = sorted(listed ^ held, key=str)[0]
+            side = "lists" if diff in listed else "does not list"
+            raise file_error(path, f"member {METADATA!r} {side} tensor {diff[1][:80]!r} in "
+                                   f"{diff[0]!r} (dtype {diff[2]}, shape {diff[3]}) but the "
+                                   "tensors disagree")
+        if vet is not None:
+            vet(config, meta, headers)
         tensors = {}
-        for member in (WEIGHTS, OPTIMIZER):
-            if member in infos:
-                data = _read_member(zf, infos[member], path)
-                tensors[member] = decode_tensors(data, path, member, TENSOR_MEMBERS[member])
-                del data
-    listed = {(e["member"], e["name"], e["dtype"], tuple(e["shape"])) for e in meta["tensors"]}
-    held = _listing(tensors)
-    if listed != held:
-        diff = sorted(listed ^ held, key=str)[0]
-        side = "lists" if diff in listed else "does not list"
-        raise file_error(path, f"member {METADATA!r} {side} tensor {diff[1][:80]!r} in {diff[0]!r} "
-                               f"(dtype {diff[2]}, shape {diff[3]}) but the tensors disagree")
+        for member in headers:
+            data = _read_member(zf, infos[member], path)
+            tensors[member] = decode_tensors(data, path, member, TENSOR_MEMBERS[member])
+            del data
     return Archive(config=config, metadata=meta, tensors=tensors)
-

@@ -45,12 +45,56 @@ class ModelFileError(ValueError):
     """
 
 
+class SaveError(OSError):
+    """A model or weights file cannot be written: the target is not a regular file, the
+    directory is read-only, the disk is full. The message names the target (never the hidden
+    temporary file) and says that nothing was replaced; ``errno`` is the system's code.
+
+    Example:
+        >>> str(SaveError("Cannot save to 'm.fbk': it is a FIFO.", errno=None))
+        "Cannot save to 'm.fbk': it is a FIFO."
+    """
+
+    def __init__(self, message: str, errno: int | None = None, filename=None):
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+        self.filename = filename
+
+    def __str__(self):
+        return self.message
+
+
 def file_error(path, what: str, fix: str | None = DAMAGED) -> ModelFileError:
     """Build ``"Cannot load '<path>': <what>. <fix>"`` as a :class:`ModelFileError`."""
     msg = f"Cannot load {os.fspath(path)!r}: {what}."
     if fix:
         msg += " " + fix
-    return ModelFileError(msg)
+    err = ModelFileError(msg)
+    err.what = what  # the problem alone, for callers that word it differently (saving)
+    return err
+
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def hdf5_error(path) -> ModelFileError:
+    """The message for an HDF5 file (Keras 2 ``.h5`` / Keras 3 ``.weights.h5``), found by its
+    first bytes: filterbank reads model files and safetensors, not HDF5.
+
+    Example:
+        >>> str(hdf5_error("w.weights.h5"))[:65]
+        "Cannot load 'w.weights.h5': it is an HDF5 file (a Keras .h5 or .w"
+    """
+    return file_error(path, "it is an HDF5 file (a Keras .h5 or .weights.h5 file), and filterbank "
+                            "reads its own model files and safetensors weights, not HDF5",
+                      "Rebuild the model in filterbank and copy the Keras arrays in with "
+                      "model.set_weights(keras_model.get_weights()) (same order and layouts).")
+
+
+def is_hdf5(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) starts with the HDF5 signature."""
+    return head[:8] == HDF5_MAGIC or head[:4] == HDF5_MAGIC[:4]
 
 
 def _reject_duplicate_keys(pairs):

@@ -40,8 +40,10 @@ from .archive import (
     write_archive,
 )
 from .config_check import FLOATX, check_config
-from .errors import DAMAGED, MAX_TOTAL_BYTES, ModelFileError, file_error
-from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors
+from .errors import DAMAGED, MAX_JSON_BYTES, MAX_TOTAL_BYTES, ModelFileError, file_error
+from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors, read_header
+from .values import check_compile_values, check_optimizer_values, check_weights_finite
+from .vetting import check_float_weights, check_memory, check_optimizer_header, refuse_nonfinite
 
 _MISMATCH_FIX = ("Build the model with the architecture the weights were saved from "
                  "(compare model.summary() with the model that saved them).")
@@ -163,6 +165,7 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"model.save: {path!r} exists and overwrite=False.")
     _check_builtin_layers(model)
+    check_float_weights(model_weights(model), model.name, path)
     weights = model_weights(model)
     config = {
         "class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
@@ -183,8 +186,11 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
     try:
         check_config(config, path)  # never write a file that load_model would refuse
     except ModelFileError as e:
-        raise ValueError(f"model.save cannot describe model '{model.name}': {e}") from None
+        raise ValueError(f"Cannot save model '{model.name}' to {path!r}: its "
+                         f"{getattr(e, 'what', e)}, so load_model could not read the file "
+                         "back. Nothing was written.") from None
     tensors = {WEIGHTS: {key: arr for key, (_, _, arr) in weights.items()}}
+    refuse_nonfinite(tensors[WEIGHTS], model.name, path)
     if include_optimizer and optimizer is not None and getattr(optimizer, "iterations", 0) > 0:
         tensors[OPTIMIZER] = optimizer.get_state()
     metadata = {"model_name": model.name, "model_class": config["class_name"]}
@@ -208,7 +214,9 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     if not path.lower().endswith(_PLAIN_WEIGHTS):
         save_model(model, path, include_optimizer=False)
         return
+    check_float_weights(model_weights(model), model.name, path)
     tensors = {key: arr for key, (_, _, arr) in model_weights(model).items()}
+    refuse_nonfinite(tensors, model.name, path)
     meta = {"format": "filterbank-weights", "format_version": str(FORMAT_VERSION),
             "filterbank_version": __version__}
     blob = encode_tensors(tensors, FLOAT_DTYPES, metadata=meta)
@@ -221,12 +229,29 @@ def save_weights(model, path, overwrite: bool = True) -> None:
 # ------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------
-def _read_weight_tensors(path) -> dict[str, np.ndarray]:
-    """Weights from a model file (zip) or a plain .safetensors file, fully checked."""
+def _read_weight_tensors(path, model=None, skip_mismatch=False) -> dict[str, np.ndarray]:
+    """Weights from a model file (zip) or a plain .safetensors file, fully checked.
+
+    With ``model``, the names and shapes the headers declare are matched against the model's
+    weights before any tensor data is read or decompressed.
+    """
     fp, size = open_checked(path)
+
+    def vet(headers):
+        if model is not None:
+            _match_names(model, {k: shape for k, (_, shape) in headers.items()}, path,
+                         _MISMATCH_FIX, skip_mismatch=skip_mismatch)
+
     with fp:
         if is_zip(fp):
-            return read_open_archive(fp, size, path).tensors[WEIGHTS]
+            return read_open_archive(
+                fp, size, path, vet=lambda c, m, h: vet(h.get(WEIGHTS, {}))).tensors[WEIGHTS]
+        fp.seek(0)
+        head = fp.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if 2 <= n <= min(size - 8, MAX_JSON_BYTES):
+            head += fp.read(n)
+        vet(read_header(head, path, "", FLOAT_DTYPES, size=size))
         fp.seek(0)
         data = fp.read(size + 1)
     if len(data) != size:
@@ -234,19 +259,19 @@ def _read_weight_tensors(path) -> dict[str, np.ndarray]:
     return decode_tensors(data, path, "", FLOAT_DTYPES)
 
 
-def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch=False) -> None:
-    """Match ``tensors`` to the model's weights by name and shape, then copy them in."""
+def _match_names(model, shapes: dict[str, tuple], path, fix: str, skip_mismatch=False) -> list:
+    """Problems matching ``{name: shape}`` to the model's weights; raises unless skipping."""
     weights = model_weights(model)
     problems = []
     for key, (layer, wname, arr) in weights.items():
-        got = tensors.get(key)
+        got = shapes.get(key)
         if got is None:
             problems.append(f"it has no weight {wname!r} for layer {layer.name!r} (the model "
                             f"expects shape {tuple(arr.shape)})")
-        elif got.shape != arr.shape:
-            problems.append(f"layer {layer.name!r} weight {wname!r} has shape {tuple(got.shape)} "
+        elif tuple(got) != arr.shape:
+            problems.append(f"layer {layer.name!r} weight {wname!r} has shape {tuple(got)} "
                             f"in the file, but the model expects {tuple(arr.shape)}")
-    for key in tensors:
+    for key in shapes:
         if key not in weights:
             layer, wname = _split_key(key)
             problems.append(f"it holds weight {wname!r} for layer {layer!r}, which the model "
@@ -255,6 +280,15 @@ def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch
         n = len(problems) - 1
         more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
         raise file_error(path, problems[0] + more, fix)
+    return problems
+
+
+def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch=False) -> None:
+    """Match ``tensors`` to the model's weights by name and shape, then copy them in."""
+    weights = model_weights(model)
+    problems = _match_names(model, {k: v.shape for k, v in tensors.items()}, path, fix,
+                            skip_mismatch)
+    check_weights_finite({k: v for k, v in tensors.items() if k in weights}, path)
     if problems:
         warnings.warn(f"load_weights(skip_mismatch=True) skipped {len(problems)} weights of "
                       f"{os.fspath(path)!r}: {'; '.join(problems)}.", stacklevel=4)
@@ -270,31 +304,31 @@ def load_weights(model, path, skip_mismatch: bool = False) -> None:
     All-or-nothing: every name and shape is checked before any weight changes. With
     ``skip_mismatch=True`` missing, extra or mis-shaped weights are skipped with a warning.
     """
-    tensors = _read_weight_tensors(path)
+    tensors = _read_weight_tensors(path, model, skip_mismatch)
     _assign(model, tensors, path, _MISMATCH_FIX, skip_mismatch)
 
 
-def _weight_guard(tensors: dict[str, np.ndarray], path):
+def _weight_guard(shapes: dict[str, tuple], path):
     def guard(layer, name, shape):
         key = f"{layer.name}/{name}"
         want = tuple(int(d) for d in shape)
-        have = tensors.get(key)
+        have = shapes.get(key)
         if have is None:
             raise file_error(path, f"config.json asks for weight {name!r} of layer {layer.name!r} "
                                    f"(shape {want}), which model.weights.safetensors does not hold")
-        if tuple(have.shape) != want:
+        if tuple(have) != want:
             raise file_error(path, f"config.json gives layer {layer.name!r} weight {name!r} shape "
                                    f"{want}, but model.weights.safetensors holds shape "
-                                   f"{tuple(have.shape)}")
+                                   f"{tuple(have)}")
     return guard
 
 
-def _rebuild(config: dict, tensors: dict[str, np.ndarray], path):
+def _rebuild(config: dict, shapes: dict[str, tuple], path):
     from ..layers.base import WEIGHT_GUARD
     from ..models import model_from_config
 
     floatx, rng_state = backend.floatx(), backend.get_rng_state()
-    token = WEIGHT_GUARD.set(_weight_guard(tensors, path))
+    token = WEIGHT_GUARD.set(_weight_guard(shapes, path))
     try:
         backend.set_floatx(config.get("floatx", "float32"))
         return model_from_config({"class_name": config["class_name"], "config": config["config"]})
@@ -309,32 +343,31 @@ def _rebuild(config: dict, tensors: dict[str, np.ndarray], path):
         backend.set_rng_state(rng_state)  # loading must not shift the user's random stream
 
 
-def _check_optimizer_state(state: dict, model, path) -> None:
-    weights = model_weights(model)
-    for key, arr in state.items():
-        if key == "iterations":
-            if arr.dtype != np.int64 or arr.shape != () or int(arr) < 0:
-                raise file_error(path, "optimizer.safetensors has an invalid 'iterations' "
-                                       f"(dtype {arr.dtype}, shape {arr.shape})")
-            continue
-        if arr.dtype.kind != "f":
-            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} has dtype "
-                                   f"{arr.dtype}; optimizer state is float")
-        if key == "learning_rate":
-            if arr.shape != ():
-                raise file_error(path, "optimizer.safetensors has a non-scalar learning_rate")
-            continue
-        param, _ = _split_key(key)
-        if param not in weights:
-            layer, wname = _split_key(param)
-            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} for weight "
-                                   f"{wname!r} of layer {layer!r}, which the model does not have")
-        want = weights[param][2].shape
-        if arr.shape != want:
-            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} of shape "
-                                   f"{tuple(arr.shape)} for a weight of shape {tuple(want)}")
-    if "iterations" not in state:
-        raise file_error(path, "optimizer.safetensors lacks 'iterations'")
+def _vet(path, compile: bool, out: dict):
+    """The checks load_model runs on config.json and the tensor headers, before any data."""
+    from ..models.memory import check_sample_sizes
+
+    def vet(config, meta, headers):
+        check_config(config, path)
+        if config.get("compile_config") is not None:
+            check_compile_values(config["compile_config"], path)
+        if OPTIMIZER in headers and config.get("compile_config") is None:
+            raise file_error(path, "it holds optimizer state but no compile config")
+        shapes = {k: shape for k, (_, shape) in headers.get(WEIGHTS, {}).items()}
+        model = _rebuild(config, shapes, path)
+        _match_names(model, shapes, path, DAMAGED)
+        check_memory(headers, path)
+        big = check_sample_sizes(model)
+        if big is not None:
+            name, shape, nbytes = big
+            raise file_error(path, f"config.json makes layer {name!r} output {shape[1:]} per "
+                                   f"sample ({nbytes:,} bytes), more than any model this library "
+                                   "can run")
+        if compile and OPTIMIZER in headers:
+            check_optimizer_header(headers[OPTIMIZER], model_weights(model), path)
+        out["model"] = model
+
+    return vet
 
 
 def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool = True):
@@ -353,16 +386,13 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
         raise ValueError("load_model(custom_objects=...) is not supported: filterbank model files "
                          "hold built-in layers only, and loading never imports code.")
     del safe_mode
-    archive = read_archive(path)
+    out: dict = {}
+    archive = read_archive(path, vet=_vet(path, compile, out))
     config, tensors = archive.config, archive.tensors
-    check_config(config, path)
-    weights = tensors[WEIGHTS]
-    model = _rebuild(config, weights, path)
-    _assign(model, weights, path, DAMAGED)
+    model = out["model"]
+    _assign(model, tensors[WEIGHTS], path, DAMAGED)
     state = tensors.get(OPTIMIZER)
     cc = config.get("compile_config")
-    if state is not None and cc is None:
-        raise file_error(path, "it holds optimizer state but no compile config")
     if compile and cc is not None:
         try:
             model.compile_from_config(cc)
@@ -373,7 +403,9 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
                              "load it with load_model(path, compile=False) and compile it "
                              "again; otherwise the file is damaged.") from e
         if state is not None:
-            _check_optimizer_state(state, model, path)
+            if int(state["iterations"]) < 0:
+                raise file_error(path, "optimizer.safetensors has a negative 'iterations'")
+            check_optimizer_values(state, path)
             try:
                 model.optimizer.set_state(state)
             except Exception as e:

@@ -21,7 +21,13 @@ import math
 
 import numpy as np
 
-from .errors import MAX_JSON_BYTES, MAX_NAME_CHARS, MAX_TENSORS, file_error, parse_json
+from .errors import (
+    MAX_JSON_BYTES,
+    MAX_NAME_CHARS,
+    MAX_TENSORS,
+    file_error,
+    parse_json,
+)
 
 # safetensors dtype codes accepted, per kind of member. Weights are float32/float64 only.
 FLOAT_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
@@ -35,8 +41,8 @@ def require_safetensors():
         import safetensors.numpy as st
     except ImportError as e:
         raise ImportError(
-            "Saving and loading filterbank models needs the 'safetensors' package, which is not "
-            "installed. Install it with: pip install filterbank[io]  (or: pip install safetensors)"
+            "Saving and loading filterbank models needs the 'safetensors' package (a dependency "
+            "of filterbank), which is not installed. Install it with: pip install safetensors"
         ) from e
     return st
 
@@ -65,20 +71,25 @@ def encode_tensors(tensors: dict[str, np.ndarray], allowed=STATE_DTYPES,
 
 
 def read_header(data: bytes, path, member: str,
-                allowed=STATE_DTYPES) -> dict[str, tuple[str, tuple]]:
+                allowed=STATE_DTYPES, size: int | None = None) -> dict[str, tuple[str, tuple]]:
     """Validate a safetensors header and return ``{name: (dtype_code, shape)}``.
 
     Checks: the length prefix fits the data, the header is a strict JSON object, every entry
     has exactly dtype/shape/data_offsets of the right types, dtypes are in ``allowed``, and
-    each tensor's byte range has exactly ``prod(shape) * itemsize`` bytes inside the data.
+    each tensor's byte range has exactly ``prod(shape) * itemsize`` bytes inside the data, and
+    the tensors together fill the data exactly (no bytes beyond what the tensors need).
+
+    ``data`` may be only the first bytes (length prefix and header) when ``size`` gives the
+    whole length: the header is then checked before the tensor data is read at all.
     """
     where = f"member {member!r}" if member else "the file"
-    if len(data) < 8:
-        raise file_error(path, f"{where} is too short to be a safetensors file ({len(data)} bytes)")
+    size = len(data) if size is None else size
+    if size < 8 or len(data) < 8:
+        raise file_error(path, f"{where} is too short to be a safetensors file ({size} bytes)")
     n = int.from_bytes(data[:8], "little")
-    if n < 2 or n > len(data) - 8 or n > MAX_JSON_BYTES:
+    if n < 2 or n > size - 8 or n > MAX_JSON_BYTES or n > len(data) - 8:
         raise file_error(path, f"{where} declares a safetensors header of {n:,} bytes, but holds "
-                               f"{len(data):,} bytes in all")
+                               f"{size:,} bytes in all")
     header = parse_json(bytes(data[8:8 + n]), path, f"{member or 'safetensors'} header")
     if not isinstance(header, dict):
         raise file_error(path, f"the safetensors header of {where} is not a JSON object")
@@ -88,8 +99,9 @@ def read_header(data: bytes, path, member: str,
                                "string-to-string map")
     if len(header) > MAX_TENSORS:
         raise file_error(path, f"{where} holds {len(header):,} tensors, more than {MAX_TENSORS:,}")
-    body = len(data) - 8 - n
+    body = size - 8 - n
     out = {}
+    used = 0
     for name, entry in header.items():
         if not name or len(name) > MAX_NAME_CHARS:
             raise file_error(path, f"{where} has a tensor name of {len(name)} characters")
@@ -111,6 +123,10 @@ def read_header(data: bytes, path, member: str,
             raise file_error(path, f"{label} has shape {tuple(shape)} ({need:,} bytes) but "
                                    f"{offsets[1] - offsets[0]:,} data bytes")
         out[name] = (dtype, tuple(shape))
+        used += need
+    if used != body:
+        raise file_error(path, f"{where} holds {body:,} data bytes but its tensors need "
+                               f"{used:,}")
     return out
 
 

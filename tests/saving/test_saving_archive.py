@@ -148,7 +148,7 @@ def test_write_errors_for_bad_targets(tmp_path):
 
 def test_missing_safetensors_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    with pytest.raises(ImportError, match=r"pip install filterbank\[io\]"):
+    with pytest.raises(ImportError, match=r"pip install safetensors"):
         write_archive(tmp_path / "m.fbk", CFG, {}, {WEIGHTS: {}})
 
 

@@ -453,7 +453,7 @@ def test_loading_without_safetensors_names_the_extra(saved, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    with pytest.raises(ImportError, match=r"pip install filterbank\[io\]"):
+    with pytest.raises(ImportError, match=r"pip install safetensors"):
         load_model(saved)
 
 

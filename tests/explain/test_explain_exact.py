@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from random_models import random_model_1d, random_model_2d, random_model_winograd
+from explain_random_models import random_model_1d, random_model_2d, random_model_winograd
 
 import filterbank as keras
 from filterbank import explain

@@ -81,9 +81,20 @@ def _hdf5(tmp):
         os.chdir(cwd)
 
 
+def _compiled(model):
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
 TRIGGERS = {
     "Images without a channel axis": [
-        lambda t: layers.Conv2D(4, 3, name="conv2d")(np.zeros((60000, 28, 28), "float32"))
+        lambda t: _compiled(
+            keras.Sequential(
+                [keras.Input(shape=(28, 28, 3)), layers.Conv2D(4, 3), layers.Flatten(),
+                 layers.Dense(2)]
+            )
+        ).fit(np.zeros((60000, 28, 28), "uint8"), np.zeros(60000, "uint8"), verbose=0),
+        lambda t: layers.Conv2D(4, 3, name="conv2d")(np.zeros((60000, 28, 28), "float32")),
     ],
     "One image instead of a batch": [
         lambda t: cnn().predict(np.zeros((28, 28, 1), "float32"), verbose=0)
@@ -117,6 +128,19 @@ TRIGGERS = {
     "Saving over a FIFO, device, folder or symlink": [_fifo],
     "A full disk or read-only folder": [_full_disk],
     "A Keras HDF5 file": [_hdf5],
+    # The learner-facing rows (issue #12's messages).
+    "`input_shape=(28, 28)` on a Conv2D": [
+        lambda t: keras.Sequential([layers.Conv2D(2, 3, input_shape=(28, 28), name="conv2d")])
+    ],
+    "A layer called on one sample": [
+        lambda t: layers.Conv2D(1, 2, name="conv2d")(np.zeros((3, 3, 1), "float32"))
+    ],
+    "`padding=1` (PyTorch / CS231n style)": [
+        lambda t: layers.Conv2D(1, 3, padding=1, name="conv2d")
+    ],
+    "`set_weights` before the layer is built": [
+        lambda t: layers.Conv2D(1, 3, name="conv2d").set_weights([np.zeros((3, 3, 1, 1))])
+    ],
 }
 
 

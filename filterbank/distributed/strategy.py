@@ -81,11 +81,13 @@ class BatchStatsReducer:
 
     def __init__(self, comm):
         self.comm = comm
+        self.phantom = False  # this rank computes a stand-in sample that must not count
 
     def moments(self, count, mean, m2):
         c = mean.shape[0]
-        row = np.empty(1 + 2 * c, dtype=np.float64)
-        row[0], row[1:1 + c], row[1 + c:] = count, mean, m2
+        row = np.zeros(1 + 2 * c, dtype=np.float64)
+        if not self.phantom:
+            row[0], row[1:1 + c], row[1 + c:] = count, mean, m2
         table = self.comm.allgather(row, "Allgather (batch-norm statistics)")
         counts = table[:, :1]
         total = float(counts.sum())
@@ -97,6 +99,8 @@ class BatchStatsReducer:
     def sums(self, count, *vectors):
         sizes = [v.shape[0] for v in vectors]
         row = np.concatenate([[float(count)], *[np.asarray(v, np.float64) for v in vectors]])
+        if self.phantom:
+            row[...] = 0
         table = self.comm.allgather(row, "Allgather (batch-norm gradient sums)")
         weights = table[:, :1] / table[:, 0].sum()
         out, lo = [], 1
@@ -185,6 +189,11 @@ class DataParallel:
                     f"ranks; with each rank holding its own shard it must be at least "
                     f"{self.size}. Pass batch_size >= {self.size}."
                 )
+            if min(counts) == 0:
+                raise ValueError(
+                    f"filterbank.distributed: fit() got no samples on rank {counts.index(0)}. "
+                    "With each rank holding its own shard, every rank needs at least one."
+                )
             local = split_sizes(batch_size, self.size)
             n_batches = max(math.ceil(n / b) for n, b in zip(counts, local))
             self._local_batch = local[self.rank]
@@ -245,7 +254,21 @@ class DataParallel:
         stop = min(start + b, n)
         idx = slice(start, stop) if perm is None else perm[start:stop]
         self.comm.where = f"step {step}"
-        return idx if self._local_batch is not None else local_part(idx, self.size, self.rank)
+        whole = idx
+        if self._local_batch is None:
+            idx = local_part(idx, self.size, self.rank)
+        # No sample for this rank (a last batch smaller than the number of ranks, or a used-up
+        # shard): it still has to join the step's collectives (batch norm's among them), so it
+        # computes one stand-in sample that counts for nothing.
+        self.batch_stats.phantom = _length(idx) == 0
+        if self.batch_stats.phantom:
+            if _length(whole) == 0:
+                idx = slice(0, 1)
+            elif isinstance(whole, slice):
+                idx = slice(whole.start, whole.start + 1)
+            else:
+                idx = whole[:1]
+        return idx
 
     # ---- one training step -----------------------------------------------------------------
     def begin_step(self, model) -> None:
@@ -267,16 +290,18 @@ class DataParallel:
         grads = [layer.grads[name] for layer, name in slots]
         tracked = _tracked(model._compiled, with_total=False)
         fused = self._fused_buffer(grads, 2 + 2 * len(tracked))
-        if batch:
-            fused.pack(grads, scale=batch)
-        else:  # an empty part of a short last batch: its gradients are not numbers
+        phantom = self.batch_stats.phantom
+        self.batch_stats.phantom = False
+        if phantom:  # the stand-in sample of batch_index: contributes nothing
             fused.buffer[...] = 0
-            total = 0.0
+        else:
+            fused.pack(grads, scale=batch)
+            tail = fused.tail
+            tail[0], tail[1] = total * batch, batch
+            for i, (obj, (t0, c0)) in enumerate(zip(tracked, self._before)):
+                t1, c1 = _get(obj)
+                tail[2 + 2 * i], tail[3 + 2 * i] = t1 - t0, c1 - c0
         tail = fused.tail
-        tail[0], tail[1] = total * batch, batch
-        for i, (obj, (t0, c0)) in enumerate(zip(tracked, self._before)):
-            t1, c1 = _get(obj)
-            tail[2 + 2 * i], tail[3 + 2 * i] = t1 - t0, c1 - c0
         start = time.perf_counter()
         self.comm.allreduce_(fused.buffer, "Allreduce (gradients)")
         self.stats.allreduce_seconds += time.perf_counter() - start
@@ -302,8 +327,13 @@ class DataParallel:
         """A function giving this rank's part of a batch index (None: shards, use all)."""
         mode, _ = self._data_mode(xs, ys, sws, "evaluate")
         if mode == "shards":
-            return None
-        return lambda idx: local_part(idx, self.size, self.rank)
+            return lambda idx: idx if _length(idx) else None
+
+        def local(idx):
+            part = local_part(idx, self.size, self.rank)
+            return part if _length(part) else None
+
+        return local
 
     def end_eval(self, model) -> None:
         tracked = _tracked(model._compiled, with_total=True)
@@ -390,6 +420,10 @@ class DataParallel:
             if optimizer is not None:
                 with np.load(io.BytesIO(arrays), allow_pickle=False) as f:
                     optimizer.set_state({k: f[k] for k in f.files})
+
+
+def _length(idx) -> int:
+    return max(idx.stop - idx.start, 0) if isinstance(idx, slice) else len(idx)
 
 
 def _weights(layer_desc) -> str:

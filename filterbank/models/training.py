@@ -358,12 +358,13 @@ class TrainingMixin(StepsMixin):
         logs: dict = {}
         for step in range(n_batches):
             idx = slice(step * batch_size, min((step + 1) * batch_size, n))
-            if local is not None:  # this rank's part of the batch
+            if local is not None:  # this rank's part of the batch (None: no sample this time)
                 idx = local(idx)
             cbl.on_test_batch_begin(step)
-            self.test_step(
-                [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
-            )
+            if idx is not None:
+                self.test_step(
+                    [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
+                )
             logs = self._compiled.logs()
             cbl.on_test_batch_end(step, logs)
         if dist is not None:  # sums of losses, metric totals and counts over the ranks

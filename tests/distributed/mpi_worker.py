@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
+import time
 
 import numpy as np
 
@@ -61,13 +63,35 @@ def make(name, optimizer=None):
 
 
 def one_step(name, batch, shards):
-    """One fit step on the first `batch` samples (global batch); returns the weights."""
+    """fit on `batch` + 1 samples with batch_size=`batch` (the global batch): step 1 takes
+    `batch` samples, step 2 one (most ranks then have none). Returns the weights after step 1,
+    after step 2, the History and evaluate()'s [loss, accuracy]."""
     model = make(name)
-    x, y = data(name, batch)
+    x, y = data(name, batch + 1)
     if shards:
         x, y = distributed.shard(x, y)
-    history = model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-    return model.get_weights(), history.history
+    after_first = []
+
+    def snapshot(step, logs):
+        if step == 0:
+            after_first.extend(w.copy() for w in model.get_weights())
+
+    history = model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+                        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=snapshot)])
+    scores = model.evaluate(x, y, batch_size=3, verbose=0)
+    return after_first, model.get_weights(), history.history, scores
+
+
+def small_model():
+    """Conv, batch norm, dropout: every kind of per-rank state."""
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([
+        keras.Input(shape=(12, 10, 3)), layers.Conv2D(4, 3), layers.BatchNormalization(),
+        layers.ReLU(), layers.Flatten(), layers.Dropout(0.3),
+        layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
 
 
 def weights_digest(model) -> bytes:
@@ -85,24 +109,53 @@ def main():
     if scenario in ("exact", "exact-shards"):
         backend.set_floatx("float64")
         for name in MODELS:
-            ws, hist = one_step(name, 7, scenario == "exact-shards")
-            for i, w in enumerate(ws):
-                result[f"{name}/{i}"] = w
+            first, second, hist, scores = one_step(name, 7, scenario == "exact-shards")
+            for i, (w1, w2) in enumerate(zip(first, second)):
+                result[f"{name}/step1/{i}"] = w1
+                result[f"{name}/step2/{i}"] = w2
             result[f"{name}/loss"] = np.array(hist["loss"])
             result[f"{name}/accuracy"] = np.array(hist["accuracy"])
+            result[f"{name}/evaluate"] = np.array(scores)
     elif scenario == "drift":
         # several steps of rmsprop with dropout and batch norm, float32: the ranks must agree
-        model = keras.Sequential([
-            keras.Input(shape=(12, 10, 3)), layers.Conv2D(4, 3), layers.BatchNormalization(),
-            layers.ReLU(), layers.Flatten(), layers.Dropout(0.3), layers.Dense(10,
-                                                                              activation="softmax")])
-        keras.utils.set_random_seed(2)
-        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model = small_model()
         x, y = data("bn", 50)
-        model.fit(x, y, batch_size=9, epochs=2, verbose=0)
+        history = model.fit(x, y, batch_size=9, epochs=2, verbose=0, validation_split=0.2)
         result["digest"] = np.frombuffer(weights_digest(model), dtype=np.uint8)
         result["eval"] = np.array(model.evaluate(x, y, batch_size=16, verbose=0))
+        result["val_loss"] = np.array(history.history["val_loss"])
+    elif scenario in ("kill", "raise", "hang"):
+        model = small_model()
+        x, y = data("bn", 60)
+
+        def fault(batch, logs):
+            if r == 1 and batch == 2:
+                if scenario == "kill":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                elif scenario == "raise":
+                    raise RuntimeError("a fault injected on rank 1")
+                else:
+                    time.sleep(600)
+
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0,
+                  callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=fault)])
+    elif scenario.startswith("resume"):
+        # resume-full: an unbroken run; resume-killed: rank 1 dies at epoch 1, batch 3;
+        # resume-again: the killed run's command rerun, resuming from its backup.
+        model = small_model()
+        x, y = data("bn", 60)
+        backup = os.path.join(out, "backup-full" if scenario == "resume-full" else "backup")
+        callbacks = [keras.callbacks.BackupAndRestore(backup, save_freq=2)]
+        if scenario == "resume-killed":
+            def die(batch, logs):
+                if r == 1 and batch == 3 and model.optimizer.iterations > 8:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            callbacks.insert(0, keras.callbacks.LambdaCallback(on_train_batch_end=die))
+        history = model.fit(x, y, batch_size=9, epochs=3, verbose=0, callbacks=callbacks)
+        result["digest"] = np.frombuffer(weights_digest(model), dtype=np.uint8)
+        result["loss"] = np.array(history.history["loss"])
+        scenario = "resume-full" if scenario == "resume-full" else "resume-done"
     np.savez(os.path.join(out, f"{scenario}-rank{r}.npz"), **result)
 
 

@@ -47,12 +47,12 @@ def _load_model_and_data(args):
     return model, data, spec, notes
 
 
-def _fit(model, data, args, timer):
+def _fit(model, data, args, timer, extra_callbacks=()):
     y_train = M.targets(model, data.y_train, data.num_classes)
     with user_errors("training"):
         history = model.fit(data.x_train, y_train, epochs=args.epochs,
                             batch_size=args.batch_size, validation_split=args.validation_split,
-                            verbose=args.verbose, callbacks=[timer])
+                            verbose=args.verbose, callbacks=[timer, *extra_callbacks])
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
@@ -71,10 +71,21 @@ def _evaluate(model, data, batch_size: int) -> tuple[float, float]:
 
 
 def run(args) -> int:
+    from .distributed_run import session_from_env
+
+    session = session_from_env()  # None unless mpirun started several processes
+    if session is None:
+        return _run(args, None)
+    with session.guard():
+        return _run(args, session)
+
+
+def _run(args, session) -> int:
     started = time.perf_counter()
     from ..utils import set_random_seed
 
-    out = report.prepare_out_dir(args.out, args.overwrite)
+    root = session is None or session.is_root
+    out = report.prepare_out_dir(args.out, args.overwrite) if root else None
     set_random_seed(args.seed)      # initial weights, shuffling, dropout: all from this seed
     model, data, spec, notes = _load_model_and_data(args)
     if args.verbose:
@@ -89,14 +100,21 @@ def run(args) -> int:
           f"{M.loss_name(model) or 'the loss'}.", flush=True)
 
     timer = report.EpochTimer()
+    extra = []
+    if session is not None:  # data-parallel: see distributed_run.py
+        from .distributed_run import distributed_callbacks
+
+        extra = distributed_callbacks(session, out)
     fit_start = time.perf_counter()
-    history = _fit(model, data, args, timer)
+    history = _fit(model, data, args, timer, extra)
     train_seconds = time.perf_counter() - fit_start
     eval_start = time.perf_counter()
     test_loss, test_accuracy = _evaluate(model, data, batch_size=max(args.batch_size, 256))
     eval_seconds = time.perf_counter() - eval_start
     print(f"Test accuracy: {test_accuracy:.4f} - test loss: {test_loss:.4f} "
           f"({len(data.x_test):,} test images)")
+    if not root:
+        return 0  # rank 0 writes the run folder
 
     epochs_run = len(timer.seconds)
     n_train = len(data.x_train) - n_val
@@ -127,6 +145,7 @@ def run(args) -> int:
         "command": ["filterbank", *args.argv],
         "files": {"model": report.MODEL_FILE, "curves": None},
         "environment": report.environment(),
+        **({"distributed": session.describe()} if session is not None else {}),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     with user_errors(f"saving the model to {model_path}"):

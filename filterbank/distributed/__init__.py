@@ -16,7 +16,7 @@ itself on when launched by mpirun with more than one process (``OMPI_COMM_WORLD_
     model.fit(x, y, batch_size=256, epochs=5,     # 256 = the global batch
               verbose=1 if distributed.rank() == 0 else 0)
 
-What happens (``strategy.py``): rank 0's weights, optimizer state and generator state are
+What happens (``data_parallel.py``): rank 0's weights, optimizer state and generator state are
 broadcast at the start of ``fit``; each global batch is split evenly over the ranks (the first
 ``batch % K`` ranks take one sample more); after backward one in-place Allreduce sums a single
 fused buffer of every weight gradient times the rank's sample count (plus the loss and metric
@@ -116,7 +116,7 @@ def initialize(timeout: float | None = None):
         )
     from ..models.steps import StepsMixin
     from .comm import MPIComm
-    from .strategy import DataParallel
+    from .data_parallel import DataParallel
 
     comm = MPIComm.world(timeout)
     _STATE["comm"] = comm

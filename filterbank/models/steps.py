@@ -33,7 +33,7 @@ class StepsMixin:
     # installed its strategy here. train_step then calls ``begin_step(model)`` first and
     # ``end_backward(model, loss, batch) -> (loss, batch)`` after backward (one Allreduce of the
     # gradients, the loss and the metric counts); fit and evaluate ask it for each rank's part of
-    # a batch (filterbank/distributed/strategy.py). A model may set its own (tests do).
+    # a batch (filterbank/distributed/data_parallel.py). A model may set its own (tests do).
     _distribution = None
 
     def train_step(self, x_batch, y_batch, sample_weight=None) -> float:

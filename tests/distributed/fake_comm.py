@@ -13,7 +13,7 @@ import numpy as np
 
 
 class ThreadGroup:
-    def __init__(self, size: int, timeout: float = 60.0):
+    def __init__(self, size: int, timeout: float = 20.0):
         self.size = size
         self.timeout = timeout
         self._barrier = threading.Barrier(size, timeout=timeout)

@@ -85,6 +85,15 @@ def one_step(name, batch, shards, order=None):
     return after_first, model.get_weights(), history.history, scores
 
 
+def shuffled(name="xo"):
+    """Two shuffled epochs of 20 samples in batches of 7: the order is decided once for all
+    ranks, so the weights equal one process's."""
+    model = make(name)
+    x, y = data(name, 20)
+    model.fit(x, y, batch_size=7, epochs=2, verbose=0)
+    return model.get_weights()
+
+
 def small_model():
     """Conv, batch norm, dropout: every kind of per-rank state."""
     keras.utils.set_random_seed(2)
@@ -125,6 +134,9 @@ def run(scenario, out):
             result[f"{name}/loss"] = np.array(hist["loss"])
             result[f"{name}/accuracy"] = np.array(hist["accuracy"])
             result[f"{name}/evaluate"] = np.array(scores)
+        if scenario == "exact":
+            for i, w in enumerate(shuffled()):
+                result[f"shuffled/{i}"] = w
     elif scenario == "drift":
         # several steps of rmsprop with dropout and batch norm, float32: the ranks must agree
         model = small_model()

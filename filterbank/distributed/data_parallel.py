@@ -274,11 +274,17 @@ class DataParallel:
     def begin_step(self, model) -> None:
         self._before = [_get(o) for o in _tracked(model._compiled, with_total=False)]
         if self.rank_streams:
-            state = json.dumps(backend.get_rng_state(), sort_keys=True).encode()
-            key = int.from_bytes(hashlib.blake2b(state, digest_size=16).digest(), "little")
             iterations = int(getattr(model.optimizer, "iterations", 0))
-            seq = np.random.SeedSequence(key, spawn_key=(iterations, self.rank))
-            self._saved_rng = backend.swap_rng(np.random.Generator(np.random.PCG64(seq)))
+            self._saved_rng = backend.swap_rng(self.step_generator(iterations))
+
+    def step_generator(self, iterations: int) -> np.random.Generator:
+        """This rank's generator for optimizer step ``iterations``: seeded from the common
+        generator's state (not advancing it), the step and the rank, so it differs between
+        ranks and steps, and a resumed run draws the same numbers again."""
+        state = json.dumps(backend.get_rng_state(), sort_keys=True).encode()
+        key = int.from_bytes(hashlib.blake2b(state, digest_size=16).digest(), "little")
+        seq = np.random.SeedSequence(key, spawn_key=(int(iterations), self.rank))
+        return np.random.Generator(np.random.PCG64(seq))
 
     def end_backward(self, model, total: float, batch: int) -> tuple[float, int]:
         """One Allreduce; leaves the global batch's gradients in every layer's ``grads``."""

@@ -75,6 +75,7 @@ def references():
     backend.set_floatx("float64")
     try:
         full = {name: W.one_step(name, 7, False) for name in W.MODELS}
+        shuffled = W.shuffled()
         # Shards on 3 ranks: shards of 3, 3, 2 samples, local batches of 3, 2, 2: step 1 is
         # samples 0-2, 3-4, 6-7 and step 2 is sample 5. (On 2 ranks the order is 0..7.)
         order = []
@@ -86,7 +87,7 @@ def references():
         shards3 = {name: W.one_step(name, 7, False, order=order) for name in W.SHARD_MODELS}
     finally:
         backend.set_floatx("float32")
-    return {"exact": full, "exact-shards-2": {n: full[n] for n in W.SHARD_MODELS},
+    return {"exact": full, "shuffled": shuffled, "exact-shards-2": {n: full[n] for n in W.SHARD_MODELS},
             "exact-shards-3": shards3}
 
 
@@ -123,6 +124,10 @@ def test_one_step_equals_one_process_and_ranks_never_drift(k, tmp_path, referenc
     rc, output, _ = worker(k, "exact,exact-shards,drift", tmp_path)
     assert rc == 0, output[-3000:]
     check_exact(tmp_path, k, "exact", references["exact"])
+    for r in range(k):  # two shuffled epochs: the same order as one process
+        got = np.load(tmp_path / f"exact-rank{r}.npz")
+        for i, w in enumerate(references["shuffled"]):
+            assert rel_error(got[f"shuffled/{i}"], w) < 1e-12
     check_exact(tmp_path, k, "exact-shards", references[f"exact-shards-{k}"])
     check_no_drift(tmp_path, k)
 

@@ -188,6 +188,20 @@ def is_root() -> bool:
     return rank() == 0
 
 
+def broadcast(model) -> None:
+    """Rank 0's weights, optimizer state and generator state on every rank (no-op with one
+    process). ``fit`` does it by itself; call it before a loop of ``train_on_batch`` (each rank
+    passing its own batch), as Horovod's ``broadcast_variables``.
+
+    Example:
+        >>> import filterbank as keras
+        >>> model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+        >>> broadcast(model)       # one process: nothing to do
+    """
+    if _STATE["strategy"] is not None:
+        _STATE["strategy"].broadcast_state(model)
+
+
 def shard(*arrays):
     """This rank's contiguous block of each array (axis 0), as ``split_sizes`` cuts them.
 
@@ -204,5 +218,5 @@ def shard(*arrays):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-__all__ = ["initialize", "rank", "size", "is_root", "shard", "strategy", "launched_size",
+__all__ = ["initialize", "rank", "size", "is_root", "shard", "broadcast", "strategy", "launched_size",
            "mpi_available", "split_sizes"]

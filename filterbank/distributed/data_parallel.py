@@ -197,12 +197,15 @@ class DataParallel:
             local = split_sizes(batch_size, self.size)
             n_batches = max(math.ceil(n / b) for n, b in zip(counts, local))
             self._local_batch = local[self.rank]
+        self._install(model)
+        self.broadcast_state(model)
+        self._step = 0
+        return n_batches
+
+    def _install(self, model) -> None:
         for layer in model.layers:
             if hasattr(layer, "stats_reducer"):
                 layer.stats_reducer = self.batch_stats
-        self._broadcast_state(model)
-        self._step = 0
-        return n_batches
 
     def fit_callbacks(self, callbacks) -> list:
         """Rank 0 keeps every callback; the others drop the ones that write files."""
@@ -272,6 +275,7 @@ class DataParallel:
 
     # ---- one training step -----------------------------------------------------------------
     def begin_step(self, model) -> None:
+        self._install(model)  # for train_on_batch loops that never called fit
         self._before = [_get(o) for o in _tracked(model._compiled, with_total=False)]
         if self.rank_streams:
             iterations = int(getattr(model.optimizer, "iterations", 0))
@@ -403,8 +407,11 @@ class DataParallel:
         same = all(e["digest"] == first["digest"] and e["n"] == first["n"] for e in everyone)
         return ("full" if same else "shards"), counts
 
-    def _broadcast_state(self, model) -> None:
-        """Rank 0's weights, optimizer state and generator state on every rank."""
+    def broadcast_state(self, model) -> None:
+        """Rank 0's weights, optimizer state and generator state on every rank.
+
+        ``fit`` does this at its start; a loop of ``train_on_batch`` calls it once first
+        (:func:`filterbank.distributed.broadcast`)."""
         params = [a for layer in model.layers for a in layer.params.values()]
         if params:
             fused = FusedBuffer([a.shape for a in params], 0, np.result_type(*params))

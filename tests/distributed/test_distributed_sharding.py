@@ -57,3 +57,24 @@ def test_rank_and_size_read_mpiruns_environment(monkeypatch):
     monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "2")
     assert distributed.size() == 4 and distributed.rank() == 2 and not distributed.is_root()
     assert distributed.shard(np.arange(10)).tolist() == [6, 7]
+
+
+def test_command_under_mpirun_without_mpi4py_says_how_to_install(monkeypatch):
+    from filterbank.cli.common import CLIError
+    from filterbank.cli.distributed_run import session_from_env
+
+    assert session_from_env() is None  # no mpirun: the plain command
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed, "mpi_available", lambda: False)
+    with pytest.raises(CLIError, match=r"mpirun started 2 processes but mpi4py is not "
+                                       r"installed.*pip install 'filterbank\[mpi\]'"):
+        session_from_env()
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")
+    assert session_from_env() is None  # mpirun -n 1: the plain command
+
+
+def test_initialize_without_mpi4py_under_mpirun_says_how_to_install(monkeypatch):
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed, "mpi_available", lambda: False)
+    with pytest.raises(ImportError, match=r"pip install 'filterbank\[mpi\]'"):
+        distributed.initialize()

@@ -190,3 +190,39 @@ def test_command_line_under_mpirun_matches_one_process(tmp_path):
     assert mpi["distributed"]["ranks"] == 2 and mpi["distributed"]["bytes_per_step"] > 0
     np.testing.assert_allclose(mpi["history"]["loss"], one["history"]["loss"], rtol=1e-5)
     assert abs(mpi["test_accuracy"] - one["test_accuracy"]) <= 0.01
+
+
+def test_command_line_rerun_with_the_same_out_resumes_bit_identically(tmp_path):
+    """``mpirun -n 2 filterbank train`` killed after its first backup, rerun with the same
+    --out: it resumes from ``<out>/backup`` on both ranks and saves the model an unbroken run
+    saves, bit for bit."""
+    from filterbank.models import load_model
+
+    args = ["-m", "filterbank.cli", "train", "--data", "xo", "--model", "xo",
+            "--train-samples", "48", "--epochs", "20", "--batch-size", "16", "--verbose", "0"]
+    rc, output, _ = mpirun(2, [*args, "--out", str(tmp_path / "unbroken")])
+    assert rc == 0, output[-3000:]
+
+    cmd = [MPIRUN, "--oversubscribe", "-n", "2", "-x", "PYTHONPATH", sys.executable, *args,
+           "--out", str(tmp_path / "run")]
+    if os.geteuid() == 0:
+        cmd.insert(1, "--allow-run-as-root")
+    backup = tmp_path / "run" / "backup" / "backup.npz"
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not backup.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    finished_early = proc.poll() is not None
+    proc.terminate()  # mpirun passes SIGTERM on and ends both ranks
+    proc.wait(timeout=60)
+    assert not finished_early, "the run ended before it could be killed"
+    assert backup.exists() and not (tmp_path / "run" / "model.fbk").exists()
+
+    rc, output, _ = mpirun(2, [*args, "--out", str(tmp_path / "run")])
+    assert rc == 0, output[-3000:]
+    assert "Resuming from the backup" in output
+    assert not backup.exists()  # deleted once the run completed
+    for got, want in zip(load_model(tmp_path / "run" / "model.fbk").get_weights(),
+                         load_model(tmp_path / "unbroken" / "model.fbk").get_weights()):
+        assert got.tobytes() == want.tobytes()

@@ -1,21 +1,23 @@
-"""Does a 2-rank data-parallel run land where one process does? The spread that rounding
-alone causes, then where ``mpirun -n 2`` falls.
+"""Does a data-parallel run land where one process does? The spread that rounding alone
+causes, then where ``mpirun -n 2`` and ``-n 3`` fall.
 
 Recipe: the seed Sequential CNN on the bundled 8,000/2,000 MNIST digits, rmsprop,
 categorical cross-entropy, batch 64 (the global batch), float32, **one epoch**
 (``benchmarks/accuracy_mnist.py``'s ``run_recipe``). For each seed, one process is run in
-every combination of BLAS/numba threads (``--threads``, default 1, 2, 3, 4: OpenBLAS splits a
+every combination of BLAS/numba threads (``--threads``, default 1, 2: OpenBLAS splits a
 GEMM's sums differently for each) and fast paths on/off (``FILTERBANK_DISABLE_NUMBA=1`` and
-``FILTERBANK_DISABLE_FAST_CONV=1`` together): the same arithmetic in a different rounding
-order each time. Their test accuracies span the rounding spread. Then ``mpirun -n 2`` (one
-thread per rank, fast paths on and off) and ``mpirun -n 3`` (fast paths on) train the same
-recipe data-parallel, and the script says whether each lands inside the spread.
+``FILTERBANK_DISABLE_FAST_CONV=1`` together; with one thread also each alone): the same
+arithmetic in a different rounding order each time. Their test accuracies span the rounding
+spread. Then ``mpirun -n 2`` and ``-n 3`` (one thread per rank, fast paths on and off;
+``--ranks``) train the same recipe data-parallel, and the script says whether each lands
+inside the spread.
 
 Writes ``benchmarks/results/distributed_accuracy.json`` and ``.md``.
 
 Examples:
     python benchmarks/distributed_accuracy.py                 # seeds 0,1 (~30 min on 2 busy cores)
     python benchmarks/distributed_accuracy.py --seeds 1 --train-samples 2000
+    python benchmarks/distributed_accuracy.py --threads "" --ranks 3 --append   # add 3 ranks
 """
 
 from __future__ import annotations
@@ -52,14 +54,24 @@ def worker(args) -> None:
         print("RESULT " + json.dumps(r), flush=True)
 
 
-def launch(seed: int, threads: int, fast: bool, ranks: int, args) -> dict:
+# Fast-path settings: True = all on, False = all off, or one switch off.
+PARTIAL = {"numba off": ("FILTERBANK_DISABLE_NUMBA",),
+           "fast conv off": ("FILTERBANK_DISABLE_FAST_CONV",)}
+
+
+def _label(fast) -> str:
+    return fast if isinstance(fast, str) else ("on" if fast else "off")
+
+
+def launch(seed: int, threads: int, fast, ranks: int, args) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI"))}
     env["PYTHONPATH"] = str(ROOT)
     env.update({var: str(threads) for var in THREAD_VARS})
+    off = PARTIAL[fast] if isinstance(fast, str) else (() if fast else FAST_OFF)
     for var in FAST_OFF:
         env.pop(var, None)
-        if not fast:
-            env[var] = "1"
+    for var in off:
+        env[var] = "1"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seeds", str(seed)]
     if args.train_samples:
         cmd += ["--train-samples", str(args.train_samples)]
@@ -70,7 +82,7 @@ def launch(seed: int, threads: int, fast: bool, ranks: int, args) -> dict:
         pre = [mpirun, "--oversubscribe", "-n", str(ranks)]
         if os.geteuid() == 0:
             pre.append("--allow-run-as-root")
-        for var in ("PYTHONPATH", *THREAD_VARS, *(() if fast else FAST_OFF)):
+        for var in ("PYTHONPATH", *THREAD_VARS, *off):
             pre += ["-x", var]
         cmd = pre + cmd
     start = time.perf_counter()
@@ -99,9 +111,9 @@ def markdown(result: dict) -> str:
         accs = [r["test_accuracy"] for r in one]
         lo, hi = min(accs), max(accs)
         cells = ", ".join(f"{100 * r['test_accuracy']:.2f} ({r['threads']}t, "
-                          f"{'on' if r['fast'] else 'off'})" for r in one)
+                          f"{_label(r['fast'])})" for r in one)
         dist = ", ".join(f"{100 * r['test_accuracy']:.2f} ({r['ranks']}, "
-                         f"{'on' if r['fast'] else 'off'})" for r in two)
+                         f"{_label(r['fast'])})" for r in two)
         inside = ", ".join("yes" if lo <= r["test_accuracy"] <= hi else
                            f"no ({100 * (r['test_accuracy'] - (lo if r['test_accuracy'] < lo else hi)):+.2f} pp)"
                            for r in two)
@@ -117,8 +129,14 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--train-samples", type=int, default=None,
                    help="train on the first N digits only (a quicker, rougher look)")
-    p.add_argument("--threads", default="1,2,3,4", help="BLAS thread counts of the one-process "
-                   "runs (default 1,2,3,4)")
+    p.add_argument("--threads", default="1,2", help="BLAS thread counts of the one-process "
+                   "runs (default 1,2; more are slow on a busy 2-core machine)")
+    p.add_argument("--ranks", default="2,3", help="rank counts of the distributed runs "
+                   "(default 2,3), each with fast paths on and off")
+    p.add_argument("--partial", default="numba off,fast conv off",
+                   help="one-process runs (1 thread) with only one fast path off")
+    p.add_argument("--append", action="store_true", help="add these runs to the saved result "
+                   "(e.g. more thread counts or rank counts later)")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -131,15 +149,21 @@ def main(argv=None) -> int:
 
     machine = machine_info()
     runs = []
-    for seed in seeds:
-        threads_list = [int(t) for t in args.threads.split(",")]
+    saved = args.out / "distributed_accuracy.json"
+    if args.append and saved.exists():
+        previous = json.loads(saved.read_text())
+        runs = previous["runs"]
+        seeds = sorted(set(seeds) | set(previous["seeds"]))
+    for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
+        threads_list = [int(t) for t in args.threads.split(",") if t.strip()]
         plan = [(t, f, 1) for t in threads_list for f in (True, False)]
-        plan += [(1, True, 2), (1, False, 2), (1, True, 3)]
+        plan += [(1, f, 1) for f in args.partial.split(",") if f.strip()]
+        plan += [(1, f, int(k)) for k in args.ranks.split(",") if k.strip() for f in (True, False)]
         for threads, fast, ranks in plan:
             r = launch(seed, threads, fast, ranks, args)
             runs.append(r)
             print(f"seed {seed}, {ranks} rank(s), {threads} thread(s), fast "
-                  f"{'on' if fast else 'off'}: test accuracy {100 * r['test_accuracy']:.2f}% "
+                  f"{_label(fast)}: test accuracy {100 * r['test_accuracy']:.2f}% "
                   f"({r['wall_seconds']} s)", flush=True)
     result = {
         "figure": "distributed_accuracy", "seeds": seeds, "runs": runs,

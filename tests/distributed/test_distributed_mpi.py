@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -64,6 +65,21 @@ def worker(k, scenarios, out, **kw):
     return mpirun(k, [str(HERE / "mpi_worker.py"), scenarios, str(out)], **kw)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (mpirun's ranks), from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return sorted(found)
+
+
 def rel_error(got, want) -> float:
     """max |got - want| / max |want| over one weight array."""
     return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-300))
@@ -115,21 +131,34 @@ def check_no_drift(out, k):
         np.testing.assert_array_equal(got["val_loss"], ranks[0]["val_loss"])
 
 
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """One ``mpirun -n 2`` job for the exactness, drift and unbroken-resume scenarios."""
+    out = tmp_path_factory.mktemp("two_ranks")
+    rc, output, _ = worker(2, "exact,exact-shards,drift,resume-full", out)
+    assert rc == 0, output[-3000:]
+    return out
+
+
 @pytest.mark.parametrize("k", [2, 3])
-def test_one_step_equals_one_process_and_ranks_never_drift(k, tmp_path, references):
+def test_one_step_equals_one_process_and_ranks_never_drift(k, tmp_path, references, request):
     """Float64, uneven split (7 = 4+3 = 3+2+2), then a step of 1 sample (the other ranks
     compute a stand-in that counts for nothing): every weight of the seed models and of a
     BatchNormalization model equals one process within 1e-12 relative, with the full arrays
     on every rank and with each rank's own shard; losses, accuracy and evaluate() too."""
-    rc, output, _ = worker(k, "exact,exact-shards,drift", tmp_path)
-    assert rc == 0, output[-3000:]
-    check_exact(tmp_path, k, "exact", references["exact"])
+    if k == 2:
+        out = request.getfixturevalue("two_ranks")
+    else:
+        out = tmp_path
+        rc, output, _ = worker(k, "exact,exact-shards,drift", out)
+        assert rc == 0, output[-3000:]
+    check_exact(out, k, "exact", references["exact"])
     for r in range(k):  # two shuffled epochs: the same order as one process
-        got = np.load(tmp_path / f"exact-rank{r}.npz")
+        got = np.load(out / f"exact-rank{r}.npz")
         for i, w in enumerate(references["shuffled"]):
             assert rel_error(got[f"shuffled/{i}"], w) < 1e-12
-    check_exact(tmp_path, k, "exact-shards", references[f"exact-shards-{k}"])
-    check_no_drift(tmp_path, k)
+    check_exact(out, k, "exact-shards", references[f"exact-shards-{k}"])
+    check_no_drift(out, k)
 
 
 def test_killed_rank_ends_the_job_with_a_message_naming_it(tmp_path):
@@ -152,11 +181,9 @@ def test_hung_rank_is_caught_by_the_collective_timeout(tmp_path):
     assert seconds < 30
 
 
-def test_resumed_run_is_bit_identical_to_an_unbroken_one(tmp_path):
+def test_resumed_run_is_bit_identical_to_an_unbroken_one(tmp_path, two_ranks):
     """Dropout, batch norm, mid-epoch backups (save_freq=2): rank 1 is killed in epoch 2; the
     rerun reads rank 0's backup on every rank and ends with the unbroken run's weights."""
-    rc, output, _ = worker(2, "resume-full", tmp_path)
-    assert rc == 0, output[-3000:]
     rc, output, _ = worker(2, "resume-killed", tmp_path, timeout=60)
     assert rc != 0 and "rank 1" in output
     assert (tmp_path / "backup" / "backup.npz").exists()
@@ -164,47 +191,36 @@ def test_resumed_run_is_bit_identical_to_an_unbroken_one(tmp_path):
     rc, output, _ = worker(2, "resume-again", tmp_path)
     assert rc == 0, output[-3000:]
     for r in range(2):
-        full = np.load(tmp_path / f"resume-full-rank{r}.npz")
+        full = np.load(two_ranks / f"resume-full-rank{r}.npz")
         done = np.load(tmp_path / f"resume-done-rank{r}.npz")
         assert full["digest"].tobytes() == done["digest"].tobytes()
         np.testing.assert_array_equal(full["loss"], done["loss"])
 
 
-def test_command_line_under_mpirun_matches_one_process(tmp_path):
-    """``mpirun -n 2 filterbank train``: one run folder, written by rank 0, with the numbers
-    of the one-process command (float32: equal up to rounding)."""
-    args = ["--data", "xo", "--model", "xo", "--epochs", "1", "--batch-size", "32",
-            "--verbose", "2"]
-    rc, output, _ = mpirun(2, ["-m", "filterbank.cli", "train", *args, "--out",
-                               str(tmp_path / "mpi")])
+def test_command_line_under_mpirun_matches_one_process_and_resumes(tmp_path):
+    """``mpirun -n 2 filterbank train``: one run folder, written by rank 0, with the numbers of
+    the one-process command (float32: equal up to rounding). Then the same command killed
+    after its first backup and rerun with the same --out resumes from ``<out>/backup`` on both
+    ranks and saves the model the unbroken run saved, bit for bit."""
+    from filterbank.cli import main
+    from filterbank.models import load_model
+
+    args = ["train", "--data", "xo", "--model", "xo", "--train-samples", "64", "--epochs", "12",
+            "--batch-size", "16", "--verbose", "2"]
+    rc, output, _ = mpirun(2, ["-m", "filterbank.cli", *args, "--out", str(tmp_path / "mpi")])
     assert rc == 0, output[-3000:]
-    assert output.count("Test accuracy") == 1  # only rank 0 prints
+    assert output.count("Test accuracy") == 1 and output.count("Epoch 1/12") == 1  # rank 0 only
     assert "Data-parallel over 2 processes" in output
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI"))}
-    env["PYTHONPATH"] = str(ROOT)
-    subprocess.run([sys.executable, "-m", "filterbank.cli", "train", *args, "--out",
-                    str(tmp_path / "one")], check=True, capture_output=True, env=env, cwd=ROOT)
+    assert main([*args, "--verbose", "0", "--out", str(tmp_path / "one")]) == 0
     mpi = json.loads((tmp_path / "mpi" / "metrics.json").read_text())
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     assert sorted(os.listdir(tmp_path / "mpi")) == sorted(os.listdir(tmp_path / "one"))
     assert mpi["distributed"]["ranks"] == 2 and mpi["distributed"]["bytes_per_step"] > 0
-    np.testing.assert_allclose(mpi["history"]["loss"], one["history"]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(mpi["history"]["loss"], one["history"]["loss"], rtol=1e-4)
     assert abs(mpi["test_accuracy"] - one["test_accuracy"]) <= 0.01
 
-
-def test_command_line_rerun_with_the_same_out_resumes_bit_identically(tmp_path):
-    """``mpirun -n 2 filterbank train`` killed after its first backup, rerun with the same
-    --out: it resumes from ``<out>/backup`` on both ranks and saves the model an unbroken run
-    saves, bit for bit."""
-    from filterbank.models import load_model
-
-    args = ["-m", "filterbank.cli", "train", "--data", "xo", "--model", "xo",
-            "--train-samples", "48", "--epochs", "20", "--batch-size", "16", "--verbose", "0"]
-    rc, output, _ = mpirun(2, [*args, "--out", str(tmp_path / "unbroken")])
-    assert rc == 0, output[-3000:]
-
-    cmd = [MPIRUN, "--oversubscribe", "-n", "2", "-x", "PYTHONPATH", sys.executable, *args,
-           "--out", str(tmp_path / "run")]
+    cmd = [MPIRUN, "--oversubscribe", "-n", "2", "-x", "PYTHONPATH", sys.executable,
+           "-m", "filterbank.cli", *args, "--out", str(tmp_path / "run")]
     if os.geteuid() == 0:
         cmd.insert(1, "--allow-run-as-root")
     backup = tmp_path / "run" / "backup" / "backup.npz"
@@ -212,17 +228,18 @@ def test_command_line_rerun_with_the_same_out_resumes_bit_identically(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
     while not backup.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
     finished_early = proc.poll() is not None
-    proc.terminate()  # mpirun passes SIGTERM on and ends both ranks
+    ranks = children(proc.pid)
+    os.kill(ranks[-1], signal.SIGKILL)  # one rank dies; mpirun then ends the other
     proc.wait(timeout=60)
-    assert not finished_early, "the run ended before it could be killed"
+    assert not finished_early and len(ranks) == 2, "the run ended before it could be killed"
     assert backup.exists() and not (tmp_path / "run" / "model.fbk").exists()
 
-    rc, output, _ = mpirun(2, [*args, "--out", str(tmp_path / "run")])
+    rc, output, _ = mpirun(2, ["-m", "filterbank.cli", *args, "--out", str(tmp_path / "run")])
     assert rc == 0, output[-3000:]
     assert "Resuming from the backup" in output
     assert not backup.exists()  # deleted once the run completed
     for got, want in zip(load_model(tmp_path / "run" / "model.fbk").get_weights(),
-                         load_model(tmp_path / "unbroken" / "model.fbk").get_weights()):
+                         load_model(tmp_path / "mpi" / "model.fbk").get_weights()):
         assert got.tobytes() == want.tobytes()

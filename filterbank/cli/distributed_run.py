@@ -4,7 +4,7 @@ The command turns data-parallel by itself when mpirun started it with more than 
 (:func:`filterbank.distributed.launched_size`); one process, or no mpirun, is today's command
 unchanged. Every rank loads the same data and builds the same model from the same seed; rank 0's
 weights are broadcast at the start of ``fit``; ``--batch-size`` is the global batch. Only rank 0
-prints (the other ranks' standard output goes to /dev/null; their errors still show) and writes
+prints (the other ranks' standard output and warnings are dropped; their errors still show) and writes
 the run folder; it keeps a BackupAndRestore backup in ``<out>/backup`` (every epoch), so the same
 command rerun with the same ``--out`` after a crash resumes where the backup left off, on every
 rank. An error on any rank (a CLIError included) ends every rank with a message naming it.
@@ -20,6 +20,7 @@ import contextlib
 import os
 import sys
 import traceback
+import warnings
 
 from .common import CLIError
 
@@ -35,6 +36,7 @@ class Session:
         self.is_root = strategy.is_root
         if not self.is_root:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+            warnings.simplefilter("ignore")  # rank 0 shows the same ones once
 
     @contextlib.contextmanager
     def guard(self):

@@ -51,6 +51,8 @@ from .reducers import BatchStatsReducer, StepStats
 from .sharding import local_part, split_sizes
 
 _FINGERPRINT_ROWS = 4096
+# Loss reductions that are a mean over the batch's samples (so shares weight them exactly).
+_MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
 
 
 def _tracked(compiled, with_total: bool) -> list:
@@ -301,6 +303,15 @@ class DataParallel:
         return [json.loads(b.decode()) for b in blobs]
 
     def _check_model(self, model) -> None:
+        for spec in model._compiled.outputs:
+            reduction = getattr(spec.loss, "reduction", "sum_over_batch_size")
+            if spec.loss is not None and reduction not in _MEAN_REDUCTIONS:
+                raise ValueError(
+                    f"filterbank.distributed: loss {getattr(spec.loss, 'name', spec.loss)!r} has "
+                    f"reduction={reduction!r}; data-parallel training weights each rank's "
+                    "gradient by its share of the batch, which is exact for losses that are a "
+                    "mean over the batch. Use reduction='sum_over_batch_size' (the default)."
+                )
         for obj in _tracked(model._compiled, with_total=True):
             inner = _inner(obj)
             if inner is not None and not (hasattr(inner, "total") and hasattr(inner, "count")):

@@ -218,3 +218,16 @@ def test_global_batch_smaller_than_the_ranks_in_shards_mode_is_refused():
 
 def test_split_sizes_used_for_local_batches():
     assert split_sizes(7, 3) == [3, 2, 2]
+
+
+def test_a_loss_summed_over_the_batch_is_refused():
+    x, y = data(8)
+
+    def build():
+        model = dense_model()
+        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(
+            reduction="sum"))
+        return model
+
+    with pytest.raises(ValueError, match=r"reduction='sum'.*Use reduction='sum_over_batch_size'"):
+        data_parallel(2, build, lambda m, c: m.fit(x, y, batch_size=4, verbose=0))

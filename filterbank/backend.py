@@ -71,6 +71,23 @@ def set_rng_state(state: dict) -> None:
     rng().bit_generator.state = state
 
 
+def swap_rng(generator: np.random.Generator) -> np.random.Generator:
+    """Make ``generator`` the process-wide generator; returns the one it replaces.
+
+    :mod:`filterbank.distributed` uses it around each training step so that dropout and
+    augmentation draw from the rank's own stream while shuffling stays common to all ranks.
+
+    Example:
+        >>> import numpy as np
+        >>> old = swap_rng(np.random.default_rng(1))
+        >>> _ = swap_rng(old)
+    """
+    global _RNG
+    previous = rng()
+    _RNG = generator
+    return previous
+
+
 def seed_generator(seed: int | None) -> np.random.Generator:
     """A generator for one consumer: its own if `seed` is given, else the global one."""
     if seed is None:

@@ -72,10 +72,21 @@ def _evaluate(model, data, batch_size: int) -> tuple[float, float]:
 
 
 def run(args) -> int:
+    from .distributed_run import session_from_env
+
+    session = session_from_env()  # None unless mpirun started several processes
+    if session is None:
+        return _run(args, None)
+    with session.guard():
+        return _run(args, session)
+
+
+def _run(args, session) -> int:
     started = time.perf_counter()
     from ..utils import set_random_seed
 
-    out, previous = resume.prepare(args.out, args.overwrite)
+    root = session is None or session.is_root
+    out, previous = resume.prepare(args.out, args.overwrite) if root else (None, None)
     if previous is not None:
         done = resume.backup_epochs(out)
         print(f"Resuming the unfinished run in {_shown(out)} from its backup ({done} epoch(s) "
@@ -96,17 +107,24 @@ def run(args) -> int:
 
     timer = report.EpochTimer()
     fit_start = time.perf_counter()
-    backup, progress = resume.callbacks(out)
-    try:
-        history = _fit(model, data, args, timer, (backup, progress))
-    except KeyboardInterrupt:
-        return resume.interrupted(model, out, progress, previous, args)
+    if session is not None:  # data-parallel: see distributed_run.py (the same backup folder)
+        from .distributed_run import distributed_callbacks
+
+        history = _fit(model, data, args, timer, distributed_callbacks(session, out))
+    else:
+        backup, progress = resume.callbacks(out)
+        try:
+            history = _fit(model, data, args, timer, (backup, progress))
+        except KeyboardInterrupt:
+            return resume.interrupted(model, out, progress, previous, args)
     train_seconds = time.perf_counter() - fit_start
     eval_start = time.perf_counter()
     test_loss, test_accuracy = _evaluate(model, data, batch_size=max(args.batch_size, 256))
     eval_seconds = time.perf_counter() - eval_start
     print(f"Test accuracy: {test_accuracy:.4f} - test loss: {test_loss:.4f} "
           f"({len(data.x_test):,} test images)")
+    if not root:
+        return 0  # rank 0 writes the run folder
 
     epochs_run = len(timer.seconds)
     n_train = len(data.x_train) - n_val
@@ -137,6 +155,7 @@ def run(args) -> int:
         "command": ["filterbank", *args.argv],
         "files": {"model": report.MODEL_FILE, "curves": None},
         "environment": report.environment(),
+        **({"distributed": session.describe()} if session is not None else {}),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     try:

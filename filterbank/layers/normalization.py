@@ -36,6 +36,10 @@ class BatchNormalization(Layer):
     Shapes: input (batch, ..., C) with C on ``axis``; weights (C,) each, in Keras order
     gamma, beta, moving_mean, moving_variance (the last two non-trainable).
 
+    ``stats_reducer`` (None: this process's batch is the batch) is set by
+    :mod:`filterbank.distributed` to synchronise the batch statistics, and the sums the
+    backward pass needs, across processes (see ``ops.normalization``).
+
     Example:
         >>> from filterbank import layers
         >>> import filterbank as keras
@@ -76,6 +80,8 @@ class BatchNormalization(Layer):
         self.beta_regularizer = _regularizers.get(beta_regularizer)
         self.gamma_regularizer = _regularizers.get(gamma_regularizer)
         self._cache = None
+
+    stats_reducer = None  # filterbank.distributed's hook: synchronised batch statistics
 
     # ---- shapes ---------------------------------------------------------------------------
     def _feature_axis(self, shape, index=0) -> int:
@@ -130,10 +136,12 @@ class BatchNormalization(Layer):
         gamma, beta = self.params.get("gamma"), self.params.get("beta")
         mm, mv = self.params["moving_mean"], self.params["moving_variance"]
         if training and self.trainable:
-            y, cache = _bn.batch_norm_train_forward(inputs, gamma, beta, self.epsilon, self.axis)
+            reduce = self.stats_reducer
+            y, cache = _bn.batch_norm_train_forward(inputs, gamma, beta, self.epsilon, self.axis,
+                                                    reduce=reduce)
             _bn.update_moving(mm, cache.mean, self.momentum)
             _bn.update_moving(mv, cache.var, self.momentum)
-            self._cache = ("train", cache)
+            self._cache = ("train", (cache, reduce))
         else:
             y = _bn.batch_norm_inference_forward(inputs, mm, mv, gamma, beta, self.epsilon,
                                                  self.axis)
@@ -145,7 +153,8 @@ class BatchNormalization(Layer):
         mode, cache = self._cache
         gamma = self.params.get("gamma")
         if mode == "train":
-            dx, dgamma, dbeta = _bn.batch_norm_train_backward(grad, cache, gamma)
+            cache, reduce = cache
+            dx, dgamma, dbeta = _bn.batch_norm_train_backward(grad, cache, gamma, reduce=reduce)
         else:
             x, mm, mv = cache
             dx, dgamma, dbeta = _bn.batch_norm_inference_backward(

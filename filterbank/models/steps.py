@@ -29,6 +29,13 @@ from . import validation as V
 class StepsMixin:
     """train_step / test_step / predict_step on ``self._graph`` and ``self._compiled``."""
 
+    # The data-parallel hook: None (one process) unless filterbank.distributed.initialize()
+    # installed its strategy here. train_step then calls ``begin_step(model)`` first and
+    # ``end_backward(model, loss, batch) -> (loss, batch)`` after backward (one Allreduce of the
+    # gradients, the loss and the metric counts); fit and evaluate ask it for each rank's part of
+    # a batch (filterbank/distributed/data_parallel.py). A model may set its own (tests do).
+    _distribution = None
+
     def train_step(self, x_batch, y_batch, sample_weight=None) -> float:
         """One optimisation step on one batch; returns the batch's total loss.
 
@@ -41,12 +48,18 @@ class StepsMixin:
         comp = self._compiled
         if sample_weight is None:
             sample_weight = [None] * len(comp.outputs)
+        dist = self._distribution
+        if dist is not None:
+            dist.begin_step(self)
         outs = graph.forward(x_batch, training=True)
         total, grads, fused = self._loss_and_output_grads(y_batch, outs, sample_weight)
-        graph.backward(grads, fused)
-        total += self._apply_gradients()
-        comp.total_tracker.update(total, x_batch[0].shape[0])
         comp.update_metrics(y_batch, outs, sample_weight)
+        graph.backward(grads, fused)
+        batch = x_batch[0].shape[0]
+        if dist is not None:  # gradients, loss and metrics of the global batch, on every rank
+            total, batch = dist.end_backward(self, total, batch)
+        total += self._apply_gradients()
+        comp.total_tracker.update(total, batch)
         return total
 
     def _loss_and_output_grads(self, y_batch, outs, sample_weight):

@@ -205,6 +205,10 @@ class TrainingMixin(StepsMixin):
             n = split_at
 
         n_batches = math.ceil(n / batch_size)
+        dist = self._distribution
+        if dist is not None:  # filterbank.distributed: a step is one global batch over all ranks
+            n_batches = dist.begin_fit(self, xs, ys, sws, batch_size)
+            callbacks = dist.fit_callbacks(callbacks)
         steps = n_batches
         if steps_per_epoch is not None:
             if steps_per_epoch > n_batches:
@@ -233,7 +237,9 @@ class TrainingMixin(StepsMixin):
             with lock:
                 self._compiled.reset()
             cbl.on_epoch_begin(epoch)
-            perm = rng.permutation(n) if shuffle else None
+            perm = None
+            if shuffle:
+                perm = rng.permutation(n) if dist is None else dist.permutation(rng, n)
             logs: dict = {}
             for step in range(first_step, steps):
                 start = step * batch_size
@@ -242,6 +248,8 @@ class TrainingMixin(StepsMixin):
                     if perm is None
                     else perm[start : start + batch_size]
                 )
+                if dist is not None:
+                    idx = dist.batch_index(step, perm, n, batch_size)
                 cbl.on_train_batch_begin(step)
                 with lock:
                     self.train_step(
@@ -359,16 +367,24 @@ class TrainingMixin(StepsMixin):
         n = V.num_samples(xs)
         n_batches = math.ceil(n / batch_size) if max_steps is None else max_steps
         self._compiled.reset()
+        dist = self._distribution
+        local = None if dist is None else dist.begin_eval(self, xs, ys, sws)
         cbl.on_test_begin()
         logs: dict = {}
         for step in range(n_batches):
             idx = slice(step * batch_size, min((step + 1) * batch_size, n))
+            if local is not None:  # this rank's part of the batch (None: no sample this time)
+                idx = local(idx)
             cbl.on_test_batch_begin(step)
-            self.test_step(
-                [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
-            )
+            if idx is not None:
+                self.test_step(
+                    [a[idx] for a in xs], [_take(b, idx) for b in ys], [_take(w, idx) for w in sws]
+                )
             logs = self._compiled.logs()
             cbl.on_test_batch_end(step, logs)
+        if dist is not None:  # sums of losses, metric totals and counts over the ranks
+            dist.end_eval(self)
+            logs = self._compiled.logs()
         cbl.on_test_end(logs)
         return logs
 
@@ -471,6 +487,9 @@ def _cut(a, lo, hi):
 def _callback_list(model, callbacks, add_history, verbose, epochs, steps):
     from ..callbacks import CallbackList
 
+    dist = model._distribution
+    if dist is not None and not dist.is_root:
+        verbose = 0  # only rank 0 shows progress
     return CallbackList(
         callbacks,
         model=model,

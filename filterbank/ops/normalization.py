@@ -70,12 +70,16 @@ def _channel_sum(a):
     return _rows(a).sum(axis=0).reshape(-1, a.shape[-1]).sum(axis=0)
 
 
-def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, axis=-1):
+def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, axis=-1, reduce=None):
     """Normalize x with its own batch statistics.
 
     Args:
         x: (..., C, ...) input, C on ``axis``.
         gamma, beta: (C,) scale and offset, or None (scale 1 / offset 0).
+        reduce: None (this array is the batch), or an object whose ``moments(count, mean, m2)``
+            combines this part's count, mean and sum of squared deviations (C,) with the other
+            parts of a batch split over processes and returns the whole batch's
+            (count, mean, m2) -- filterbank.distributed's synchronised batch norm.
 
     Returns:
         (y, cache): y like x; cache a :class:`BatchNormCache` holding the batch mean and
@@ -85,9 +89,13 @@ def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, axis=-1):
     xl = _to_last(x, axis)
     dt = xl.dtype
     m = dt.type(xl.size // xl.shape[-1])
-    mean = _channel_sum(xl) / m
-    x_hat = _rows(xl) - _tile(mean, xl)
-    var = _channel_sum(np.square(x_hat).reshape(xl.shape)) / m
+    if reduce is None:
+        mean = _channel_sum(xl) / m
+        x_hat = _rows(xl) - _tile(mean, xl)
+        var = _channel_sum(np.square(x_hat).reshape(xl.shape)) / m
+    else:
+        mean, var = _global_moments(xl, m, reduce)
+        x_hat = _rows(xl) - _tile(mean, xl)
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + epsilon)).astype(dt)
     x_hat *= _tile(inv_std, xl)
     y = x_hat * _tile(gamma, xl) if gamma is not None else x_hat.copy()
@@ -95,6 +103,25 @@ def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, axis=-1):
         y += _tile(beta, xl)
     x_hat = x_hat.reshape(xl.shape)
     return _from_last(y.reshape(xl.shape), axis), BatchNormCache(x_hat, inv_std, mean, var, axis)
+
+
+def _global_moments(xl, m, reduce):
+    """Mean and biased variance (C,) of the whole batch, this part being ``xl``.
+
+    Each part sends its count, mean and centred sum of squares; ``reduce.moments`` combines
+    them (Chan et al.'s pairwise rule), which keeps the two-pass accuracy of the one-process
+    formula. An empty part (a rank with no samples in a short last batch) sends count 0.
+    """
+    c = xl.shape[-1]
+    if m:
+        local_mean = _channel_sum(xl) / m
+        dev = _rows(xl) - _tile(local_mean, xl)
+        m2 = _channel_sum(np.square(dev).reshape(xl.shape))
+    else:
+        local_mean = m2 = np.zeros(c, xl.dtype)
+    total, mean, m2 = reduce.moments(int(m), local_mean, m2)
+    return (np.asarray(mean, dtype=xl.dtype),
+            np.asarray(m2, dtype=xl.dtype) / xl.dtype.type(total))
 
 
 def _inference_scale(moving_var, gamma, epsilon, dtype):
@@ -121,12 +148,19 @@ def batch_norm_inference_forward(x, moving_mean, moving_var, gamma=None, beta=No
     return _from_last(y.reshape(xl.shape), axis)
 
 
-def batch_norm_train_backward(grad, cache: BatchNormCache, gamma=None):
+def batch_norm_train_backward(grad, cache: BatchNormCache, gamma=None, reduce=None):
     """Gradients of training-mode batch norm, where the statistics depend on x.
 
     Returns:
         (dx like x, dgamma (C,), dbeta (C,)). With M values per channel:
         ``dx = gamma * inv_std * (g - sum(g) / M - x_hat * sum(g * x_hat) / M)``.
+
+    With ``reduce`` (the forward's; batch split over processes), ``dx`` needs the sums over
+    the whole batch: ``reduce.sums(count, sum_g, sum_g_xhat)`` returns each part's sums
+    weighted by its share of the batch (count / total count), summed over the parts. Each
+    process's ``grad`` is of its own mean loss, i.e. the global loss's gradient divided by its
+    share, so with M this part's count the formula above stays as written. dgamma and dbeta
+    stay this part's (the gradient Allreduce weights them).
     """
     x_hat, inv_std, axis = cache.x_hat, cache.inv_std, cache.axis
     gl = _to_last(grad, axis)
@@ -135,10 +169,14 @@ def batch_norm_train_backward(grad, cache: BatchNormCache, gamma=None):
     g2, xh2 = _rows(gl), _rows(x_hat)
     dbeta = _channel_sum(gl)
     dgamma = _channel_sum(gl * x_hat)
+    sum_g, sum_gx = dbeta, dgamma
+    if reduce is not None:
+        sum_g, sum_gx = (np.asarray(s, dtype=dt) for s in reduce.sums(int(m), dbeta, dgamma))
     scale = inv_std.astype(dt) if gamma is None else inv_std * gamma.astype(dt, copy=False)
     dx = g2 * _tile(scale, gl)
-    dx -= xh2 * _tile(scale * dgamma / m, gl)
-    dx -= _tile(scale * dbeta / m, gl)
+    if m:
+        dx -= xh2 * _tile(scale * sum_gx / m, gl)
+        dx -= _tile(scale * sum_g / m, gl)
     return _from_last(dx.reshape(gl.shape), axis), dgamma, dbeta
 
 

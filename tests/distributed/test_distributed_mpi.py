@@ -238,7 +238,7 @@ def test_command_line_under_mpirun_matches_one_process_and_resumes(tmp_path):
 
     rc, output, _ = mpirun(2, ["-m", "filterbank.cli", *args, "--out", str(tmp_path / "run")])
     assert rc == 0, output[-3000:]
-    assert "Resuming from the backup" in output
+    assert "Resuming the unfinished run" in output
     assert not backup.exists()  # deleted once the run completed
     for got, want in zip(load_model(tmp_path / "run" / "model.fbk").get_weights(),
                          load_model(tmp_path / "mpi" / "model.fbk").get_weights()):

@@ -48,11 +48,10 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .conv_gemm import compiled_module
+from .kernels import fast_conv_enabled  # noqa: F401  (re-exported: it was defined here)
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
@@ -70,12 +69,6 @@ CHUNK_ELEMENTS = 2**20
 MIN_CHANNELS = 8
 MIN_TILES = 256
 MIN_CONV_SAVING = 1.5
-
-
-def fast_conv_enabled() -> bool:
-    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference then runs the im2col GEMM
-    everywhere, instead of the direct and Winograd kernels."""
-    return os.environ.get("FILTERBANK_DISABLE_FAST_CONV", "").strip() in ("", "0")
 
 
 def numba_kernels():

@@ -146,6 +146,8 @@ class Softmax(Layer):
         array([[0.25, 0.75]], dtype=float32)
     """
 
+    _z = None  # the logits of the last forward
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         ok = isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
@@ -192,6 +194,13 @@ class Softmax(Layer):
 
     def backward(self, grad):
         return self._softmax_backward(grad, None, self._y)
+
+    @property
+    def fused_activation(self):
+        return self.activation.name
+
+    def preactivation(self):
+        return self._z
 
     def backward_preactivation(self, grad_z):
         """dLoss/dInput given dLoss/d(logits): the logits are this layer's input."""

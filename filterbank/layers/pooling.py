@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import did_you_mean, fmt_shape
+from ..ops import kernels as _kernels
 from ..ops import pool as _pool
 from ..ops.padding import PADDINGS
 from .base import Layer
@@ -154,6 +155,13 @@ class _Pooling(Layer):
 
 
 class _MaxPooling(_Pooling):
+    def kernel_for(self, shape, dtype, training=False):
+        """Training (max with argmax, and the backward): ``kernels.choose("maxpool")``;
+        inference takes the plain NumPy max, which measured faster than a compiled loop."""
+        if not training:
+            return None
+        return _kernels.choose("maxpool", _kernels.Query(tuple(shape), np.dtype(dtype)))
+
     def forward(self, inputs, training=False):
         self._output_spatial(inputs.shape)
         fwd = _pool.max_pool1d_forward if self.rank == 1 else _pool.max_pool2d_forward

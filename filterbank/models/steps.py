@@ -67,9 +67,9 @@ class StepsMixin:
                 grads.append(None)
                 fused.append(False)
                 continue
-            # The fused path needs the layer's cached pre-activation (`_z`, same shape as the
-            # output); a layer that does not keep one takes the plain path, which is exact too.
-            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            # The fused path needs the layer's pre-activation (same shape as the output); a
+            # layer that does not keep one takes the plain path, which is exact too.
+            z = tensor.node.layer.preactivation() if spec.fused else None
             use_z = z is not None and z.shape == out.shape
             if use_z:
                 value, g = spec.loss.forward_backward_logits(y, z, sw)
@@ -118,7 +118,7 @@ class StepsMixin:
                                             sample_weight):
             if spec.loss is None or y is None:
                 continue
-            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            z = tensor.node.layer.preactivation() if spec.fused else None
             if z is not None and z.shape == out.shape:
                 value, _ = spec.loss.forward_backward_logits(y, z, sw)
             else:

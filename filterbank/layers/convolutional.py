@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import fmt_shape, unknown_name
@@ -23,8 +25,19 @@ from ..ops import conv as _conv
 from ..ops import kernels as _kernels
 from ..ops.conv_infer import conv_predictor
 from ..ops.workspace import Workspace
+from .args import check_data_format, check_int_tuple
 from .base import Layer
 from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
+
+
+@dataclass
+class ConvLayerCache:
+    """What a convolution layer's backward needs from its forward."""
+
+    plan: _conv.ConvPlan  # the geometry of the input's shape
+    col: np.ndarray | None  # the column matrix, or None when the batch ran in chunks
+    kernel: np.ndarray  # the kernel in the input's dtype
+    x: np.ndarray | None  # the input, kept (instead of col) when chunked
 
 
 class _Conv(ActivationMixin, Layer):
@@ -44,12 +57,7 @@ class _Conv(ActivationMixin, Layer):
         self.strides = self._tuple_arg("strides", strides)
         self.dilation_rate = self._tuple_arg("dilation_rate", dilation_rate)
         self.padding = self._padding_arg(padding)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(
-                f"Layer '{self.name}' argument data_format expects 'channels_last' (filterbank is "
-                f"channels-last only), got {data_format!r}. Move the channel axis last instead, "
-                "e.g. x.transpose(0, 2, 3, 1) for NCHW images, and drop data_format."
-            )
+        self.data_format = check_data_format(self.name, data_format)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"Layer '{self.name}' cannot combine strides > 1 with dilation_rate > 1 (as in "
@@ -67,16 +75,9 @@ class _Conv(ActivationMixin, Layer):
     def _tuple_arg(self, arg, value):
         """Keras's rule: an int means the same value on every spatial axis."""
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            value = (value,) * self.rank
-        ok = isinstance(value, (tuple, list)) and len(value) == self.rank and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value)
-        if not ok:
-            example = "3" if self.rank == 1 else "3 or (3, 3)"
-            raise ValueError(
-                f"Layer '{self.name}' argument {arg} expects a positive integer or a tuple of "
-                f"{self.rank} positive integers, got {value!r}. Pass e.g. {arg}={example}."
-            )
-        return tuple(int(v) for v in value)
+            value = (value,) * self.rank  # the message then shows what the int stood for
+        return check_int_tuple(self.name, arg, value, self.rank,
+                               "3" if self.rank == 1 else "3 or (3, 3)")
 
     def _padding_arg(self, padding):
         key = padding.lower() if isinstance(padding, str) else padding
@@ -160,7 +161,7 @@ class _Conv(ActivationMixin, Layer):
         w, b = self.weights_as(x.dtype)
         z, col = plan.forward(x, w.reshape(plan.w_shape), b, ws=self.workspace)
         # A chunked forward (a large batch or image) keeps x instead of the column matrix.
-        self._cache = (plan, col, w, x if col is None else None)
+        self._cache = ConvLayerCache(plan, col, w, x if col is None else None)
         return self._activate(z.reshape(self._y_shape_of(plan)))
 
     def kernel_for(self, shape, dtype, training=False):
@@ -222,7 +223,8 @@ class _Conv(ActivationMixin, Layer):
         return self.backward_preactivation(self._activation_grad(grad))
 
     def backward_preactivation(self, grad_z):
-        plan, col, w, x = self._cache
+        cache = self._cache
+        plan, col, w, x = cache.plan, cache.col, cache.kernel, cache.x
         dz = np.ascontiguousarray(grad_z, dtype=w.dtype).reshape(plan.out_shape)
         # dx in the workspace only when the graph engine hands it straight to the layer
         # before (engine_internal_dx, set around this call); a direct call gets a new array.

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import unknown_name
 from . import im2col as _np_kernels
 from . import kernels as _kernels
-from .padding import effective_kernel
+from .padding import output_size
 from .workspace import Workspace as _Workspace
 
 # Inputs with at most this many channels use the channel-major column matrix (see im2col.py).
@@ -72,11 +72,7 @@ def kernels(impl):
     raise unknown_name("impl", impl, ["numpy", "numba"])
 
 
-def conv_output_size(n, k, s, pads, dilation=1):
-    """Cells along one axis: ``(n + before + after - ((k-1)*d + 1)) // s + 1``; None stays None."""
-    if n is None:
-        return None
-    return (n + pads[0] + pads[1] - effective_kernel(k, dilation)) // s + 1
+conv_output_size = output_size  # the name ops.conv and older code import
 
 
 def _add_bias(y, b):

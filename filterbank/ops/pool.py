@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import unknown_name
 from . import kernels as _kernels
-from .padding import PADDINGS, pad_amounts
+from .padding import PADDINGS, output_size, pad_amounts
 
 IMPLS = ("numpy", "numba")
 
@@ -100,7 +100,7 @@ def pool_geometry(spatial, pool_size, strides=None, padding="valid"):
                 "Use padding='same' or a smaller pool_size."
             )
         pads.append(pad_amounts(size, k, s, padding))
-        out.append(-(-size // s) if padding == "same" else (size - k) // s + 1)
+        out.append(output_size(size, k, s, pads[-1]))
     return tuple(out), tuple(pads)
 
 

@@ -52,6 +52,7 @@ import numpy as np
 
 from .conv_gemm import compiled_module
 from .kernels import fast_conv_enabled  # noqa: F401  (re-exported: it was defined here)
+from .padding import output_size
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
@@ -86,7 +87,8 @@ def _is_3x3_unit(kernel_size, strides, dilation, padding) -> bool:
 def conv_out_hw(x_shape, padding) -> tuple:
     """(OH, OW) of that convolution on x_shape (N, H, W, C)."""
     _, h, w, _ = x_shape
-    return (h, w) if padding == "same" else (h - 2, w - 2)
+    pads = (1, 1) if padding == "same" else (0, 0)  # Keras's "same" for 3x3, stride 1
+    return output_size(h, 3, 1, pads), output_size(w, 3, 1, pads)
 
 
 def fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,

@@ -16,6 +16,7 @@ import numpy as np
 from .. import activations as _activations
 from ..ops import activations as _ops
 from .base import Layer
+from .core import ActivationMixin
 
 
 def _is_number(v) -> bool:
@@ -131,7 +132,7 @@ class LeakyReLU(Layer):
         return config
 
 
-class Softmax(Layer):
+class Softmax(ActivationMixin, Layer):
     """Softmax over ``axis`` (default the last): each slice along it sums to 1.
 
     Ending a model in ``Softmax()`` is the same as ``Dense(..., activation="softmax")``
@@ -145,8 +146,6 @@ class Softmax(Layer):
         >>> layers.Softmax()(np.log(np.array([[1.0, 3.0]])))
         array([[0.25, 0.75]], dtype=float32)
     """
-
-    _z = None  # the logits of the last forward
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -194,13 +193,6 @@ class Softmax(Layer):
 
     def backward(self, grad):
         return self._softmax_backward(grad, None, self._y)
-
-    @property
-    def fused_activation(self):
-        return self.activation.name
-
-    def preactivation(self):
-        return self._z
 
     def backward_preactivation(self, grad_z):
         """dLoss/dInput given dLoss/d(logits): the logits are this layer's input."""

@@ -74,8 +74,7 @@ class FusedConvPool:
                              self.conv.activation.name, internal_output, internal_input)
         self._cache: ConvPoolCache | None = None
         self._plans: dict = {}  # input shape (and settings) -> (plan, chunks)
-        self._predictors: dict = {}  # (shape, dtype) -> lean inference function or None
-        self._generation = _kernels.generation
+        self._predictors = _kernels.KeptFunctions()  # (shape, dtype) -> lean function or None
 
     @property
     def workspace(self):
@@ -83,11 +82,6 @@ class FusedConvPool:
 
     def __repr__(self):
         return f"<FusedConvPool {self.conv.name} + {self.pool.name}>"
-
-    def __getstate__(self):
-        # The inference functions close over the layers' weights: a copy of the model
-        # (copy.deepcopy) must make its own, not call the original's.
-        return {**self.__dict__, "_predictors": {}}
 
     # ---- forward ------------------------------------------------------------------------------
     def _prepare(self, x):
@@ -145,16 +139,7 @@ class FusedConvPool:
         The first call for an input shape and dtype checks and resolves everything and
         keeps a lean function for that shape (:meth:`ConvPoolOp.predictor`).
         """
-        if self._generation != _kernels.generation:  # kernels.refresh(): choose again
-            self._predictors.clear()
-            self._generation = _kernels.generation
-        key = (x.shape, x.dtype)
-        fn = self._predictors.get(key, False)
-        if fn is False:
-            fn = self._lean_predictor(x.shape, x.dtype)
-            if len(self._predictors) >= 8:  # bounded: a stream of odd shapes must not pile up
-                self._predictors.clear()
-            self._predictors[key] = fn
+        fn = self._predictors.get(x, self._lean_predictor)
         return self._predict(x) if fn is None else fn(x)
 
     def _lean_predictor(self, shape, dtype):

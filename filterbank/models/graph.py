@@ -60,36 +60,22 @@ class Step:
     out_slot: int
     multi: bool
     # (shape, dtype) -> the layer's lean inference function (None: use layer.forward)
-    _predictors: dict = field(default_factory=dict, repr=False, compare=False)
+    _predictors: _kernels.KeptFunctions = field(default_factory=lambda: _kernels.KeptFunctions(),
+                                                repr=False, compare=False)
     # True when the input gradient goes only to the layer before (not out of the graph): a
     # layer offering ``engine_internal_dx`` may then return a buffer it reuses.
     internal_dx: bool = field(default=False, repr=False, compare=False)
-    _generation: int = field(default=-1, repr=False, compare=False)
 
     @property
     def layers(self):
         return (self.layer,)
-
-    def __getstate__(self):
-        # The inference functions close over this layer's weights: a copy of the model
-        # (copy.deepcopy) must make its own, not call the original's.
-        return {**self.__dict__, "_predictors": {}}
 
     def forward(self, x, training=False):
         return self.layer.forward(x, training)
 
     def predict(self, x):
         """Inference on one input array, through the layer's ``inference_fn`` if it has one."""
-        if self._generation != _kernels.generation:  # kernels.refresh(): choose again
-            self._predictors.clear()
-            self._generation = _kernels.generation
-        key = (x.shape, x.dtype)
-        fn = self._predictors.get(key, False)
-        if fn is False:
-            fn = self.layer.inference_fn(x.shape, x.dtype)
-            if len(self._predictors) >= 8:  # bounded: a stream of odd shapes must not pile up
-                self._predictors.clear()
-            self._predictors[key] = fn
+        fn = self._predictors.get(x, self.layer.inference_fn)
         return self.layer.forward(x, False) if fn is None else fn(x)
 
     def kernel_for(self, shape, dtype, training=False):

@@ -143,6 +143,38 @@ def refresh() -> None:
     generation += 1
 
 
+class KeptFunctions:
+    """A step's lean inference functions, one per input (shape, dtype), made on first use.
+
+    Bounded (a stream of odd shapes must not pile up) and forgotten after :func:`refresh`.
+    Not copied with a model (they close over the original layer's weights).
+    """
+
+    __slots__ = ("_fns", "_generation")
+    LIMIT = 8
+
+    def __init__(self):
+        self._fns: dict = {}
+        self._generation = generation
+
+    def get(self, x, make):
+        """The function for array x, made by ``make(shape, dtype)`` (may be None) if new."""
+        if self._generation != generation:
+            self._fns.clear()
+            self._generation = generation
+        key = (x.shape, x.dtype)
+        fn = self._fns.get(key, False)
+        if fn is False:
+            fn = make(x.shape, x.dtype)
+            if len(self._fns) >= self.LIMIT:
+                self._fns.clear()
+            self._fns[key] = fn
+        return fn
+
+    def __deepcopy__(self, memo):
+        return KeptFunctions()
+
+
 # ---- choices -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Kernel:
@@ -204,26 +236,27 @@ def _gemm_conv(q: Query):
     return Kernel("gemm", ConvPlan, "im2col + one GEMM (the reference)")
 
 
+def _pool_pair(q: Query, module, name: str, reason: str):
+    """The direct or Winograd conv + pool kernel of ``module`` if its rule fits ``q``."""
+    if (_float(q) and fast_conv_enabled() and module.numba_kernels() is not None
+            and module.supports(q.kernel_size, q.strides, q.dilation, q.padding, q.pool_size,
+                                q.pool_strides, q.pool_padding, q.x_shape)):
+        cls = module.DirectConvPool if name == "direct" else module.WinogradConvPool
+        return Kernel(name, cls, reason)
+    return None
+
+
 def _direct_conv_pool(q: Query):
     from . import direct
 
-    if (_float(q) and fast_conv_enabled() and direct.numba_kernels() is not None
-            and direct.supports(q.kernel_size, q.strides, q.dilation, q.padding, q.pool_size,
-                                q.pool_strides, q.pool_padding, q.x_shape)):
-        return Kernel("direct", direct.DirectConvPool,
-                      "3x3 conv of one channel + 2x2 pool: no column matrix")
-    return None
+    return _pool_pair(q, direct, "direct", "3x3 conv of one channel + 2x2 pool: no column matrix")
 
 
 def _wino_conv_pool(q: Query):
     from . import winograd
 
-    if (_float(q) and fast_conv_enabled() and winograd.numba_kernels() is not None
-            and winograd.supports(q.kernel_size, q.strides, q.dilation, q.padding, q.pool_size,
-                                  q.pool_strides, q.pool_padding, q.x_shape)):
-        return Kernel("winograd", winograd.WinogradConvPool,
+    return _pool_pair(q, winograd, "winograd",
                       "3x3 conv + 2x2 pool, >= 8 channels: pooled cells are whole tiles")
-    return None
 
 
 def _gemm_conv_pool(q: Query):

@@ -74,21 +74,22 @@ def conv(x, w, b, strides, padding, dilation, dy=None):
     rank = w.ndim - 2
     xt = to_torch(x, requires_grad=True)
     kernel_axes = tuple(range(rank))
-    wt = torch.tensor(np.ascontiguousarray(w.transpose(rank + 1, rank, *kernel_axes)),
-                      requires_grad=True)  # (F, C, k...)
+    wt = torch.tensor(
+        np.ascontiguousarray(w.transpose(rank + 1, rank, *kernel_axes)), requires_grad=True
+    )  # (F, C, k...)
     bt = torch.tensor(np.asarray(b, dtype=np.float64), requires_grad=True)
     if isinstance(padding, str):
-        padding = [keras_pads(n, k, s, padding, d)
-                   for n, k, s, d in zip(x.shape[1:-1], w.shape[:rank], strides, dilation)]
+        padding = [
+            keras_pads(n, k, s, padding, d)
+            for n, k, s, d in zip(x.shape[1:-1], w.shape[:rank], strides, dilation)
+        ]
     fn = F.conv1d if rank == 1 else F.conv2d
-    yt = fn(F.pad(xt, flat_pads(padding)), wt, bt, stride=tuple(strides),
-            dilation=tuple(dilation))
+    yt = fn(F.pad(xt, flat_pads(padding)), wt, bt, stride=tuple(strides), dilation=tuple(dilation))
     if dy is None:
         return from_torch(yt), None, None, None
     (yt * to_torch(dy)).sum().backward()
     back = (*range(2, rank + 2), 1, 0)  # (F, C, k...) -> (k..., C, F)
-    return (from_torch(yt), from_torch(xt.grad), wt.grad.numpy().transpose(back),
-            bt.grad.numpy())
+    return (from_torch(yt), from_torch(xt.grad), wt.grad.numpy().transpose(back), bt.grad.numpy())
 
 
 def pool(x, ks, strides, padding, kind):
@@ -103,8 +104,12 @@ def pool(x, ks, strides, padding, kind):
     rank = len(ks)
     xt = to_torch(x, requires_grad=True)
     pads = flat_pads(keras_pads(n, k, s, padding) for n, k, s in zip(x.shape[1:-1], ks, strides))
-    pool_fn = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
-               ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}[kind, rank]
+    pool_fn = {
+        ("max", 1): F.max_pool1d,
+        ("max", 2): F.max_pool2d,
+        ("avg", 1): F.avg_pool1d,
+        ("avg", 2): F.avg_pool2d,
+    }[kind, rank]
     if kind == "max":
         y = pool_fn(F.pad(xt, pads, value=-math.inf), ks, strides)
     else:

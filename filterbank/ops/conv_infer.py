@@ -32,8 +32,18 @@ import numpy as np
 from .kernels import Kernel
 
 
-def conv_predictor(kernel: Kernel, epilogue: Kernel, plan, dtype, params, use_bias,
-                   activation: str, activate, y_shape, padding="valid"):
+def conv_predictor(
+    kernel: Kernel,
+    epilogue: Kernel,
+    plan,
+    dtype,
+    params,
+    use_bias,
+    activation: str,
+    activate,
+    y_shape,
+    padding="valid",
+):
     """``x -> y`` running ``kernel`` (and ``epilogue`` after a GEMM); None when the layer's
     own forward must run (a batch large enough to need chunks).
 
@@ -46,8 +56,13 @@ def conv_predictor(kernel: Kernel, epilogue: Kernel, plan, dtype, params, use_bi
 
         def run_winograd(x):
             y = np.empty(wino.out_shape, dtype)
-            return wino.run(np.ascontiguousarray(x), params["kernel"],
-                            params["bias"] if use_bias else None, relu, y)
+            return wino.run(
+                np.ascontiguousarray(x),
+                params["kernel"],
+                params["bias"] if use_bias else None,
+                relu,
+                y,
+            )
 
         run_winograd.kernel = kernel.name
         return run_winograd

@@ -74,8 +74,15 @@ class ConvPoolOp:
             outside the graph keeps them); internal_input: so may the input gradient.
     """
 
-    def __init__(self, pool_size, pool_strides, pool_padding, activation,
-                 internal_output=False, internal_input=False):
+    def __init__(
+        self,
+        pool_size,
+        pool_strides,
+        pool_padding,
+        activation,
+        internal_output=False,
+        internal_input=False,
+    ):
         if activation not in _fused.ACTIVATIONS:
             from ..errors import unknown_name
 
@@ -97,19 +104,28 @@ class ConvPoolOp:
         pooling reads, and chunked to keep the raw map under ``COL_LIMIT_ELEMENTS``."""
         if self.pool_padding == "valid":
             out_hw, _ = _pool.pool_geometry(plan.out_hw, self.pool_size, self.pool_strides)
-            used = tuple((o - 1) * s + k for o, s, k in zip(out_hw, self.pool_strides,
-                                                            self.pool_size))
+            used = tuple(
+                (o - 1) * s + k for o, s, k in zip(out_hw, self.pool_strides, self.pool_size)
+            )
             if used != plan.out_hw:
-                plan = _conv_gemm.ConvPlan(plan.x_shape, plan.w_shape, plan.strides, plan.pads,
-                                           plan.dilation, plan.impl, crop_hw=used)
+                plan = _conv_gemm.ConvPlan(
+                    plan.x_shape,
+                    plan.w_shape,
+                    plan.strides,
+                    plan.pads,
+                    plan.dilation,
+                    plan.impl,
+                    crop_hw=used,
+                )
         _, ho, wo, f = plan.out_shape
         size = min(plan.chunk, max(1, _conv_gemm.COL_LIMIT_ELEMENTS // (ho * wo * f)))
         return plan, plan.chunks(size)
 
     def outputs(self, plan, dtype, argmax=True):
         """(y, argmax) arrays for the pooled output: workspace buffers when internal."""
-        out_hw, _ = _pool.pool_geometry(plan.out_hw, self.pool_size, self.pool_strides,
-                                        self.pool_padding)
+        out_hw, _ = _pool.pool_geometry(
+            plan.out_hw, self.pool_size, self.pool_strides, self.pool_padding
+        )
         shape = (plan.x_shape[0], *out_hw, plan.w_shape[3])
         arg_dtype = _pool._argmax_dtype(self.pool_size)
         if self.internal_output:
@@ -128,38 +144,53 @@ class ConvPoolOp:
         if len(chunks) == 1:
             z = self.workspace.get("z", plan.out_shape, x.dtype)
             z, col = plan.forward(x, w, None, ws=conv_ws, out=z)
-            _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True, out=y,
-                                               argmax_out=arg)
+            _fused.bias_act_max_pool2d_forward(
+                z, b, *act, return_argmax=True, out=y, argmax_out=arg
+            )
             return y, ConvPoolCache(plan, chunks, col, None, w, y, arg)
         for i, j, sub in chunks:
             z = self.workspace.get("z", sub.out_shape, x.dtype)
             z, _ = sub.forward(x[i:j], w, None, ws=conv_ws, out=z)
-            _fused.bias_act_max_pool2d_forward(z, b, *act, return_argmax=True, out=y[i:j],
-                                               argmax_out=arg[i:j])
+            _fused.bias_act_max_pool2d_forward(
+                z, b, *act, return_argmax=True, out=y[i:j], argmax_out=arg[i:j]
+            )
         # Chunked: no column matrix is kept; the backward rebuilds it from x.
         return y, ConvPoolCache(plan, chunks, None, x, w, y, arg)
 
-    def backward(self, grad, cache: ConvPoolCache, need_dx=True, need_db=True, conv_ws=None,
-                 dw_out=None):
+    def backward(
+        self, grad, cache: ConvPoolCache, need_dx=True, need_db=True, conv_ws=None, dw_out=None
+    ):
         """(dx or None, dw, db or None) from dLoss/dy. ``dw_out``: where dw is written."""
         plan, w, y, arg = cache.plan, cache.w, cache.y, cache.argmax
         grad = np.ascontiguousarray(grad, dtype=y.dtype)
         act = self.pool_args
         dx = None
         if need_dx:
-            dx = (self.workspace.get("dx", plan.x_shape, y.dtype) if self.internal_input
-                  else np.empty(plan.x_shape, dtype=y.dtype))
+            dx = (
+                self.workspace.get("dx", plan.x_shape, y.dtype)
+                if self.internal_input
+                else np.empty(plan.x_shape, dtype=y.dtype)
+            )
         dw = db = None
         for i, j, sub in cache.chunks:
             dz = self.workspace.get("dz", sub.out_shape, y.dtype)
             dz, dbc = _fused.bias_act_max_pool2d_backward(
-                grad[i:j], y[i:j], arg[i:j], sub.out_shape, *act, need_db=need_db, out=dz)
+                grad[i:j], y[i:j], arg[i:j], sub.out_shape, *act, need_db=need_db, out=dz
+            )
             # The kernel gradient goes straight into dw_out (first chunk); later chunks add
             # their part to it.
             part = dw_out if dw is None else self.workspace.get("dw_part", w.shape, w.dtype)
-            _, dwc, _ = sub.backward(dz, w, cache.col, need_dx=need_dx, need_db=False,
-                                     ws=conv_ws, x=None if cache.x is None else cache.x[i:j],
-                                     dx_out=None if dx is None else dx[i:j], dw_out=part)
+            _, dwc, _ = sub.backward(
+                dz,
+                w,
+                cache.col,
+                need_dx=need_dx,
+                need_db=False,
+                ws=conv_ws,
+                x=None if cache.x is None else cache.x[i:j],
+                dx_out=None if dx is None else dx[i:j],
+                dw_out=part,
+            )
             if dw is None:
                 dw = dwc
             else:
@@ -193,10 +224,18 @@ class ConvPoolOp:
             special_shape = special.out_shape
 
             def run_special(x):
-                y = (self_ws.get("y", special_shape, dtype) if internal
-                     else np.empty(special_shape, dtype))
-                return special.run(np.ascontiguousarray(x), params["kernel"],
-                                   params["bias"] if use_bias else None, relu, y)
+                y = (
+                    self_ws.get("y", special_shape, dtype)
+                    if internal
+                    else np.empty(special_shape, dtype)
+                )
+                return special.run(
+                    np.ascontiguousarray(x),
+                    params["kernel"],
+                    params["bias"] if use_bias else None,
+                    relu,
+                    y,
+                )
 
             run_special.kernel = kernel.name
             return run_special
@@ -205,12 +244,21 @@ class ConvPoolOp:
         k, f = int(np.prod(plan.w_shape[:3])), filters
         zs = np.empty(chunks[0][2].out_shape, dtype)  # the raw map of one chunk
         cols = {}  # one im2col function per chunk size
-        pieces = [(i, j, cols.setdefault(j - i, sub.im2col_fn(dtype)), zs[:j - i],
-                   zs[:j - i].reshape(-1, f)) for i, j, sub in chunks]
+        pieces = [
+            (
+                i,
+                j,
+                cols.setdefault(j - i, sub.im2col_fn(dtype)),
+                zs[: j - i],
+                zs[: j - i].reshape(-1, f),
+            )
+            for i, j, sub in chunks
+        ]
         channel_major = plan.layout == "channel"
         no_bias = np.zeros(f, dtype)
-        out_hw, pads = _pool.pool_geometry(plan.out_hw, self.pool_size, self.pool_strides,
-                                           self.pool_padding)
+        out_hw, pads = _pool.pool_geometry(
+            plan.out_hw, self.pool_size, self.pool_strides, self.pool_padding
+        )
         y_shape = (plan.x_shape[0], *out_hw, f)
         no_arg = np.empty((1, 1, 1, 1), np.uint8)
         compiled = _pool.numba_kernels()

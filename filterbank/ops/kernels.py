@@ -122,8 +122,11 @@ def compiled(name: str):
         except ImportError:  # numba is an optional extra
             module = None
         except Exception as exc:  # a broken numba install must not break training
-            warnings.warn(f"numba failed to load {name} ({exc!r}); using the NumPy kernels.",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"numba failed to load {name} ({exc!r}); using the NumPy kernels.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             module = None
         _modules[name] = module
     return module
@@ -214,19 +217,26 @@ class Query:
 
 
 def _float(q: Query) -> bool:
-    return np.dtype(q.dtype) in FLOATS and (q.weights_dtype is None
-                                            or np.dtype(q.weights_dtype) == np.dtype(q.dtype))
+    return np.dtype(q.dtype) in FLOATS and (
+        q.weights_dtype is None or np.dtype(q.weights_dtype) == np.dtype(q.dtype)
+    )
 
 
 def _wino_conv(q: Query):
     from . import winograd
 
-    if (q.activation in ("relu", "linear") and _float(q) and fast_conv_enabled()
-            and winograd.numba_kernels() is not None
-            and winograd.supports_conv(q.kernel_size, q.strides, q.dilation, q.padding,
-                                       q.x_shape)):
-        return Kernel("winograd", winograd.WinogradConv,
-                      "3x3 stride 1, >= 8 channels, enough tiles: 2.25x fewer multiplications")
+    if (
+        q.activation in ("relu", "linear")
+        and _float(q)
+        and fast_conv_enabled()
+        and winograd.numba_kernels() is not None
+        and winograd.supports_conv(q.kernel_size, q.strides, q.dilation, q.padding, q.x_shape)
+    ):
+        return Kernel(
+            "winograd",
+            winograd.WinogradConv,
+            "3x3 stride 1, >= 8 channels, enough tiles: 2.25x fewer multiplications",
+        )
     return None
 
 
@@ -238,9 +248,21 @@ def _gemm_conv(q: Query):
 
 def _pool_pair(q: Query, module, name: str, reason: str):
     """The direct or Winograd conv + pool kernel of ``module`` if its rule fits ``q``."""
-    if (_float(q) and fast_conv_enabled() and module.numba_kernels() is not None
-            and module.supports(q.kernel_size, q.strides, q.dilation, q.padding, q.pool_size,
-                                q.pool_strides, q.pool_padding, q.x_shape)):
+    if (
+        _float(q)
+        and fast_conv_enabled()
+        and module.numba_kernels() is not None
+        and module.supports(
+            q.kernel_size,
+            q.strides,
+            q.dilation,
+            q.padding,
+            q.pool_size,
+            q.pool_strides,
+            q.pool_padding,
+            q.x_shape,
+        )
+    ):
         cls = module.DirectConvPool if name == "direct" else module.WinogradConvPool
         return Kernel(name, cls, reason)
     return None
@@ -255,40 +277,53 @@ def _direct_conv_pool(q: Query):
 def _wino_conv_pool(q: Query):
     from . import winograd
 
-    return _pool_pair(q, winograd, "winograd",
-                      "3x3 conv + 2x2 pool, >= 8 channels: pooled cells are whole tiles")
+    return _pool_pair(
+        q, winograd, "winograd", "3x3 conv + 2x2 pool, >= 8 channels: pooled cells are whole tiles"
+    )
 
 
 def _gemm_conv_pool(q: Query):
     from . import pool
 
     if _float(q) and pool.numba_kernels() is not None:
-        return Kernel("gemm+pool", pool.numba_kernels().bias_act_max_pool2d_forward,
-                      "im2col GEMM, then bias, activation and pooling in one compiled pass")
+        return Kernel(
+            "gemm+pool",
+            pool.numba_kernels().bias_act_max_pool2d_forward,
+            "im2col GEMM, then bias, activation and pooling in one compiled pass",
+        )
     return None
 
 
 def _numpy_conv_pool(q: Query):
     from . import fused
 
-    return Kernel("gemm+numpy-pool", fused.bias_act_max_pool2d_forward,
-                  "im2col GEMM, then pooling of the raw map and bias/activation in NumPy")
+    return Kernel(
+        "gemm+numpy-pool",
+        fused.bias_act_max_pool2d_forward,
+        "im2col GEMM, then pooling of the raw map and bias/activation in NumPy",
+    )
 
 
 def _numba_pool(q: Query):
     from . import pool
 
     if np.dtype(q.dtype) in FLOATS and pool.numba_kernels() is not None:
-        return Kernel("numba", pool.numba_kernels().max_pool2d_forward,
-                      "compiled max pooling with argmax (training) and its backward")
+        return Kernel(
+            "numba",
+            pool.numba_kernels().max_pool2d_forward,
+            "compiled max pooling with argmax (training) and its backward",
+        )
     return None
 
 
 def _numpy_pool(q: Query):
     from . import pool
 
-    reason = "float16 has no compiled kernel" if np.dtype(q.dtype) not in FLOATS else \
-        "numba off or missing"
+    reason = (
+        "float16 has no compiled kernel"
+        if np.dtype(q.dtype) not in FLOATS
+        else "numba off or missing"
+    )
     return Kernel("numpy", pool.max_pool2d_forward, reason)
 
 
@@ -383,8 +418,10 @@ def describe(rows: list[PlanRow]) -> str:
     """:func:`plan`'s rows as a small table."""
     head = ("layer(s)", "input", "predict", "fit")
     lines = [(" + ".join(r.layers), str(r.input_shape), r.predict, r.fit) for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
-              for i, h in enumerate(head)]
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+        for i, h in enumerate(head)
+    ]
     out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
     return "\n".join(s.rstrip() for s in out)

@@ -408,8 +408,9 @@ def plan(model, batch_size: int = 32, dtype=None) -> list[PlanRow]:
         >>> from filterbank import layers
         >>> m = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3, activation="relu"),
         ...                       layers.MaxPooling2D(), layers.Flatten()])
-        >>> [r.layers for r in plan(m, 4)]
-        [('conv2d', 'max_pooling2d'), ('flatten',)]
+        >>> rows = plan(m, 4)   # conv2d + max_pooling2d run as one step unless fusion is off
+        >>> rows[-1].layers, rows[-1].input_shape, rows[-1].predict
+        (('flatten',), (4, 3, 3, 2), 'numpy')
     """
     return model.kernel_plan(batch_size, dtype)
 

@@ -461,6 +461,26 @@ class Layer:
 
     # ---- introspection -------------------------------------------------------------------
     @property
+    def inbound_node(self) -> Node | None:
+        """This layer's call in a graph (inputs, output), or None before a symbolic call."""
+        return self._inbound_node
+
+    def release(self) -> None:
+        """Forget the graph call (a model that drops this layer calls it), so that the layer
+        can be called on a symbolic input again."""
+        self._inbound_node = None
+
+    @property
+    def batch_input_shape(self):
+        """The input shape given with ``input_shape=`` / ``batch_input_shape=`` (batch axis
+        None), or None: what makes ``Sequential`` add its Input."""
+        return self._batch_input_shape
+
+    @batch_input_shape.setter
+    def batch_input_shape(self, value) -> None:
+        self._batch_input_shape = None if value is None else tuple(value)
+
+    @property
     def output(self) -> KerasTensor:
         if self._inbound_node is None:
             raise AttributeError(

@@ -32,6 +32,18 @@ import numpy as np
 from .kernels import Kernel
 
 
+def transform_predictor(special, name, params, use_bias, relu, new_output):
+    """``x -> special.run(x, kernel, bias, relu, new_output())`` for a kernel object with a
+    ``run`` method (Winograd, direct), named ``name`` (its ``kernel`` attribute)."""
+
+    def run(x):
+        bias = params["bias"] if use_bias else None
+        return special.run(np.ascontiguousarray(x), params["kernel"], bias, relu, new_output())
+
+    run.kernel = name
+    return run
+
+
 def conv_predictor(
     kernel: Kernel,
     epilogue: Kernel,
@@ -54,18 +66,9 @@ def conv_predictor(
     if kernel.name == "winograd":
         wino = kernel.fn(plan.x_shape, plan.w_shape[3], dtype, padding)
 
-        def run_winograd(x):
-            y = np.empty(wino.out_shape, dtype)
-            return wino.run(
-                np.ascontiguousarray(x),
-                params["kernel"],
-                params["bias"] if use_bias else None,
-                relu,
-                y,
-            )
-
-        run_winograd.kernel = kernel.name
-        return run_winograd
+        return transform_predictor(
+            wino, kernel.name, params, use_bias, relu, lambda: np.empty(wino.out_shape, dtype)
+        )
     if plan.chunk < plan.x_shape[0]:
         return None  # chunks: the plain forward handles them
     im2col = plan.im2col_fn(dtype)

@@ -49,6 +49,7 @@ import numpy as np
 from . import conv_gemm as _conv_gemm
 from . import fused as _fused
 from . import pool as _pool
+from .conv_infer import transform_predictor
 from .kernels import Kernel
 from .workspace import Workspace
 
@@ -225,22 +226,18 @@ class ConvPoolOp:
             special = kernel.fn(shape, filters, dtype, padding)
             special_shape = special.out_shape
 
-            def run_special(x):
-                y = (
-                    self_ws.get("y", special_shape, dtype)
-                    if internal
-                    else np.empty(special_shape, dtype)
-                )
-                return special.run(
-                    np.ascontiguousarray(x),
-                    params["kernel"],
-                    params["bias"] if use_bias else None,
+            if internal:
+                return transform_predictor(
+                    special,
+                    kernel.name,
+                    params,
+                    use_bias,
                     relu,
-                    y,
+                    lambda: self_ws.get("y", special_shape, dtype),
                 )
-
-            run_special.kernel = kernel.name
-            return run_special
+            return transform_predictor(
+                special, kernel.name, params, use_bias, relu, lambda: np.empty(special_shape, dtype)
+            )
         if kernel.name != "gemm+pool":
             return None
         k, f = int(np.prod(plan.w_shape[:3])), filters

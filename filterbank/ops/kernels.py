@@ -282,16 +282,19 @@ def _wino_conv_pool(q: Query):
     )
 
 
-def _gemm_conv_pool(q: Query):
+def _compiled_pool(q: Query, name: str, attr: str, reason: str):
+    """The compiled pooling function ``attr`` when numba is on and the dtype is float32/64."""
     from . import pool
 
-    if _float(q) and pool.numba_kernels() is not None:
-        return Kernel(
-            "gemm+pool",
-            pool.numba_kernels().bias_act_max_pool2d_forward,
-            "im2col GEMM, then bias, activation and pooling in one compiled pass",
-        )
+    module = pool.numba_kernels()
+    if _float(q) and module is not None:
+        return Kernel(name, getattr(module, attr), reason)
     return None
+
+
+def _gemm_conv_pool(q: Query):
+    reason = "im2col GEMM, then bias, activation and pooling in one compiled pass"
+    return _compiled_pool(q, "gemm+pool", "bias_act_max_pool2d_forward", reason)
 
 
 def _numpy_conv_pool(q: Query):
@@ -305,15 +308,8 @@ def _numpy_conv_pool(q: Query):
 
 
 def _numba_pool(q: Query):
-    from . import pool
-
-    if np.dtype(q.dtype) in FLOATS and pool.numba_kernels() is not None:
-        return Kernel(
-            "numba",
-            pool.numba_kernels().max_pool2d_forward,
-            "compiled max pooling with argmax (training) and its backward",
-        )
-    return None
+    reason = "compiled max pooling with argmax (training) and its backward"
+    return _compiled_pool(q, "numba", "max_pool2d_forward", reason)
 
 
 def _numpy_pool(q: Query):

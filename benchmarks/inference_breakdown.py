@@ -102,13 +102,12 @@ def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> 
 
 
 def _kernel_of(run, x) -> str:
-    """Which convolution kernel a step's lean inference function runs for this input
-    (its ``kernel`` attribute: direct, winograd or gemm), "-" for other layers."""
-    fn = getattr(run, "_predictors", {}).get((x.shape, x.dtype))
-    if hasattr(fn, "kernel"):
-        return fn.kernel
-    # No lean function (no numba, another dtype): the layer's plain forward, an im2col GEMM.
-    return "gemm" if any(type(la).__name__ == "Conv2D" for la in run.layers) else "-"
+    """Which convolution kernel a step runs for this input in inference (direct, winograd or
+    gemm, from ``kernel_for``: filterbank.ops.kernels), "-" for other layers."""
+    if not any(type(la).__name__ == "Conv2D" for la in run.layers):
+        return "-"
+    # gemm+pool, gemm+rows, gemm+numpy-pool: all an im2col GEMM.
+    return run.kernel_for(x.shape, x.dtype).name.split("+")[0]
 
 
 def to_markdown(results: list[dict]) -> str:

@@ -255,6 +255,7 @@ def test_inference_breakdown_names_the_kernels(tmp_path, monkeypatch):
 
     for var in THREAD_VARS:  # main() sets them: restore them afterwards
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("FILTERBANK_DISABLE_FUSION", raising=False)  # the steps below are fused
 
     out = tmp_path / "bd.json"
     assert bd.main(["--batch", "12", "--rounds", "1", "--calls", "1", "--threads", "1",

@@ -62,15 +62,6 @@ def origin() -> str:
     return base if base.endswith("/") else base + "/"
 
 
-def sha256_file(path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _progress_bar(total: int | None, desc: str, enabled: bool):
     # tqdm is optional (the `io` extra): imported only when a download really starts.
     if not enabled:

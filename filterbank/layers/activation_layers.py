@@ -16,6 +16,7 @@ import numpy as np
 from .. import activations as _activations
 from ..ops import activations as _ops
 from .base import Layer
+from .core import ActivationMixin
 
 
 def _is_number(v) -> bool:
@@ -133,7 +134,7 @@ class LeakyReLU(Layer):
         return config
 
 
-class Softmax(Layer):
+class Softmax(ActivationMixin, Layer):
     """Softmax over ``axis`` (default the last): each slice along it sums to 1.
 
     Ending a model in ``Softmax()`` is the same as ``Dense(..., activation="softmax")``

@@ -11,6 +11,28 @@ The layer contract
   ``self.grads[name]`` for every trainable weight ``name`` in ``self.params``.
 * ``compute_output_shape(input_shape)`` gives the output shape without data.
 
+Hooks the engine calls (declared on :class:`Layer` with these defaults; a layer overrides
+what it offers, and nothing else is probed):
+
+* ``inference_fn(shape, dtype)`` -> a lean ``x -> y`` for inference on inputs of exactly
+  that shape and dtype, or None (default): the graph's ``predict`` then calls
+  ``forward(x, training=False)``. Made once per shape and kept by the engine.
+* ``kernel_for(shape, dtype, training)`` -> the :class:`~filterbank.ops.kernels.Kernel`
+  that inference (or a training step) runs (default None: the layer's own NumPy code), for
+  ``model.kernel_plan``.
+* ``preactivation()`` -> the pre-activation ``z`` of the last forward, or None (default);
+  ``fused_activation`` -> the name of the activation a loss may fuse with (None by
+  default; "softmax" for ``Dense(activation="softmax")``). When a loss fuses with it
+  (softmax or sigmoid + cross-entropy) the engine computes dLoss/dz from ``preactivation()``
+  and calls ``backward_preactivation(grad_z)`` instead of ``backward``.
+* ``compute_input_grad`` (attribute, default True): the engine sets it False for layers
+  that read only model inputs; ``backward`` may then skip dLoss/dInput and return None.
+* ``engine_internal_dx`` (attribute, default False): the engine sets it True only while it
+  calls ``backward`` and only when the input gradient goes straight to the producer
+  layer (not out of the graph); the layer may then return a buffer it reuses.
+
+Keras's ``layer.kernel`` and ``layer.bias`` read the weights of those names.
+
 Gradient accumulation rule
 --------------------------
 ``backward`` *overwrites* ``self.grads``: one forward, then one backward, gives the
@@ -18,8 +40,7 @@ gradient of that batch. When a tensor feeds several layers (fan-out), the graph
 engine *sums* the input gradients those layers return before handing the total to
 the tensor's producer. A layer object is used at most once in a graph (calling it
 on a second symbolic input is refused), so parameter gradients never need summing
-across calls. If ``self.compute_input_grad`` is False (the engine sets it for layers
-that read only model inputs), ``backward`` may skip the input gradient and return None.
+across calls.
 
 Example:
     >>> import numpy as np
@@ -114,6 +135,9 @@ class Layer:
 
     expected_ndim: int | None = None
     axes: str = ""
+    # Engine hooks (see the module docstring): defaults for a layer that offers none.
+    fused_activation: str | None = None
+    engine_internal_dx: bool = False
     # Shape advice for the most common mistake: a missing trailing channel axis.
     _channel_hint = "Add a channel axis: x[..., None]."
 
@@ -353,6 +377,71 @@ class Layer:
     def backward(self, grad):
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
+    def backward_preactivation(self, grad_z):
+        """dLoss/dInput from dLoss/dz, the gradient at the pre-activation (see
+        ``preactivation``); only for layers whose ``fused_activation`` is set."""
+        raise NotImplementedError(
+            f"Layer '{self.name}' ({type(self).__name__}) has no pre-activation to fuse a loss "
+            "with; call backward instead."
+        )
+
+    def preactivation(self):
+        """The pre-activation ``z`` of the last forward (what a fused loss reads), or None."""
+        return None
+
+    def inference_fn(self, shape, dtype):
+        """A lean ``x -> y`` for inputs of exactly this shape and dtype, or None (default):
+        then inference calls ``forward(x, training=False)``."""
+        return None
+
+    def kernel_for(self, shape, dtype, training=False):
+        """The :class:`~filterbank.ops.kernels.Kernel` that inference (or, with
+        ``training``, a training step) runs for this input, or None (default): the layer's
+        own NumPy code."""
+        return None
+
+    # ---- Keras attribute names -----------------------------------------------------------
+    @property
+    def kernel(self) -> np.ndarray:
+        """The weight named "kernel" (Keras's ``layer.kernel``).
+
+        Example:
+            >>> from filterbank import layers
+            >>> d = layers.Dense(2); _ = d.build((None, 3))
+            >>> d.kernel.shape, d.bias.shape
+            ((3, 2), (2,))
+        """
+        if "kernel" not in self.params:
+            raise AttributeError(self._no_weight("kernel"))
+        return self.params["kernel"]
+
+    @kernel.setter
+    def kernel(self, value) -> None:
+        # Keras code writes ``self.kernel = self.add_weight("kernel", ...)``: the weight is
+        # already in params under that name; anything else replaces it.
+        if self.params.get("kernel") is not value:
+            self.params["kernel"] = np.asarray(value)
+
+    @property
+    def bias(self):
+        """The weight named "bias", or None for a layer built with ``use_bias=False``."""
+        if "bias" in self.params:
+            return self.params["bias"]
+        if "kernel" in self.params:
+            return None
+        raise AttributeError(self._no_weight("bias"))
+
+    @bias.setter
+    def bias(self, value) -> None:
+        if value is not None and self.params.get("bias") is not value:
+            self.params["bias"] = np.asarray(value)
+
+    def _no_weight(self, name):
+        if not self.built:
+            return (f"Layer '{self.name}' is not built yet, so it has no {name}. Call it on an "
+                    "input (or build it) first.")
+        return f"Layer '{self.name}' ({type(self).__name__}) has no weight named {name!r}."
+
     def __call__(self, inputs, training=None):
         multi = isinstance(inputs, (list, tuple))
         items = list(inputs) if multi else [inputs]
@@ -392,6 +481,26 @@ class Layer:
         return out
 
     # ---- introspection -------------------------------------------------------------------
+    @property
+    def inbound_node(self) -> Node | None:
+        """This layer's call in a graph (inputs, output), or None before a symbolic call."""
+        return self._inbound_node
+
+    def release(self) -> None:
+        """Forget the graph call (a model that drops this layer calls it), so that the layer
+        can be called on a symbolic input again."""
+        self._inbound_node = None
+
+    @property
+    def batch_input_shape(self):
+        """The input shape given with ``input_shape=`` / ``batch_input_shape=`` (batch axis
+        None), or None: what makes ``Sequential`` add its Input."""
+        return self._batch_input_shape
+
+    @batch_input_shape.setter
+    def batch_input_shape(self, value) -> None:
+        self._batch_input_shape = None if value is None else tuple(value)
+
     @property
     def output(self) -> KerasTensor:
         if self._inbound_node is None:

@@ -16,15 +16,28 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import fmt_shape, unknown_name
-from ..ops import activations as _act_ops
 from ..ops import conv as _conv
-from ..ops import winograd as _winograd
+from ..ops import kernels as _kernels
+from ..ops.conv_infer import conv_predictor
 from ..ops.workspace import Workspace
+from .args import check_data_format, check_int_tuple
 from .base import Layer
 from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
+
+
+@dataclass
+class ConvLayerCache:
+    """What a convolution layer's backward needs from its forward."""
+
+    plan: _conv.ConvPlan  # the geometry of the input's shape
+    col: np.ndarray | None  # the column matrix, or None when the batch ran in chunks
+    kernel: np.ndarray  # the kernel in the input's dtype
+    x: np.ndarray | None  # the input, kept (instead of col) when chunked
 
 
 class _Conv(ActivationMixin, Layer):
@@ -44,12 +57,7 @@ class _Conv(ActivationMixin, Layer):
         self.strides = self._tuple_arg("strides", strides)
         self.dilation_rate = self._tuple_arg("dilation_rate", dilation_rate)
         self.padding = self._padding_arg(padding)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(
-                f"Layer '{self.name}' argument data_format expects 'channels_last' (filterbank is "
-                f"channels-last only), got {data_format!r}. Move the channel axis last instead, "
-                "e.g. x.transpose(0, 2, 3, 1) for NCHW images, and drop data_format."
-            )
+        self.data_format = check_data_format(self.name, data_format)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"Layer '{self.name}' cannot combine strides > 1 with dilation_rate > 1 (as in "
@@ -62,22 +70,14 @@ class _Conv(ActivationMixin, Layer):
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
         self.workspace = Workspace()
-        self.engine_internal_dx = False
 
     # ---- argument normalisation -----------------------------------------------------------
     def _tuple_arg(self, arg, value):
         """Keras's rule: an int means the same value on every spatial axis."""
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            value = (value,) * self.rank
-        ok = isinstance(value, (tuple, list)) and len(value) == self.rank and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value)
-        if not ok:
-            example = "3" if self.rank == 1 else "3 or (3, 3)"
-            raise ValueError(
-                f"Layer '{self.name}' argument {arg} expects a positive integer or a tuple of "
-                f"{self.rank} positive integers, got {value!r}. Pass e.g. {arg}={example}."
-            )
-        return tuple(int(v) for v in value)
+            value = (value,) * self.rank  # the message then shows what the int stood for
+        return check_int_tuple(self.name, arg, value, self.rank,
+                               "3" if self.rank == 1 else "3 or (3, 3)")
 
     def _padding_arg(self, padding):
         if isinstance(padding, (int, np.integer, tuple, list)) and not isinstance(padding, bool):
@@ -154,7 +154,7 @@ class _Conv(ActivationMixin, Layer):
             self._plans[shape] = plan
         return plan
 
-    def _weights_as(self, dtype):
+    def weights_as(self, dtype):
         """(kernel, bias or None) in the input's dtype (a layer may hold another float type)."""
         w = self.params["kernel"]
         b = self.params["bias"] if self.use_bias else None
@@ -168,74 +168,56 @@ class _Conv(ActivationMixin, Layer):
             inputs = inputs.astype(self.compute_dtype)
         plan = self.plan_for(inputs.shape)
         x = np.ascontiguousarray(inputs).reshape(plan.x_shape)
-        w, b = self._weights_as(x.dtype)
+        w, b = self.weights_as(x.dtype)
         z, col = plan.forward(x, w.reshape(plan.w_shape), b, ws=self.workspace)
         # A chunked forward (a large batch or image) keeps x instead of the column matrix.
-        self._cache = (plan, col, w, x if col is None else None)
+        self._cache = ConvLayerCache(plan, col, w, x if col is None else None)
         return self._activate(z.reshape(self._y_shape_of(plan)))
+
+    def kernel_for(self, shape, dtype, training=False):
+        """The kernel (:class:`~filterbank.ops.kernels.Kernel`) for inputs of this shape and
+        dtype: inference asks ``kernels.choose("conv2d", ...)`` (and the epilogue); training
+        always runs the im2col GEMM, its col2im compiled or not."""
+        plan = self.plan_for(tuple(shape))
+        q = self._query(plan, dtype)
+        if training:
+            col2im = _kernels.choose("col2im", q)
+            return _kernels.Kernel(f"gemm+{col2im.name}-col2im", reason=col2im.reason)
+        kernel = _kernels.choose("conv2d", q)
+        if kernel.name == "gemm" and self._epilogue(q).name == "rows":
+            return _kernels.Kernel("gemm+rows", kernel.fn, kernel.reason + "; compiled epilogue")
+        return kernel
+
+    def _epilogue(self, q):
+        if self.use_bias and self.activation.name in ("relu", "linear"):
+            # bias_relu_rows adds the bias and, for relu, clamps: one compiled call.
+            return _kernels.choose("epilogue", _kernels.Query((1, 1), q.dtype, activation="relu"))
+        return _kernels.Kernel("numpy")
+
+    def _query(self, plan, dtype):
+        (kh, kw), (sh, sw), (dh, dw) = plan.kernel, plan.strides, plan.dilation
+        # A Conv1D is a Conv2D of height 1; only 3x3 kernels take the fast paths anyway.
+        return _kernels.Query(plan.x_shape, np.dtype(dtype), (kh, kw), (sh, sw), (dh, dw),
+                              self.padding if self.rank == 2 else "conv1d",
+                              self.activation.name, self.use_bias,
+                              weights_dtype=self.params["kernel"].dtype)
 
     def inference_fn(self, shape, dtype):
         """A lean ``x -> y`` for inference on inputs of exactly this shape and dtype.
 
-        Checks and geometry are done here, once; the function only copies the windows,
-        multiplies, adds the bias and activates (nothing is kept for a backward pass). None
+        The kernel comes from :func:`filterbank.ops.kernels.choose` and the function from
+        :func:`filterbank.ops.conv_infer.conv_predictor`: checks and geometry are done
+        here, once; the function only computes (nothing is kept for a backward pass). None
         when the plain :meth:`forward` must run (another dtype, a subclass's own forward, a
         batch large enough to need chunks).
         """
         if type(self).forward is not _Conv.forward or self.params["kernel"].dtype != dtype:
             return None
         plan = self.plan_for(shape)
-        params, use_bias = self.params, self.use_bias
-        relu = self.activation.name == "relu"
-        if ((relu or self.activation.name == "linear") and _winograd.fast_conv_enabled()
-                and _winograd.numba_kernels() is not None
-                and _winograd.supports_conv(self.kernel_size, self.strides, self.dilation_rate,
-                                            self.padding, shape)):
-            # 3x3, stride 1: Winograd F(2x2, 3x3), up to 2.25x fewer multiplications
-            # (ops/winograd.py; equal to the GEMM within float rounding). Chunked inside.
-            wino = _winograd.WinogradConv(shape, self.filters, dtype, self.padding)
-
-            def run_winograd(x):
-                y = np.empty(wino.out_shape, dtype)
-                return wino.run(np.ascontiguousarray(x), params["kernel"],
-                                params["bias"] if use_bias else None, relu, y)
-
-            run_winograd.kernel = wino.kernel
-            return run_winograd
-        if plan.chunk < plan.x_shape[0]:
-            return None  # chunks: the plain forward handles them
-        im2col = plan.im2col_fn(dtype)
-        k, f = int(np.prod(plan.w_shape[:3])), plan.w_shape[3]
-        y_shape = self._y_shape_of(plan)
-        channel_major = plan.layout == "channel"
-        activate = None if relu or self.activation.name == "linear" else self.activation.forward
-        rows = _act_ops.rows_kernels() if dtype in (np.float32, np.float64) else None
-        if rows is not None and activate is None and use_bias:
-            # Bias + relu in one compiled call (two NumPy calls cost more at one sample).
-            epilogue = rows.bias_relu_rows
-
-            def run_compiled(x):
-                col = im2col(np.ascontiguousarray(x).reshape(plan.x_shape))
-                y = (col.T if channel_major else col) @ params["kernel"].reshape(k, f)
-                epilogue(y, params["bias"], relu)
-                return y.reshape(y_shape)
-
-            run_compiled.kernel = "gemm"
-            return run_compiled
-
-        def run(x):
-            col = im2col(np.ascontiguousarray(x).reshape(plan.x_shape))
-            y = (col.T if channel_major else col) @ params["kernel"].reshape(k, f)
-            if use_bias:
-                y += params["bias"]
-            if relu:
-                np.maximum(y, 0, out=y)
-            elif activate is not None:
-                y = activate(y)
-            return y.reshape(y_shape)
-
-        run.kernel = "gemm"  # which convolution kernel runs (benchmarks/inference_breakdown.py)
-        return run
+        q = self._query(plan, dtype)
+        return conv_predictor(_kernels.choose("conv2d", q), self._epilogue(q), plan, dtype, self.params, self.use_bias,
+                              self.activation.name, self.activation.forward,
+                              self._y_shape_of(plan), self.padding)
 
     def grad_buffer(self, name, dtype):
         """The array ``grads[name]`` is written into on every backward (one per weight,
@@ -251,7 +233,8 @@ class _Conv(ActivationMixin, Layer):
         return self.backward_preactivation(self._activation_grad(grad))
 
     def backward_preactivation(self, grad_z):
-        plan, col, w, x = self._cache
+        cache = self._cache
+        plan, col, w, x = cache.plan, cache.col, cache.kernel, cache.x
         dz = np.ascontiguousarray(grad_z, dtype=w.dtype).reshape(plan.out_shape)
         # dx in the workspace only when the graph engine hands it straight to the layer
         # before (engine_internal_dx, set around this call); a direct call gets a new array.

@@ -13,7 +13,7 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import fmt_shape
-from ..ops import activations as _act_ops
+from ..ops import kernels as _kernels
 from .base import Layer
 
 
@@ -53,6 +53,15 @@ def kernel_layer_config(layer) -> dict:
 class ActivationMixin:
     """Shared handling of an ``activation=`` argument (forward, backward, fusion hook)."""
 
+    _z = None  # the pre-activation of the last forward
+
+    @property
+    def fused_activation(self):
+        return self.activation.name
+
+    def preactivation(self):
+        return self._z
+
     def _activate(self, z):
         self._z = z
         y = self.activation.forward(z)
@@ -63,10 +72,6 @@ class ActivationMixin:
         if self.activation.name == "linear":
             return grad
         return self.activation.backward(grad, self._z, self._y)
-
-    def backward_preactivation(self, grad_z):
-        """Back-propagate from dLoss/dz (pre-activation), skipping the activation."""
-        raise NotImplementedError
 
 
 class Dense(ActivationMixin, Layer):
@@ -98,7 +103,6 @@ class Dense(ActivationMixin, Layer):
         self.units = _check_positive_int(self.name, "units", units)
         set_kernel_layer_args(self, activation, use_bias, kernel_initializer, bias_initializer,
                               kernel_regularizer, bias_regularizer)
-        self.engine_internal_dx = False  # set by the graph engine around its backward calls
         self._dx_buffer = None
 
     def check_input_shape(self, shape, index=0):
@@ -140,6 +144,14 @@ class Dense(ActivationMixin, Layer):
             z += self.params["bias"]
         return self._activate(z)
 
+    def kernel_for(self, shape, dtype, training=False):
+        """The bias + activation epilogue inference runs after its GEMM (``kernels.choose
+        ("epilogue")``); training runs NumPy."""
+        if training:
+            return None
+        return _kernels.choose("epilogue", _kernels.Query(tuple(shape), np.dtype(dtype),
+                                                          activation=self.activation.name))
+
     def inference_fn(self, shape, dtype):
         """A lean ``x -> y`` for inference (the graph engine's predict path): the same
         arithmetic as :meth:`forward`, in place, keeping nothing for a backward pass. None
@@ -149,13 +161,13 @@ class Dense(ActivationMixin, Layer):
         self.check_input_shape(shape)
         params, use_bias, name = self.params, self.use_bias, self.activation.name
         activate = self.activation.forward
-        rows = (_act_ops.rows_kernels()
-                if len(shape) == 2 and dtype in (np.float32, np.float64) else None)
         no_bias = np.zeros(self.units, dtype)
-        if rows is not None and name in ("softmax", "relu"):
+        kernel = _kernels.choose("epilogue", _kernels.Query(tuple(shape), np.dtype(dtype),
+                                                            activation=name))
+        if kernel.name == "rows":
             # One compiled call for bias + activation: NumPy's per-call overhead is most of
             # the cost at one sample.
-            epilogue = rows.bias_softmax_rows if name == "softmax" else rows.bias_relu_rows
+            epilogue = kernel.fn
 
             def run_compiled(x):
                 z = x @ params["kernel"]

@@ -16,60 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import did_you_mean, fmt_shape
+from ..errors import fmt_shape
+from ..ops import kernels as _kernels
 from ..ops import pool as _pool
-from ..ops.padding import PADDINGS
+from ..ops.padding import output_size, pad_amounts
+from .args import check_data_format, check_int_tuple, check_padding  # noqa: F401  (re-exported)
 from .base import Layer
-
-# ---- argument checks shared with reshaping.py ---------------------------------------------
-
-
-def check_data_format(layer_name: str, data_format) -> str:
-    """filterbank is channels-last only; accept Keras's names for that and explain the rest."""
-    if data_format is None or data_format == "channels_last":
-        return "channels_last"
-    if data_format == "channels_first":
-        raise ValueError(
-            f"Layer '{layer_name}' supports data_format='channels_last' only (filterbank works in "
-            "NHWC), got 'channels_first'. Move the channel axis last, e.g. "
-            "x.transpose(0, 2, 3, 1), and drop data_format."
-        )
-    raise ValueError(
-        f"Layer '{layer_name}' argument data_format expects 'channels_last' or None, got "
-        f"{data_format!r}. {did_you_mean(str(data_format), ['channels_last', 'channels_first'])}"
-    )
-
-
-def check_int_tuple(layer_name: str, arg: str, value, n: int, example: str) -> tuple:
-    """An int or n positive ints -> a tuple of n ints, or a ValueError naming the layer."""
-    items = (value,) * n if isinstance(value, (int, np.integer)) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        items = None
-    ok = (
-        items is not None
-        and len(items) == n
-        and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in items
-        )
-    )
-    if not ok:
-        raise ValueError(
-            f"Layer '{layer_name}' argument {arg} expects a positive integer or a tuple of {n} "
-            f"positive integers, got {value!r}. Pass e.g. {arg}={example}."
-        )
-    return tuple(int(v) for v in items)
-
-
-def check_padding(layer_name: str, padding) -> str:
-    key = padding.lower() if isinstance(padding, str) else padding
-    if key not in PADDINGS:
-        raise ValueError(
-            f"Layer '{layer_name}' argument padding expects 'valid' or 'same', got {padding!r}. "
-            + did_you_mean(str(padding), PADDINGS)
-        )
-    return key
 
 
 # ---- windowed pooling ---------------------------------------------------------------------
@@ -119,7 +71,7 @@ class _Pooling(Layer):
             if n is None:
                 out.append(None)
             elif self.padding == "same":
-                out.append(-(-n // s))
+                out.append(output_size(n, k, s, pad_amounts(n, k, s, "same")))
             elif n < k:
                 name = self._axis_names[axis]
                 size = self.pool_size[0] if self.rank == 1 else self.pool_size
@@ -131,7 +83,7 @@ class _Pooling(Layer):
                     "layers before this one)."
                 )
             else:
-                out.append((n - k) // s + 1)
+                out.append(output_size(n, k, s))
         return tuple(out)
 
     def compute_output_shape(self, input_shape):
@@ -154,6 +106,13 @@ class _Pooling(Layer):
 
 
 class _MaxPooling(_Pooling):
+    def kernel_for(self, shape, dtype, training=False):
+        """Training (max with argmax, and the backward): ``kernels.choose("maxpool")``;
+        inference takes the plain NumPy max, which measured faster than a compiled loop."""
+        if not training:
+            return None
+        return _kernels.choose("maxpool", _kernels.Query(tuple(shape), np.dtype(dtype)))
+
     def forward(self, inputs, training=False):
         self._output_spatial(inputs.shape)
         fwd = _pool.max_pool1d_forward if self.rank == 1 else _pool.max_pool2d_forward

@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 
 from ..errors import did_you_mean
+from ..layers.input_layer import InputLayer
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
 
@@ -67,7 +68,7 @@ def functional_config(model) -> dict:
     graph = model._require_graph("config")
     layers = []
     for layer in graph.layers:
-        node = layer._inbound_node
+        node = layer.inbound_node
         entry = {
             "class_name": type(layer).__name__,
             "name": layer.name,
@@ -107,7 +108,7 @@ def functional_from_config(config: dict):
             if entry.get("name") is not None and layer.name != entry["name"]:
                 layer.name = entry["name"]
             if not inbound:
-                if not hasattr(layer, "batch_shape"):
+                if not isinstance(layer, InputLayer):
                     raise ValueError(
                         f"Layer '{layer.name}' has no inbound layers in the config, but only an "
                         "InputLayer may start a graph."

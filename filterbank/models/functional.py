@@ -297,8 +297,26 @@ class Model(TrainingMixin):
         return outs[0] if self._single_output else outs
 
     # ---- summary, config, saving -------------------------------------------------------------
+    def kernel_plan(self, batch_size: int = 32, dtype=None) -> list:
+        """Which kernel each step runs in ``predict`` and ``fit`` on batches of
+        ``batch_size``, as the switches are set now (:func:`filterbank.ops.kernels.plan`).
+
+        Example:
+            >>> import filterbank as keras
+            >>> from filterbank import layers
+            >>> m = keras.Sequential([keras.Input((4,)), layers.Dense(2, activation="relu")])
+            >>> row = m.kernel_plan(8)[0]
+            >>> row.layers, row.input_shape, row.fit
+            (('dense',), (8, 4), 'numpy')
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"kernel_plan() argument batch_size expects a positive integer, got "
+                             f"{batch_size!r}. Pass e.g. batch_size=64.")
+        return self._require_graph("kernel plan").kernel_plan(batch_size, dtype)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None, arithmetic=False):
+                show_trainable=False, layer_range=None, arithmetic=False, kernels=False,
+                batch_size=32):
         """Print the Keras table of layers, output shapes and parameter counts.
 
         Args:
@@ -312,6 +330,8 @@ class Model(TrainingMixin):
             arithmetic: add each layer's output-size and parameter formulas with their
                 numbers, receptive field and Dense-equivalent cost
                 (:func:`filterbank.explain.arithmetic_text`).
+            kernels: also print which kernel each step runs in predict and fit at
+                ``batch_size`` (:meth:`kernel_plan`).
 
         Returns None, as Keras (so a notebook does not echo the table twice); use
         :meth:`summary_string` for the text.
@@ -321,15 +341,22 @@ class Model(TrainingMixin):
         if arithmetic:
             text = self.summary_string(line_length, positions, show_trainable, layer_range,
                                        arithmetic=True)
-            return print(text) if print_fn is None else print_fn(text)
-        print_summary(
-            self,
-            line_length=line_length,
-            positions=positions,
-            print_fn=print_fn,
-            show_trainable=show_trainable,
-            layer_range=layer_range,
-        )
+            (print_fn or print)(text)
+        else:
+            print_summary(
+                self,
+                line_length=line_length,
+                positions=positions,
+                print_fn=print_fn,
+                show_trainable=show_trainable,
+                layer_range=layer_range,
+            )
+        if kernels:
+            from ..ops.kernels import describe
+
+            text = (f"Kernels at batch {batch_size} (filterbank.ops.kernels):\n"
+                    + describe(self.kernel_plan(batch_size)))
+            (print_fn or print)(text)
 
     def summary_string(self, line_length=None, positions=None, show_trainable=False,
                        layer_range=None, arithmetic=False) -> str:

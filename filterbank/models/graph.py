@@ -47,7 +47,8 @@ import numpy as np
 
 from ..layers.base import KerasTensor, Layer
 from ..layers.input_layer import InputLayer
-from .fusion import FusedConvPool, can_fuse, fusion_enabled
+from ..ops import kernels as _kernels
+from .fusion import FusedConvPool, can_fuse
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Step:
     out_slot: int
     multi: bool
     # (shape, dtype) -> the layer's lean inference function (None: use layer.forward)
-    _predictors: dict = field(default_factory=dict, repr=False, compare=False)
+    _predictors: _kernels.KeptFunctions = field(default_factory=lambda: _kernels.KeptFunctions(),
+                                                repr=False, compare=False)
     # True when the input gradient goes only to the layer before (not out of the graph): a
     # layer offering ``engine_internal_dx`` may then return a buffer it reuses.
     internal_dx: bool = field(default=False, repr=False, compare=False)
@@ -68,25 +70,16 @@ class Step:
     def layers(self):
         return (self.layer,)
 
-    def __getstate__(self):
-        # The inference functions close over this layer's weights: a copy of the model
-        # (copy.deepcopy) must make its own, not call the original's.
-        return {**self.__dict__, "_predictors": {}}
-
     def forward(self, x, training=False):
         return self.layer.forward(x, training)
 
     def predict(self, x):
         """Inference on one input array, through the layer's ``inference_fn`` if it has one."""
-        key = (x.shape, x.dtype)
-        fn = self._predictors.get(key, False)
-        if fn is False:
-            make = getattr(self.layer, "inference_fn", None)
-            fn = make(x.shape, x.dtype) if make is not None else None
-            if len(self._predictors) >= 8:  # bounded: a stream of odd shapes must not pile up
-                self._predictors.clear()
-            self._predictors[key] = fn
+        fn = self._predictors.get(x, self.layer.inference_fn)
         return self.layer.forward(x, False) if fn is None else fn(x)
+
+    def kernel_for(self, shape, dtype, training=False):
+        return self.layer.kernel_for(shape, dtype, training)
 
     def backward(self, grad):
         return self._engine_call(self.layer.backward, grad)
@@ -96,7 +89,7 @@ class Step:
 
     def _engine_call(self, method, grad):
         layer = self.layer
-        if not self.internal_dx or not hasattr(layer, "engine_internal_dx"):
+        if not self.internal_dx:
             return method(grad)
         layer.engine_internal_dx = True
         try:
@@ -143,6 +136,7 @@ class Graph:
                 self.consumers[s] += 1
             self.steps.append(Step(n.layer, in_slots, slot_of[id(n.output)], n.multi))
         self.slot_of = slot_of
+        self.slot_shapes = [n.output.shape for n in ordered]  # symbolic: None for the batch
         input_set = set(self.input_slots)
         for step in self.steps:
             # A layer reading only model inputs need not compute dLoss/dInput.
@@ -150,7 +144,7 @@ class Graph:
             step.internal_dx = not step.multi and step.in_slots[0] not in input_set
         # What forward/backward actually run: the steps, with fusable pairs of layers
         # replaced by one fused step (models/fusion.py).
-        self.runs = self._fuse() if (fusion_enabled() if fuse is None else fuse) else self.steps
+        self.runs = self._fuse() if (_kernels.fusion_enabled() if fuse is None else fuse) else self.steps
         self._ran = self.runs
         self._input_signature = None  # (dtype, shape) of input 0, for takes_as_is
         self._lock = threading.Lock()  # see predict
@@ -310,6 +304,22 @@ class Graph:
                 else:
                     vals[run.out_slot] = run.predict(vals[run.in_slots[0]])
         return [vals[s] for s in self.output_slots]
+
+    def kernel_plan(self, batch_size: int, dtype=None) -> list:
+        """Which kernel each step runs (predict and fit) on batches of ``batch_size``:
+        a list of :class:`filterbank.ops.kernels.PlanRow` (see ``kernels.plan``)."""
+        dtype = np.dtype(dtype or self.inputs[0].dtype)
+        rows = []
+        for run in self.runs:
+            shapes = [(batch_size, *self.slot_shapes[s][1:]) for s in run.in_slots]
+            shape = shapes if run.multi else shapes[0]
+            kinds = []
+            for training in (False, True):
+                k = None if run.multi else run.kernel_for(shape, dtype, training)
+                kinds.append("numpy" if k is None else k.name)
+            rows.append(_kernels.PlanRow(tuple(la.name for la in run.layers), tuple(shape),
+                                         *kinds))
+        return rows
 
     def backward(self, output_grads, preactivation=None, input_grads: bool = False):
         """Back-propagate from dLoss/dOutput; fills every layer's ``grads``.

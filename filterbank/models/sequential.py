@@ -92,7 +92,7 @@ class Sequential(Model):
                     f"Sequential model '{self.name}' {where}; an Input can only come first. Put "
                     "keras.Input(shape=...) at the start of the list."
                 )
-        elif layer._inbound_node is not None:
+        elif layer.inbound_node is not None:
             raise ValueError(
                 f"Layer '{layer.name}' is already used in another model's graph; filterbank does "
                 "not share a layer between models. Create a new layer with the same settings."
@@ -101,10 +101,10 @@ class Sequential(Model):
         if (
             not self._layers
             and not isinstance(layer, InputLayer)
-            and layer._batch_input_shape is not None
+            and layer.batch_input_shape is not None
         ):
             # The Keras idiom: input_shape= on the first layer makes the Input.
-            self._layers.append(InputLayer(batch_shape=layer._batch_input_shape, dtype=layer.dtype))
+            self._layers.append(InputLayer(batch_shape=layer.batch_input_shape, dtype=layer.dtype))
         self._layers.append(layer)
         if not rebuild:
             self._graph = None
@@ -132,7 +132,7 @@ class Sequential(Model):
     @staticmethod
     def _release(layer: Layer) -> None:
         if not isinstance(layer, InputLayer):
-            layer._inbound_node = None
+            layer.release()
 
     @property
     def layers(self) -> list[Layer]:

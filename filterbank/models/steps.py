@@ -80,9 +80,9 @@ class StepsMixin:
                 grads.append(None)
                 fused.append(False)
                 continue
-            # The fused path needs the layer's cached pre-activation (`_z`, same shape as the
-            # output); a layer that does not keep one takes the plain path, which is exact too.
-            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            # The fused path needs the layer's pre-activation (same shape as the output); a
+            # layer that does not keep one takes the plain path, which is exact too.
+            z = tensor.node.layer.preactivation() if spec.fused else None
             use_z = z is not None and z.shape == out.shape
             if use_z:
                 value, g = spec.loss.forward_backward_logits(y, z, sw)
@@ -131,7 +131,7 @@ class StepsMixin:
                                             sample_weight):
             if spec.loss is None or y is None:
                 continue
-            z = getattr(tensor.node.layer, "_z", None) if spec.fused else None
+            z = tensor.node.layer.preactivation() if spec.fused else None
             if z is not None and z.shape == out.shape:
                 value, _ = spec.loss.forward_backward_logits(y, z, sw)
             else:
@@ -163,22 +163,34 @@ class StepsMixin:
         return V.prepare_inputs(self, x, where)
 
 
-_ZEROS: list = [np.zeros(0, np.float32)]
+# Zeros for _all_finite's dot products, one block per float dtype: at most a few of 256 Ki
+# elements (1 MB in float32), whatever the size of the arrays checked.
+_ZERO_BLOCK = 1 << 18
+_ZEROS: dict = {}
 
 
 def _all_finite(x: np.ndarray) -> bool:
     """True when float array x has no NaN or inf.
 
     Large arrays: ``x . 0`` is 0 for finite x and NaN as soon as one value is NaN or +-inf
-    (inf * 0 is NaN), so one BLAS dot product answers it, 4x faster than
-    ``np.isfinite(x).all()`` and with no temporary array. Small arrays (one image): the
+    (inf * 0 is NaN), so BLAS dot products answer it, 4x faster than
+    ``np.isfinite(x).all()`` and with no temporary array; they run over blocks of
+    ``_ZERO_BLOCK`` values, so the zeros kept stay small. Small arrays (one image): the
     plain test, cheaper than the dot product's error-state bookkeeping.
+
+    Example:
+        >>> _all_finite(np.ones(100_000, "float32")), _all_finite(np.array([1.0, np.inf]))
+        (True, False)
     """
     if x.size < 8192:
         return bool(np.isfinite(x).all())
     flat = x.reshape(-1)
-    zeros = _ZEROS[0]
-    if zeros.size != flat.size or zeros.dtype != flat.dtype:
-        zeros = _ZEROS[0] = np.zeros(flat.size, flat.dtype)
+    zeros = _ZEROS.get(flat.dtype)
+    if zeros is None:
+        zeros = _ZEROS[flat.dtype] = np.zeros(_ZERO_BLOCK, flat.dtype)
     with np.errstate(invalid="ignore"):  # inf * 0: the answer, not a problem
-        return bool(np.isfinite(flat @ zeros))
+        for i in range(0, flat.size, _ZERO_BLOCK):
+            part = flat[i:i + _ZERO_BLOCK]
+            if not np.isfinite(part @ zeros[:part.size]):
+                return False
+    return True

@@ -126,7 +126,7 @@ def _row(box, cells, widths, align):
 
 def _layer_fields(model, layer, chain: bool, show_trainable: bool):
     name = f"{layer.name} ({type(layer).__name__})"
-    node = layer._inbound_node
+    node = layer.inbound_node
     in_graph = model._graph is not None and node is not None
     shape = fmt_shape(node.output.shape) if in_graph else "?"
     params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"

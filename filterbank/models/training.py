@@ -401,6 +401,11 @@ class TrainingMixin(StepsMixin):
         """Outputs for every sample of ``x``, computed in batches (inference mode).
 
         Returns an array (n, *output_shape[1:]), or a list of them for several outputs.
+
+        In float32 the results can differ in the last bits with ``batch_size``: which
+        kernel runs (Winograd, the direct kernel, the im2col GEMM, and how a batch is
+        chunked) depends on the batch's shape, and each sums in its own order
+        (``model.kernel_plan(batch_size)`` says which runs). float64 differs by ~1e-15.
         """
         batch_size = V.check_positive_int(
             batch_size, "batch_size", "predict", allow_none_default=32

@@ -111,23 +111,10 @@ ACTIVATIONS = {
 }
 
 
-_ROWS_UNRESOLVED = object()
-_rows_module = _ROWS_UNRESOLVED
-
-
 def rows_kernels():
     """The compiled in-place row epilogues (bias + relu, bias + softmax) of
     :mod:`filterbank.ops._numba_rows`, or None (numba missing, or FILTERBANK_DISABLE_NUMBA=1).
-    Loaded on first use, never by ``import filterbank``."""
-    global _rows_module
-    from .conv_gemm import numba_kernels
+    Loaded on first use (:func:`filterbank.ops.kernels.compiled`), never by ``import filterbank``."""
+    from .kernels import compiled
 
-    if numba_kernels() is None:  # the same rule as every compiled kernel
-        return None
-    if _rows_module is _ROWS_UNRESOLVED:
-        try:
-            from . import _numba_rows
-        except Exception:  # numba is optional; a broken install falls back to NumPy
-            _numba_rows = None
-        _rows_module = _numba_rows
-    return _rows_module
+    return compiled("ops._numba_rows")

@@ -31,58 +31,28 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import os
-import warnings
-
 import numpy as np
 
 from ..errors import unknown_name
 from . import im2col as _np_kernels
-from .padding import effective_kernel
+from . import kernels as _kernels
+from .padding import output_size
 from .workspace import Workspace as _Workspace
 
 # Inputs with at most this many channels use the channel-major column matrix (see im2col.py).
 FEW_CHANNELS = 4
 
-_UNRESOLVED = object()
-_numba_module = _UNRESOLVED
-
-
 def numba_kernels():
-    """The compiled kernels module, or None (numba missing, or FILTERBANK_DISABLE_NUMBA=1)."""
-    global _numba_module
-    if os.environ.get("FILTERBANK_DISABLE_NUMBA", "").strip() not in ("", "0"):
-        return None
-    if _numba_module is _UNRESOLVED:
-        try:
-            from . import _numba_conv
-        except ImportError:  # numba is an optional extra
-            _numba_conv = None
-        except Exception as exc:  # a broken numba install must not break training
-            warnings.warn(f"numba failed to load ({exc!r}); using the NumPy convolution kernels.",
-                          RuntimeWarning, stacklevel=2)
-            _numba_conv = None
-        _numba_module = _numba_conv
-    return _numba_module
+    """The compiled im2col/col2im module, or None (numba missing, or FILTERBANK_DISABLE_NUMBA=1).
 
-
-_compiled_modules: dict = {}
+    Loaded by :func:`filterbank.ops.kernels.compiled`, the one loader of compiled code."""
+    return _kernels.compiled("ops._numba_conv")
 
 
 def compiled_module(name: str):
-    """``filterbank.ops.<name>``, a module of numba kernels, loaded on first use; None when
-    :func:`numba_kernels` is (the one rule for every compiled kernel) or it fails to load
-    (numba is optional: the caller falls back to the GEMM path)."""
-    if numba_kernels() is None:
-        return None
-    if name not in _compiled_modules:
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except Exception:
-            module = None
-        _compiled_modules[name] = module
-    return _compiled_modules[name]
+    """``filterbank.ops.<name>``, a module of numba kernels, or None (see
+    :func:`filterbank.ops.kernels.compiled`)."""
+    return _kernels.compiled(f"ops.{name}")
 
 
 def kernels(impl):
@@ -102,11 +72,7 @@ def kernels(impl):
     raise unknown_name("impl", impl, ["numpy", "numba"])
 
 
-def conv_output_size(n, k, s, pads, dilation=1):
-    """Cells along one axis: ``(n + before + after - ((k-1)*d + 1)) // s + 1``; None stays None."""
-    if n is None:
-        return None
-    return (n + pads[0] + pads[1] - effective_kernel(k, dilation)) // s + 1
+conv_output_size = output_size  # the name ops.conv and older code import
 
 
 def _add_bias(y, b):

@@ -8,7 +8,7 @@ end (bottom/right). ``"valid"`` pads nothing: ``floor((n - ((k-1)*d + 1)) / s) +
 Example:
     >>> same_padding(7, 3, 2)          # n=7, k=3, s=2
     (1, 1)
-    >>> output_length(7, 3, 2, "valid"), output_length(7, 3, 2, "same")
+    >>> output_size(7, 3, 2), output_size(7, 3, 2, same_padding(7, 3, 2))   # valid, same
     (3, 4)
 """
 
@@ -34,10 +34,13 @@ def pad_amounts(n: int, k: int, s: int, padding: str, dilation: int = 1) -> tupl
     return same_padding(n, k, s, dilation)
 
 
-def output_length(n: int | None, k: int, s: int, padding: str, dilation: int = 1) -> int | None:
-    """Cells along one axis after a window of size k, stride s, dilation d."""
+def output_size(n: int | None, k: int, s: int, pads=(0, 0), dilation: int = 1) -> int | None:
+    """Cells along one axis after a window of size k, stride s, dilation d, over an input of
+    n cells padded by ``pads`` (before, after): ``(n + before + after - ((k-1)*d + 1)) // s + 1``.
+
+    The one output-size formula of every convolution and pooling (with
+    :func:`pad_amounts`, "same" gives ``ceil(n / s)``). None stays None.
+    """
     if n is None:
         return None
-    if padding == "same":
-        return -(-n // s)
-    return (n - effective_kernel(k, dilation)) // s + 1
+    return (n + pads[0] + pads[1] - effective_kernel(k, dilation)) // s + 1

@@ -29,31 +29,19 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ..errors import unknown_name
-from .padding import PADDINGS, pad_amounts
+from . import kernels as _kernels
+from .padding import PADDINGS, output_size, pad_amounts
 
 IMPLS = ("numpy", "numba")
-_numba_module = None  # None: not tried yet; False: unavailable or disabled
 
 
 def numba_kernels():
-    """The compiled kernels module, or None when numba is missing or disabled."""
-    global _numba_module
-    if _numba_module is None:
-        if os.environ.get("FILTERBANK_DISABLE_NUMBA", "").strip() not in ("", "0"):
-            _numba_module = False
-        else:
-            try:
-                from . import _numba_pool
-            except ImportError:
-                _numba_module = False
-            else:
-                _numba_module = _numba_pool
-    return _numba_module or None
+    """The compiled kernels module, or None when numba is missing or disabled (asked on
+    every call: :func:`filterbank.ops.kernels.compiled`)."""
+    return _kernels.compiled("ops._numba_pool")
 
 
 def _resolve_impl(impl, dtype):
@@ -112,7 +100,7 @@ def pool_geometry(spatial, pool_size, strides=None, padding="valid"):
                 "Use padding='same' or a smaller pool_size."
             )
         pads.append(pad_amounts(size, k, s, padding))
-        out.append(-(-size // s) if padding == "same" else (size - k) // s + 1)
+        out.append(output_size(size, k, s, pads[-1]))
     return tuple(out), tuple(pads)
 
 

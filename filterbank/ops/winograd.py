@@ -48,11 +48,11 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .conv_gemm import compiled_module
+from .kernels import fast_conv_enabled  # noqa: F401  (re-exported: it was defined here)
+from .padding import output_size
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
@@ -72,12 +72,6 @@ MIN_TILES = 256
 MIN_CONV_SAVING = 1.5
 
 
-def fast_conv_enabled() -> bool:
-    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference then runs the im2col GEMM
-    everywhere, instead of the direct and Winograd kernels."""
-    return os.environ.get("FILTERBANK_DISABLE_FAST_CONV", "").strip() in ("", "0")
-
-
 def numba_kernels():
     """The compiled transforms (:mod:`filterbank.ops._numba_winograd`), or None (numba
     missing, or ``FILTERBANK_DISABLE_NUMBA=1``)."""
@@ -93,7 +87,8 @@ def _is_3x3_unit(kernel_size, strides, dilation, padding) -> bool:
 def conv_out_hw(x_shape, padding) -> tuple:
     """(OH, OW) of that convolution on x_shape (N, H, W, C)."""
     _, h, w, _ = x_shape
-    return (h, w) if padding == "same" else (h - 2, w - 2)
+    pads = (1, 1) if padding == "same" else (0, 0)  # Keras's "same" for 3x3, stride 1
+    return output_size(h, 3, 1, pads), output_size(w, 3, 1, pads)
 
 
 def fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,

@@ -53,12 +53,6 @@ class Workspace:
             self._buffers[role] = buf
         return buf[:size].reshape(shape)
 
-    def zeros(self, role: str, shape: tuple, dtype) -> np.ndarray:
-        """Like :meth:`get`, filled with zeros."""
-        buf = self.get(role, shape, dtype)
-        buf.fill(0)
-        return buf
-
     def clear(self) -> None:
         """Drop every buffer (the memory goes back once nothing else refers to it)."""
         self._buffers.clear()

@@ -31,25 +31,14 @@ import math
 
 import numpy as np
 
-from ..ops import conv_gemm as _conv_gemm
+from ..ops import kernels as _kernels
 from .base import Optimizer, _check_number
-
-_UNRESOLVED = object()
-_rmsprop_module = _UNRESOLVED
 
 
 def _rmsprop_kernel():
     """The compiled plain-RMSprop update, or None (no numba, or FILTERBANK_DISABLE_NUMBA)."""
-    global _rmsprop_module
-    if _conv_gemm.numba_kernels() is None:  # the same rule as every compiled kernel
-        return None
-    if _rmsprop_module is _UNRESOLVED:
-        try:
-            from . import _numba_rmsprop
-        except Exception:  # numba is optional; a broken install falls back to NumPy
-            _numba_rmsprop = None
-        _rmsprop_module = _numba_rmsprop
-    return None if _rmsprop_module is None else _rmsprop_module.rmsprop_update
+    module = _kernels.compiled("optimizers._numba_rmsprop")
+    return None if module is None else module.rmsprop_update
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

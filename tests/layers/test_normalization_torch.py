@@ -11,26 +11,10 @@ import numpy as np
 import pytest
 
 from filterbank import layers
+from tests.torch_oracle import from_torch, load, to_torch
 
-torch = pytest.importorskip("torch")
-# Tiny tensors: one thread. Two OpenMP threads spinning on a shared 2-core machine made
-# each small op ~100x slower.
-torch.set_num_threads(1)
+torch = load()  # skips this module without torch
 F = torch.nn.functional
-
-
-def to_torch(x):
-    """Channels-last -> channels-first, contiguous (BN normalizes over torch's axis 1)."""
-    if x.ndim == 2:
-        return torch.tensor(x)
-    perm = (0, x.ndim - 1, *range(1, x.ndim - 1))
-    return torch.tensor(x).permute(*perm).clone(memory_format=torch.contiguous_format)
-
-
-def from_torch(t):
-    if t.ndim == 2:
-        return t.detach().numpy()
-    return t.detach().permute(0, *range(2, t.ndim), 1).numpy()
 
 
 def random_case(seed):

@@ -14,6 +14,12 @@ from tests.gradcheck import assert_close, numeric_grad
 from tests.models.doubles import Recorder
 
 
+@pytest.fixture(autouse=True)
+def _fusion_on(monkeypatch):
+    """These tests are about fusion: on whatever the CI run's switches say."""
+    monkeypatch.delenv("FILTERBANK_DISABLE_FUSION", raising=False)
+
+
 def seed_functional(conv_act="relu", image=12, pool="max"):
     """The seed's functional model, smaller: conv-pool, conv-pool, conv, flatten, dense."""
     pooling = layers.MaxPooling2D if pool == "max" else layers.AveragePooling2D
@@ -227,3 +233,28 @@ def test_fused_model_matches_torch(float64):
                                    atol=1e-12)
     np.testing.assert_allclose(got[f"{dense.name}/kernel"], dw.grad.numpy(), rtol=1e-7,
                                atol=1e-12)
+
+
+def test_fused_step_is_close_to_the_layers_but_not_bit_identical():
+    """What the fusion docstrings claim: the training forward equal bit for bit, gradients
+    within 1e-5 and predictions within 2e-6 of their largest values (float32)."""
+    from filterbank import zoo
+
+    keras.utils.set_random_seed(3)
+    model = zoo.seed_functional((28, 28, 1), 10)
+    rng = np.random.default_rng(3)
+    x = rng.random((32, 28, 28, 1)).astype("float32")
+    g = rng.standard_normal((32, 10)).astype("float32")
+    res = []
+    for fuse in (True, False):
+        graph = Graph(model.inputs, model.outputs, fuse=fuse)
+        assert ("FusedConvPool" in kinds(graph)) == fuse
+        out = graph.forward([x], training=True)[0].copy()
+        graph.backward([g])
+        grads = [la.grads[n].copy() for la in graph.layers for n in la.trainable_param_names()]
+        res.append((out, grads, graph.predict([x])[0].copy()))
+    (o1, g1, p1), (o2, g2, p2) = res
+    np.testing.assert_array_equal(o1, o2)
+    for a, b in zip(g1, g2):
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+    assert np.abs(p1 - p2).max() <= 2e-6 * np.abs(p2).max()

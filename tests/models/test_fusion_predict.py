@@ -11,6 +11,12 @@ from filterbank.models.graph import Graph
 from filterbank.ops import activations as act_ops
 
 
+@pytest.fixture(autouse=True)
+def _fusion_on(monkeypatch):
+    """These tests are about fusion: on whatever the CI run's switches say."""
+    monkeypatch.delenv("FILTERBANK_DISABLE_FUSION", raising=False)
+
+
 def cnn(c=1, conv_kwargs=None, image=11):
     conv_kwargs = conv_kwargs or {}
     inp = keras.Input(shape=(image, image, c))

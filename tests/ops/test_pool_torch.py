@@ -8,27 +8,16 @@ pools: avg_pool(pad(x, 0)) / avg_pool(pad(ones, 0)) (= window sum / real-cell co
 Random normal inputs have no ties, so the max routing is unambiguous.
 """
 
-import math
-
 import numpy as np
 import pytest
 
 from filterbank.ops import pool
+from tests import torch_oracle as oracle
 
-torch = pytest.importorskip("torch")
-# Tiny tensors: one thread. Two OpenMP threads spinning on a shared 2-core machine made
-# each small op ~100x slower.
-torch.set_num_threads(1)
+torch = oracle.load()  # skips this module without torch
 F = torch.nn.functional
 
 IMPLS = ["numpy"] + (["numba"] if pool.numba_kernels() is not None else [])
-
-
-def keras_pads(n, k, s, padding):
-    if padding == "valid":
-        return 0, 0
-    total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-    return total // 2, total - total // 2
 
 
 def random_config(seed, rank):
@@ -42,30 +31,7 @@ def random_config(seed, rank):
     return x, ks, strides, padding, rng
 
 
-def torch_pool(x, ks, strides, padding, kind):
-    """torch forward on channels-last x (float64) and a closure giving dx for a grad."""
-    rank = len(ks)
-    perm = (0, rank + 1, *range(1, rank + 1))
-    xt = torch.tensor(x).permute(*perm).clone(memory_format=torch.contiguous_format)
-    xt.requires_grad_(True)
-    pads = [keras_pads(n, k, s, padding) for n, k, s in zip(x.shape[1:-1], ks, strides)]
-    flat_pads = [p for pair in reversed(pads) for p in pair]  # F.pad: last axis first
-    pool_fn = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
-               ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}[kind, rank]
-    if kind == "max":
-        y = pool_fn(F.pad(xt, flat_pads, value=-math.inf), ks, strides)
-    else:
-        sums = pool_fn(F.pad(xt, flat_pads), ks, strides)
-        counts = pool_fn(F.pad(torch.ones_like(xt), flat_pads), ks, strides)
-        y = sums / counts
-    back = (0, *range(2, rank + 2), 1)
-
-    def grad(g):
-        gt = torch.tensor(g).permute(*perm)
-        (dx,) = torch.autograd.grad(y, xt, gt)
-        return dx.permute(*back).numpy()
-
-    return y.detach().permute(*back).numpy(), grad
+torch_pool = oracle.pool
 
 
 def check_close(ours, ref):

@@ -152,7 +152,7 @@ def write_archive(path, config: dict, metadata: dict,
 # ------------------------------------------------------------------------------------------
 # Reading
 # ------------------------------------------------------------------------------------------
-def open_checked(path):
+def open_checked(path, allow_hdf5=False):
     """Open ``path`` for reading after checking it is a regular file of sane size.
 
     Returns ``(fileobj, size)``; raises :class:`ModelFileError` (or ``FileNotFoundError`` when
@@ -174,7 +174,7 @@ def open_checked(path):
             raise file_error(p, "it is not a regular file", "Give the path of a saved model file.")
         if st.st_size == 0:
             raise file_error(p, "it is empty (0 bytes)")
-        if is_hdf5(fp.read(8)):
+        if is_hdf5(fp.read(8)) and not allow_hdf5:  # the .weights.h5 reader passes True
             raise hdf5_error(p)
         fp.seek(0)
         if st.st_size > MAX_TOTAL_BYTES + RATIO_FREE_BYTES:

@@ -80,16 +80,18 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 def hdf5_error(path) -> ModelFileError:
     """The message for an HDF5 file (Keras 2 ``.h5`` / Keras 3 ``.weights.h5``), found by its
-    first bytes: filterbank reads model files and safetensors, not HDF5.
+    first bytes: a whole model comes from a filterbank file or a Keras 3 .keras archive.
 
     Example:
         >>> str(hdf5_error("w.weights.h5"))[:65]
         "Cannot load 'w.weights.h5': it is an HDF5 file (a Keras .h5 or .w"
     """
-    return file_error(path, "it is an HDF5 file (a Keras .h5 or .weights.h5 file), and filterbank "
-                            "reads its own model files and safetensors weights, not HDF5",
-                      "Rebuild the model in filterbank and copy the Keras arrays in with "
-                      "model.set_weights(keras_model.get_weights()) (same order and layouts).")
+    return file_error(path, "it is an HDF5 file (a Keras .h5 or .weights.h5 file), and a whole "
+                            "model is read from a filterbank file or a Keras 3 .keras archive",
+                      "For Keras 3 weights, build the same model in filterbank and call "
+                      "model.load_weights('x.weights.h5') (needs h5py: pip install "
+                      "'filterbank[keras-files]'); for a Keras 2 .h5 model, re-save it in Keras 3 "
+                      "as model.save('x.keras') and load that.")
 
 
 def is_hdf5(head: bytes) -> bool:

@@ -164,8 +164,10 @@ def test_hdf5_files_are_named_as_such(tmp_path, name):
     with pytest.raises(
         ModelFileError,
         match=r"it is an HDF5 file \(a Keras .h5 or .weights.h5 "
-        r"file\).*set_weights",
+        r"file\).*model.load_weights",
     ):
         load_model(path)
-    with pytest.raises(ModelFileError, match="HDF5"):
+    # load_weights reads Keras 3 .weights.h5 files (h5py): a damaged one is a ModelFileError
+    pytest.importorskip("h5py")
+    with pytest.raises(ModelFileError):
         small_model().load_weights(path)

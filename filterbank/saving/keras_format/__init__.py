@@ -48,7 +48,7 @@ KERAS_VERSION = "3.0.0"
 def _read_bytes(path) -> bytes:
     from ..archive import open_checked
 
-    fp, size = open_checked(path)
+    fp, size = open_checked(path, allow_hdf5=True)
     with fp:
         data = fp.read(size + 1)
     if len(data) != size:

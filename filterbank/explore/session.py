@@ -1,0 +1,448 @@
+"""The model side of ``filterbank explore``: one loaded model, its run folder, and the answers.
+
+Everything here is NumPy and the public model API; :mod:`filterbank.explore.app` only turns
+requests into calls. A model's layers keep per-call caches, so every computation takes the
+session's lock: requests from many clients take turns and get the same numbers as serial ones.
+
+Run folders: ``filterbank train`` writes ``model.fbk`` and, at the end, ``metrics.json``;
+while it trains it also rewrites ``history.json`` after every epoch, which
+:meth:`ExploreSession.history` prefers while it is newer.
+
+Example:
+    >>> import filterbank as keras
+    >>> from filterbank import layers
+    >>> model = keras.Sequential([keras.Input((6, 6, 1)), layers.Conv2D(2, 3, name="c"),
+    ...                           layers.Flatten(name="f"), layers.Dense(3, name="d")])
+    >>> s = ExploreSession(model)
+    >>> [(l["name"], l["output_shape"]) for l in s.describe()["layers"]]
+    [('c', [4, 4, 2]), ('f', [32]), ('d', [3])]
+    >>> out = s.predict(np.zeros((6, 6, 1), np.float32))
+    >>> len(out["probabilities"]), out["predicted"] in range(3)
+    (3, True)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .preprocess import BadInput, from_model_range, to_model_range
+
+MODEL_FILE = "model.fbk"
+METRICS_FILE = "metrics.json"
+LIVE_HISTORY_FILE = "history.json"
+MAX_SAMPLES = 64
+
+
+def _layer_kind(layer) -> str:
+    name = type(layer).__name__
+    for key, kind in (("Conv", "conv"), ("MaxPool", "max_pool"), ("AveragePool", "average_pool"),
+                      ("GlobalMax", "global_max_pool"), ("GlobalAverage", "global_average_pool"),
+                      ("Dense", "dense"), ("Flatten", "flatten"), ("BatchNorm", "batch_norm"),
+                      ("Dropout", "dropout")):
+        if key in name:
+            return kind
+    return name.lower()
+
+
+def _shape(tensor_shape) -> list:
+    return [None if d is None else int(d) for d in tuple(tensor_shape)[1:]]
+
+
+def _config_line(layer) -> str:
+    """The arguments a learner wants to see: kernel, strides, padding, activation."""
+    config = layer.get_config()
+    parts = []
+    if "filters" in config:
+        parts.append(f"{config['filters']} filters")
+    if "units" in config:
+        parts.append(f"{config['units']} units")
+    for key, label in (("kernel_size", "kernel"), ("pool_size", "pool"), ("strides", "stride")):
+        value = config.get(key)
+        if value is not None:
+            value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            parts.append(f"{label} {'x'.join(str(v) for v in value)}")
+    if "dilation_rate" in config and any(d != 1 for d in np.atleast_1d(config["dilation_rate"])):
+        parts.append(f"dilation {config['dilation_rate']}")
+    if config.get("padding"):
+        parts.append(f"padding {config['padding']}")
+    act = config.get("activation")
+    if isinstance(act, str) and act != "linear":
+        parts.append(f"activation {act}")
+    return ", ".join(parts)
+
+
+def _formulas(layer, in_shape, out_shape) -> list[str]:
+    """Output-size and parameter formulas (the summary's arithmetic), as plain text."""
+    config = layer.get_config()
+    kind = _layer_kind(layer)
+    lines = []
+    if kind in ("conv", "max_pool", "average_pool") and in_shape and len(in_shape) == 3:
+        k = config.get("kernel_size") or config.get("pool_size")
+        s = config.get("strides") or k
+        d = config.get("dilation_rate") or (1, 1)
+        k, s, d = (tuple(np.atleast_1d(v).tolist()) * (2 if np.size(v) == 1 else 1)
+                   for v in (k, s, d))
+        for axis, name in ((0, "height"), (1, "width")):
+            n, o = in_shape[axis], out_shape[axis]
+            keff = (k[axis] - 1) * d[axis] + 1
+            if config.get("padding") == "same":
+                lines.append(f"{name}: ceil({n} / {s[axis]}) = {o}")
+            else:
+                lines.append(f"{name}: floor(({n} - {keff}) / {s[axis]}) + 1 = {o}")
+        if kind == "conv":
+            cin, cout = in_shape[-1], out_shape[-1]
+            bias = cout if config.get("use_bias", True) else 0
+            lines.append(f"params: {k[0]}*{k[1]}*{cin}*{cout}"
+                         + (f" + {cout}" if bias else "") + f" = {layer.count_params():,}")
+    elif kind == "dense" and in_shape:
+        n, units = in_shape[-1], out_shape[-1]
+        bias = units if config.get("use_bias", True) else 0
+        lines.append(f"params: {n}*{units}" + (f" + {units}" if bias else "")
+                     + f" = {layer.count_params():,}")
+    elif kind == "flatten" and in_shape:
+        lines.append(" * ".join(str(v) for v in in_shape) + f" = {math.prod(in_shape):,} values")
+    return lines
+
+
+def encode(array: np.ndarray, encoding: str):
+    """An array as JSON: nested ``lists``, or ``base64`` of little-endian float32 bytes."""
+    array = np.asarray(array, dtype=np.float32)
+    if encoding == "base64":
+        return {"shape": list(array.shape), "dtype": "float32",
+                "base64": base64.b64encode(array.astype("<f4").tobytes()).decode("ascii")}
+    return array.tolist()
+
+
+class ExploreSession:
+    """A model (and optionally its run folder) ready to answer the page's questions.
+
+    Args:
+        model: a filterbank model taking (batch, height, width, channels) images.
+        run_dir: the run folder (for metrics.json, history.json and the dataset), or None.
+        model_path: where the model was loaded from (shown on the page), or None.
+    """
+
+    def __init__(self, model, run_dir: Path | None = None, model_path: Path | None = None):
+        shape = getattr(model, "input_shape", None)
+        if isinstance(shape, list) or shape is None or len(shape) != 4 or None in shape[1:]:
+            raise ValueError(f"explore works with image models taking (batch, height, width, "
+                             f"channels); this model takes {shape}.")
+        self.model = model
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.input_shape = tuple(int(d) for d in shape[1:])
+        self.lock = threading.Lock()
+        self._layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+        self._by_name = {layer.name: layer for layer in self._layers}
+        from .. import Model
+
+        self._probe = Model(model.inputs, [layer.output for layer in self._layers])
+        out = model.output_shape
+        self.num_classes = int(out[-1])
+        self.data_info = self._data_info()
+        self._data = None
+
+    # ---- what the page shows first ------------------------------------------------------
+    def _data_info(self) -> dict:
+        info = {"name": None, "class_names": [str(i) for i in range(self.num_classes)],
+                "value_range": [0.0, 1.0], "light_on_dark": self.input_shape[2] == 1,
+                "seed": 0, "test_split": 0.2, "how": "", "test_accuracy": None}
+        if self.model_path is None:
+            return info
+        from ..cli.commands import model_data
+        from ..cli.report import read_run_metrics
+
+        md = model_data(self.model_path, self.model, None, None, None)
+        info.update(name=md.name, value_range=list(md.value_range),
+                    light_on_dark=md.light_on_dark, seed=md.seed, test_split=md.test_split,
+                    how=md.how)
+        names = md.class_names or _builtin_class_names(md.name)
+        if names and len(names) == self.num_classes:
+            info["class_names"] = list(names)
+        recorded = read_run_metrics(self.model_path) or {}
+        if isinstance(recorded.get("test_accuracy"), (int, float)):
+            info["test_accuracy"] = float(recorded["test_accuracy"])
+        return info
+
+    def describe(self) -> dict:
+        """The model as the page's layer cards, plus classes, input and run facts."""
+        layers = []
+        for layer in self._layers:
+            in_shapes = [_shape(t.shape) for t in _inbound(layer)]
+            out_shape = _shape(layer.output.shape)
+            in_shape = in_shapes[0] if len(in_shapes) == 1 else None
+            layers.append({
+                "name": layer.name, "type": type(layer).__name__, "kind": _layer_kind(layer),
+                "output_shape": out_shape, "input_shapes": in_shapes,
+                "inputs": [_producer_name(t) for t in _inbound(layer)],
+                "params": int(layer.count_params()), "config": _config_line(layer),
+                "formulas": _formulas(layer, in_shape, out_shape),
+                "activation": _activation_name(layer),
+                "has_filters": _layer_kind(layer) in ("conv", "dense") and bool(layer.get_weights()),
+            })
+        return {
+            "name": self.model.name, "class": type(self.model).__name__,
+            "params": int(self.model.count_params()),
+            "input_shape": list(self.input_shape),
+            "input_value_range": self.data_info["value_range"],
+            "light_on_dark": self.data_info["light_on_dark"],
+            "classes": self.data_info["class_names"],
+            "data": self.data_info["name"], "test_accuracy": self.data_info["test_accuracy"],
+            "model_file": self.model_path.name if self.model_path else None,
+            "run": self.run_dir.name if self.run_dir else None,
+            "layers": layers,
+            "explain": explain_available(),
+        }
+
+    # ---- predictions --------------------------------------------------------------------
+    def model_input(self, pixels01: np.ndarray) -> np.ndarray:
+        return to_model_range(pixels01, self.data_info["value_range"])[None]
+
+    def predict(self, pixels01: np.ndarray, activations: bool = False,
+                encoding: str = "lists") -> dict:
+        """Probabilities for one (h, w, c) image in [0, 1]; every layer's output if asked."""
+        x = self.model_input(pixels01)
+        with self.lock:
+            outs = self._probe.predict(x, verbose=0, batch_size=1)
+        outs = outs if isinstance(outs, list) else [outs]
+        raw = np.asarray(outs[-1], dtype=np.float64)
+        probs = _probabilities(raw)[0]
+        answer = {"probabilities": [float(p) for p in probs], "predicted": int(probs.argmax()),
+                  "predicted_class": self.data_info["class_names"][int(probs.argmax())],
+                  "input": encode(pixels01, encoding)}
+        if activations:
+            answer["activations"] = [
+                {"layer": layer.name, "shape": list(out.shape[1:]),
+                 "min": float(out.min()), "max": float(out.max()),
+                 "values": encode(out[0], encoding)}
+                for layer, out in zip(self._layers, outs)]
+        return answer
+
+    # ---- one cell's arithmetic, saliency, Grad-CAM (the explain API) --------------------
+    def layer(self, name: str):
+        if name not in self._by_name:
+            from ..errors import did_you_mean
+
+            raise BadInput(f"unknown layer {name!r}. {did_you_mean(name, self._by_name)}", 404)
+        return self._by_name[name]
+
+    def check_index(self, layer, index) -> tuple:
+        shape = _shape(layer.output.shape)
+        if isinstance(index, int) and not isinstance(index, bool):
+            index = [index]
+        if (not isinstance(index, list) or not index
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in index)):
+            raise BadInput(f"index must be a list of integers, one per axis of layer "
+                           f"{layer.name!r}'s output {tuple(shape)}, e.g. "
+                           f"{[0] * len(shape)}; got {index!r}.")
+        if len(index) != len(shape):
+            raise BadInput(f"index {index} has {len(index)} entries; layer {layer.name!r} "
+                           f"outputs shape {tuple(shape)}, so it needs {len(shape)} "
+                           f"(row, column, channel for a feature map).")
+        for axis, (i, n) in enumerate(zip(index, shape)):
+            if not 0 <= i < n:
+                raise BadInput(f"index {index} is out of range for layer {layer.name!r} with "
+                               f"output shape {tuple(shape)}: entry {axis} must be in "
+                               f"[0, {n - 1}], got {i}.")
+        return tuple(index)
+
+    def explain(self, pixels01: np.ndarray, layer_name: str, index) -> dict:
+        """The explain API's ``cell(...).to_dict()`` for one output cell."""
+        explain = _explain_module()
+        layer = self.layer(layer_name)
+        index = self.check_index(layer, index)
+        x = self.model_input(pixels01)
+        with self.lock:
+            try:
+                cell = explain.cell(self.model, x, layer.name, index)
+            except (ValueError, TypeError, NotImplementedError) as exc:
+                raise BadInput(f"cannot explain layer {layer.name!r}: {exc}", 400) from exc
+            return _plain(cell.to_dict())
+
+    def overlay(self, pixels01: np.ndarray, method: str, target=None) -> dict:
+        """A saliency or Grad-CAM map (h, w) in [0, 1] for class ``target`` (default: predicted)."""
+        explain = _explain_module()
+        fn = getattr(explain, method, None)
+        if fn is None:
+            raise BadInput(f"this filterbank has no explain.{method}; update filterbank.", 501)
+        if target is not None and not (isinstance(target, int) and 0 <= target < self.num_classes):
+            raise BadInput(f"class must be an integer in [0, {self.num_classes - 1}], got "
+                           f"{target!r}.")
+        x = self.model_input(pixels01)
+        with self.lock:
+            if target is None:
+                target = int(np.asarray(self.model.predict(x, verbose=0)).argmax())
+            try:
+                result = fn(self.model, x, target)
+            except (ValueError, TypeError, NotImplementedError) as exc:
+                raise BadInput(f"{method} is not available for this model: {exc}", 400) from exc
+        heat = np.asarray(getattr(result, "map", result), dtype=np.float64)
+        heat = np.squeeze(heat)
+        if heat.ndim == 3:
+            heat = np.abs(heat).max(axis=-1)
+        heat = heat - heat.min()
+        heat = heat / heat.max() if heat.max() > 0 else heat
+        return {"method": method, "class": target, "map": heat.astype(np.float32).tolist()}
+
+    # ---- weights, history, samples ------------------------------------------------------
+    def filters(self, layer_name: str) -> dict:
+        """A conv or dense layer's kernel (Keras layout) and bias."""
+        layer = self.layer(layer_name)
+        kind = _layer_kind(layer)
+        weights = layer.get_weights()
+        if kind not in ("conv", "dense") or not weights:
+            raise BadInput(f"layer {layer.name!r} ({type(layer).__name__}) has no filters; "
+                           "conv and dense layers have.", 404)
+        kernel = np.asarray(weights[0], np.float32)
+        bias = np.asarray(weights[1], np.float32) if len(weights) > 1 else None
+        return {"layer": layer.name, "kind": kind, "shape": list(kernel.shape),
+                "layout": "(kh, kw, in, out)" if kernel.ndim == 4 else
+                          "(k, in, out)" if kernel.ndim == 3 else "(in, out)",
+                "min": float(kernel.min()), "max": float(kernel.max()),
+                "kernel": kernel.tolist(), "bias": None if bias is None else bias.tolist()}
+
+    def history(self) -> dict:
+        """Training curves: the live history.json while it is newer, else metrics.json."""
+        empty = {"history": {}, "epochs": 0, "done": False, "source": None,
+                 "epochs_planned": None}
+        if self.run_dir is None:
+            return empty
+        live, final = self.run_dir / LIVE_HISTORY_FILE, self.run_dir / METRICS_FILE
+        candidates = []
+        for path in (live, final):
+            try:
+                candidates.append((path.stat().st_mtime, path))
+            except OSError:
+                pass
+        for _, path in sorted(candidates, reverse=True):
+            try:
+                payload = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue       # a file being replaced: the other one, or the next poll
+            hist = payload.get("history") if isinstance(payload, dict) else None
+            if not isinstance(hist, dict):
+                continue
+            clean = {str(k): [float(v) for v in vals if isinstance(v, (int, float))]
+                     for k, vals in hist.items() if isinstance(vals, list)}
+            epochs = max((len(v) for v in clean.values()), default=0)
+            planned = payload.get("epochs") or payload.get("config", {}).get("epochs")
+            done = path == final or bool(payload.get("done"))
+            return {"history": clean, "epochs": epochs, "done": done, "source": path.name,
+                    "epochs_planned": planned if isinstance(planned, int) else None}
+        return empty
+
+    def samples(self, count: int, seed: int) -> dict:
+        """``count`` test images of the run's dataset (pixels in [0, 1]) with true labels."""
+        if not 1 <= count <= MAX_SAMPLES:
+            raise BadInput(f"count must be in [1, {MAX_SAMPLES}], got {count}.")
+        data = self._dataset()
+        n = len(data.x_test)
+        index = np.sort(np.random.default_rng(seed).choice(n, size=min(count, n), replace=False))
+        value_range = self.data_info["value_range"]
+        names = self.data_info["class_names"]
+        return {"data": data.name, "source": data.source, "count": n, "samples": [
+            {"index": int(i), "label": int(data.y_test[i]),
+             "class": names[int(data.y_test[i])] if int(data.y_test[i]) < len(names) else None,
+             "pixels": from_model_range(data.x_test[i], value_range).tolist()}
+            for i in index]}
+
+    def _dataset(self):
+        if self._data is None:
+            if self.model_path is None or self.data_info["name"] is None:
+                raise BadInput("this model's dataset is unknown (no metrics.json beside it): "
+                               "draw or upload an image instead.", 404)
+            from ..cli import data as data_mod
+
+            info = self.data_info
+            try:
+                self._data = data_mod.load(info["name"], expected_shape=self.input_shape,
+                                           seed=info["seed"], test_split=info["test_split"])
+            except Exception as exc:         # CLIError, missing files: a message, not a 500
+                raise BadInput(f"cannot load the test images of {info['name']!r}: {exc}",
+                               404) from exc
+        return self._data
+
+
+# ---- helpers over the public API ----------------------------------------------------------
+def _inbound(layer) -> list:
+    inp = layer.input
+    return list(inp) if isinstance(inp, (list, tuple)) else [inp]
+
+
+def _producer_name(tensor):
+    """The layer that outputs ``tensor`` (None for the model's input)."""
+    layer = getattr(getattr(tensor, "node", None), "layer", None)
+    if layer is None or type(layer).__name__ == "InputLayer":
+        return None
+    return layer.name
+
+
+def _activation_name(layer):
+    act = getattr(layer, "activation", None)
+    return getattr(act, "name", None) if act is not None else None
+
+
+def _builtin_class_names(name):
+    if not name:
+        return None
+    from ..cli.data import canonical_name
+
+    builtin = canonical_name(name)
+    if builtin == "mnist":
+        return [str(d) for d in range(10)]
+    if builtin == "fashion_mnist":
+        from ..datasets.fashion_mnist import CLASS_NAMES
+        return list(CLASS_NAMES)
+    if builtin == "xo":
+        from ..datasets.xo import CLASS_NAMES
+        return list(CLASS_NAMES)
+    return None
+
+
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+    if outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
+        return outputs
+    e = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def explain_available() -> list[str]:
+    """Which explain functions this filterbank has (the page hides what is missing)."""
+    try:
+        explain = _explain_module()
+    except BadInput:
+        return []
+    return [n for n in ("cell", "feature_maps", "saliency", "grad_cam") if hasattr(explain, n)]
+
+
+def _explain_module():
+    try:
+        from .. import explain
+    except ImportError:
+        raise BadInput("this filterbank has no explain package; cell arithmetic needs it.",
+                       501) from None
+    return explain
+
+
+def _plain(value):
+    """NumPy values inside nested dicts/lists as JSON-ready Python values (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+__all__ = ["ExploreSession", "encode", "explain_available"]

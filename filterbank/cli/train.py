@@ -47,12 +47,12 @@ def _load_model_and_data(args):
     return model, data, spec, notes
 
 
-def _fit(model, data, args, timer):
+def _fit(model, data, args, callbacks):
     y_train = M.targets(model, data.y_train, data.num_classes)
     with user_errors("training"):
         history = model.fit(data.x_train, y_train, epochs=args.epochs,
                             batch_size=args.batch_size, validation_split=args.validation_split,
-                            verbose=args.verbose, callbacks=[timer])
+                            verbose=args.verbose, callbacks=callbacks)
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
@@ -90,7 +90,7 @@ def run(args) -> int:
 
     timer = report.EpochTimer()
     fit_start = time.perf_counter()
-    history = _fit(model, data, args, timer)
+    history = _fit(model, data, args, [timer, report.LiveHistory(out, args.epochs)])
     train_seconds = time.perf_counter() - fit_start
     eval_start = time.perf_counter()
     test_loss, test_accuracy = _evaluate(model, data, batch_size=max(args.batch_size, 256))
@@ -139,6 +139,7 @@ def run(args) -> int:
         curves.unlink()       # a stale plot from an overwritten run would mislead
     metrics["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
     report.write_json(out / report.METRICS_FILE, metrics)
+    (out / report.HISTORY_FILE).unlink(missing_ok=True)     # metrics.json has it all now
     written = [report.MODEL_FILE, report.METRICS_FILE]
     if metrics["files"]["curves"]:
         written.append(report.CURVES_FILE)

@@ -67,15 +67,16 @@ def load_session(model_or_path) -> ExploreSession:
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``limit`` bytes with a JSON 413.
 
-    The Content-Length header is checked first; a body sent without it (chunked) is counted
-    as it arrives, so a 50 MB upload is refused after ``limit`` bytes, not after 50 MB.
+    The Content-Length header is checked first; a body sent without it (chunked) is read up
+    to ``limit`` bytes and refused there, so a 50 MB upload never reaches memory whole. A
+    body within the limit is handed to the app as one message.
     """
 
     def __init__(self, app, limit: int = MAX_BODY_BYTES):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         for key, value in scope.get("headers", []):
             if key == b"content-length":
@@ -85,33 +86,28 @@ class BodyLimit:
                     return await _send_json(send, 400, "bad Content-Length header.")
                 if size > self.limit:
                     return await _send_json(send, 413, _too_large(size, self.limit))
-        received = 0
-        started = False
-
-        async def counted_receive():
-            nonlocal received
+        chunks, total = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge()
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.limit:
+                return await _send_json(send, 413, _too_large(total, self.limit))
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        async def tracked_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
 
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await _send_json(send, 413, _too_large(received, self.limit))
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _too_large(size: int, limit: int) -> str:

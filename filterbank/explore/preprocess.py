@@ -180,7 +180,10 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
             full = np.asarray(img, dtype=np.float32).reshape(ih, iw, c) / 255.0
     except BadInput:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError as exc:
+        raise BadInput(f"the image is too large to decode ({exc}); the limit is "
+                       f"{MAX_IMAGE_PIXELS:,} pixels. Shrink it first.", 413) from None
+    except UnidentifiedImageError:
         raise BadInput("the uploaded file is not an image Pillow can read (PNG, JPEG, GIF, BMP "
                        "or WebP expected).", 415) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

@@ -209,20 +209,31 @@ class ExploreSession:
         """Probabilities for one (h, w, c) image in [0, 1]; every layer's output if asked."""
         x = self.model_input(pixels01)
         with self.lock:
-            outs = self._probe.predict(x, verbose=0, batch_size=1)
-        outs = outs if isinstance(outs, list) else [outs]
-        raw = np.asarray(outs[-1], dtype=np.float64)
+            # Probabilities from the model itself (its prediction kernels), maps from the
+            # explain API (or a sub-model over every layer's output when it is missing).
+            raw = np.asarray(self.model.predict(x, verbose=0, batch_size=1), dtype=np.float64)
+            maps = self._feature_maps(x) if activations else None
         probs = _probabilities(raw)[0]
         answer = {"probabilities": [float(p) for p in probs], "predicted": int(probs.argmax()),
                   "predicted_class": self.data_info["class_names"][int(probs.argmax())],
                   "input": encode(pixels01, encoding)}
         if activations:
             answer["activations"] = [
-                {"layer": layer.name, "shape": list(out.shape[1:]),
+                {"layer": name, "shape": list(out.shape),
                  "min": float(out.min()), "max": float(out.max()),
-                 "values": encode(out[0], encoding)}
-                for layer, out in zip(self._layers, outs)]
+                 "values": encode(out, encoding)}
+                for name, out in maps.items()]
         return answer
+
+    def _feature_maps(self, x) -> dict:
+        try:
+            from ..explain import feature_maps
+        except ImportError:
+            outs = self._probe.predict(x, verbose=0, batch_size=1)
+            outs = outs if isinstance(outs, list) else [outs]
+            return {layer.name: np.asarray(o[0]) for layer, o in zip(self._layers, outs)}
+        maps = feature_maps(self.model, x)
+        return {layer.name: np.asarray(maps[layer.name]) for layer in self._layers}
 
     # ---- one cell's arithmetic, saliency, Grad-CAM (the explain API) --------------------
     def layer(self, name: str):
@@ -279,16 +290,25 @@ class ExploreSession:
             if target is None:
                 target = int(np.asarray(self.model.predict(x, verbose=0)).argmax())
             try:
-                result = fn(self.model, x, target)
+                heat = np.asarray(fn(self.model, x[0], class_index=target), dtype=np.float32)
             except (ValueError, TypeError, NotImplementedError) as exc:
                 raise BadInput(f"{method} is not available for this model: {exc}", 400) from exc
-        heat = np.asarray(getattr(result, "map", result), dtype=np.float64)
         heat = np.squeeze(heat)
         if heat.ndim == 3:
             heat = np.abs(heat).max(axis=-1)
+        if heat.ndim != 2:
+            raise BadInput(f"{method} gave a map of shape {heat.shape}; the page shows 2-D maps.")
+        map_shape = list(heat.shape)
+        h, w = self.input_shape[:2]
+        if heat.shape != (h, w):          # Grad-CAM is the conv layer's size: stretch it
+            from PIL import Image
+
+            heat = np.asarray(Image.fromarray(heat, mode="F").resize(
+                (w, h), resample=Image.Resampling.BILINEAR), dtype=np.float32)
         heat = heat - heat.min()
         heat = heat / heat.max() if heat.max() > 0 else heat
-        return {"method": method, "class": target, "map": heat.astype(np.float32).tolist()}
+        return {"method": method, "class": target, "map_shape": map_shape,
+                "map": heat.astype(np.float32).tolist()}
 
     # ---- weights, history, samples ------------------------------------------------------
     def filters(self, layer_name: str) -> dict:

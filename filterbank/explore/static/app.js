@@ -115,9 +115,20 @@ function paintMap(canvas, h, w, valueAt, colour, marks) {
   ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
   const sy = canvas.height / h, sx = canvas.width / w;
   for (const mark of marks || []) {
+    if (!mark.cells.length) continue;
+    // One frame around the marked cells' bounding box (a conv window, a pooling window).
+    const rows = mark.cells.map((p) => p[0]), cols = mark.cells.map((p) => p[1]);
+    const r0 = Math.min(...rows), r1 = Math.max(...rows), c0 = Math.min(...cols), c1 = Math.max(...cols);
     ctx.strokeStyle = mark.colour;
     ctx.lineWidth = mark.width || 2;
-    for (const [r, c] of mark.cells) ctx.strokeRect(c * sx + 1, r * sy + 1, sx - 2, sy - 2);
+    const lw = ctx.lineWidth / 2;
+    if (mark.box === false) {
+      for (const [r, c] of mark.cells) ctx.strokeRect(c * sx + lw, r * sy + lw, sx - 2 * lw, sy - 2 * lw);
+    } else {
+      ctx.fillStyle = mark.fill || "rgba(255, 176, 0, 0.18)";
+      ctx.fillRect(c0 * sx, r0 * sy, (c1 - c0 + 1) * sx, (r1 - r0 + 1) * sy);
+      ctx.strokeRect(c0 * sx + lw, r0 * sy + lw, (c1 - c0 + 1) * sx - 2 * lw, (r1 - r0 + 1) * sy - 2 * lw);
+    }
   }
 }
 const gray = (v) => { const g = Math.max(0, Math.min(1, v)) * 255; return [g, g, g]; };
@@ -146,9 +157,10 @@ function tileScale(h, w, count) {
 function layerCard(info) {
   const card = el("div", "card");
   card.id = "card-" + info.name;
+  const shown = info.title || info.name;
   card.dataset.layer = info.name;
   const head = el("div", "head");
-  head.append(el("span", "name", info.name), el("span", "badge " + info.kind, info.type),
+  head.append(el("span", "name", shown), el("span", "badge " + info.kind, info.type),
     el("span", "shape", "→ " + info.output_shape.join("×")),
     el("span", "small", info.params ? info.params.toLocaleString() + " params" : "no params"));
   const range = el("span", "range", "");
@@ -174,7 +186,7 @@ function renderModel(m) {
   renderFacts(m);
   const root = $("layers");
   root.textContent = "";
-  const input = { name: "__input__", type: "Input", kind: "input", output_shape: m.input_shape,
+  const input = { name: "__input__", title: "input", type: "Input", kind: "input", output_shape: m.input_shape,
     params: 0, config: "the image as the model receives it" + (m.input_value_range[0] !== 0 ||
       m.input_value_range[1] !== 1 ? ` (mapped to ${m.input_value_range.join("..")})` : ""),
     formulas: [], has_filters: false };
@@ -222,11 +234,11 @@ function marksFor(layer, channel) {
   const marks = [];
   const hl = state.highlight;
   if (hl && hl.layer === layer && (!hl.channels || hl.channels.includes(channel))) {
-    marks.push({ colour: HI, cells: hl.cells, width: 2 });
+    marks.push({ colour: HI, cells: hl.cells, width: 2, box: !hl.scattered });
   }
   const sel = state.selected;
   if (sel && sel.layer === layer && sel.index.length === 3 && sel.index[2] === channel) {
-    marks.push({ colour: SEL, cells: [[sel.index[0], sel.index[1]]], width: 3 });
+    marks.push({ colour: SEL, cells: [[sel.index[0], sel.index[1]]], width: 2, fill: "rgba(228, 87, 46, 0.25)" });
   }
   return marks;
 }
@@ -316,7 +328,7 @@ function renderBars(prediction) {
   const classes = state.model.classes;
   classes.forEach((name, i) => {
     const p = prediction ? prediction.probabilities[i] : 0;
-    const row = el("div", "bar" + (prediction && prediction.predicted === i ? " top" : ""));
+    const row = el("div", "bar" + (prediction && prediction.predicted === i ? " best" : ""));
     row.dataset.cls = String(i);
     row.dataset.p = String(p);
     const track = el("div", "track");
@@ -380,7 +392,7 @@ function acceptPrediction(answer) {
 // ---- drawing, with MNIST's framing ---------------------------------------------------------
 function setupDrawing() {
   const canvas = $("draw");
-  const ctx = canvas.getContext("2d");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); };
   clear();
   let down = false, last = null, frame = 0;
@@ -548,6 +560,7 @@ async function selectCell(layer, index, quiet) {
       hl.layer = state.acts[e.details.source_layer] ? e.details.source_layer : "__input__";
       hl.cells = src.map((c) => c.source_position.slice(0, 2));
       hl.channels = src.map((c) => c.source_position[2]);
+      hl.scattered = true;
     } else if (e.kind === "dense") {
       hl.indices = e.contributions.map((c) => c.input_index);
       hl.cells = [];
@@ -586,7 +599,7 @@ function numberTable(values, opts = {}) {
   values.forEach((row, r) => {
     const tr = el("tr");
     row.forEach((v, c) => {
-      const td = el("td", null, fmt(v, 3));
+      const td = el("td", null, cellText(v));
       td.title = String(v);
       if (opts.pad && opts.pad[r][c]) td.classList.add("pad");
       else if (opts.colour) td.style.background = opts.colour(v);
@@ -596,6 +609,13 @@ function numberTable(values, opts = {}) {
     table.append(tr);
   });
   return table;
+}
+
+function cellText(v) {
+  // Grid cells are narrow: three decimals, no exponents (the full value is the cell's title).
+  if (Math.abs(v) < 0.0005) return v === 0 ? "0" : (v < 0 ? "-0.000" : "0.000");
+  if (Math.abs(v) >= 100) return v.toFixed(0);
+  return v.toFixed(Math.abs(v) >= 10 ? 1 : Math.abs(v) >= 1 ? 2 : 3);
 }
 
 function block(caption, table) {

@@ -51,10 +51,11 @@ def check_pixels(pixels, shape) -> np.ndarray:
     Example:
         >>> check_pixels([[0, 1], [0.5, 0]], (2, 2, 1)).shape
         (2, 2, 1)
-        >>> check_pixels([[0, 1]], (2, 2, 1))
-        Traceback (most recent call last):
-        ...
-        filterbank.explore.preprocess.BadInput: pixels must have shape (2, 2) or (2, 2, 1) (the model's input, height x width x channels), got (1, 2).
+        >>> try:
+        ...     check_pixels([[0, 1]], (2, 2, 1))
+        ... except BadInput as exc:
+        ...     print(exc.status, str(exc)[:48])
+        400 pixels must have shape (2, 2) or (2, 2, 1) (the
     """
     h, w, c = shape
     expected = f"({h}, {w}, {c})" if c != 1 else f"({h}, {w}) or ({h}, {w}, 1)"

@@ -67,13 +67,12 @@ def is_loopback(host: str) -> bool:
 
 def check_installed() -> None:
     """FastAPI, uvicorn and python-multipart, checked before anything starts."""
-    missing = []
-    for module, package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"),
-                            ("multipart", "python-multipart"), ("PIL", "pillow")):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(package)
+    from importlib.util import find_spec
+
+    wanted = ((("fastapi",), "fastapi"), (("uvicorn",), "uvicorn"),
+              (("python_multipart", "multipart"), "python-multipart"), (("PIL",), "pillow"))
+    missing = [package for modules, package in wanted
+               if not any(find_spec(m) is not None for m in modules)]
     if missing:
         raise CLIError(f"filterbank explore needs {', '.join(missing)}: "
                        "pip install filterbank[explore]")

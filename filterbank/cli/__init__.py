@@ -1,4 +1,4 @@
-"""The ``filterbank`` command: train, evaluate, predict, summary, datasets.
+"""The ``filterbank`` command: train, evaluate, predict, explain, summary, datasets.
 
 Examples::
 
@@ -8,6 +8,7 @@ Examples::
     filterbank evaluate runs/xo/model.fbk
     filterbank predict runs/main/model.fbk digit.png
     filterbank predict runs/main/model.fbk --samples 5
+    filterbank explain runs/main/model.fbk --sample 0 --out runs/main/explain
     filterbank summary runs/main/model.fbk
     filterbank datasets
     filterbank explore runs/main                      # the model in the browser
@@ -159,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=positive_int, default=3, metavar="K",
                    help="classes shown (default 3)")
     p.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="with --samples: also write DIR/predictions.png, the images with their "
+                        "true and predicted classes")
+
+    from .explain import add_parser as _add_explain
+
+    _add_explain(sub, _add_data_options)
 
     p = sub.add_parser("summary", help="print a saved model's layers",
                        description="Print a saved model's summary table and compile settings.")
@@ -182,6 +190,9 @@ def _dispatch(args) -> int:
     if args.command == "train":
         from .train import run
         return run(args)
+    if args.command == "explain":
+        from .explain import run
+        return run(args)
     if args.command == "explore":
         from .explore import run
         return run(args)
@@ -196,7 +207,8 @@ def main(argv=None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
-            raise CLIError("choose a command: train, evaluate, predict, summary, datasets or explore "
+            raise CLIError("choose a command: train, evaluate, predict, explain, summary, "
+                           "datasets or explore "
                            "(see filterbank --help)")
         args.argv = argv
         status = _dispatch(args)

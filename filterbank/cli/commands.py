@@ -181,6 +181,13 @@ def _predict_samples(args, path, model, info: ModelData) -> int:
               f"{100 * row[p]:10.1f}%{mark}")
     correct = int(np.sum(predicted == data.y_test[index]))
     print(f"{correct}/{args.samples} correct")
+    if getattr(args, "out", None) is not None:
+        from ..explain.plots_training import plot_image_grid
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        plot_image_grid(data.x_test[index], data.y_test[index], predicted, class_names=names,
+                        probabilities=probs.max(axis=1), save=args.out / "predictions.png")
+        print(f"Wrote {args.out / 'predictions.png'}")
     return 0
 
 

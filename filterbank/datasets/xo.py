@@ -7,7 +7,8 @@ The untransformed shapes (``render("x")``, ``render("o")``) are the slides' draw
 ``size=9`` the X is +1 on both diagonals of the inner 7x7 (``X[i, i] = X[i, 8 - i] = 1`` for
 i = 1..7) and the O is the ring of pixels 2.5..3.5 from the centre. The slides' "trickier cases"
 are translation, scaling, rotation and weight (stroke width); :func:`load_data` applies each of
-them independently with probability 1/2 to every image, so the set runs from the plain drawings
+them independently with probability 1/2 (``transform_probability``; 0 gives only the plain
+drawings) to every image, so the set runs from the plain drawings
 (1 image in 16) to shapes shifted, squashed, tilted and thickened at once:
 
 * scaling: size factor in [0.8, 1.0] times an aspect ratio in [0.85, 1/0.85] (ellipses, wide
@@ -115,10 +116,12 @@ def render(shape: str, size: int = 9, scale=(1.0, 1.0), angle: float = 0.0, shif
     return _rasterize(segments[None], np.array([float(weight)]), size)[0]
 
 
-def _random_parameters(labels: np.ndarray, size: int, rng: np.random.RandomState):
-    """Per-image skeletons (list of (S_i, 2, 2)) and half-widths (n,); each transform p = 1/2."""
+def _random_parameters(labels: np.ndarray, size: int, rng: np.random.RandomState,
+                       probability: float = 0.5):
+    """Per-image skeletons (list of (S_i, 2, 2)) and half-widths (n,); each transform is
+    applied with ``probability`` (0: the plain drawings)."""
     n = len(labels)
-    use = rng.random_sample((n, 4)) < 0.5      # scaling, rotation, translation, weight
+    use = rng.random_sample((n, 4)) < probability   # scaling, rotation, translation, weight
     s = np.where(use[:, 0], rng.uniform(_MIN_SCALE, 1.0, n), 1.0)
     aspect = np.where(use[:, 0], np.exp(rng.uniform(np.log(0.85), -np.log(0.85), n)), 1.0)
     angle = np.where(use[:, 1], rng.uniform(-_MAX_ANGLE, _MAX_ANGLE, n), 0.0)
@@ -143,16 +146,31 @@ def _random_parameters(labels: np.ndarray, size: int, rng: np.random.RandomState
     return skeletons, half_width
 
 
-def generate(n: int, size: int = 9, seed: int = 0):
+def _check_probability(p) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"xo transform_probability expects a number in [0, 1] (0: the plain "
+                         f"drawings, as on the slides), got {p!r}.")
+    return float(p)
+
+
+def generate(n: int, size: int = 9, seed: int = 0, transform_probability: float = 0.5):
     """``n`` images (n, size, size) float32 and labels (n,) uint8, alternating O, X, O, ...
 
-    Deterministic: the same (n, size, seed) always gives the same images (the legacy
-    ``np.random.RandomState``, whose stream NumPy keeps fixed, draws the transforms).
+    Each transform (scaling, rotation, translation, weight) is applied with
+    ``transform_probability``; 0 gives the slides' untransformed drawings. Deterministic: the
+    same arguments always give the same images (the legacy ``np.random.RandomState``, whose
+    stream NumPy keeps fixed, draws the transforms).
+
+    Example:
+        >>> images, labels = generate(4, transform_probability=0)
+        >>> bool((images[1] == render("x")).all()), bool((images[0] == render("o")).all())
+        (True, True)
     """
     size = _check_size(size)
+    p = _check_probability(transform_probability)
     rng = np.random.RandomState(seed)
     labels = (np.arange(n) % 2).astype(np.uint8)
-    skeletons, half_width = _random_parameters(labels, size, rng)
+    skeletons, half_width = _random_parameters(labels, size, rng, p)
     images = np.empty((n, size, size), dtype=np.float32)
     for label in (0, 1):     # X's have 2 segments, O's 48: rasterize each kind together
         index = np.flatnonzero(labels == label)
@@ -163,7 +181,8 @@ def generate(n: int, size: int = 9, seed: int = 0):
     return images, labels
 
 
-def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0.2):
+def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0.2,
+              transform_probability: float = 0.5):
     """X's and O's, Keras style: ``((x_train, y_train), (x_test, y_test))``.
 
     Args:
@@ -172,6 +191,8 @@ def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0
         seed: non-negative integer; the same arguments always give the same arrays.
         test_split: fraction of the shuffled images kept for testing (the last
             ``int(n * test_split)``), in [0, 1).
+        transform_probability: how often each transform is applied (0: every image is one
+            of the two plain drawings).
 
     Returns:
         x_train float32 (n_train, size, size) in {-1, +1}, y_train uint8 (n_train,) with
@@ -190,7 +211,7 @@ def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0
     if not isinstance(test_split, (int, float, np.floating)) or not 0.0 <= test_split < 1.0:
         raise ValueError(f"xo.load_data test_split expects a fraction in [0, 1), got "
                          f"{test_split!r}. Use 0 for no test images.")
-    images, labels = generate(int(n), size, int(seed))
+    images, labels = generate(int(n), size, int(seed), transform_probability)
     # A separate stream for the shuffle, so the images drawn do not depend on it.
     order = np.random.RandomState(int(seed) + 1).permutation(n)
     images, labels = images[order], labels[order]
@@ -198,4 +219,27 @@ def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0
     return (images[:n_train], labels[:n_train]), (images[n_train:], labels[n_train:])
 
 
-__all__ = ["CLASS_NAMES", "generate", "load_data", "render"]
+def lecture_filters(as_kernel: bool = False):
+    """The lecture's three 3x3 filters (worked example 7): ``diag`` (the "\\" diagonal),
+    ``x`` (the small X) and ``anti`` (the "/" diagonal), +1 and -1, float32.
+
+    ``as_kernel=True`` stacks them as a Conv2D kernel (3, 3, 1, 3) in that order.
+
+    Example:
+        >>> f = lecture_filters()
+        >>> list(f), f["diag"].tolist()[0]
+        (['diag', 'x', 'anti'], [1.0, -1.0, -1.0])
+        >>> lecture_filters(as_kernel=True).shape
+        (3, 3, 1, 3)
+    """
+    filters = {
+        "diag": np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1]], np.float32),
+        "x": np.array([[1, -1, 1], [-1, 1, -1], [1, -1, 1]], np.float32),
+        "anti": np.array([[-1, -1, 1], [-1, 1, -1], [1, -1, -1]], np.float32),
+    }
+    if as_kernel:
+        return np.stack(list(filters.values()), axis=-1)[:, :, None, :]
+    return filters
+
+
+__all__ = ["CLASS_NAMES", "generate", "lecture_filters", "load_data", "render"]

@@ -52,13 +52,23 @@ Example:
     (3.0, [0, 0], 3.0)
 """
 
+from .arithmetic import arithmetic_text, count_params, layer_arithmetic
 from .cell import cell
 from .explanation import Explanation
 from .gradients import grad_cam, gradients, saliency
 from .maps import feature_maps, pool_winners
 from .text import map_text, maps_text
 
+
+def __getattr__(name):
+    # The pictures import matplotlib: only when asked for.
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(__name__ + ".plots")
+    raise AttributeError(f"module 'filterbank.explain' has no attribute {name!r}")
+
 __all__ = [
-    "Explanation", "cell", "feature_maps", "grad_cam", "gradients", "map_text", "maps_text",
-    "pool_winners", "saliency",
+    "Explanation", "arithmetic_text", "cell", "count_params", "feature_maps", "grad_cam",
+    "gradients", "layer_arithmetic", "map_text", "maps_text", "pool_winners", "saliency",
 ]

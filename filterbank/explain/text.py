@@ -84,8 +84,15 @@ def _products_text(e, labels) -> list[str]:
     p = np.ravel(e.products)
     n = p.size
     if n <= MAX_TERMS:
-        terms = " + ".join(f"{_factor(a)}*{_factor(b)}" for a, b in zip(x, w))
-        return [f"  {terms} = {num(e.sum, 7)}"]
+        terms = [f"{_factor(a)}*{_factor(b)}" for a, b in zip(x, w)]
+        line = f"  {' + '.join(terms)} = {num(e.sum, 7)}"
+        if len(line) <= 100:
+            return [line]
+        # Too long for one line: one line per window row (per kernel row), then the total.
+        per = max(1, n // e.window.shape[0]) if e.window.ndim >= 2 else 4
+        rows = [" + ".join(terms[k:k + per]) for k in range(0, n, per)]
+        return ["  " + ("  " if i == 0 else "+ ") + r for i, r in enumerate(rows)] + \
+            [f"  = {num(e.sum, 7)}"]
     lines = []
     if e.kind == "conv" and e.window.ndim >= 2:
         per = e.products.reshape(-1, e.products.shape[-1]).sum(axis=0)

@@ -290,7 +290,7 @@ class Model(TrainingMixin):
 
     # ---- summary, config, saving -------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None):
+                show_trainable=False, layer_range=None, arithmetic=False):
         """Print the Keras table of layers, output shapes and parameter counts.
 
         Args:
@@ -301,12 +301,19 @@ class Model(TrainingMixin):
             expand_nested: accepted for Keras compatibility (models are never nested here).
             show_trainable: add a "Trainable" column.
             layer_range: (first, last) layer names or regexes: print only that slice of rows.
+            arithmetic: add each layer's output-size and parameter formulas with their
+                numbers, receptive field and Dense-equivalent cost
+                (:func:`filterbank.explain.arithmetic_text`).
 
         Returns None, as Keras (so a notebook does not echo the table twice); use
         :meth:`summary_string` for the text.
         """
         from .summary import print_summary
 
+        if arithmetic:
+            text = self.summary_string(line_length, positions, show_trainable, layer_range,
+                                       arithmetic=True)
+            return print(text) if print_fn is None else print_fn(text)
         print_summary(
             self,
             line_length=line_length,
@@ -317,12 +324,17 @@ class Model(TrainingMixin):
         )
 
     def summary_string(self, line_length=None, positions=None, show_trainable=False,
-                       layer_range=None) -> str:
+                       layer_range=None, arithmetic=False) -> str:
         """The :meth:`summary` text, without printing it."""
         from .summary import format_summary
 
-        return format_summary(self, line_length=line_length, positions=positions,
+        text = format_summary(self, line_length=line_length, positions=positions,
                               show_trainable=show_trainable, layer_range=layer_range)
+        if arithmetic:
+            from ..explain.arithmetic import arithmetic_text
+
+            text += "\n\n" + arithmetic_text(self)
+        return text
 
     def get_config(self) -> dict:
         """A JSON-serialisable description of the architecture (no weights)."""

@@ -170,9 +170,21 @@ class ExploreSession:
             info["test_accuracy"] = float(recorded["test_accuracy"])
         return info
 
+    def _arithmetic(self) -> dict:
+        """The explain API's layer arithmetic by layer name ({} when it is missing)."""
+        try:
+            from ..explain import layer_arithmetic
+        except ImportError:
+            return {}
+        try:
+            return {row["name"]: row for row in layer_arithmetic(self.model)}
+        except Exception:      # formulas are a nicety: a layer they do not cover keeps ours
+            return {}
+
     def describe(self) -> dict:
         """The model as the page's layer cards, plus classes, input and run facts."""
         layers = []
+        arithmetic = self._arithmetic()
         for layer in self._layers:
             in_shapes = [_shape(t.shape) for t in _inbound(layer)]
             out_shape = _shape(layer.output.shape)
@@ -183,9 +195,18 @@ class ExploreSession:
                 "inputs": [_producer_name(t) for t in _inbound(layer)],
                 "params": int(layer.count_params()), "config": _config_line(layer),
                 "formulas": _formulas(layer, in_shape, out_shape),
+                "receptive_field": None, "dense_equivalent": None,
                 "activation": _activation_name(layer),
                 "has_filters": _layer_kind(layer) in ("conv", "dense") and bool(layer.get_weights()),
             })
+            row = arithmetic.get(layer.name)
+            if row:
+                lines = (row.get("output_formula") or "").splitlines()
+                if row.get("params"):
+                    lines.append(f"params: {row['param_formula']}")
+                layers[-1].update(formulas=lines or layers[-1]["formulas"],
+                                  receptive_field=row.get("receptive_field"),
+                                  dense_equivalent=row.get("dense_formula"))
         return {
             "name": self.model.name, "class": type(self.model).__name__,
             "params": int(self.model.count_params()),

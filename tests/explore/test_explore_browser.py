@@ -70,10 +70,13 @@ class Page:
         self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
         self.page.goto(url)
         self.page.wait_for_selector("body[data-ready='1']", timeout=20000)
+        self.settle()      # the test image the page starts with
 
-    def settle(self, updates_at_least=1, timeout=20.0):
+    def settle(self, updates_at_least=None, timeout=20.0):
         """Wait until the page has had its predictions answered and nothing is in flight."""
         deadline = time.monotonic() + timeout
+        if updates_at_least is None:
+            updates_at_least = 1
         while time.monotonic() < deadline:
             done = self.page.evaluate(
                 "n => Number(document.body.dataset.updates || 0) >= n && !window.explore.busy",
@@ -94,6 +97,7 @@ class Page:
                 self.page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=12)
             self.page.mouse.up()
         self.settle()
+        assert "your drawing" in self.page.inner_text("#input-note")
 
     def shown_probabilities(self):
         return self.page.evaluate(

@@ -169,6 +169,10 @@ function layerCard(info) {
   card.append(head);
   if (info.config) card.append(el("div", "config", info.config));
   if (info.formulas && info.formulas.length) card.append(el("div", "formulas", info.formulas.join("   ·   ")));
+  const notes = [];
+  if (info.receptive_field) notes.push(`each cell sees a ${info.receptive_field.join("×")} patch of the input`);
+  if (info.dense_equivalent) notes.push(`a Dense layer between the same shapes would need ${info.dense_equivalent}`);
+  if (notes.length) card.append(el("div", "config", notes.join(" · ")));
   const body = el("div", "body");
   body.id = "body-" + info.name;
   card.append(body);
@@ -323,6 +327,15 @@ function renderVectorLayer(name, act) {
 
 // ---- prediction -----------------------------------------------------------------------------
 function renderBars(prediction) {
+  const verdict = $("verdict");
+  verdict.textContent = "";
+  if (prediction) {
+    const p = prediction.probabilities[prediction.predicted];
+    verdict.append(el("b", null, prediction.predicted_class),
+      `${(100 * p).toFixed(1)}% sure` + (p < 0.5 ? " (unsure: look at the other bars)" : ""));
+  } else {
+    verdict.textContent = "draw a digit, upload an image or pick a test image";
+  }
   const bars = $("bars");
   bars.textContent = "";
   const classes = state.model.classes;
@@ -503,7 +516,7 @@ function setupUpload() {
 }
 
 let sampleSeed = 0;
-async function loadSamples() {
+async function loadSamples(pickFirst) {
   const box = $("samples");
   try {
     const answer = await api(`/api/samples?count=12&seed=${sampleSeed}`);
@@ -529,6 +542,7 @@ async function loadSamples() {
       });
       box.append(canvas);
     }
+    if (pickFirst && !state.pixels && !state.busy && box.firstChild) box.firstChild.click();
   } catch (e) {
     box.textContent = e.message;
   }
@@ -871,6 +885,8 @@ async function start() {
   $("overlay-class").addEventListener("change", refreshOverlay);
   pollHistory();
   document.body.dataset.ready = "1";
+  // Start with a test image, so the network is alive before anything is drawn.
+  if (state.model.data) loadSamples(true);
 }
 
 document.addEventListener("DOMContentLoaded", start);

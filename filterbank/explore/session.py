@@ -77,39 +77,6 @@ def _config_line(layer) -> str:
     return ", ".join(parts)
 
 
-def _formulas(layer, in_shape, out_shape) -> list[str]:
-    """Output-size and parameter formulas (the summary's arithmetic), as plain text."""
-    config = layer.get_config()
-    kind = _layer_kind(layer)
-    lines = []
-    if kind in ("conv", "max_pool", "average_pool") and in_shape and len(in_shape) == 3:
-        k = config.get("kernel_size") or config.get("pool_size")
-        s = config.get("strides") or k
-        d = config.get("dilation_rate") or (1, 1)
-        k, s, d = (tuple(np.atleast_1d(v).tolist()) * (2 if np.size(v) == 1 else 1)
-                   for v in (k, s, d))
-        for axis, name in ((0, "height"), (1, "width")):
-            n, o = in_shape[axis], out_shape[axis]
-            keff = (k[axis] - 1) * d[axis] + 1
-            if config.get("padding") == "same":
-                lines.append(f"{name}: ceil({n} / {s[axis]}) = {o}")
-            else:
-                lines.append(f"{name}: floor(({n} - {keff}) / {s[axis]}) + 1 = {o}")
-        if kind == "conv":
-            cin, cout = in_shape[-1], out_shape[-1]
-            bias = cout if config.get("use_bias", True) else 0
-            lines.append(f"params: {k[0]}*{k[1]}*{cin}*{cout}"
-                         + (f" + {cout}" if bias else "") + f" = {layer.count_params():,}")
-    elif kind == "dense" and in_shape:
-        n, units = in_shape[-1], out_shape[-1]
-        bias = units if config.get("use_bias", True) else 0
-        lines.append(f"params: {n}*{units}" + (f" + {units}" if bias else "")
-                     + f" = {layer.count_params():,}")
-    elif kind == "flatten" and in_shape:
-        lines.append(" * ".join(str(v) for v in in_shape) + f" = {math.prod(in_shape):,} values")
-    return lines
-
-
 def encode(array: np.ndarray, encoding: str):
     """An array as JSON: nested ``lists``, or ``base64`` of little-endian float32 bytes."""
     array = np.asarray(array, dtype=np.float32)
@@ -140,9 +107,6 @@ class ExploreSession:
         self.lock = threading.Lock()
         self._layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
         self._by_name = {layer.name: layer for layer in self._layers}
-        from .. import Model
-
-        self._probe = Model(model.inputs, [layer.output for layer in self._layers])
         out = model.output_shape
         self.num_classes = int(out[-1])
         self.data_info = self._data_info()
@@ -171,14 +135,12 @@ class ExploreSession:
         return info
 
     def _arithmetic(self) -> dict:
-        """The explain API's layer arithmetic by layer name ({} when it is missing)."""
-        try:
-            from ..explain import layer_arithmetic
-        except ImportError:
-            return {}
+        """The explain API's layer arithmetic (formulas, receptive fields) by layer name."""
+        from ..explain import layer_arithmetic
+
         try:
             return {row["name"]: row for row in layer_arithmetic(self.model)}
-        except Exception:      # formulas are a nicety: a layer they do not cover keeps ours
+        except Exception:      # formulas are a nicety: never let them stop the page
             return {}
 
     def describe(self) -> dict:
@@ -188,13 +150,12 @@ class ExploreSession:
         for layer in self._layers:
             in_shapes = [_shape(t.shape) for t in _inbound(layer)]
             out_shape = _shape(layer.output.shape)
-            in_shape = in_shapes[0] if len(in_shapes) == 1 else None
             layers.append({
                 "name": layer.name, "type": type(layer).__name__, "kind": _layer_kind(layer),
                 "output_shape": out_shape, "input_shapes": in_shapes,
                 "inputs": [_producer_name(t) for t in _inbound(layer)],
                 "params": int(layer.count_params()), "config": _config_line(layer),
-                "formulas": _formulas(layer, in_shape, out_shape),
+                "formulas": [],
                 "receptive_field": None, "dense_equivalent": None,
                 "activation": _activation_name(layer),
                 "has_filters": _layer_kind(layer) in ("conv", "dense") and bool(layer.get_weights()),
@@ -231,7 +192,7 @@ class ExploreSession:
         x = self.model_input(pixels01)
         with self.lock:
             # Probabilities from the model itself (its prediction kernels), maps from the
-            # explain API (or a sub-model over every layer's output when it is missing).
+            # explain API.
             raw = np.asarray(self.model.predict(x, verbose=0, batch_size=1), dtype=np.float64)
             maps = self._feature_maps(x) if activations else None
         probs = _probabilities(raw)[0]
@@ -247,12 +208,8 @@ class ExploreSession:
         return answer
 
     def _feature_maps(self, x) -> dict:
-        try:
-            from ..explain import feature_maps
-        except ImportError:
-            outs = self._probe.predict(x, verbose=0, batch_size=1)
-            outs = outs if isinstance(outs, list) else [outs]
-            return {layer.name: np.asarray(o[0]) for layer, o in zip(self._layers, outs)}
+        from ..explain import feature_maps
+
         maps = feature_maps(self.model, x)
         return {layer.name: np.asarray(maps[layer.name]) for layer in self._layers}
 

@@ -377,3 +377,53 @@ def test_concurrent_requests_give_the_same_numbers_as_serial_ones(app, digit):
             parallel = list(pool.map(lambda job: http.post(job[0], json=job[1]).json(), jobs))
     assert all("error" not in answer for answer in serial)
     assert parallel == serial
+
+
+# ---- any model, not only the seed CNN ---------------------------------------------------------
+def test_a_branching_model_without_a_run_folder_answers_every_route(digit):
+    from fastapi.testclient import TestClient
+
+    import filterbank as keras
+    from filterbank import layers
+    from filterbank.explore import create_app
+
+    inputs = keras.Input(shape=(12, 10, 3))
+    a = layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inputs)
+    b = layers.Conv2D(4, (1, 3), padding="same", use_bias=False)(a)
+    b = layers.BatchNormalization()(b)
+    b = layers.Activation("tanh")(b)
+    x = layers.Add()([a, b])
+    x = layers.Concatenate()([x, layers.AveragePooling2D(1)(a)])
+    x = layers.MaxPooling2D(2, padding="same")(x)
+    x = layers.Dropout(0.5)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(1)
+    pixels = rng.random((12, 10, 3)).round(3).tolist()
+    with TestClient(create_app(model), raise_server_exceptions=False) as c:
+        info = c.get("/api/model").json()
+        assert info["data"] is None and info["classes"] == ["0", "1", "2"]
+        out = c.post("/api/predict", json={"pixels": pixels, "activations": True}).json()
+        np.testing.assert_allclose(out["probabilities"],
+                                   model.predict(np.asarray(pixels, np.float32)[None],
+                                                 verbose=0)[0], atol=1e-7)
+        for layer, act in zip(info["layers"], out["activations"]):
+            assert act["shape"] == layer["output_shape"]
+            index = [d // 2 for d in layer["output_shape"]]
+            r = c.post("/api/explain", json={"pixels": pixels, "layer": layer["name"],
+                                             "index": index})
+            assert r.status_code == 200, (layer["name"], r.text)
+            assert r.json()["output"] == pytest.approx(
+                float(np.asarray(act["values"])[tuple(index)]), abs=1e-5)
+        assert c.get("/api/filters/conv2d_1").json()["shape"] == [1, 3, 4, 4]
+        assert c.get("/api/history").json() == {"history": {}, "epochs": 0, "done": False,
+                                                "source": None, "epochs_planned": None}
+        r = c.get("/api/samples")
+        assert r.status_code == 404 and "draw or upload" in r.json()["error"]
+        r = c.post("/api/overlay", json={"pixels": pixels, "method": "grad_cam"})
+        assert r.status_code == 200 and np.asarray(r.json()["map"]).shape == (12, 10)
+        colour = np.zeros((40, 30, 3), np.uint8)
+        colour[5:20, 5:25] = (255, 0, 0)
+        r = c.post("/api/predict", files={"image": ("red.png", _png(colour, "RGB"), "image/png")})
+        assert r.status_code == 200 and np.asarray(r.json()["input"]).shape == (12, 10, 3)

@@ -78,9 +78,9 @@ def test_explore_command_errors_are_one_line(tmp_path, monkeypatch, capsys, run_
     monkeypatch.chdir(tmp_path)
     assert main(["explore"]) == 2
     assert "no trained model to explore" in capsys.readouterr().err
-    from filterbank.explore.server import free_port
-
     import socket
+
+    from filterbank.explore.server import free_port
 
     port = free_port()
     with socket.create_server(("127.0.0.1", port)):

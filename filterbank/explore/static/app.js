@@ -227,8 +227,12 @@ function renderActivations() {
   for (const act of state.prediction.activations) {
     const decoded = decode(act.values);
     const entry = { shape: act.shape, data: decoded.data, min: act.min, max: act.max };
+    if (act.shape.length === 2) {          // (steps, channels): drawn as maps one row high
+      entry.shape = [1, act.shape[0], act.shape[1]];
+      entry.rank2 = true;
+    }
     state.acts[act.layer] = entry;
-    if (act.shape.length === 3) renderMapLayer(act.layer, entry);
+    if (entry.shape.length === 3) renderMapLayer(act.layer, entry);
     else renderVectorLayer(act.layer, entry);
   }
   state.acts.__input__ = inputAct;
@@ -241,8 +245,9 @@ function marksFor(layer, channel) {
     marks.push({ colour: HI, cells: hl.cells, width: 2, box: !hl.scattered });
   }
   const sel = state.selected;
-  if (sel && sel.layer === layer && sel.index.length === 3 && sel.index[2] === channel) {
-    marks.push({ colour: SEL, cells: [[sel.index[0], sel.index[1]]], width: 2, fill: "rgba(228, 87, 46, 0.25)" });
+  if (sel && sel.layer === layer && sel.index.length >= 2 && sel.index[sel.index.length - 1] === channel) {
+    const cell = sel.index.length === 3 ? [sel.index[0], sel.index[1]] : [0, sel.index[0]];
+    marks.push({ colour: SEL, cells: [cell], width: 2, fill: "rgba(228, 87, 46, 0.25)" });
   }
   return marks;
 }
@@ -269,7 +274,8 @@ function renderMapLayer(name, act) {
         canvas.addEventListener("click", (ev) => {
           const r = Math.floor(ev.offsetY / (canvas.clientHeight / h));
           const col = Math.floor(ev.offsetX / (canvas.clientWidth / w));
-          selectCell(name, [Math.min(h - 1, r), Math.min(w - 1, col), ch]);
+          const c2 = Math.min(w - 1, col);
+          selectCell(name, act.rank2 ? [c2, ch] : [Math.min(h - 1, r), c2, ch]);
         });
       }
       tile.append(canvas);
@@ -567,7 +573,9 @@ async function selectCell(layer, index, quiet) {
     const e = await postJSON("/api/explain", { pixels: state.pixels, layer, index });
     state.explanation = e;
     const hl = { layer: e.input_layer || "__input__", cells: e.input_positions || [], channels: null };
-    if (!state.acts[hl.layer] || layerIsInput(hl.layer)) hl.layer = "__input__";
+    if (Array.isArray(hl.layer)) hl.cells = [];     // a merge: several inputs, nothing to frame
+    else if (!state.acts[hl.layer] || layerIsInput(hl.layer)) hl.layer = "__input__";
+    if (hl.cells.length && hl.cells[0].length === 1) hl.cells = hl.cells.map((p) => [0, p[0]]);
     if (e.kind === "max_pool" || e.kind === "average_pool" || e.kind === "global_pool") hl.channels = [e.channel];
     if (e.kind === "dense" && e.details && e.details.source_layer) {
       const src = e.contributions.filter((c) => c.source_position);

@@ -51,9 +51,10 @@ def main(argv=None) -> int:
             page.mouse.up()
         page.wait_for_function("() => document.getElementById('input-note')"
                                ".textContent.includes('your drawing') && !window.explore.busy")
-        act = page.evaluate(f"() => window.explore.acts[{args.layer!r}]")
+        act = page.evaluate(f"() => {{ const a = window.explore.acts[{args.layer!r}];"
+                            "return {shape: a.shape, data: Array.from(a.data)}; }")
         h, w, c = act["shape"]
-        values = [act["data"][str(i)] for i in range(h * w * c)]
+        values = act["data"]
         r, col = h // 2, w // 2
         channel = args.channel
         if channel is None:

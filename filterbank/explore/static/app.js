@@ -261,7 +261,7 @@ function renderMapLayer(name, act) {
   if (!tiles || tiles.length !== c) {
     body.textContent = "";
     const wrap = el("div", "tiles");
-    const s = tileScale(h, w, c);
+    const s = name === "__input__" ? Math.max(1, Math.round(168 / Math.max(h, w))) : tileScale(h, w, c);
     tiles = [];
     for (let ch = 0; ch < c; ch++) {
       const tile = el("div", "tile");
@@ -675,6 +675,10 @@ function renderExplanation(e) {
   box.append(details);
 }
 
+function sourceName(name) {
+  return Array.isArray(name) ? name.join(" + ") : layerIsInput(name) ? "the input" : name;
+}
+
 function renderConv(box, e) {
   const cin = e.window[0][0].length;
   const sums = [];
@@ -684,7 +688,7 @@ function renderConv(box, e) {
   const kh = e.window.length, kw = e.window[0].length;
   const [r0, c0] = e.origin;
   box.append(el("div", "small", `filter ${e.channel} slides over a ${kh}×${kw} window at rows ` +
-    `${r0}..${r0 + kh - 1}, columns ${c0}..${c0 + kw - 1} of ${e.input_layer} ` +
+    `${r0}..${r0 + kh - 1}, columns ${c0}..${c0 + kw - 1} of ${sourceName(e.input_layer)} ` +
     `(${cin} channel${cin > 1 ? "s" : ""}; highlighted there; hatched cells are zero padding).`));
   const pick = el("div", "row");
   const select = el("select");
@@ -727,7 +731,7 @@ function renderPool(box, e) {
   const kh = e.window.length;
   const kw = Array.isArray(e.window[0]) ? e.window[0].length : 1;
   box.append(el("div", "small", `${isMax ? "max" : "mean"} over a ${kh}×${kw} window of channel ${e.channel} ` +
-    `of ${e.input_layer}, at rows ${e.origin[0]}.., columns ${e.origin[1]}.. (highlighted there).`));
+    `of ${sourceName(e.input_layer)}, at rows ${e.origin[0]}.., columns ${e.origin[1]}.. (highlighted there).`));
   const grids = el("div", "grids");
   grids.append(block("window", numberTable(e.window, { pad: e.padding_mask, win, colour: cssOf(absMax(e.window)) })));
   box.append(grids);
@@ -739,7 +743,7 @@ function renderPool(box, e) {
 
 function renderDense(box, e) {
   const n = e.window.length;
-  box.append(el("div", "small", `unit ${e.channel}: the ${n} inputs of ${e.input_layer} times this unit's weights, summed. ` +
+  box.append(el("div", "small", `unit ${e.channel}: the ${n} inputs of ${sourceName(e.input_layer)} times this unit's weights, summed. ` +
     `The 10 largest products (highlighted in ${e.details && e.details.source_layer ? e.details.source_layer : e.input_layer}):`));
   const table = el("table", "contrib");
   const head = el("tr");

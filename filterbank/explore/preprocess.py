@@ -54,7 +54,7 @@ def check_pixels(pixels, shape) -> np.ndarray:
         >>> try:
         ...     check_pixels([[0, 1]], (2, 2, 1))
         ... except BadInput as exc:
-        ...     print(exc.status, str(exc)[:48])
+        ...     print(exc.status, str(exc)[:47])
         400 pixels must have shape (2, 2) or (2, 2, 1) (the
     """
     h, w, c = shape

@@ -25,7 +25,8 @@ def test_find_model_prefers_runs_main_then_the_newest_run(tmp_path, run_dir):
     runs = tmp_path / "runs"
     for name in ("a", "b"):
         shutil.copytree(run_dir, runs / name)
-    old = time.time() - 100
+    now, old = time.time(), time.time() - 100
+    os.utime(runs / "a" / "model.fbk", (now, now))
     os.utime(runs / "b" / "model.fbk", (old, old))
     assert find_model(None, runs) == runs / "a" / "model.fbk"
     shutil.copytree(run_dir, runs / "main")

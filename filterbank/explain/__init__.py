@@ -57,7 +57,7 @@ from .cell import cell
 from .explanation import Explanation
 from .gradients import grad_cam, gradients, saliency
 from .maps import feature_maps, pool_winners
-from .text import map_text, maps_text
+from .text import gradients_text, map_text, maps_text, winners_text
 
 
 def __getattr__(name):
@@ -70,5 +70,6 @@ def __getattr__(name):
 
 __all__ = [
     "Explanation", "arithmetic_text", "cell", "count_params", "feature_maps", "grad_cam",
-    "gradients", "layer_arithmetic", "map_text", "maps_text", "pool_winners", "saliency",
+    "gradients", "gradients_text", "layer_arithmetic", "map_text", "maps_text", "pool_winners",
+    "saliency", "winners_text",
 ]

@@ -96,8 +96,8 @@ def plot_feature_maps(model, x, layer, pre_activation=False, max_channels=32, sa
     )[la.name]
     if maps.ndim == 1:  # Dense: one row of units
         maps = maps[None, :, None]
-    elif maps.ndim == 2:  # 1D maps (steps, channels): each channel as a strip
-        maps = maps[None]
+    elif maps.ndim == 2:  # 1D maps (steps, channels): one row per channel, one picture
+        return save_figure(_sequence_maps(la, maps, pre_activation), save)
     channels = min(maps.shape[-1], max_channels)
     rows, cols = _grid(channels)
     fig = _figure(1.6 * cols + 1.2, 1.6 * rows + 0.8)
@@ -116,6 +116,28 @@ def plot_feature_maps(model, x, layer, pre_activation=False, max_channels=32, sa
     )
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="value (0 = white)")
     return save_figure(fig, save)
+
+
+def _sequence_maps(la, maps, pre_activation):
+    """(steps, channels) maps as one picture: a row per channel, steps left to right."""
+    shown = maps[:, :64].T
+    fig = _figure(min(12, 1.5 + 0.35 * shown.shape[1]), 1.2 + 0.35 * shown.shape[0])
+    ax = fig.subplots()
+    vmax = symmetric_limit(shown)
+    im = _tile(ax, shown, vmax, "", values=shown.size <= 160)
+    ax.set_yticks(range(shown.shape[0]), [f"ch {c}" for c in range(shown.shape[0])], fontsize=8)
+    ax.set_xlabel("step")
+    what = "pre-activation z" if pre_activation else "output"
+    more = (
+        f" (first {shown.shape[0]} of {maps.shape[1]} channels)"
+        if shown.shape[0] < maps.shape[1]
+        else ""
+    )
+    fig.suptitle(
+        f"{la.name} ({type(la).__name__}) {what}{more}; all values {_range(maps)}", fontsize=10
+    )
+    fig.colorbar(im, ax=ax, shrink=0.8, label="value (0 = white)")
+    return fig
 
 
 def plot_filters(model, layer, max_filters=16, max_channels=8, save=None):
@@ -180,7 +202,7 @@ def plot_pool_winners(model, x, layer, channel=0, save=None):
             np.concatenate([np.zeros(pos.shape[:-1] + (1,), int), pos], axis=-1)[None],
         )
     plane = inp[..., channel]
-    fig = _figure(9, 4.2)
+    fig = _figure(9, 4.2 if plane.shape[0] > 1 else 2.2)
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[plane.shape[1], max(out.shape[1], 1)])
     vmax = symmetric_limit(plane)
     _tile(
@@ -195,14 +217,14 @@ def plot_pool_winners(model, x, layer, channel=0, save=None):
     size, strides = la.pool_size, la.strides
     if len(size) == 1:
         size, strides = (1, *size), (1, *strides)
-    big = max(plane.shape) > 12
+    big = max(plane.shape) > (12 if plane.shape[0] > 1 else 40)
     # The window grid (windows that tile the input), then each window's winner; a window
     # whose values all tie (e.g. all 0 after a ReLU) has no meaningful winner: unmarked.
     if strides == size:
         for r in np.arange(0, plane.shape[0] + 1, size[0]) - 0.5:
-            ax1.axhline(r, color="0.55", lw=0.6)
+            ax1.axhline(r, color="0.25", lw=1.2)
         for c in np.arange(0, plane.shape[1] + 1, size[1]) - 0.5:
-            ax1.axvline(c, color="0.55", lw=0.6)
+            ax1.axvline(c, color="0.25", lw=1.2)
     ties = 0
     for idx in np.ndindex(*out.shape[:-1]):
         r, c = pos[idx][channel]
@@ -227,12 +249,13 @@ def plot_pool_winners(model, x, layer, channel=0, save=None):
         values=out[..., channel].size <= 100,
     )
     mark = "gold dots" if big else "gold squares"
-    note = f"; {ties} windows of equal values (no winner) unmarked" if ties else ""
-    fig.suptitle(
-        f"{la.name}: max over {size[0]}x{size[1]} windows, stride "
-        f"{strides[0]}x{strides[1]}; {mark} = the winners{note}",
-        fontsize=10,
+    note = f"\n({ties} windows of equal values have no winner: unmarked)" if ties else ""
+    geometry = (
+        f"{size[1]}-step windows, stride {strides[1]}"
+        if len(la.pool_size) == 1
+        else f"{size[0]}x{size[1]} windows, stride {strides[0]}x{strides[1]}"
     )
+    fig.suptitle(f"{la.name}: max over {geometry}; {mark} = the winners{note}", fontsize=10)
     return save_figure(fig, save)
 
 
@@ -292,7 +315,7 @@ def _class_title(model, x, class_index, class_names):
     if class_index is None:
         class_index = int(np.argmax(probs))
     name = class_names[class_index] if class_names is not None else str(class_index)
-    return class_index, f"class {name} (model output {probs[class_index]:.3g})"
+    return class_index, f"class {name} (model output {probs[class_index]:.4g})"
 
 
 def plot_saliency(model, x, class_index=None, class_names=None, save=None):
@@ -302,8 +325,9 @@ def plot_saliency(model, x, class_index=None, class_names=None, save=None):
     class_index, what = _class_title(model, x, class_index, class_names)
     heat = saliency(model, x, class_index)
     img = np.asarray(V.one_sample(model, x))[0]
-    if heat.ndim == 1:
-        heat, img = heat[None], img[None]
+    if heat.ndim == 1:  # a sequence: one row per input channel, steps left to right
+        img = img.T
+        heat = np.repeat(heat[None], img.shape[0], axis=0)
     fig = _overlay(
         f"Saliency for {what}: how much each pixel moves the class score",
         img,
@@ -321,8 +345,9 @@ def plot_grad_cam(model, x, class_index=None, layer=None, class_names=None, save
     la = last_conv_layer(model) if layer is None else V.resolve_layer(model, layer)
     cam = grad_cam(model, x, class_index, la)
     img = np.asarray(V.one_sample(model, x))[0]
-    if cam.ndim == 1:
-        cam, img = cam[None], img[None]
+    if cam.ndim == 1:  # a sequence: one row per input channel, steps left to right
+        img = img.T
+        cam = cam[None]
     shape = img.shape[:2]
     fig = _overlay(
         f"Grad-CAM for {what} at {la.name}",

@@ -99,7 +99,7 @@ def _conv(e, in_channel, divide_by):
     cin = window.shape[-1]
     per = products.reshape(-1, cin).sum(axis=0)
     c = int(np.argmax(np.abs(per))) if in_channel is None else int(in_channel)
-    fig = _figure(11, 4.3)
+    fig = _figure(11, 4.3 if window.shape[0] > 1 else 2.4)
     axes = fig.subplots(1, 3)
     vx = symmetric_limit(window[..., c])
     vk = symmetric_limit(kernel[..., c])

@@ -90,9 +90,10 @@ def _products_text(e, labels) -> list[str]:
             return [line]
         # Too long for one line: one line per window row (per kernel row), then the total.
         per = max(1, n // e.window.shape[0]) if e.window.ndim >= 2 else 4
-        rows = [" + ".join(terms[k:k + per]) for k in range(0, n, per)]
-        return ["  " + ("  " if i == 0 else "+ ") + r for i, r in enumerate(rows)] + \
-            [f"  = {num(e.sum, 7)}"]
+        rows = [" + ".join(terms[k : k + per]) for k in range(0, n, per)]
+        return ["  " + ("  " if i == 0 else "+ ") + r for i, r in enumerate(rows)] + [
+            f"  = {num(e.sum, 7)}"
+        ]
     lines = []
     if e.kind == "conv" and e.window.ndim >= 2:
         per = e.products.reshape(-1, e.products.shape[-1]).sum(axis=0)
@@ -140,6 +141,8 @@ def format_explanation(e) -> str:
         shape = "x".join(str(s) for s in e.window.shape[:-1])
         cin = e.window.shape[-1]
         size = shape + (f"x{cin}" if cin > 1 else "")
+        if e.window.ndim == 2:  # Conv1D: k steps of cin channels
+            size = f"{shape}-step" + (f" x {cin}-channel" if cin > 1 else "")
         lines = [f"{head}: filter {e.channel} on the {size} window {_where(e)} of {src}"]
         npad = int(np.sum(e.padding_mask)) if e.padding_mask is not None else 0
         lines += _products_text(e, _conv_labels(e))
@@ -298,3 +301,59 @@ def maps_text(maps, name: str = "", max_channels: int = 8) -> str:
     if channels > max_channels:
         out.append(f"... and {channels - max_channels} more channels")
     return "\n".join(out)
+
+
+def winners_text(winners, channel: int = 0) -> str:
+    """A max-pool layer's input map (one channel) as numbers, each window's winner in
+    brackets: the text form of :func:`filterbank.explain.pool_winners`.
+
+    Example:
+        >>> import numpy as np
+        >>> w = {"input": np.array([[1.0, 3], [2, 0]])[..., None],
+        ...      "positions": np.array([[[[0, 1]]]])}
+        >>> print(winners_text(w))
+         1   [3]
+         2    0
+    """
+    plane = np.asarray(winners["input"])[..., channel]
+    if plane.ndim == 1:
+        plane = plane[None]
+    marked = set()
+    positions = np.asarray(winners["positions"])
+    for idx in np.ndindex(*positions.shape[:-2]):
+        p = positions[idx][channel]
+        marked.add((0, int(p[0])) if p.size == 1 else (int(p[0]), int(p[1])))
+    cells = [
+        [(f"[{num(v, 3)}]" if (r, c) in marked else f" {num(v, 3)} ") for c, v in enumerate(row)]
+        for r, row in enumerate(plane)
+    ]
+    width = max(len(x) for row in cells for x in row)
+    return "\n".join("  ".join(x.rjust(width) for x in row).rstrip() for row in cells)
+
+
+def gradients_text(result) -> str:
+    """The loss and one line per weight gradient (shape, range, L2 norm) of
+    :func:`filterbank.explain.gradients`, and the input gradient's.
+
+    Example:
+        >>> import numpy as np
+        >>> print(gradients_text({"loss": 0.5, "weights": {"dense": {"kernel": np.ones((2, 1))}},
+        ...                       "input": np.zeros((1, 2))}))
+        loss 0.5
+          dense/kernel     (2, 1)  min 1  max 1  norm 1.414
+          input            (1, 2)  min 0  max 0  norm 0
+    """
+
+    def line(name, g):
+        g = np.asarray(g, dtype=np.float64)
+        return (
+            f"  {name:<16} {str(g.shape):<7} min {num(g.min())}  max {num(g.max())}  "
+            f"norm {num(np.linalg.norm(g))}"
+        )
+
+    lines = [f"loss {num(result['loss'], 7)}"]
+    for layer, grads in result["weights"].items():
+        lines += [line(f"{layer}/{name}", g) for name, g in grads.items()]
+    inputs = result["input"] if isinstance(result["input"], list) else [result["input"]]
+    lines += [line("input" if len(inputs) == 1 else f"input {i}", g) for i, g in enumerate(inputs)]
+    return "\n".join(lines)

@@ -249,6 +249,13 @@ class Layer:
         """Load weights in Keras order; shapes must match exactly."""
         weights = list(weights)
         names = list(self.params)
+        if not self.built and weights:
+            raise ValueError(
+                f"Layer '{self.name}' is not built yet, so it has no weights to set (they are "
+                "created from the input shape). Build it first -- call it on data, put it in a "
+                "model with an input shape, or layer.build((None, *input_shape)) -- then call "
+                "set_weights."
+            )
         if len(weights) != len(names):
             raise ValueError(
                 f"Layer '{self.name}' expects {len(names)} weight arrays ({', '.join(names) or 'none'}), "
@@ -291,6 +298,15 @@ class Layer:
         hint = ""
         if len(shape) == self.expected_ndim - 1 and self.expected_ndim >= 3:
             hint = " " + self._channel_hint
+            if self._batch_input_shape is not None and tuple(shape) == self._batch_input_shape:
+                given = fmt_shape(self._batch_input_shape[1:])
+                hint = (f" Its input_shape={given} has no channel axis: pass "
+                        f"input_shape={fmt_shape((*self._batch_input_shape[1:], 1))} for "
+                        "one-channel data (and give the data that axis too: x[..., None]).")
+            elif shape[0] is not None and shape[-1] in (1, 3, 4):
+                # A real array whose last axis looks like channels: one sample, no batch axis.
+                hint = (" It looks like one sample without the batch axis: use x[None] (or, "
+                        "for a batch of one-channel images, x[..., None]).")
         raise ValueError(
             f"Input {index} of layer '{self.name}' expects {self.expected_ndim} dims {self.axes}, "
             f"got shape {fmt_shape(shape)}.{hint}".replace("dims ,", "dims,")

@@ -80,6 +80,16 @@ class _Conv(ActivationMixin, Layer):
         return tuple(int(v) for v in value)
 
     def _padding_arg(self, padding):
+        if isinstance(padding, (int, np.integer, tuple, list)) and not isinstance(padding, bool):
+            fix = ("put layers.ZeroPadding2D(P) before this layer and keep padding='valid'"
+                   if self.rank == 2 else "pad the sequence yourself (np.pad) or use "
+                   "padding='same' (k//2 zeros each side for an odd kernel size k)")
+            raise ValueError(
+                f"Layer '{self.name}' argument padding expects a name, one of "
+                f"{', '.join(repr(p) for p in self.paddings)} (Keras), got {padding!r}. For an "
+                f"explicit zero padding of P cells (PyTorch's padding=P, CS231n's P), {fix}. "
+                "'same' keeps the size at stride 1."
+            )
         key = padding.lower() if isinstance(padding, str) else padding
         if key not in self.paddings:
             raise unknown_name("padding", padding, self.paddings,

@@ -121,3 +121,20 @@ def _randomize(model, rng):
             else:
                 new.append(w)
         layer.set_weights(new)
+
+
+def random_model_winograd(seed):
+    """Shapes large enough for the Winograd kernels (8+ input channels, 256+ tiles): an
+    unpooled 3x3 'same' conv, then a 3x3 conv fused with a 2x2 max pool."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(34, 37)), int(rng.integers(34, 37))
+    inp = keras.Input(shape=(h, w, 8))
+    x = layers.Conv2D(8, 3, padding="same", activation=str(rng.choice(["relu", "linear"])))(inp)
+    x = layers.Conv2D(
+        int(rng.integers(2, 6)), 3, activation="relu", padding=str(rng.choice(["valid", "same"]))
+    )(x)
+    x = layers.MaxPooling2D(2)(x)
+    out = layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, out)
+    _randomize(model, rng)
+    return model, rng.normal(size=(h, w, 8)).astype("float32")

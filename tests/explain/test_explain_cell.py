@@ -202,3 +202,18 @@ def test_other_layers_text():
     assert "copied from [1, 1, 1] of re_lu" in str(cat)
     r = explain.cell(model, x, "reshape", 5)
     assert r.details["source_position"] == [0, 1, 1]
+
+
+def test_dense_on_a_sequence_and_text_forms():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(5, 3)), layers.Dense(2, activation="relu")])
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    e = explain.cell(model, x, "dense", (3, 1))
+    assert np.allclose(e.window, x[3]) and e.output == pytest.approx(e.model_output, rel=1e-5)
+    pool = keras.Sequential([keras.Input(shape=(4, 4, 1)), layers.MaxPooling2D(2)])
+    m = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], "float32")
+    text = explain.winners_text(explain.pool_winners(pool, m, 0))
+    assert text.splitlines()[1].split() == ["5", "[6]", "7", "[8]"]
+    model.compile(loss="mse")
+    g = explain.gradients(model, x[None], np.zeros((1, 5, 2)))
+    assert explain.gradients_text(g).splitlines()[1].startswith("  dense/kernel     (3, 2)")

@@ -94,3 +94,25 @@ def test_image_grid_marks_mistakes():
     assert titles[2] == "true 3\npred 0"
     assert fig.axes[2].title.get_color() == "red"
     assert "4 of 5 predicted correctly" in fig._suptitle.get_text()
+
+
+def test_sequences_draw_too(tmp_path):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential(
+        [
+            keras.Input(shape=(20, 2)),
+            layers.Conv1D(3, 3, activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    x = np.random.default_rng(0).normal(size=(20, 2)).astype("float32")
+    fig = plots.plot_feature_maps(m, x, "conv1d")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["ch 0", "ch 1", "ch 2"]
+    plots.plot_pool_winners(m, x, "max_pooling1d", save=tmp_path / "w.png")
+    plots.plot_saliency(m, x, save=tmp_path / "s.png")
+    plots.plot_grad_cam(m, x, save=tmp_path / "g.png")
+    plots.plot_cell(explain.cell(m, x, "conv1d", (4, 1)), save=tmp_path / "c.png")
+    for name in "wsgc":
+        _png(tmp_path / f"{name}.png")

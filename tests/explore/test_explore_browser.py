@@ -86,15 +86,22 @@ class Page:
             time.sleep(0.05)
         raise AssertionError("the page did not finish its predictions")
 
-    def draw(self, strokes):
+    def updates(self) -> int:
+        return int(self.page.evaluate("() => Number(document.body.dataset.updates || 0)"))
+
+    def draw(self, strokes, live=False):
+        """Draw with mouse events; with ``live``, check the prediction updates mid-stroke."""
         box = self.page.locator("#draw").bounding_box()
         scale = box["width"] / 280
         for stroke in strokes:
             (x, y), rest = stroke[0], stroke[1:]
             self.page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+            before = self.updates()
             self.page.mouse.down()
             for x, y in rest:
                 self.page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=12)
+            if live:      # the button is still down: the bars must already have moved
+                self.page.wait_for_function(f"() => Number(document.body.dataset.updates) > {before}")
             self.page.mouse.up()
         self.settle()
         assert "your drawing" in self.page.inner_text("#input-note")
@@ -121,7 +128,7 @@ def test_page_loads_with_every_layer_and_no_console_errors(page, app, artifacts)
 
 
 def test_drawing_a_digit_predicts_as_the_api_does_on_the_same_pixels(page, server, artifacts):
-    page.draw(SEVEN)
+    page.draw(SEVEN, live=True)
     pixels = page.page.evaluate("() => window.explore.pixels")
     x = np.asarray(pixels, np.float64)
     assert x.shape == (28, 28) and x.max() > 0.9
@@ -260,3 +267,32 @@ def test_curves_render_and_follow_a_run_while_it_trains(browser, run_dir, tmp_pa
         p.page.locator("#curve-loss").screenshot(path=str(artifacts / "curves.png"))
         assert p.problems == []
         p.page.close()
+
+
+def test_drawing_with_a_finger_on_a_phone_sized_page(browser, server, artifacts):
+    context = browser.new_context(viewport={"width": 420, "height": 900}, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(server)
+    page.wait_for_selector("body[data-ready='1']")
+    box = page.locator("#draw").bounding_box()
+    assert box["width"] <= 420
+    cdp = context.new_cdp_session(page)           # real touch events, as a finger makes them
+    points = [(box["x"] + box["width"] * (0.3 + 0.02 * i), box["y"] + box["height"] * (0.2 + 0.03 * i))
+              for i in range(20)]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                          "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    for x, y in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_function("() => document.getElementById('input-note').textContent"
+                           ".includes('your drawing') && !window.explore.busy")
+    pixels = page.evaluate("() => window.explore.pixels")
+    assert np.asarray(pixels).max() > 0.9
+    api = httpx.post(server + "api/predict", json={"pixels": pixels}).json()
+    assert page.evaluate("() => window.explore.prediction.probabilities") == api["probabilities"]
+    page.screenshot(path=str(artifacts / "phone.png"))
+    assert problems == []
+    context.close()

@@ -430,7 +430,7 @@ function setupDrawing() {
   };
   canvas.addEventListener("pointerdown", (ev) => {
     down = true; last = point(ev);
-    canvas.setPointerCapture(ev.pointerId);
+    try { canvas.setPointerCapture(ev.pointerId); } catch (e) { /* a synthetic event: no capture needed */ }
     stroke(last, last); update();
   });
   canvas.addEventListener("pointermove", (ev) => {

@@ -16,7 +16,8 @@ small JSON API served by FastAPI on uvicorn (``pip install filterbank[explore]``
 ========================  ==================================================================
 
 :func:`create_app` builds the app; :mod:`filterbank.explore.preprocess` holds the input
-rules and limits, :mod:`filterbank.explore.session` the model-side work (NumPy only).
+rules and limits, :mod:`filterbank.explore.session` the model-side work (NumPy only) with
+:mod:`filterbank.explore.helpers`.
 
 Example:
     >>> from filterbank.explore.preprocess import check_pixels

@@ -23,67 +23,32 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from .helpers import (
+    activation_name,
+    builtin_class_names,
+    config_line,
+    encode,
+    explain_available,
+    explain_module,
+    inbound,
+    layer_kind,
+    plain,
+    probabilities,
+    producer_name,
+    shape_of,
+)
 from .preprocess import BadInput, from_model_range, to_model_range
 
 MODEL_FILE = "model.fbk"
 METRICS_FILE = "metrics.json"
 LIVE_HISTORY_FILE = "history.json"
 MAX_SAMPLES = 64
-
-
-def _layer_kind(layer) -> str:
-    name = type(layer).__name__
-    for key, kind in (("Conv", "conv"), ("MaxPool", "max_pool"), ("AveragePool", "average_pool"),
-                      ("GlobalMax", "global_max_pool"), ("GlobalAverage", "global_average_pool"),
-                      ("Dense", "dense"), ("Flatten", "flatten"), ("BatchNorm", "batch_norm"),
-                      ("Dropout", "dropout")):
-        if key in name:
-            return kind
-    return name.lower()
-
-
-def _shape(tensor_shape) -> list:
-    return [None if d is None else int(d) for d in tuple(tensor_shape)[1:]]
-
-
-def _config_line(layer) -> str:
-    """The arguments a learner wants to see: kernel, strides, padding, activation."""
-    config = layer.get_config()
-    parts = []
-    if "filters" in config:
-        parts.append(f"{config['filters']} filters")
-    if "units" in config:
-        parts.append(f"{config['units']} units")
-    for key, label in (("kernel_size", "kernel"), ("pool_size", "pool"), ("strides", "stride")):
-        value = config.get(key)
-        if value is not None:
-            value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-            parts.append(f"{label} {'x'.join(str(v) for v in value)}")
-    if "dilation_rate" in config and any(d != 1 for d in np.atleast_1d(config["dilation_rate"])):
-        parts.append(f"dilation {config['dilation_rate']}")
-    if config.get("padding"):
-        parts.append(f"padding {config['padding']}")
-    act = config.get("activation")
-    if isinstance(act, str) and act != "linear":
-        parts.append(f"activation {act}")
-    return ", ".join(parts)
-
-
-def encode(array: np.ndarray, encoding: str):
-    """An array as JSON: nested ``lists``, or ``base64`` of little-endian float32 bytes."""
-    array = np.asarray(array, dtype=np.float32)
-    if encoding == "base64":
-        return {"shape": list(array.shape), "dtype": "float32",
-                "base64": base64.b64encode(array.astype("<f4").tobytes()).decode("ascii")}
-    return array.tolist()
 
 
 class ExploreSession:
@@ -126,7 +91,7 @@ class ExploreSession:
         info.update(name=md.name, value_range=list(md.value_range),
                     light_on_dark=md.light_on_dark, seed=md.seed, test_split=md.test_split,
                     how=md.how)
-        names = md.class_names or _builtin_class_names(md.name)
+        names = md.class_names or builtin_class_names(md.name)
         if names and len(names) == self.num_classes:
             info["class_names"] = list(names)
         recorded = read_run_metrics(self.model_path) or {}
@@ -148,17 +113,17 @@ class ExploreSession:
         layers = []
         arithmetic = self._arithmetic()
         for layer in self._layers:
-            in_shapes = [_shape(t.shape) for t in _inbound(layer)]
-            out_shape = _shape(layer.output.shape)
+            in_shapes = [shape_of(t.shape) for t in inbound(layer)]
+            out_shape = shape_of(layer.output.shape)
             layers.append({
-                "name": layer.name, "type": type(layer).__name__, "kind": _layer_kind(layer),
+                "name": layer.name, "type": type(layer).__name__, "kind": layer_kind(layer),
                 "output_shape": out_shape, "input_shapes": in_shapes,
-                "inputs": [_producer_name(t) for t in _inbound(layer)],
-                "params": int(layer.count_params()), "config": _config_line(layer),
+                "inputs": [producer_name(t) for t in inbound(layer)],
+                "params": int(layer.count_params()), "config": config_line(layer),
                 "formulas": [],
                 "receptive_field": None, "dense_equivalent": None,
-                "activation": _activation_name(layer),
-                "has_filters": _layer_kind(layer) in ("conv", "dense") and bool(layer.get_weights()),
+                "activation": activation_name(layer),
+                "has_filters": layer_kind(layer) in ("conv", "dense") and bool(layer.get_weights()),
             })
             row = arithmetic.get(layer.name)
             if row:
@@ -195,7 +160,7 @@ class ExploreSession:
             # explain API.
             raw = np.asarray(self.model.predict(x, verbose=0, batch_size=1), dtype=np.float64)
             maps = self._feature_maps(x) if activations else None
-        probs = _probabilities(raw)[0]
+        probs = probabilities(raw)[0]
         answer = {"probabilities": [float(p) for p in probs], "predicted": int(probs.argmax()),
                   "predicted_class": self.data_info["class_names"][int(probs.argmax())],
                   "input": encode(pixels01, encoding)}
@@ -222,7 +187,7 @@ class ExploreSession:
         return self._by_name[name]
 
     def check_index(self, layer, index) -> tuple:
-        shape = _shape(layer.output.shape)
+        shape = shape_of(layer.output.shape)
         if isinstance(index, int) and not isinstance(index, bool):
             index = [index]
         if (not isinstance(index, list) or not index
@@ -243,7 +208,7 @@ class ExploreSession:
 
     def explain(self, pixels01: np.ndarray, layer_name: str, index) -> dict:
         """The explain API's ``cell(...).to_dict()`` for one output cell."""
-        explain = _explain_module()
+        explain = explain_module()
         layer = self.layer(layer_name)
         index = self.check_index(layer, index)
         x = self.model_input(pixels01)
@@ -252,11 +217,11 @@ class ExploreSession:
                 cell = explain.cell(self.model, x, layer.name, index)
             except (ValueError, TypeError, NotImplementedError) as exc:
                 raise BadInput(f"cannot explain layer {layer.name!r}: {exc}", 400) from exc
-            return _plain(cell.to_dict())
+            return plain(cell.to_dict())
 
     def overlay(self, pixels01: np.ndarray, method: str, target=None) -> dict:
         """A saliency or Grad-CAM map (h, w) in [0, 1] for class ``target`` (default: predicted)."""
-        explain = _explain_module()
+        explain = explain_module()
         fn = getattr(explain, method, None)
         if fn is None:
             raise BadInput(f"this filterbank has no explain.{method}; update filterbank.", 501)
@@ -292,7 +257,7 @@ class ExploreSession:
     def filters(self, layer_name: str) -> dict:
         """A conv or dense layer's kernel (Keras layout) and bias."""
         layer = self.layer(layer_name)
-        kind = _layer_kind(layer)
+        kind = layer_kind(layer)
         weights = layer.get_weights()
         if kind not in ("conv", "dense") or not weights:
             raise BadInput(f"layer {layer.name!r} ({type(layer).__name__}) has no filters; "
@@ -367,80 +332,4 @@ class ExploreSession:
         return self._data
 
 
-# ---- helpers over the public API ----------------------------------------------------------
-def _inbound(layer) -> list:
-    inp = layer.input
-    return list(inp) if isinstance(inp, (list, tuple)) else [inp]
-
-
-def _producer_name(tensor):
-    """The layer that outputs ``tensor`` (None for the model's input)."""
-    layer = getattr(getattr(tensor, "node", None), "layer", None)
-    if layer is None or type(layer).__name__ == "InputLayer":
-        return None
-    return layer.name
-
-
-def _activation_name(layer):
-    act = getattr(layer, "activation", None)
-    return getattr(act, "name", None) if act is not None else None
-
-
-def _builtin_class_names(name):
-    if not name:
-        return None
-    from ..cli.data import canonical_name
-
-    builtin = canonical_name(name)
-    if builtin == "mnist":
-        return [str(d) for d in range(10)]
-    if builtin == "fashion_mnist":
-        from ..datasets.fashion_mnist import CLASS_NAMES
-        return list(CLASS_NAMES)
-    if builtin == "xo":
-        from ..datasets.xo import CLASS_NAMES
-        return list(CLASS_NAMES)
-    return None
-
-
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
-    if outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
-        return outputs
-    e = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def explain_available() -> list[str]:
-    """Which explain functions this filterbank has (the page hides what is missing)."""
-    try:
-        explain = _explain_module()
-    except BadInput:
-        return []
-    return [n for n in ("cell", "feature_maps", "saliency", "grad_cam") if hasattr(explain, n)]
-
-
-def _explain_module():
-    try:
-        from .. import explain
-    except ImportError:
-        raise BadInput("this filterbank has no explain package; cell arithmetic needs it.",
-                       501) from None
-    return explain
-
-
-def _plain(value):
-    """NumPy values inside nested dicts/lists as JSON-ready Python values (NaN -> None)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-__all__ = ["ExploreSession", "encode", "explain_available"]
+__all__ = ["ExploreSession"]

@@ -225,7 +225,8 @@ class ExploreSession:
         fn = getattr(explain, method, None)
         if fn is None:
             raise BadInput(f"this filterbank has no explain.{method}; update filterbank.", 501)
-        if target is not None and not (isinstance(target, int) and 0 <= target < self.num_classes):
+        if target is not None and not (isinstance(target, int) and not isinstance(target, bool)
+                                       and 0 <= target < self.num_classes):
             raise BadInput(f"class must be an integer in [0, {self.num_classes - 1}], got "
                            f"{target!r}.")
         x = self.model_input(pixels01)

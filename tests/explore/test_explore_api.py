@@ -285,6 +285,8 @@ def _bad_requests(pixels):
                                             json={"pixels": pixels})),
         "overlay class out of range": (400, dict(method="POST", url="/api/overlay", json={
             "pixels": pixels, "class": 10})),
+        "overlay class not a number": (400, dict(method="POST", url="/api/overlay", json={
+            "pixels": pixels, "class": True})),
         "overlay unknown method": (400, dict(method="POST", url="/api/overlay", json={
             "pixels": pixels, "method": "lime"})),
         "filters of unknown layer": (404, dict(method="GET", url="/api/filters/nope")),

@@ -110,7 +110,9 @@ function marksFor(layer, channel) {
   const marks = [];
   const hl = state.highlight;
   if (hl && hl.layer === layer && (!hl.channels || hl.channels.includes(channel))) {
-    marks.push({ colour: HI, cells: hl.cells, width: 2, box: !hl.scattered });
+    // Scattered cells (a dense unit's largest inputs) each belong to one channel's tile.
+    const cells = hl.scattered ? hl.cells.filter((_, i) => hl.channels[i] === channel) : hl.cells;
+    marks.push({ colour: HI, cells, width: 2, box: !hl.scattered });
   }
   const sel = state.selected;
   if (sel && sel.layer === layer && sel.index.length >= 2 && sel.index[sel.index.length - 1] === channel) {
@@ -182,9 +184,14 @@ function renderVectorLayer(name, act) {
   }
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
+  // The model's output layer gets its class names under the bars.
+  const layers = state.model.layers;
+  const classes = state.model.classes;
+  const labelled = layers[layers.length - 1].name === name && n === classes.length && n <= 30;
+  const H = labelled ? canvas.height - 14 : canvas.height;
   const limit = Math.max(Math.abs(act.min), Math.abs(act.max)) || 1;
-  const mid = act.min < 0 ? canvas.height / 2 : canvas.height - 2;
-  const scale = (act.min < 0 ? canvas.height / 2 - 2 : canvas.height - 4) / limit;
+  const mid = act.min < 0 ? H / 2 : H - 2;
+  const scale = (act.min < 0 ? H / 2 - 2 : H - 4) / limit;
   const bw = canvas.width / n;
   const sel = state.selected && state.selected.layer === name ? state.selected.index[0] : -1;
   const hl = state.highlight && state.highlight.layer === name ? state.highlight.indices || [] : [];
@@ -197,6 +204,13 @@ function renderVectorLayer(name, act) {
   }
   ctx.fillStyle = "#c3ccd5";
   ctx.fillRect(0, mid, canvas.width, 1);
+  if (labelled) {
+    ctx.fillStyle = "#52606d";
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    classes.forEach((c, k) => ctx.fillText(String(c).slice(0, 10), (k + 0.5) * bw, canvas.height - 2));
+    ctx.textAlign = "start";
+  }
 }
 
 // ---- prediction -----------------------------------------------------------------------------

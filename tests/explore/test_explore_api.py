@@ -429,3 +429,24 @@ def test_a_branching_model_without_a_run_folder_answers_every_route(digit):
         colour[5:20, 5:25] = (255, 0, 0)
         r = c.post("/api/predict", files={"image": ("red.png", _png(colour, "RGB"), "image/png")})
         assert r.status_code == 200 and np.asarray(r.json()["input"]).shape == (12, 10, 3)
+
+
+@pytest.mark.parametrize("path", ["/static/../../x", "/static/../app.py", "/static/%2e%2e/app.py",
+                                  "/static/..%2F..%2Fetc%2Fpasswd", "/../../etc/passwd"])
+def test_raw_traversal_paths_on_a_real_server_get_a_json_404(app, path):
+    """Sent as raw bytes (an HTTP client would tidy the path before sending it)."""
+    import socket
+
+    from filterbank.explore.server import serve_in_thread
+
+    with serve_in_thread(app) as url:
+        host, port = url.split("//")[1].strip("/").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                      .encode())
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] in (b"404", b"400"), head
+    assert "error" in json.loads(body) and b"root:" not in body

@@ -73,7 +73,7 @@ def main(out=None):
 
         plots.plot_cell(e, divide_by=9, save=f"{out}/xo_cell.png")
         plots.plot_feature_maps(model, x_img, "filters", save=f"{out}/xo_maps.png")
-        plots.plot_filters(model, "filters", save=f"{out}/xo_filters.png")
+        plots.plot_filters(network(mean=False), "filters", save=f"{out}/xo_filters.png")
     return {"maps": maps, "votes": result}
 
 

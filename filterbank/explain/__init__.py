@@ -2,7 +2,9 @@
 
 ``explain.cell(model, x, layer, index)`` returns an :class:`Explanation` of one output cell
 for one sample, built from the layer's own weights and the values its input held.
-``str()`` prints the arithmetic as the seeds write it; ``.to_dict()`` gives JSON-ready data:
+``str()`` prints the arithmetic as the seeds write it; ``.to_dict()`` gives JSON-ready data
+(``Snapshot(model, x).cell(layer, index)`` explains many cells of one sample after a single
+forward pass):
 
 =================  ===================================================================
 key                value
@@ -53,7 +55,7 @@ Example:
 """
 
 from .arithmetic import arithmetic_text, count_params, layer_arithmetic
-from .cell import cell
+from .cell import Snapshot, cell
 from .explanation import Explanation
 from .gradients import grad_cam, gradients, saliency
 from .maps import feature_maps, pool_winners
@@ -69,7 +71,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'filterbank.explain' has no attribute {name!r}")
 
 __all__ = [
-    "Explanation", "arithmetic_text", "cell", "count_params", "feature_maps", "grad_cam",
+    "Explanation", "Snapshot", "arithmetic_text", "cell", "count_params", "feature_maps", "grad_cam",
     "gradients", "gradients_text", "layer_arithmetic", "map_text", "maps_text", "pool_winners",
     "saliency", "winners_text",
 ]

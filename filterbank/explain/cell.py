@@ -92,11 +92,23 @@ def cell(model, x, layer, index) -> Explanation:
         An :class:`~filterbank.explain.explanation.Explanation`: ``str()`` prints the
         arithmetic, ``.to_dict()`` gives it as JSON-ready data.
     """
+    from ..layers.input_layer import InputLayer
     from .cell_other import explain_other
 
-    layer = V.resolve_layer(model, layer)
-    xb = V.one_sample(model, x)
-    inputs, output = V.layer_io(model, xb, layer)
+    if isinstance(V.resolve_layer(model, layer), InputLayer):
+        raise ValueError(f"Layer '{V.resolve_layer(model, layer).name}' is the model's input: "
+                         "it computes nothing to explain. Pick a layer after it (its values "
+                         "are the sample itself).")
+    if isinstance(x, Snapshot):
+        snap = x
+        layer = V.resolve_layer(model, layer)
+        xb = snap.x
+        inputs, output = snap.io(layer)
+    else:
+        snap = None
+        layer = V.resolve_layer(model, layer)
+        xb = V.one_sample(model, x)
+        inputs, output = V.layer_io(model, xb, layer)
     idx = check_index(layer, index, output.shape)
     ins = [a[0] for a in inputs]
     name = type(layer).__name__
@@ -109,12 +121,61 @@ def cell(model, x, layer, index) -> Explanation:
     else:
         e = explain_other(layer, ins, idx)
     # The model's own value comes from a sub-model ending at this layer alone, so it runs
-    # the prediction path's kernels (a conv + pool pair stays fused there).
-    (own,) = V.run_tensors(model, xb, [layer.output])
+    # the prediction path's kernels (a conv + pool pair stays fused there); a Snapshot
+    # computed every layer's value at once instead.
+    (own,) = [output] if snap is not None else V.run_tensors(model, xb, [layer.output])
     e.model_output = float(own[0][idx])
     names = V.input_layer_name(layer)
     e.input_layer = names[0] if len(names) == 1 else names
     return e
+
+
+class Snapshot:
+    """Every layer's input and output for one sample, computed in one pass, to explain many
+    cells of it quickly (an interactive explorer hovering over maps).
+
+    ``snapshot.cell(layer, index)`` is :func:`cell` without re-running the model;
+    ``model_output`` then comes from this one pass, where no layer is fused with the next
+    (every intermediate value is kept), so it equals the fused prediction path within
+    float32 rounding rather than bit for bit.
+
+    Example:
+        >>> import numpy as np
+        >>> import filterbank as keras
+        >>> from filterbank import explain, layers
+        >>> keras.utils.clear_session()
+        >>> m = keras.Sequential([keras.Input(shape=(4, 4, 1)), layers.Conv2D(2, 3)])
+        >>> snap = explain.Snapshot(m, np.ones((4, 4)))
+        >>> snap.cell("conv2d", (1, 1, 0)).output == explain.cell(m, np.ones((4, 4)), "conv2d",
+        ...                                                       (1, 1, 0)).output
+        True
+        >>> sorted(snap.maps())
+        ['conv2d']
+    """
+
+    def __init__(self, model, x):
+        from ..layers.input_layer import InputLayer
+
+        self.model = model
+        self.x = V.one_sample(model, x)
+        self.layers = [la for la in model.layers if not isinstance(la, InputLayer)]
+        outs = V.run_tensors(model, self.x, [la.output for la in self.layers])
+        self._values = {id(la.output): v for la, v in zip(self.layers, outs)}
+        xs = self.x if isinstance(self.x, list) else [self.x]
+        for t, a in zip(model.inputs, xs):
+            self._values[id(t)] = np.asarray(a, dtype=t.dtype)
+
+    def io(self, layer):
+        """(inputs, output) of ``layer``, batch axis of 1 included, as :func:`values.layer_io`."""
+        ins = layer.input if isinstance(layer.input, list) else [layer.input]
+        return [self._values[id(t)] for t in ins], self._values[id(layer.output)]
+
+    def cell(self, layer, index) -> Explanation:
+        return cell(self.model, self, layer, index)
+
+    def maps(self) -> dict:
+        """Every layer's output without the batch axis, by name (as :func:`feature_maps`)."""
+        return {la.name: self._values[id(la.output)][0] for la in self.layers}
 
 
 # ---- convolution ---------------------------------------------------------------------------

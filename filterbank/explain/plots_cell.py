@@ -57,8 +57,9 @@ def _numbers(ax, grid, vmax, mask=None, highlight=None, cmap="RdBu_r"):
 
 
 def _result_line(e, divide_by):
-    bias = "" if e.bias is None else f" + bias {num(e.bias, 4)}"
-    line = f"sum = {num(e.sum, 5)}{bias} = {num(e.pre_activation, 5)}"
+    line = f"sum = {num(e.sum, 5)}"
+    if e.bias is not None:
+        line += f" + bias {num(e.bias, 4)} = {num(e.pre_activation, 5)}"
     if divide_by:
         line = (
             f"sum = {num(e.sum, 5)};  mean = {num(e.sum, 5)} / {divide_by} = "

@@ -217,3 +217,10 @@ def test_dense_on_a_sequence_and_text_forms():
     model.compile(loss="mse")
     g = explain.gradients(model, x[None], np.zeros((1, 5, 2)))
     assert explain.gradients_text(g).splitlines()[1].startswith("  dense/kernel     (3, 2)")
+
+
+def test_the_input_layer_has_nothing_to_explain():
+    inp = keras.Input(shape=(4, 4, 1))
+    model = keras.Model(inp, layers.Conv2D(1, 2)(inp))
+    with pytest.raises(ValueError, match="is the model's input: it computes nothing"):
+        explain.cell(model, np.ones((4, 4)), model.layers[0].name, (0, 0, 0))

@@ -76,3 +76,20 @@ def test_cell_equals_the_models_activation_winograd_shapes():
         model, x = random_model_winograd(seed)
         total += _check_model(model, x, np.random.default_rng(seed + 300), per_layer=4)
     assert total >= 4 * 20
+
+
+def test_snapshot_cells_equal_cell():
+    for seed in range(4):
+        keras.utils.clear_session()
+        model, x = random_model_2d(seed)
+        snap = explain.Snapshot(model, x)
+        rng = np.random.default_rng(seed)
+        maps = snap.maps()
+        for layer in model.layers[1:]:
+            idx = tuple(int(rng.integers(0, n)) for n in maps[layer.name].shape)
+            a, b = (
+                snap.cell(layer.name, idx).to_dict(),
+                explain.cell(model, x, layer, idx).to_dict(),
+            )
+            assert a["output"] == b["output"] and a["window"] == b["window"]
+            assert a["model_output"] == pytest.approx(b["model_output"], rel=1e-5, abs=1e-6)

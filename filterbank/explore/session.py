@@ -49,6 +49,7 @@ MODEL_FILE = "model.fbk"
 METRICS_FILE = "metrics.json"
 LIVE_HISTORY_FILE = "history.json"
 MAX_SAMPLES = 64
+SNAPSHOTS = 8             # inputs whose every layer value is kept for /api/explain
 
 
 class ExploreSession:
@@ -70,6 +71,7 @@ class ExploreSession:
         self.model_path = Path(model_path) if model_path is not None else None
         self.input_shape = tuple(int(d) for d in shape[1:])
         self.lock = threading.Lock()
+        self._snapshots: dict = {}
         self._layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
         self._by_name = {layer.name: layer for layer in self._layers}
         out = model.output_shape
@@ -207,14 +209,26 @@ class ExploreSession:
         return tuple(index)
 
     def explain(self, pixels01: np.ndarray, layer_name: str, index) -> dict:
-        """The explain API's ``cell(...).to_dict()`` for one output cell."""
+        """The explain API's arithmetic of one output cell, as ``to_dict()``.
+
+        ``explain.Snapshot(model, x).cell(layer, index)``: the same arithmetic as
+        ``explain.cell``, from one forward pass kept per input (the last few inputs are
+        cached), so clicking around one image costs a couple of milliseconds a cell.
+        """
         explain = explain_module()
         layer = self.layer(layer_name)
         index = self.check_index(layer, index)
         x = self.model_input(pixels01)
+        key = x.tobytes()
         with self.lock:
             try:
-                cell = explain.cell(self.model, x, layer.name, index)
+                snapshot = self._snapshots.pop(key, None)
+                if snapshot is None:
+                    snapshot = explain.Snapshot(self.model, x)
+                self._snapshots[key] = snapshot          # most recently used last
+                while len(self._snapshots) > SNAPSHOTS:
+                    self._snapshots.pop(next(iter(self._snapshots)))
+                cell = snapshot.cell(layer.name, index)
             except (ValueError, TypeError, NotImplementedError) as exc:
                 raise BadInput(f"cannot explain layer {layer.name!r}: {exc}", 400) from exc
             return plain(cell.to_dict())

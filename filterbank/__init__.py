@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 from . import activations, backend, initializers, layers, regularizers, utils  # noqa: E402
 from .layers import Input  # noqa: E402
 
-_LAZY = {"models", "losses", "optimizers", "metrics", "callbacks", "datasets", "saving", "ops"}
+_LAZY = {"models", "losses", "optimizers", "metrics", "callbacks", "datasets", "saving", "ops",
+         "onnx"}
 
 
 def __getattr__(name):

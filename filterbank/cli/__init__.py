@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=positive_int, default=8000, metavar="N", help="default 8000")
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
+
+    from .interop import add_parsers as _add_interop
+
+    _add_interop(sub)
     return parser
 
 
@@ -196,6 +200,9 @@ def _dispatch(args) -> int:
     if args.command == "explore":
         from .explore import run
         return run(args)
+    if args.command in ("export", "import"):
+        from . import interop
+        return interop.export(args) if args.command == "export" else interop.import_(args)
     from . import commands
     return getattr(commands, args.command)(args)
 
@@ -208,7 +215,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             raise CLIError("choose a command: train, evaluate, predict, explain, summary, "
-                           "datasets or explore "
+                           "datasets, explore, export or import "
                            "(see filterbank --help)")
         args.argv = argv
         status = _dispatch(args)

@@ -371,6 +371,22 @@ class Model(TrainingMixin):
 
         return saving.load_weights(self, filepath, **kwargs)
 
+    def export(self, filepath, format="onnx", verbose=True, **kwargs):
+        """Keras 3's ``model.export(path, format="onnx")``: see :func:`filterbank.onnx.export_model`.
+
+        Keyword arguments ``opset`` (default 17) and ``channels_first`` (default False) pass
+        through; "onnx" is the only format.
+        """
+        if format != "onnx":
+            raise ValueError(f"model.export supports format='onnx' only, got format={format!r}. "
+                             "Save the model itself with model.save('model.keras').")
+        from ..onnx import export_model
+
+        path = export_model(self, filepath, **kwargs)
+        if verbose:
+            print(f"Saved ONNX model to {path}")
+        return path
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 

@@ -239,6 +239,9 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
     )
     lines.append(f" Trainable params: {t_count:,} ({readable_memory_size(t_bytes)})")
     lines.append(f" Non-trainable params: {n_count:,} ({readable_memory_size(n_bytes)})")
+    if getattr(model, "onnx_input_layout", None) == "NCHW":  # set by filterbank.onnx import
+        lines.append(" Imported from an NCHW ONNX graph: this model takes NHWC input, "
+                     "x.transpose(0, 2, 3, 1).")
     if opt_arrays:
         lines.append(f" Optimizer params: {o_count:,} ({readable_memory_size(o_bytes)})")
     return "\n".join(lines)

@@ -18,8 +18,9 @@ Example:
 """
 
 from .archive import FORMAT_VERSION, Archive, read_archive, write_archive
+from .dispatch import load_model, load_weights, save_model
 from .errors import ModelFileError
-from .model_io import load_model, load_weights, save_model, save_weights
+from .model_io import save_weights
 
 __all__ = ["FORMAT_VERSION", "Archive", "ModelFileError", "load_model", "load_weights",
            "read_archive", "save_model", "save_weights", "write_archive"]

@@ -15,6 +15,9 @@ import pytest
 from filterbank import explain
 from filterbank.explore.preprocess import MAX_UPLOAD_BYTES, center_of_mass
 
+# The 100-megapixel PNG makes Pillow warn before the server refuses it: expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+
 
 def _model(app):
     return app.state.session.model

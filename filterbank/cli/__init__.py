@@ -11,6 +11,7 @@ Examples::
     filterbank explain runs/main/model.fbk --sample 0 --out runs/main/explain
     filterbank summary runs/main/model.fbk
     filterbank datasets
+    filterbank explore runs/main                      # the model in the browser
 
 A user error (missing file, damaged model file, unknown name, bad number) prints one line,
 ``filterbank: error: ...``, on stderr and exits with status 2;
@@ -174,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the datasets available here",
                    description="Which datasets load on this machine, and from where.")
+
+    p = sub.add_parser("explore", help="look inside a trained model in the browser",
+                       description="Serve a local web page showing a trained model's layers, "
+                                   "activations and arithmetic (needs filterbank[explore]).")
+    p.add_argument("model", metavar="MODEL_OR_RUN_DIR", nargs="?", default=None,
+                   help="a model file or run folder (default: runs/main, else the newest run)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=positive_int, default=8000, metavar="N", help="default 8000")
+    p.add_argument("--open", action="store_true", help="open the page in the web browser")
+
     from .interop import add_parsers as _add_interop
 
     _add_interop(sub)
@@ -191,6 +202,9 @@ def _dispatch(args) -> int:
         return run(args)
     if args.command == "explain":
         from .explain import run
+        return run(args)
+    if args.command == "explore":
+        from .explore import run
         return run(args)
     if args.command in ("export", "import"):
         from . import interop
@@ -211,8 +225,8 @@ def main(argv=None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
-            raise CLIError("choose a command: train, evaluate, predict, explain, summary or "
-                           "datasets "
+            raise CLIError("choose a command: train, evaluate, predict, explain, summary, "
+                           "datasets, explore, export or import "
                            "(see filterbank --help)")
         args.argv = argv
         status = _dispatch(args)

@@ -24,6 +24,7 @@ from .common import CLIError
 MODEL_FILE = "model.fbk"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
+HISTORY_FILE = "history.json"      # the history so far, rewritten after every epoch
 RUN_FILES = (MODEL_FILE, METRICS_FILE, CURVES_FILE)
 
 
@@ -40,6 +41,31 @@ class EpochTimer(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class LiveHistory(Callback):
+    """Rewrite ``HISTORY_FILE`` in the run folder after every epoch (``filterbank explore``
+    draws the curves from it while training runs); removed once metrics.json is written."""
+
+    def __init__(self, out: Path, epochs: int):
+        super().__init__()
+        self.path, self.epochs = Path(out) / HISTORY_FILE, epochs
+        self.history: dict[str, list[float]] = {}
+
+    def _write(self, done=False):
+        try:
+            write_json(self.path, {"history": self.history, "epochs": self.epochs,
+                                   "done": done})
+        except OSError:
+            pass           # curves for a viewer are not worth failing a training run
+
+    def on_train_begin(self, logs=None):
+        self._write()
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self._write()
 
 
 def new_run_dir(root: Path = Path("runs")) -> Path:
@@ -167,5 +193,5 @@ def read_run_metrics(model_path: Path) -> dict | None:
     return payload
 
 
-__all__ = ["EpochTimer", "environment", "new_run_dir", "plot_curves", "prepare_out_dir",
+__all__ = ["EpochTimer", "LiveHistory", "environment", "new_run_dir", "plot_curves", "prepare_out_dir",
            "read_run_metrics", "write_json"]

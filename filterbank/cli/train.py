@@ -107,14 +107,16 @@ def _run(args, session) -> int:
 
     timer = report.EpochTimer()
     fit_start = time.perf_counter()
+    # history.json after every epoch: what `filterbank explore` draws while a run trains
+    live = [report.LiveHistory(out, args.epochs)] if out is not None else []
     if session is not None:  # data-parallel: see distributed_run.py (the same backup folder)
         from .distributed_run import distributed_callbacks
 
-        history = _fit(model, data, args, timer, distributed_callbacks(session, out))
+        history = _fit(model, data, args, timer, [*distributed_callbacks(session, out), *live])
     else:
         backup, progress = resume.callbacks(out)
         try:
-            history = _fit(model, data, args, timer, (backup, progress))
+            history = _fit(model, data, args, timer, (backup, progress, *live))
         except KeyboardInterrupt:
             return resume.interrupted(model, out, progress, previous, args)
     train_seconds = time.perf_counter() - fit_start
@@ -198,6 +200,7 @@ def _write_run(out, model, model_path, history, metrics, spec, data, started) ->
         curves.unlink()       # a stale plot from an overwritten run would mislead
     metrics["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
     report.write_json(out / report.METRICS_FILE, metrics)
+    (out / report.HISTORY_FILE).unlink(missing_ok=True)     # metrics.json has it all now
 
 
 def _optimizer_config(model) -> dict:

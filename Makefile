@@ -36,7 +36,7 @@ format: $(STAMP)
 # The comparison's peers: PyTorch (the CPU wheel CI uses) and ONNX Runtime (inference).
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install torch==2.13.0 onnxruntime onnx
+	$(BIN)/pip install torch==2.13.0 onnxruntime onnx threadpoolctl
 	touch $@
 
 bench: $(BENCH_STAMP)

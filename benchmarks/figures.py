@@ -197,22 +197,22 @@ def _infer_roles(sess):
 
 
 def fig_train(sess):
-    """Training step samples/s (rmsprop, sparse CCE, batch 64), both seed models."""
+    """Training step samples/s (rmsprop, sparse CCE, batch 64), every model of --models."""
     b = sess.args.batch
-    cases = [("train", a, b, 28) for a in ("functional", "sequential")]
+    cases = [("train", a, b, archs.ARCH_INPUT[a][0]) for a in sess.args.models]
     return {"cases": _figure(sess, "train", cases, ["subject", "baseline"])}
 
 
 def fig_infer(sess):
-    """Inference samples/s at batch 64, both seed models."""
+    """Inference samples/s at batch 64, every model of --models."""
     b = sess.args.batch
-    cases = [("infer", a, b, 28) for a in ("functional", "sequential")]
+    cases = [("infer", a, b, archs.ARCH_INPUT[a][0]) for a in sess.args.models]
     return {"cases": _figure(sess, "infer", cases, _infer_roles(sess))}
 
 
 def fig_latency(sess):
     """Batch-1 inference latency (median microseconds per call)."""
-    cases = [("latency", a, 1, 28) for a in ("functional", "sequential")]
+    cases = [("latency", a, 1, archs.ARCH_INPUT[a][0]) for a in sess.args.models]
     return {"cases": _figure(sess, "latency", cases, _infer_roles(sess), per_call=True)}
 
 

@@ -22,26 +22,40 @@ import time
 
 import numpy as np
 
-from .archs import ARCHS, layer_shapes
+from .archs import ARCHS, channels_of, layer_shapes
 
 
-def make_data(batch: int, image: int, seed: int):
-    """The same random batch in every framework: x (batch, image, image, 1) float32 in [0, 1),
-    y (batch,) int64 labels in 0..9."""
+def make_data(batch: int, image: int, seed: int, channels: int = 1):
+    """The same random batch in every framework: x (batch, image, image, channels) float32 in
+    [0, 1), y (batch,) int64 labels in 0..9."""
     rng = np.random.default_rng(seed)
-    x = rng.random((batch, image, image, 1), dtype=np.float32)
+    x = rng.random((batch, image, image, channels), dtype=np.float32)
     y = rng.integers(0, 10, size=batch, dtype=np.int64)
     return x, y
 
 
 def numpy_blas() -> dict:
-    """NumPy's BLAS, from ``numpy.show_config`` (name, version, OpenBLAS configuration)."""
+    """NumPy's BLAS, from ``numpy.show_config`` (name, version, OpenBLAS configuration), and the
+    kernel OpenBLAS actually runs in this process (threadpoolctl's ``architecture``, e.g.
+    Haswell when OPENBLAS_CORETYPE pins it, SkylakeX on an AVX-512 CPU left alone)."""
     try:
         cfg = np.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]
-        return {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
+        out = {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
     except Exception as exc:  # older NumPy without mode="dicts"
-        return {"error": repr(exc)}
+        out = {"error": repr(exc)}
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("internal_api") == "openblas"]
+        if pools:
+            out["kernel"] = pools[0].get("architecture")
+            out["threads"] = pools[0].get("num_threads")
+    except ImportError:
+        out["kernel"] = "unknown (threadpoolctl not installed)"
+    out["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
+    out["OPENBLAS_L2_SIZE"] = os.environ.get("OPENBLAS_L2_SIZE")
+    return out
 
 
 class Unsupported(Exception):
@@ -65,7 +79,15 @@ class FilterbankAdapter:
         L = self.layers
         kind = spec[0]
         if kind == "conv":
-            return L.Conv2D(spec[1], spec[2], activation=spec[3])
+            return [L.Conv2D(spec[1], spec[2], activation=spec[3])]
+        if kind == "convbn":
+            return [L.Conv2D(spec[1], spec[2], padding="same"), L.BatchNormalization(),
+                    L.Activation("relu")]
+        return [self._simple(spec)]
+
+    def _simple(self, spec):
+        L = self.layers
+        kind = spec[0]
         if kind == "pool":
             return L.MaxPooling2D(spec[1])
         if kind == "flatten":
@@ -75,21 +97,23 @@ class FilterbankAdapter:
     def build(self, arch: str, image: int, seed: int):
         keras = self.keras
         keras.utils.set_random_seed(seed)
-        if arch == "functional":  # the seed's functional code
-            inputs = keras.Input(shape=(image, image, 1))
+        shape = (image, image, channels_of(arch))
+        if arch == "sequential":  # the seed's Sequential code
+            model = keras.Sequential([keras.Input(shape=shape)]
+                                     + [la for s in ARCHS[arch] for la in self._layer(s)])
+        else:  # the seed's functional code (and the CIFAR-size model written the same way)
+            inputs = keras.Input(shape=shape)
             x = inputs
             for spec in ARCHS[arch]:
-                x = self._layer(spec)(x)
+                for layer in self._layer(spec):
+                    x = layer(x)
             model = keras.Model(inputs=inputs, outputs=x)
-        else:  # the seed's Sequential code
-            model = keras.Sequential([keras.Input(shape=(image, image, 1))]
-                                     + [self._layer(s) for s in ARCHS[arch]])
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
         return model
 
     def make(self, task, arch, batch, image, seed, options):
         model = self.build(arch, image, seed)
-        x, y = make_data(batch, image, seed)
+        x, y = make_data(batch, image, seed, channels_of(arch))
         if task == "train":
             def step():
                 return model.train_on_batch(x, y)
@@ -133,6 +157,10 @@ class TorchAdapter:
             kind = spec[0]
             if kind == "conv":
                 mods.append(nn.Conv2d(inp[2], spec[1], spec[2]))
+            elif kind == "convbn":
+                # Keras's BatchNormalization: momentum 0.99 (torch's 0.01), epsilon 1e-3
+                mods += [nn.Conv2d(inp[2], spec[1], spec[2], padding="same"),
+                         nn.BatchNorm2d(spec[1], eps=1e-3, momentum=0.01), nn.ReLU()]
             elif kind == "pool":
                 mods.append(nn.MaxPool2d(spec[1]))
             elif kind == "flatten":
@@ -150,7 +178,7 @@ class TorchAdapter:
         torch = self.torch
         F = torch.nn.functional
         model = self.build(arch, image, seed)
-        x, y = make_data(batch, image, seed)
+        x, y = make_data(batch, image, seed, channels_of(arch))
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
         yt = torch.from_numpy(y)
         if layout == "channels_last":
@@ -258,7 +286,7 @@ class OnnxRuntimeAdapter:
         torch = self.torch_adapter.torch
         body = self.torch_adapter.build(arch, image, seed).eval()
         model = torch.nn.Sequential(body, torch.nn.Softmax(dim=1))
-        x, _ = make_data(batch, image, seed)
+        x, _ = make_data(batch, image, seed, channels_of(arch))
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         path = os.path.join(self.tmp, f"{arch}-{image}.onnx")
         kwargs = dict(input_names=["x"], output_names=["y"],
@@ -268,6 +296,8 @@ class OnnxRuntimeAdapter:
         except TypeError:  # a torch without the dynamo argument
             torch.onnx.export(model, (torch.from_numpy(x),), path, **kwargs)
         so = self.ort.SessionOptions()
+        # All graph optimisations (BN folded into the conv, conv + activation fused).
+        so.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         sess = self.ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])

@@ -64,6 +64,22 @@ def apply_malloc(mode: str) -> None:
         raise ValueError(f"--malloc must be 'default' or 'keep', got {mode!r}")
 
 
+OPENBLAS_PIN_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def apply_openblas(mode: str) -> dict:
+    """``user`` (default): drop the variables that pin OpenBLAS to its AVX2 (Haswell) kernels,
+    so the workers run the kernels a user's machine picks (AVX-512 where the CPU has it; the
+    project's machines set them for old OpenBLAS builds, see the engineering notes). PyTorch and
+    ONNX Runtime ignore them. ``pinned`` keeps them. Only the benchmark's own processes are
+    affected: tests and CI keep the machine's settings. Returns what was removed."""
+    if mode == "pinned":
+        return {}
+    if mode != "user":
+        raise ValueError(f"--openblas must be 'user' or 'pinned', got {mode!r}")
+    return {v: os.environ.pop(v) for v in OPENBLAS_PIN_VARS if v in os.environ}
+
+
 def worker_env(threads: int) -> dict:
     """The environment every worker (and timed subprocess) gets: same thread counts, and this
     checkout first on the import path."""

@@ -125,7 +125,7 @@ def _latency_section(res, subject):
             row += ["-", "-"] if not r or "median" not in r else [f"{r['median']:.2f}",
                                                                   _range(r)]
         rows.append(row)
-    note = ("Median time of one `predict_on_batch` call on a single 28x28x1 sample; speed-up = "
+    note = ("Median time of one `predict_on_batch` call on a single sample (28x28x1, or 32x32x3 for cifar); speed-up = "
             "other's latency / " + subject + "'s, per round.\n\n")
     return f"## Batch-1 latency\n\n{note}{_table(header, rows)}\n"
 
@@ -237,6 +237,14 @@ def _layouts(results):
             + ", ".join(f"{k} {v}" for k, v in found.items()) + ")")
 
 
+def _openblas_note(machine: dict, blas: dict) -> str:
+    if machine.get("openblas_vars_unset"):
+        return "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for the workers (as on a user's machine)"
+    if blas.get("OPENBLAS_CORETYPE"):
+        return f"; pinned with OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']} (--openblas pinned)"
+    return "; OPENBLAS_CORETYPE not set (as on a user's machine)"
+
+
 def render_markdown(results: dict) -> str:
     m = results["machine"]
     subject = results["config"]["subject"]
@@ -258,7 +266,9 @@ def render_markdown(results: dict) -> str:
     if blas:
         cfg = blas.get("openblas configuration")
         out.append(f"- NumPy BLAS: {blas.get('name')} {blas.get('version')}"
-                   + (f" ({' '.join(cfg.split())})" if cfg else ""))
+                   + (f" ({' '.join(cfg.split())})" if cfg else "")
+                   + f"; kernel in the workers: {blas.get('kernel', 'unknown')}"
+                   + _openblas_note(m, blas))
     c = results["config"]
     out.append(f"- {c['threads']} threads per framework; {c['rounds']} alternating rounds, "
                f"~{c['block']} s blocks, {c['pause']} s pause before each block; "

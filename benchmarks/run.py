@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.figures import FIGURES, Session  # noqa: E402
-from benchmarks.harness import THREAD_VARS, apply_malloc  # noqa: E402
+from benchmarks.harness import THREAD_VARS, apply_malloc, apply_openblas  # noqa: E402
 from benchmarks.report import machine_info, render_markdown  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -62,6 +62,13 @@ def parse_args(argv=None):
                    help="glibc allocator in the workers: 'default' (as users run), or 'keep' "
                    "(freed memory stays in the process: no fresh page faults; PyTorch's fast "
                    "mode)")
+    p.add_argument("--openblas", default="user", choices=["user", "pinned"],
+                   help="'user' (default): unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the "
+                   "workers, so NumPy runs the kernels a user's CPU gets (AVX-512 here); "
+                   "'pinned': keep this machine's AVX2 pin")
+    p.add_argument("--models", default="functional,sequential,cifar",
+                   help="models of the train/infer/latency figures, from functional, "
+                   "sequential, cifar (default all three)")
     p.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out even if "
                    "installed")
     p.add_argument("--sgemm-n", type=int, default=4096, help="matmul size for the peak figure")
@@ -87,6 +94,12 @@ def parse_args(argv=None):
     a.scaling_images = a.scaling_images or ([28, 56] if q else [28, 56, 112, 224])
     a.scaling_rounds = a.scaling_rounds or (2 if q else 3)
     a.only = [f.strip() for f in a.only.split(",") if f.strip()]
+    from benchmarks.archs import ARCH_INPUT
+
+    a.models = [m.strip() for m in a.models.split(",") if m.strip()]
+    unknown = [m for m in a.models if m not in ARCH_INPUT]
+    if unknown:
+        p.error(f"--models: unknown model(s) {unknown}; choose from {sorted(ARCH_INPUT)}")
     unknown = [f for f in a.only if f not in FIGURES]
     if unknown:
         p.error(f"unknown figure(s) {', '.join(unknown)} in --only; choose from "
@@ -112,6 +125,7 @@ def main(argv=None):
     for var in THREAD_VARS:  # the orchestrator does no numeric work, but stay consistent
         os.environ.setdefault(var, str(args.threads))
     apply_malloc(args.malloc)
+    unpinned = apply_openblas(args.openblas)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -119,6 +133,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     now = datetime.datetime.now()
     machine = machine_info()
+    machine["openblas_vars_unset"] = unpinned
     sess = Session(args, log)
     figures = {}
     try:

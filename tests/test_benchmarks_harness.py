@@ -5,6 +5,7 @@ need neither filterbank's models nor torch; the torch worker has its own test.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,7 +153,8 @@ def test_every_figure_end_to_end_with_the_standin(tmp_path):
     labels = {"numpy", "numpy#2"}
     for fig in ("train", "infer", "latency"):
         cases = res["figures"][fig]["cases"]
-        assert [c["arch"] for c in cases] == ["functional", "sequential"]
+        assert [c["arch"] for c in cases] == ["functional", "sequential", "cifar"]
+        assert [c["image"] for c in cases] == [28, 28, 32]
         for c in cases:
             assert set(c["frameworks"]) == labels
             ratio = c["ratios"]["numpy#2"]
@@ -195,6 +197,32 @@ def test_a_broken_framework_is_reported_not_fatal(tmp_path):
     assert "## Errors" in md and "nosuch" in md
 
 
+def test_openblas_pin_is_dropped_for_the_workers_only_when_asked(monkeypatch):
+    from benchmarks.harness import apply_openblas
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    assert apply_openblas("pinned") == {}
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"
+    assert apply_openblas("user") == {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}
+    assert "OPENBLAS_CORETYPE" not in os.environ and "OPENBLAS_L2_SIZE" not in os.environ
+    with pytest.raises(ValueError, match="--openblas"):
+        apply_openblas("fast")
+
+
+def test_workers_record_the_openblas_kernel_and_models_can_be_chosen(tmp_path):
+    pytest.importorskip("threadpoolctl")
+    proc, res, md = run_bench(tmp_path, "--subject", "numpy", "--baseline", "numpy", "--no-ort",
+                              "--only", "infer", "--models", "cifar", "--rounds", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [c["arch"] for c in res["figures"]["infer"]["cases"]] == ["cifar"]
+    blas = res["workers"]["numpy"]["versions"]["blas"]
+    assert blas["kernel"]  # e.g. SkylakeX or Haswell: which OpenBLAS kernel really ran
+    assert f"kernel in the workers: {blas['kernel']}" in md
+    bad, _, _ = run_bench(tmp_path, "--models", "cifar,vgg")
+    assert bad.returncode == 2 and "unknown model(s) ['vgg']" in bad.stderr
+
+
 def test_bad_flags_are_refused(tmp_path):
     proc, res, _ = run_bench(tmp_path, "--only", "train,speed")
     assert proc.returncode == 2 and "unknown figure(s) speed" in proc.stderr
@@ -208,7 +236,8 @@ def test_torch_worker_latency(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = res["figures"]["latency"]["cases"]
     info = [c["frameworks"]["torch"]["info"] for c in cases]
-    assert [i["params"] for i in info] == [104_202, 93_322]
+    # the seed models' counts; cifar: kernels, biases and BatchNormalization's gamma and beta
+    assert [i["params"] for i in info] == [104_202, 93_322, 357_258]
     assert {i["layout"] for i in info} == {"nchw"}
     assert all(c["frameworks"]["torch"]["latency_us"]["median"] > 0 for c in cases)
     assert res["workers"]["torch"]["versions"]["torch_threads"] == 1

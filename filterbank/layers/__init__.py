@@ -22,6 +22,18 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from .preprocessing import (
+    PREPROCESSING_CLASSES,
+    CenterCrop,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape, ZeroPadding2D
 
@@ -62,6 +74,7 @@ LAYER_CLASSES = {
         BatchNormalization,
         Add,
         Concatenate,
+        *PREPROCESSING_CLASSES,
     )
 }
 """Every built-in layer class by name: what model files may name, and nothing else."""

@@ -7,11 +7,28 @@ Example:
 
 from .activation_layers import LeakyReLU, ReLU, Softmax
 from .base import KerasTensor, Layer, Node, clear_session
+from .conv_depthwise import DepthwiseConv2D, SeparableConv2D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose
 from .convolutional import Conv1D, Conv2D
 from .core import Activation, Dense
 from .input_layer import Input, InputLayer
 from .merging import Add, Concatenate
+from .merging_elementwise import (
+    Average,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization
+from .normalization_groups import GroupNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -35,10 +52,14 @@ from .preprocessing import (
     Resizing,
 )
 from .regularization import Dropout
+from .resampling import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D
 from .reshaping import Flatten, Reshape, ZeroPadding2D
+from .spatial_dropout import SpatialDropout1D, SpatialDropout2D
 
 # Keras's aliases
 Convolution1D, Convolution2D = Conv1D, Conv2D
+SeparableConvolution2D = SeparableConv2D
+Convolution2DTranspose, Convolution1DTranspose = Conv2DTranspose, Conv1DTranspose
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = (
     MaxPooling1D,
     MaxPooling2D,
@@ -74,6 +95,24 @@ LAYER_CLASSES = {
         BatchNormalization,
         Add,
         Concatenate,
+        DepthwiseConv2D,
+        SeparableConv2D,
+        Conv2DTranspose,
+        Conv1DTranspose,
+        UpSampling1D,
+        UpSampling2D,
+        Cropping1D,
+        Cropping2D,
+        ZeroPadding1D,
+        SpatialDropout1D,
+        SpatialDropout2D,
+        LayerNormalization,
+        GroupNormalization,
+        Subtract,
+        Multiply,
+        Average,
+        Maximum,
+        Minimum,
         *PREPROCESSING_CLASSES,
     )
 }

@@ -73,13 +73,20 @@ def conv_arithmetic(n: int, f: int, s: int = 1, p: int = 0) -> ConvArithmetic:
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
-    """One-hot encode integer class labels (any shape; a new last axis is added)."""
+    """One-hot encode integer class labels (a new last axis; a trailing axis of 1 is replaced).
+
+    Example:
+        >>> to_categorical(np.array([[1], [0]])).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
     y = np.asarray(y)
     if y.size and (y.dtype.kind not in "iub" and not np.all(np.mod(y, 1) == 0)):
         raise ValueError(
             f"to_categorical expects integer class labels, got dtype {y.dtype} with fractional values."
         )
     y = y.astype(np.int64)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y[..., 0]  # as Keras: (n, 1) labels (e.g. CIFAR-10's) give (n, classes)
     if y.size and y.min() < 0:
         raise ValueError(f"to_categorical expects labels >= 0, got {int(y.min())}.")
     if num_classes is None:

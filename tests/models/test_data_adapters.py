@@ -163,10 +163,20 @@ def test_generator_running_out_before_steps_per_epoch_warns_and_ends_the_epoch()
     assert len(h.history["loss"]) == 2       # 3 batches, then 2, then none: training stops
 
 
-def test_generator_without_steps_shows_an_unknown_length_progress_bar(capsys):
-    _model().fit(_gen(5), epochs=1, verbose=1)
-    out = capsys.readouterr().out
-    assert "5/Unknown" in out or "5/5" in out
+def test_generator_without_steps_has_an_unknown_length_until_it_ends(capsys):
+    seen = {}
+    cb = callbacks.LambdaCallback(on_train_begin=lambda logs: seen.update(cb.params))
+    _model().fit(_gen(5), epochs=1, verbose=1, callbacks=[cb])
+    assert seen["steps"] is None             # the progress bar shows n/Unknown while live
+    assert "5/5 [" in capsys.readouterr().out  # and the count once the epoch is over
+
+
+def test_class_weight_applies_to_stream_batches():
+    ref = _model()
+    ref.fit(X, Y, class_weight={0: 0.5, 1: 2.0}, batch_size=8, shuffle=False, verbose=0)
+    model = _model()
+    model.fit(_gen(), class_weight={0: 0.5, 1: 2.0}, verbose=0)
+    _same_weights(ref, model)
 
 
 def test_callbacks_see_every_batch_of_a_stream():

@@ -99,8 +99,14 @@ class _DepthwiseBase(ActivationMixin, Layer):
     def _set_depthwise_args(self, kernel_size, strides, padding, data_format, dilation_rate,
                             depth_multiplier, activation, use_bias, depthwise_initializer,
                             bias_initializer, depthwise_regularizer, bias_regularizer):
-        self.depth_multiplier = _check_positive_int(self.name, "depth_multiplier",
-                                                    depth_multiplier)
+        if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, (int, np.integer))
+                or depth_multiplier < 1):
+            raise ValueError(
+                f"Layer '{self.name}' argument depth_multiplier expects a positive integer (the "
+                f"filters per input channel), got {depth_multiplier!r}. Pass e.g. "
+                "depth_multiplier=1."
+            )
+        self.depth_multiplier = int(depth_multiplier)
         conv_geometry_args(self, 2, kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
         self.use_bias = bool(use_bias)

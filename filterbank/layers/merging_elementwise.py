@@ -219,27 +219,62 @@ def add(inputs, **kwargs):
 
 
 def subtract(inputs, **kwargs):
-    """``Subtract(**kwargs)(inputs)``; see :class:`Subtract`."""
+    """``Subtract(**kwargs)(inputs)``; see :class:`Subtract`.
+
+    Example:
+        >>> import filterbank as keras
+        >>> a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+        >>> keras.layers.subtract([a, b]).shape
+        (None, 4)
+    """
     return Subtract(**kwargs)(inputs)
 
 
 def multiply(inputs, **kwargs):
-    """``Multiply(**kwargs)(inputs)``; see :class:`Multiply`."""
+    """``Multiply(**kwargs)(inputs)``; see :class:`Multiply`.
+
+    Example:
+        >>> import filterbank as keras
+        >>> a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+        >>> keras.layers.multiply([a, b]).shape
+        (None, 4)
+    """
     return Multiply(**kwargs)(inputs)
 
 
 def average(inputs, **kwargs):
-    """``Average(**kwargs)(inputs)``; see :class:`Average`."""
+    """``Average(**kwargs)(inputs)``; see :class:`Average`.
+
+    Example:
+        >>> import filterbank as keras
+        >>> a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+        >>> keras.layers.average([a, b]).shape
+        (None, 4)
+    """
     return Average(**kwargs)(inputs)
 
 
 def maximum(inputs, **kwargs):
-    """``Maximum(**kwargs)(inputs)``; see :class:`Maximum`."""
+    """``Maximum(**kwargs)(inputs)``; see :class:`Maximum`.
+
+    Example:
+        >>> import filterbank as keras
+        >>> a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+        >>> keras.layers.maximum([a, b]).shape
+        (None, 4)
+    """
     return Maximum(**kwargs)(inputs)
 
 
 def minimum(inputs, **kwargs):
-    """``Minimum(**kwargs)(inputs)``; see :class:`Minimum`."""
+    """``Minimum(**kwargs)(inputs)``; see :class:`Minimum`.
+
+    Example:
+        >>> import filterbank as keras
+        >>> a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+        >>> keras.layers.minimum([a, b]).shape
+        (None, 4)
+    """
     return Minimum(**kwargs)(inputs)
 
 

@@ -104,6 +104,11 @@ class UpSampling2D(Layer):
         self.size = _positive_sizes(self, "size", size, 2)
         self.data_format = check_data_format(self.name, data_format)
         key = interpolation.lower() if isinstance(interpolation, str) else interpolation
+        if key in ("bicubic", "lanczos3", "lanczos5", "area"):
+            raise ValueError(
+                f"Layer '{self.name}' argument interpolation={interpolation!r} is a Keras option "
+                "filterbank does not implement; use 'nearest' or 'bilinear'."
+            )
         if key not in _resize.INTERPOLATIONS:
             raise unknown_name("interpolation", interpolation, _resize.INTERPOLATIONS,
                                where=f"Layer '{self.name}' argument interpolation")

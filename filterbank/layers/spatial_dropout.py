@@ -22,10 +22,13 @@ from .regularization import Dropout
 
 class _SpatialDropout(Dropout):
     def __init__(self, rate, seed=None, **kwargs):
+        if "noise_shape" in kwargs:  # the mask's shape is what this layer is
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument 'noise_shape': it "
+                "always drops whole channels. Use Dropout(rate, noise_shape=...) for another "
+                "mask shape."
+            )
         super().__init__(rate, seed=seed, **kwargs)
-
-    def check_input_shape(self, shape, index=0):
-        super().check_input_shape(shape, index)
 
     def _mask_shape(self, shape):
         self.check_input_shape(shape)

@@ -48,7 +48,14 @@ PADDINGS = ("valid", "same")
 
 
 def transpose_output_length(n, k, s, padding, output_padding=None, dilation=1):
-    """Keras 3's output size of a transposed convolution along one axis (None stays None)."""
+    """Keras 3's output size of a transposed convolution along one axis (None stays None).
+
+    Example:
+        >>> transpose_output_length(7, 3, 2, "valid"), transpose_output_length(7, 3, 2, "same")
+        (15, 14)
+        >>> transpose_output_length(7, 3, 2, "same", output_padding=0)
+        13
+    """
     if n is None:
         return None
     k = effective_kernel(k, dilation)
@@ -61,7 +68,12 @@ def transpose_output_length(n, k, s, padding, output_padding=None, dilation=1):
 
 
 def transpose_crop(k, s, padding, output_padding=None, dilation=1):
-    """Cells cut from the start of the full grid (Keras's JAX/TensorFlow placement)."""
+    """Cells cut from the start of the full grid (Keras's JAX/TensorFlow placement).
+
+    Example:
+        >>> transpose_crop(3, 2, "same"), transpose_crop(4, 2, "same"), transpose_crop(3, 1, "same")
+        (0, 1, 1)
+    """
     k = effective_kernel(k, dilation)
     if padding == "valid":
         return 0
@@ -201,6 +213,13 @@ def conv2d_transpose_forward(x, w, b=None, strides=(1, 1), padding="valid", outp
 
     Shapes: x (N, H, W, C), w (kh, kw, F, C) (Keras's Conv2DTranspose kernel), b (F,) or
     None -> y (N, Ho, Wo, F), sizes as in the module docstring.
+
+    Example:
+        >>> import numpy as np
+        >>> y, _ = conv2d_transpose_forward(np.ones((1, 7, 7, 4)), np.ones((3, 3, 2, 4)),
+        ...                                 strides=2, padding="same")
+        >>> y.shape
+        (1, 14, 14, 2)
     """
     strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
     padding = _padding(padding, PADDINGS)

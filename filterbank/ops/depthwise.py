@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conv import PADDINGS_2D, _as_float, _padding, _pair, resolve_pads
-from .conv_gemm import conv_output_size
+from .conv_gemm import compiled_module, conv_output_size
 from .im2col import _window_slices, pad_input
 
 
@@ -72,6 +72,13 @@ def depthwise_conv2d_forward(x, w, b=None, strides=(1, 1), padding="valid", dila
     """Depthwise 2D convolution, NHWC. Returns (y, cache) for :func:`depthwise_conv2d_backward`.
 
     Shapes: x (N, H, W, C), w (kh, kw, C, M), b (C*M,) or None -> y (N, Ho, Wo, C*M).
+
+    Example:
+        >>> import numpy as np
+        >>> y, _ = depthwise_conv2d_forward(np.ones((2, 9, 8, 3)), np.ones((3, 3, 3, 2)),
+        ...                                 strides=2, padding="same")
+        >>> y.shape, float(y[0, 1, 1, 0])
+        ((2, 5, 4, 6), 9.0)
     """
     strides, dilation = _pair(strides, "strides"), _pair(dilation, "dilation")
     padding = _padding(padding, PADDINGS_2D)
@@ -91,17 +98,27 @@ def depthwise_run(x, w, b, strides, pads, dilation, out_hw):
     n, _, _, c = x.shape
     kh, kw, _, m = w.shape
     xp = pad_input(x, pads)
-    y = np.empty((n, *out_hw, c, m), dtype=x.dtype)
-    tmp = np.empty_like(y)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _window_slices(i, j, strides, dilation, out_hw)
-            xs = xp[:, rows, cols, :, None]  # a strided view: no copy
-            if i == 0 and j == 0:
-                np.multiply(xs, w[i, j], out=y)
-            else:
-                np.multiply(xs, w[i, j], out=tmp)
-                y += tmp
+    fast = _compiled()
+    if fast is not None:
+        xp = np.ascontiguousarray(xp)
+        y = np.empty((n, *out_hw, c, m), dtype=x.dtype)
+        fast.depthwise_forward(xp, np.ascontiguousarray(w), strides[0], strides[1], dilation[0], dilation[1], y)
+    else:
+        # One (N, Ho, Wo, C) map per multiplier m: the inner loops run over the C contiguous
+        # channels (a trailing axis of size M would make NumPy loop one value at a time).
+        ym = np.empty((m, n, *out_hw, c), dtype=x.dtype)
+        tmp = np.empty((n, *out_hw, c), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                rows, cols = _window_slices(i, j, strides, dilation, out_hw)
+                xs = xp[:, rows, cols, :]  # a strided view: no copy
+                for k in range(m):
+                    if i == 0 and j == 0:
+                        np.multiply(xs, w[i, j, :, k], out=ym[k])
+                    else:
+                        np.multiply(xs, w[i, j, :, k], out=tmp)
+                        ym[k] += tmp
+        y = ym[0] if m == 1 else np.ascontiguousarray(ym.transpose(1, 2, 3, 4, 0))
     y = y.reshape(n, *out_hw, c * m)
     if b is not None:
         y += np.asarray(b, dtype=y.dtype)
@@ -120,32 +137,58 @@ def depthwise_conv2d_backward(dy, cache: DepthwiseCache, need_dx=True):
     n = xp.shape[0]
     ho, wo = cache.out_hw
     dy = np.ascontiguousarray(dy, dtype=w.dtype)
-    dy5 = dy.reshape(n, ho, wo, c, m)
     ones = np.ones(n * ho * wo, dtype=dy.dtype)
     db = ones @ dy.reshape(-1, c * m) if cache.has_bias else None
-    dw = np.empty_like(w)
-    dxp = np.zeros(xp.shape, dtype=dy.dtype) if need_dx else None
-    tmp = np.empty_like(dy5)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _window_slices(i, j, cache.strides, cache.dilation, (ho, wo))
-            xs = xp[:, rows, cols, :, None]
-            np.multiply(xs, dy5, out=tmp)
-            # Summing the pixels as a BLAS ones-vector product: fast and blockwise (less
-            # float32 drift than a running sum).
-            dw[i, j] = (ones @ tmp.reshape(-1, c * m)).reshape(c, m)
-            if need_dx:
-                if m == 1:
-                    dxp[:, rows, cols, :] += dy5[..., 0] * w[i, j, :, 0]
-                else:
-                    np.multiply(dy5, w[i, j], out=tmp)
-                    dxp[:, rows, cols, :] += tmp.sum(axis=-1)
+    fast = _compiled()
+    if fast is not None:
+        dw = np.zeros(w.shape, dtype=dy.dtype)
+        dxp = np.zeros(xp.shape, dtype=dy.dtype) if need_dx else np.zeros((1, 1, 1, 1), dy.dtype)
+        fast.depthwise_backward(xp, np.ascontiguousarray(w), dy.reshape(n, ho, wo, c, m), cache.strides[0],
+                                cache.strides[1], cache.dilation[0], cache.dilation[1],
+                                need_dx, dxp, dw)
+        dxp = dxp if need_dx else None
+    else:
+        dw, dxp = _depthwise_backward_numpy(dy, xp, w, cache, need_dx, ones)
     dx = None
     if need_dx:
         (pt, _), (pl, _) = cache.pads
         h, wd = cache.x_shape[1:3]
         dx = np.ascontiguousarray(dxp[:, pt:pt + h, pl:pl + wd, :])
     return dx, dw, db
+
+
+def _depthwise_backward_numpy(dy, xp, w, cache, need_dx, ones):
+    """(dw, dx_padded or None): per kernel offset, one product and one BLAS ones-vector
+    product per multiplier for dw, one multiply-add for dx."""
+    kh, kw, c, m = w.shape
+    n = xp.shape[0]
+    ho, wo = cache.out_hw
+    # (M, N, Ho, Wo, C): inner loops over the C contiguous channels.
+    dym = dy.reshape(n, ho, wo, c, m).transpose(4, 0, 1, 2, 3)
+    if m > 1:
+        dym = np.ascontiguousarray(dym)
+    dw = np.empty_like(w)
+    dxp = np.zeros(xp.shape, dtype=dy.dtype) if need_dx else None
+    tmp = np.empty((n, ho, wo, c), dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, cols = _window_slices(i, j, cache.strides, cache.dilation, (ho, wo))
+            xs = xp[:, rows, cols, :]
+            for k in range(m):
+                np.multiply(xs, dym[k], out=tmp)
+                # Summing the pixels as a BLAS ones-vector product: fast and blockwise (less
+                # float32 drift than a running sum).
+                dw[i, j, :, k] = ones @ tmp.reshape(-1, c)
+                if need_dx:
+                    np.multiply(dym[k], w[i, j, :, k], out=tmp)
+                    dxp[:, rows, cols, :] += tmp
+    return dw, dxp
+
+
+def _compiled():
+    """The numba kernels (ops/_numba_depthwise.py), or None: numba missing or switched off
+    (FILTERBANK_DISABLE_NUMBA=1), the same switch as every compiled kernel."""
+    return compiled_module("_numba_depthwise")
 
 
 # ---- separable ------------------------------------------------------------------------------

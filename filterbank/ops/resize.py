@@ -26,7 +26,12 @@ INTERPOLATIONS = ("nearest", "bilinear")
 
 
 def interpolation_matrix(n: int, factor: int, dtype=np.float64) -> np.ndarray:
-    """(n*factor, n) weights of half-pixel linear interpolation, rows summing to 1."""
+    """(n*factor, n) weights of half-pixel linear interpolation, rows summing to 1.
+
+    Example:
+        >>> interpolation_matrix(2, 2).tolist()
+        [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
+    """
     out = np.arange(n * factor)
     src = np.maximum((out + 0.5) / factor - 0.5, 0.0)
     i0 = np.floor(src).astype(int)

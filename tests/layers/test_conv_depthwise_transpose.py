@@ -81,6 +81,7 @@ def test_matches_real_keras(name, kwargs, shape):
     theirs = getattr(k.layers, name)(**kwargs)
     expected = keras_output(theirs, x, weights)
     assert [w.shape for w in theirs.get_weights()] == [w.shape for w in weights]
+    assert ours.count_params() == theirs.count_params()  # what summary() prints
     got = ours(x)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

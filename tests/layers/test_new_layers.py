@@ -42,6 +42,7 @@ CASES = [
 KERAS_TORCH_FAILS = (9, 10)
 
 
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
 @pytest.mark.parametrize("name,kwargs,shape",
                          [c for i, c in enumerate(CASES) if i not in KERAS_TORCH_FAILS])
 def test_matches_real_keras(name, kwargs, shape):
@@ -55,6 +56,7 @@ def test_matches_real_keras(name, kwargs, shape):
     theirs = getattr(k.layers, name)(**kwargs)
     expected = keras_output(theirs, x, weights)  # inference: dropout is the identity
     assert [w.shape for w in theirs.get_weights()] == [w.shape for w in weights]
+    assert ours.count_params() == theirs.count_params()  # what summary() prints
     np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5)
     assert ours.compute_output_shape((None, *shape[1:])) == tuple(
         theirs.compute_output_shape((None, *shape[1:])))
@@ -169,7 +171,8 @@ def test_summary_counts():
     (lambda: layers.Cropping1D((1, -2)), "non-negative"),
     (lambda: layers.ZeroPadding1D(-1), "padding expects a non-negative"),
     (lambda: layers.UpSampling2D(0), "size expects a positive"),
-    (lambda: layers.UpSampling2D(2, interpolation="bicubic"), "interpolation"),
+    (lambda: layers.UpSampling2D(2, interpolation="bicubic"), "does not implement.*'bilinear'"),
+    (lambda: layers.UpSampling2D(2, interpolation="linear"), "Unknown interpolation 'linear'"),
     (lambda: layers.UpSampling1D((2, 2)), "size expects a positive integer"),
     (lambda: layers.SpatialDropout2D(1.5), "rate expects a number between 0 and 1"),
     (lambda: layers.LayerNormalization(epsilon=0), "epsilon expects a number > 0"),
@@ -180,6 +183,11 @@ def test_summary_counts():
 def test_bad_arguments_are_explained(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
+
+
+def test_spatial_dropout_refuses_a_noise_shape():
+    with pytest.raises(TypeError, match="always drops whole channels"):
+        layers.SpatialDropout2D(0.5, noise_shape=(None, 1, 1, 3))
 
 
 def test_bad_inputs_are_explained():

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import set_random_seed
-from .datasets.py_dataset import PyDataset, Sequence
 from .layers.base import clear_session
 
 
@@ -184,6 +183,11 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
 
 
 def __getattr__(name):
+    # Loaded on first use, so `import filterbank` loads no dataset code.
+    if name in ("PyDataset", "Sequence"):
+        from .datasets import py_dataset
+
+        return getattr(py_dataset, name)
     if name == "image_dataset_from_directory":
         from .datasets.image_folder import image_dataset_from_directory
 
@@ -192,8 +196,6 @@ def __getattr__(name):
 
 
 __all__ = [
-    "PyDataset",
-    "Sequence",
     "split_dataset",
     "conv_arithmetic",
     "ConvArithmetic",

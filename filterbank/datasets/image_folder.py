@@ -11,8 +11,10 @@ Differences from Keras (which returns a ``tf.data.Dataset``): we return an
 ``len()`` (number of batches) and ``to_numpy()`` (all images and labels as two arrays).
 Images are decoded and resized by Pillow on each pass (nothing is cached), so resized pixel
 values can differ slightly from TensorFlow's. With ``shuffle=True`` each pass visits the
-files in a new random order (a full shuffle; Keras shuffles within a buffer of 8 batches).
-Needs Pillow: ``pip install filterbank[io]``.
+files in a new random order (a full shuffle; Keras shuffles within a buffer of 8 batches),
+``epoch_order(k)`` for pass k, a function of ``seed`` and k alone. Pass the dataset straight
+to ``model.fit`` / ``evaluate`` / ``predict``: batches are decoded as training reads them,
+so a folder larger than memory trains in bounded memory. Needs Pillow: ``pip install filterbank[io]``.
 
 Example:
     >>> from filterbank.datasets import image_dataset_from_directory

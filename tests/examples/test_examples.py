@@ -102,17 +102,19 @@ def test_the_three_examples_learn(tmp_path, monkeypatch):
     # Small versions of the scripts' runs (the scripts measure their own, higher bars).
     monkeypatch.setenv("FILTERBANK_OFFLINE", "1")       # the bundled digits, no download try
     warnings.simplefilter("ignore")
-    ae = load("denoising_autoencoder").run(train=1000, test=200, epochs=3, verbose=0)
-    print("autoencoder MSE ratio", ae["ratio"])
-    assert ae["ratio"] >= 1.5, ae["ratio"]
+    # CPU time measured on the project machine: about 6 s, 20 s and 3 s.
+    ae = load("denoising_autoencoder").run(train=600, test=200, epochs=2, batch_size=16,
+                                           verbose=0)
+    print("autoencoder MSE ratio", ae["ratio"])            # measured 1.50
+    assert ae["ratio"] >= 1.25, ae["ratio"]
 
     cifar = load("cifar_style_convnet").run(train=2000, test=300, epochs=3, width=8,
                                             batch_size=16, verbose=0)
-    print("cifar-style test accuracy", cifar["test_accuracy"])
+    print("cifar-style test accuracy", cifar["test_accuracy"])   # measured 0.59
     assert cifar["test_accuracy"] >= 0.4, cifar["test_accuracy"]   # chance: 0.1
 
     scratch = load("image_classification_from_scratch")
     folder = scratch.write_images(tmp_path / "xo", n_per_class=150, size=24)
     result = scratch.run(folder, size=24, epochs=4, batch_size=8, verbose=0)
-    print("from-scratch validation accuracy", result["history"]["val_accuracy"])
+    print("from-scratch validation accuracy", result["history"]["val_accuracy"])  # ... 1.0
     assert result["val_accuracy"] >= 0.8, result["history"]

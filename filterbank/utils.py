@@ -1,4 +1,5 @@
-"""Small helpers Keras users expect: ``to_categorical``, ``set_random_seed``.
+"""Small helpers Keras users expect: ``to_categorical``, ``set_random_seed``, ``PyDataset``,
+``split_dataset``, ``image_dataset_from_directory``.
 
 Example:
     >>> from filterbank.utils import to_categorical
@@ -71,13 +72,20 @@ def conv_arithmetic(n: int, f: int, s: int = 1, p: int = 0) -> ConvArithmetic:
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
-    """One-hot encode integer class labels (any shape; a new last axis is added)."""
+    """One-hot encode integer class labels (a new last axis; a trailing axis of 1 is replaced).
+
+    Example:
+        >>> to_categorical(np.array([[1], [0]])).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
     y = np.asarray(y)
     if y.size and (y.dtype.kind not in "iub" and not np.all(np.mod(y, 1) == 0)):
         raise ValueError(
             f"to_categorical expects integer class labels, got dtype {y.dtype} with fractional values."
         )
     y = y.astype(np.int64)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y[..., 0]  # as Keras: (n, 1) labels (e.g. CIFAR-10's) give (n, classes)
     if y.size and y.min() < 0:
         raise ValueError(f"to_categorical expects labels >= 0, got {int(y.min())}.")
     if num_classes is None:
@@ -92,7 +100,103 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return out
 
 
+def _split_sizes(total: int, left_size, right_size) -> int:
+    """The number of samples in the left part (Keras's rules for int counts and fractions)."""
+
+    def check(name, v):
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(
+                f"split_dataset argument {name} expects an int (a count), a float in (0, 1) "
+                f"(a fraction) or None, got {v!r}."
+            )
+        if isinstance(v, (float, np.floating)):
+            if not 0.0 < v < 1.0:
+                raise ValueError(
+                    f"split_dataset argument {name}={v} is a fraction and must be in (0, 1)."
+                )
+            return int(round(v * total))
+        if not 0 < v <= total:
+            raise ValueError(
+                f"split_dataset argument {name}={v} must be a count in [1, {total}] (the "
+                "dataset has {total} samples).".replace("{total}", str(total))
+            )
+        return int(v)
+
+    left, right = check("left_size", left_size), check("right_size", right_size)
+    if left is None and right is None:
+        raise ValueError(
+            "split_dataset needs left_size or right_size (a count or a fraction), e.g. "
+            "left_size=0.8."
+        )
+    if left is None:
+        left = total - right
+    elif right is not None and left + right > total:
+        raise ValueError(
+            f"split_dataset: left_size and right_size add up to {left + right} samples, more "
+            f"than the {total} in the dataset."
+        )
+    if left < 1 or left >= total:
+        raise ValueError(
+            f"split_dataset leaves {left} sample(s) on the left and {total - left} on the "
+            f"right of {total}; both sides need at least one."
+        )
+    return left
+
+
+def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):
+    """Split an array, or a tuple/list of equally long arrays, into (left, right) parts.
+
+    As ``keras.utils.split_dataset`` for array data (which Keras turns into datasets; here the
+    parts stay arrays, which ``fit`` takes). With ``right_size`` alone the left part is the
+    rest; with both, samples beyond their sum are dropped.
+
+    Example:
+        >>> x, y = np.arange(10).reshape(5, 2), np.arange(5)
+        >>> (x_tr, y_tr), (x_te, y_te) = split_dataset((x, y), left_size=0.8)
+        >>> y_tr.tolist(), y_te.tolist()
+        ([0, 1, 2, 3], [4])
+    """
+    multi = isinstance(dataset, (tuple, list))
+    arrays = [np.asarray(a) for a in (dataset if multi else [dataset])]
+    if not arrays or any(a.ndim == 0 for a in arrays):
+        raise ValueError("split_dataset expects an array or a tuple of arrays (samples first).")
+    total = len(arrays[0])
+    if any(len(a) != total for a in arrays):
+        raise ValueError(
+            "split_dataset expects arrays of the same length, got lengths "
+            f"{[len(a) for a in arrays]}."
+        )
+    left = _split_sizes(total, left_size, right_size)
+    right_end = total
+    if left_size is not None and right_size is not None:
+        right_end = left + (int(round(right_size * total))
+                            if isinstance(right_size, (float, np.floating)) else int(right_size))
+    order = (np.random.default_rng(seed).permutation(total) if shuffle else np.arange(total))
+    lefts = [a[order[:left]] for a in arrays]
+    rights = [a[order[left:right_end]] for a in arrays]
+    if not multi:
+        return lefts[0], rights[0]
+    kind = type(dataset) if isinstance(dataset, tuple) else list
+    return kind(lefts), kind(rights)
+
+
+def __getattr__(name):
+    # Loaded on first use, so `import filterbank` loads no dataset code.
+    if name in ("PyDataset", "Sequence"):
+        from .datasets import py_dataset
+
+        return getattr(py_dataset, name)
+    if name == "image_dataset_from_directory":
+        from .datasets.image_folder import image_dataset_from_directory
+
+        return image_dataset_from_directory
+    raise AttributeError(f"module 'filterbank.utils' has no attribute {name!r}")
+
+
 __all__ = [
+    "split_dataset",
     "conv_arithmetic",
     "ConvArithmetic",
     "to_categorical",

@@ -11,8 +11,10 @@ Differences from Keras (which returns a ``tf.data.Dataset``): we return an
 ``len()`` (number of batches) and ``to_numpy()`` (all images and labels as two arrays).
 Images are decoded and resized by Pillow on each pass (nothing is cached), so resized pixel
 values can differ slightly from TensorFlow's. With ``shuffle=True`` each pass visits the
-files in a new random order (a full shuffle; Keras shuffles within a buffer of 8 batches).
-Needs Pillow: ``pip install filterbank[io]``.
+files in a new random order (a full shuffle; Keras shuffles within a buffer of 8 batches),
+``epoch_order(k)`` for pass k, a function of ``seed`` and k alone. Pass the dataset straight
+to ``model.fit`` / ``evaluate`` / ``predict``: batches are decoded as training reads them,
+so a folder larger than memory trains in bounded memory. Needs Pillow: ``pip install filterbank[io]``.
 
 Example:
     >>> from filterbank.datasets import image_dataset_from_directory
@@ -141,7 +143,9 @@ class ImageDataset:
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = crop_to_aspect_ratio
         self.shuffle = shuffle
-        self._rng = np.random.default_rng(seed)
+        # Pass k visits the files in epoch_order(k): seed and pass number decide it.
+        self._seed = 0 if seed is None else int(seed)
+        self._passes = 0
 
     def __len__(self) -> int:
         if self.batch_size is None:
@@ -199,15 +203,30 @@ class ImageDataset:
             return images
         return images, self._encode_labels(index)
 
-    def __iter__(self):
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The order in which pass number ``epoch`` (0, 1, ...) visits the files.
+
+        A function of ``seed`` and ``epoch`` alone, so a training run that resumes at epoch
+        ``e`` (``BackupAndRestore``) sees the files in the same order as an uninterrupted one.
+        """
         n = len(self.file_paths)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self._seed, int(epoch)]).permutation(n)
+
+    def load_batch(self, index):
+        """The batch of files ``index`` (positions in ``file_paths``), decoded now."""
+        return self._batch(np.asarray(index))
+
+    def __iter__(self):
+        order = self.epoch_order(self._passes)
+        self._passes += 1
         if self.batch_size is None:
             for i in order:
                 item = self._batch(np.array([i]))
                 yield tuple(a[0] for a in item) if isinstance(item, tuple) else item[0]
             return
-        for start in range(0, n, self.batch_size):
+        for start in range(0, len(order), self.batch_size):
             yield self._batch(order[start:start + self.batch_size])
 
     def to_numpy(self):

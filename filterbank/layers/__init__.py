@@ -39,6 +39,18 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from .preprocessing import (
+    PREPROCESSING_CLASSES,
+    CenterCrop,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from .regularization import Dropout
 from .resampling import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D
 from .reshaping import Flatten, Reshape, ZeroPadding2D
@@ -101,6 +113,7 @@ LAYER_CLASSES = {
         Average,
         Maximum,
         Minimum,
+        *PREPROCESSING_CLASSES,
     )
 }
 """Every built-in layer class by name: what model files may name, and nothing else."""

@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import did_you_mean
+from . import data_adapters as DA
 from . import validation as V
 from .compile_utils import CompiledOutputs, resolve_optimizer
 from .labels import class_weight_to_sample_weight
@@ -139,6 +140,7 @@ class TrainingMixin(StepsMixin):
         sample_weight=None,
         initial_epoch=0,
         steps_per_epoch=None,
+        validation_steps=None,
         validation_batch_size=None,
         validation_freq=1,
     ):
@@ -147,7 +149,10 @@ class TrainingMixin(StepsMixin):
         Args (as Keras):
             x: an array (batch, ...) or a list / dict of arrays for several inputs. It is
                 converted once to the model's float dtype without rescaling (uint8 images stay
-                0..255: divide by 255 first if the model expects [0, 1]).
+                0..255: divide by 255 first if the model expects [0, 1]). Or, as Keras: a
+                dataset from ``image_dataset_from_directory``, a ``keras.utils.PyDataset`` or
+                a generator / iterable of ``(x, y[, sample_weight])`` batches (then y is None;
+                see ``models/data_adapters.py``).
             y: targets: class ids (sparse losses), one-hot rows, or values; a list / dict for
                 several outputs.
             batch_size: samples per step (None -> 32).
@@ -156,13 +161,16 @@ class TrainingMixin(StepsMixin):
             callbacks: a list of ``keras.callbacks`` objects.
             validation_split: fraction in [0, 1) held out from the *end* of the data, before
                 shuffling (as Keras); ignored when validation_data is given.
-            validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val).
+            validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val), or a
+                dataset / PyDataset / generator of such batches.
             shuffle: reshuffle the training samples every epoch (from backend.rng()).
             class_weight: {class_id: weight}, turned into per-sample weights.
             sample_weight: (n,) weights per sample (or a list / dict per output).
             initial_epoch: epoch to start from (to resume a run; a
                 ``callbacks.BackupAndRestore`` backup overrides it).
-            steps_per_epoch: batches per epoch (default: all, ceil(n / batch_size)).
+            steps_per_epoch: batches per epoch (default: all, ceil(n / batch_size); for a
+                generator: until it ends).
+            validation_steps: batches per validation pass (default: all).
             validation_batch_size: batch size of the validation pass (default: batch_size).
             validation_freq: validate every this many epochs.
 
@@ -181,6 +189,16 @@ class TrainingMixin(StepsMixin):
         validation_freq = V.check_positive_int(validation_freq, "validation_freq", "fit")
         verbose = V.check_verbose(verbose, "fit")
         validation_split = V.check_validation_split(validation_split)
+        if validation_steps is not None:
+            validation_steps = V.check_positive_int(validation_steps, "validation_steps", "fit")
+        if DA.is_stream(x) or DA.is_stream(validation_data):
+            return DA.fit_stream(
+                self, x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                callbacks=callbacks, validation_split=validation_split,
+                validation_data=validation_data, validation_steps=validation_steps,
+                shuffle=shuffle, class_weight=class_weight, sample_weight=sample_weight,
+                initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                validation_batch_size=val_batch, validation_freq=validation_freq)
 
         xs, ys, sws = self._prepare_data(x, y, sample_weight, "fit", class_weight=class_weight)
         n = V.num_samples(xs)
@@ -263,8 +281,11 @@ class TrainingMixin(StepsMixin):
             first_step = 0
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
+                val_steps = None if validation_steps is None else min(
+                    validation_steps, math.ceil(V.num_samples(val[0]) / val_batch))
                 with lock:
-                    val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl)
+                    val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl,
+                                               max_steps=val_steps)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -348,6 +369,12 @@ class TrainingMixin(StepsMixin):
             batch_size, "batch_size", "evaluate", allow_none_default=32
         )
         verbose = V.check_verbose(verbose, "evaluate")
+        if DA.is_stream(x):
+            if steps is not None:
+                steps = V.check_positive_int(steps, "steps", "evaluate")
+            return DA.evaluate_stream(self, x, y=y, sample_weight=sample_weight, steps=steps,
+                                      verbose=verbose, callbacks=callbacks,
+                                      return_dict=return_dict)
         xs, ys, sws = self._prepare_data(x, y, sample_weight, "evaluate")
         n = V.num_samples(xs)
         n_batches = math.ceil(n / batch_size)
@@ -411,6 +438,10 @@ class TrainingMixin(StepsMixin):
             batch_size, "batch_size", "predict", allow_none_default=32
         )
         verbose = V.check_verbose(verbose, "predict")
+        if DA.is_stream(x):
+            if steps is not None:
+                steps = V.check_positive_int(steps, "steps", "predict")
+            return DA.predict_stream(self, x, steps=steps, verbose=verbose, callbacks=callbacks)
         xs = V.prepare_inputs(self, x, "predict")
         n = V.num_samples(xs)
         n_batches = math.ceil(n / batch_size)

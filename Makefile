@@ -24,7 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-LINT_PATHS := filterbank tests benchmarks scripts
+LINT_PATHS := filterbank tests benchmarks scripts examples
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

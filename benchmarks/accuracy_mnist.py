@@ -55,10 +55,21 @@ def git_commit() -> str | None:
     """The checkout's commit (with '+dirty' when files differ), or None outside git."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty.strip() else "")
@@ -86,15 +97,19 @@ def run_recipe(arch, data, loss, seed, epochs, batch_size, verbose=2) -> dict:
     model.compile(optimizer="rmsprop", loss=loss, metrics=["accuracy"])
     timer = EpochTimer()
     start = time.perf_counter()
-    history = model.fit(x_train, t_train, epochs=epochs, batch_size=batch_size,
-                        verbose=verbose, callbacks=[timer])
+    history = model.fit(
+        x_train, t_train, epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=[timer]
+    )
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     logs = model.evaluate(x_test, t_test, batch_size=256, verbose=0, return_dict=True)
     eval_seconds = time.perf_counter() - start
     return {
-        "seed": seed, "params": model.count_params(), "train_samples": len(x_train),
-        "test_accuracy": float(logs["accuracy"]), "test_loss": float(logs["loss"]),
+        "seed": seed,
+        "params": model.count_params(),
+        "train_samples": len(x_train),
+        "test_accuracy": float(logs["accuracy"]),
+        "test_loss": float(logs["loss"]),
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         "epoch_seconds": [round(s, 3) for s in timer.seconds],
         "train_seconds": round(train_seconds, 3),
@@ -109,8 +124,10 @@ def load_bundled():
 
     (x_train, y_train), (x_test, y_test) = mnist.load_data(source="bundled")
     # As the seed listing: reshape to (n, 28, 28, 1), astype('float32') / 255.
-    return ((x_train[..., None].astype("float32") / 255, y_train),
-            (x_test[..., None].astype("float32") / 255, y_test))
+    return (
+        (x_train[..., None].astype("float32") / 255, y_train),
+        (x_test[..., None].astype("float32") / 255, y_test),
+    )
 
 
 def _markdown(result: dict) -> str:
@@ -131,7 +148,8 @@ def _markdown(result: dict) -> str:
             f"{'-' if ref is None else f'{100 * ref:.1f}%'} | {r['test_loss']:.4f} | "
             f"{min(r['epoch_seconds']):.1f}, {float(np.median(r['epoch_seconds'])):.1f} | "
             f"{r['train_samples'] / min(r['epoch_seconds']):,.0f}, "
-            f"{r['train_samples_per_second']:,.0f} |")
+            f"{r['train_samples_per_second']:,.0f} |"
+        )
     verdict = "passes" if result["passes"] else "FAILS"
     lines += [
         "",
@@ -153,8 +171,9 @@ def render(json_path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/accuracy_mnist.py",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="benchmarks/accuracy_mnist.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
@@ -163,29 +182,50 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
 
-    machine, commit = machine_info(), git_commit()   # before the run: files may change
+    machine, commit = machine_info(), git_commit()  # before the run: files may change
     data = load_bundled()
     runs = []
     for seed in seeds:
         print(f"--- seed {seed}", flush=True)
-        r = run_recipe("seed-sequential", data, "categorical_crossentropy", seed, args.epochs,
-                       args.batch_size, verbose=args.verbose)
+        r = run_recipe(
+            "seed-sequential",
+            data,
+            "categorical_crossentropy",
+            seed,
+            args.epochs,
+            args.batch_size,
+            verbose=args.verbose,
+        )
         runs.append(r)
-        print(f"seed {seed}: test accuracy {100 * r['test_accuracy']:.2f}% "
-              f"(loss {r['test_loss']:.4f}); epochs took "
-              f"{', '.join(f'{s:.1f}' for s in r['epoch_seconds'])} s", flush=True)
+        print(
+            f"seed {seed}: test accuracy {100 * r['test_accuracy']:.2f}% "
+            f"(loss {r['test_loss']:.4f}); epochs took "
+            f"{', '.join(f'{s:.1f}' for s in r['epoch_seconds'])} s",
+            flush=True,
+        )
     mean = float(np.mean([r["test_accuracy"] for r in runs]))
     result = {
         "figure": "accuracy_mnist",
-        "recipe": (f"seed Sequential CNN ({runs[0]['params']:,} params), rmsprop (Keras "
-                   f"defaults), categorical_crossentropy on one-hot labels, batch "
-                   f"{args.batch_size}, {args.epochs} epochs, images x/255 float32"),
-        "data": (f"bundled MNIST subset, {len(data[0][0]):,} train / {len(data[1][0]):,} test "
-                 "(real MNIST training digits 0-9999, split 80/20 per digit)"),
-        "seeds": seeds, "epochs": args.epochs, "batch_size": args.batch_size,
-        "runs": runs, "mean_test_accuracy": mean, "bar": BAR, "passes": mean >= BAR,
+        "recipe": (
+            f"seed Sequential CNN ({runs[0]['params']:,} params), rmsprop (Keras "
+            f"defaults), categorical_crossentropy on one-hot labels, batch "
+            f"{args.batch_size}, {args.epochs} epochs, images x/255 float32"
+        ),
+        "data": (
+            f"bundled MNIST subset, {len(data[0][0]):,} train / {len(data[1][0]):,} test "
+            "(real MNIST training digits 0-9999, split 80/20 per digit)"
+        ),
+        "seeds": seeds,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "runs": runs,
+        "mean_test_accuracy": mean,
+        "bar": BAR,
+        "passes": mean >= BAR,
         "pytorch_reference": {str(k): v for k, v in PYTORCH_REFERENCE.items()},
-        "machine": machine, "loadavg_end": list(os.getloadavg()), "commit": commit,
+        "machine": machine,
+        "loadavg_end": list(os.getloadavg()),
+        "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
     args.out.mkdir(parents=True, exist_ok=True)

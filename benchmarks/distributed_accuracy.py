@@ -47,16 +47,25 @@ def worker(args) -> None:
     distributed.initialize(timeout=600)
     (x_train, y_train), test = load_bundled()
     if args.train_samples:
-        x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
-    r = run_recipe("seed-sequential", ((x_train, y_train), test), "categorical_crossentropy",
-                   args.seed, 1, 64, verbose=0)
+        x_train, y_train = x_train[: args.train_samples], y_train[: args.train_samples]
+    r = run_recipe(
+        "seed-sequential",
+        ((x_train, y_train), test),
+        "categorical_crossentropy",
+        args.seed,
+        1,
+        64,
+        verbose=0,
+    )
     if distributed.rank() == 0:
         print("RESULT " + json.dumps(r), flush=True)
 
 
 # Fast-path settings: True = all on, False = all off, or one switch off.
-PARTIAL = {"numba off": ("FILTERBANK_DISABLE_NUMBA",),
-           "fast conv off": ("FILTERBANK_DISABLE_FAST_CONV",)}
+PARTIAL = {
+    "numba off": ("FILTERBANK_DISABLE_NUMBA",),
+    "fast conv off": ("FILTERBANK_DISABLE_FAST_CONV",),
+}
 
 
 def _label(fast) -> str:
@@ -89,12 +98,18 @@ def launch(seed: int, threads: int, fast, ranks: int, args) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=3600)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            r = json.loads(line[len("RESULT "):])
-            r.update(ranks=ranks, threads=threads, fast=fast,
-                     wall_seconds=round(time.perf_counter() - start, 1))
+            r = json.loads(line[len("RESULT ") :])
+            r.update(
+                ranks=ranks,
+                threads=threads,
+                fast=fast,
+                wall_seconds=round(time.perf_counter() - start, 1),
+            )
             return r
-    raise SystemExit(f"seed {seed}, {ranks} rank(s) failed (exit {proc.returncode}):\n"
-                     f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    raise SystemExit(
+        f"seed {seed}, {ranks} rank(s) failed (exit {proc.returncode}):\n"
+        f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    )
 
 
 def markdown(result: dict) -> str:
@@ -110,33 +125,59 @@ def markdown(result: dict) -> str:
         two = [r for r in result["runs"] if r["seed"] == seed and r["ranks"] > 1]
         accs = [r["test_accuracy"] for r in one]
         lo, hi = min(accs), max(accs)
-        cells = ", ".join(f"{100 * r['test_accuracy']:.2f} ({r['threads']}t, "
-                          f"{_label(r['fast'])})" for r in one)
-        dist = ", ".join(f"{100 * r['test_accuracy']:.2f} ({r['ranks']}, "
-                         f"{_label(r['fast'])})" for r in two)
-        inside = ", ".join("yes" if lo <= r["test_accuracy"] <= hi else
-                           f"no ({100 * (r['test_accuracy'] - (lo if r['test_accuracy'] < lo else hi)):+.2f} pp)"
-                           for r in two)
+        cells = ", ".join(
+            f"{100 * r['test_accuracy']:.2f} ({r['threads']}t, {_label(r['fast'])})" for r in one
+        )
+        dist = ", ".join(
+            f"{100 * r['test_accuracy']:.2f} ({r['ranks']}, {_label(r['fast'])})" for r in two
+        )
+        inside = ", ".join(
+            "yes"
+            if lo <= r["test_accuracy"] <= hi
+            else f"no ({100 * (r['test_accuracy'] - (lo if r['test_accuracy'] < lo else hi)):+.2f} pp)"
+            for r in two
+        )
         lines.append(f"| {seed} | {cells} | {100 * (hi - lo):.2f} pp | {dist} | {inside} |")
-    lines += ["", f"Load average {result['machine']['loadavg_start'][0]:.1f} at the start; "
-              f"finished {result['date']}."]
+    lines += [
+        "",
+        f"Load average {result['machine']['loadavg_start'][0]:.1f} at the start; "
+        f"finished {result['date']}.",
+    ]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/distributed_accuracy.py",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="benchmarks/distributed_accuracy.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--seeds", default="0,1")
-    p.add_argument("--train-samples", type=int, default=None,
-                   help="train on the first N digits only (a quicker, rougher look)")
-    p.add_argument("--threads", default="1,2", help="BLAS thread counts of the one-process "
-                   "runs (default 1,2; more are slow on a busy 2-core machine)")
-    p.add_argument("--ranks", default="2,3", help="rank counts of the distributed runs "
-                   "(default 2,3), each with fast paths on and off")
-    p.add_argument("--partial", default="numba off,fast conv off",
-                   help="one-process runs (1 thread) with only one fast path off")
-    p.add_argument("--append", action="store_true", help="add these runs to the saved result "
-                   "(e.g. more thread counts or rank counts later)")
+    p.add_argument(
+        "--train-samples",
+        type=int,
+        default=None,
+        help="train on the first N digits only (a quicker, rougher look)",
+    )
+    p.add_argument(
+        "--threads",
+        default="1,2",
+        help="BLAS thread counts of the one-process "
+        "runs (default 1,2; more are slow on a busy 2-core machine)",
+    )
+    p.add_argument(
+        "--ranks",
+        default="2,3",
+        help="rank counts of the distributed runs (default 2,3), each with fast paths on and off",
+    )
+    p.add_argument(
+        "--partial",
+        default="numba off,fast conv off",
+        help="one-process runs (1 thread) with only one fast path off",
+    )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add these runs to the saved result (e.g. more thread counts or rank counts later)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -162,15 +203,23 @@ def main(argv=None) -> int:
         for threads, fast, ranks in plan:
             r = launch(seed, threads, fast, ranks, args)
             runs.append(r)
-            print(f"seed {seed}, {ranks} rank(s), {threads} thread(s), fast "
-                  f"{_label(fast)}: test accuracy {100 * r['test_accuracy']:.2f}% "
-                  f"({r['wall_seconds']} s)", flush=True)
+            print(
+                f"seed {seed}, {ranks} rank(s), {threads} thread(s), fast "
+                f"{_label(fast)}: test accuracy {100 * r['test_accuracy']:.2f}% "
+                f"({r['wall_seconds']} s)",
+                flush=True,
+            )
     result = {
-        "figure": "distributed_accuracy", "seeds": seeds, "runs": runs,
-        "recipe": ("seed Sequential CNN, rmsprop, categorical_crossentropy, global batch 64, "
-                   f"1 epoch, float32, bundled MNIST ({args.train_samples or 8000:,} train / "
-                   "2,000 test)"),
-        "machine": machine, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "figure": "distributed_accuracy",
+        "seeds": seeds,
+        "runs": runs,
+        "recipe": (
+            "seed Sequential CNN, rmsprop, categorical_crossentropy, global batch 64, "
+            f"1 epoch, float32, bundled MNIST ({args.train_samples or 8000:,} train / "
+            "2,000 test)"
+        ),
+        "machine": machine,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "distributed_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -46,8 +46,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 # Networks of the model: (name, bandwidth in bytes/s, per-message latency alpha in seconds).
 # alpha: ~50 us for MPI over TCP on 10 Gbit Ethernet; ~3 us on a 100 Gbit RDMA fabric
 # (InfiniBand / RoCE). Assumptions, not measurements; the loopback figures are measured.
-NETWORKS = [("10 Gbit/s Ethernet (TCP)", 10e9 / 8, 50e-6),
-            ("100 Gbit/s RDMA", 100e9 / 8, 3e-6)]
+NETWORKS = [("10 Gbit/s Ethernet (TCP)", 10e9 / 8, 50e-6), ("100 Gbit/s RDMA", 100e9 / 8, 3e-6)]
 MODEL_KS = (8, 32, 128)
 
 
@@ -67,28 +66,48 @@ def worker(args) -> None:
     keras.utils.set_random_seed(0)
     model = zoo.build("seed-sequential", (28, 28, 1), 10)
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
-    model.fit(x[:2 * args.batch], y[:2 * args.batch], batch_size=args.batch, epochs=1,
-              verbose=0, shuffle=False)  # warm-up: numba compilation, buffers
+    model.fit(
+        x[: 2 * args.batch],
+        y[: 2 * args.batch],
+        batch_size=args.batch,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+    )  # warm-up: numba compilation, buffers
     if strategy is not None:
         strategy.stats.reset()
     start = time.perf_counter()
-    model.fit(x[2 * args.batch:], y[2 * args.batch:], batch_size=args.batch, epochs=1,
-              verbose=0, shuffle=False)
+    model.fit(
+        x[2 * args.batch :],
+        y[2 * args.batch :],
+        batch_size=args.batch,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+    )
     seconds = time.perf_counter() - start
-    result = {"k": size, "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
-              "batch": args.batch, "steps": args.steps, "seconds": seconds,
-              "step_seconds": seconds / args.steps,
-              "samples_per_second": args.batch * args.steps / seconds,
-              "params": model.count_params()}
+    result = {
+        "k": size,
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+        "batch": args.batch,
+        "steps": args.steps,
+        "seconds": seconds,
+        "step_seconds": seconds / args.steps,
+        "samples_per_second": args.batch * args.steps / seconds,
+        "params": model.count_params(),
+    }
     if strategy is not None:
         stats = strategy.stats.as_dict()
-        result.update(allreduce_seconds_per_step=stats["allreduce_seconds_per_step"],
-                      bytes_per_step=stats["bytes_per_step"])
+        result.update(
+            allreduce_seconds_per_step=stats["allreduce_seconds_per_step"],
+            bytes_per_step=stats["bytes_per_step"],
+        )
         if args.microbench:
             result["microbench"] = microbench(strategy.comm, int(stats["bytes_per_step"]))
     else:
-        result.update(allreduce_seconds_per_step=0.0,
-                      bytes_per_step=4 * model.count_params() + 4 * 4)
+        result.update(
+            allreduce_seconds_per_step=0.0, bytes_per_step=4 * model.count_params() + 4 * 4
+        )
     if rank == 0:
         print("RESULT " + json.dumps(result), flush=True)
 
@@ -106,8 +125,11 @@ def microbench(comm, nbytes: int, repeats: int = 30) -> dict:
             start = time.perf_counter()
             comm.allreduce_(buf, "microbenchmark")
             times.append(time.perf_counter() - start)
-        out[label] = {"bytes": buf.nbytes, "median_seconds": float(np.median(times)),
-                      "min_seconds": float(np.min(times))}
+        out[label] = {
+            "bytes": buf.nbytes,
+            "median_seconds": float(np.median(times)),
+            "min_seconds": float(np.min(times)),
+        }
     return out
 
 
@@ -115,8 +137,15 @@ def microbench(comm, nbytes: int, repeats: int = 30) -> dict:
 def launch(k: int, threads: int, args) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.update({var: str(threads) for var in THREAD_VARS})
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--steps", str(args.steps),
-           "--batch", str(args.batch)] + (["--microbench"] if k > 1 else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--steps",
+        str(args.steps),
+        "--batch",
+        str(args.batch),
+    ] + (["--microbench"] if k > 1 else [])
     if k > 1:
         mpirun = shutil.which("mpirun")
         if mpirun is None:
@@ -132,9 +161,10 @@ def launch(k: int, threads: int, args) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise SystemExit(f"K={k} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n"
-                     f"{proc.stderr[-3000:]}")
+            return json.loads(line[len("RESULT ") :])
+    raise SystemExit(
+        f"K={k} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    )
 
 
 # ---- the model ------------------------------------------------------------------------------
@@ -156,9 +186,18 @@ def model_rows(compute_per_sample: float, nbytes: float, batch: int) -> list[dic
             # At this global batch, the K beyond which adding machines makes a step slower:
             # dT/dK = 0 with T(K) = c B / K + 2 n / bw (1 - 1/K) + 2 alpha (K - 1).
             k_best = math.sqrt(max(t1 - 2 * nbytes / bw, 0.0) / (2 * alpha))
-            rows.append({"network": name, "k": k, "step_ms": 1e3 * tk, "comm_ms": 1e3 * comm,
-                         "speedup": t1 / tk, "efficiency": t1 / tk / k,
-                         "batch_for_half_efficiency": b_half, "k_best_at_batch": k_best})
+            rows.append(
+                {
+                    "network": name,
+                    "k": k,
+                    "step_ms": 1e3 * tk,
+                    "comm_ms": 1e3 * comm,
+                    "speedup": t1 / tk,
+                    "efficiency": t1 / tk / k,
+                    "batch_for_half_efficiency": b_half,
+                    "k_best_at_batch": k_best,
+                }
+            )
     return rows
 
 
@@ -182,7 +221,8 @@ def model_markdown(result: dict) -> str:
         lines.append(
             f"| {row['network']} | {row['k']} | {row['step_ms']:.2f} | {row['comm_ms']:.2f} | "
             f"{row['speedup']:.1f}x | {100 * row['efficiency']:.0f}% | "
-            f"{row['batch_for_half_efficiency']:,} | {row['k_best_at_batch']:.0f} |")
+            f"{row['batch_for_half_efficiency']:,} | {row['k_best_at_batch']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -204,13 +244,15 @@ def result_markdown(result: dict) -> str:
             f"| {r['k']} | {r['threads']} | {r['samples_per_second']:,.0f} | "
             f"{1e3 * r['step_seconds']:.1f} | {1e3 * r['allreduce_seconds_per_step']:.2f} | "
             f"{r['bytes_per_step']:,.0f} | {'-' if small is None else f'{1e6 * small:.0f}'} | "
-            f"{'-' if grads is None else f'{1e3 * grads:.2f}'} |")
+            f"{'-' if grads is None else f'{1e3 * grads:.2f}'} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/distributed_speed.py",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="benchmarks/distributed_speed.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--ks", default="1,2", help="rank counts (default 1,2)")
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--batch", type=int, default=64, help="global batch (default 64)")
@@ -231,13 +273,19 @@ def main(argv=None) -> int:
     machine = machine_info()
     runs = []
     for k in [int(s) for s in args.ks.split(",") if s.strip()]:
-        for threads in ((1, 2) if k == 1 else (1,)):
+        for threads in (1, 2) if k == 1 else (1,):
             print(f"--- K={k}, {threads} thread(s) per rank", flush=True)
             runs.append(launch(k, threads, args))
             print(json.dumps(runs[-1]), flush=True)
-    result = {"figure": "distributed_speed", "batch": args.batch, "steps": args.steps,
-              "runs": runs, "machine": machine, "loadavg": machine["loadavg_start"],
-              "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    result = {
+        "figure": "distributed_speed",
+        "batch": args.batch,
+        "steps": args.steps,
+        "runs": runs,
+        "machine": machine,
+        "loadavg": machine["loadavg_start"],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     markdown = result_markdown(result) + "\n\n" + model_markdown(result) + "\n"

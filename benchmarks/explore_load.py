@@ -53,18 +53,40 @@ def _model_path(arg, workdir: Path) -> Path:
 
     out = workdir / "run"
     print(f"(no runs/main: training a seed CNN for a few steps into {out})", flush=True)
-    if main(["train", "--train-samples", "2000", "--epochs", "1", "--out", str(out),
-             "--verbose", "0"]) != 0:
+    if (
+        main(
+            [
+                "train",
+                "--train-samples",
+                "2000",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--verbose",
+                "0",
+            ]
+        )
+        != 0
+    ):
         raise SystemExit("training the benchmark's model failed")
     return out
 
 
 def _start_server(model: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "filterbank.cli", "explore", str(model),
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "filterbank.cli", "explore", str(model), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     import httpx
 
     deadline = time.monotonic() + 60
@@ -92,11 +114,17 @@ def _plan(model_info: dict, digits: np.ndarray, n: int, seed: int) -> list:
         if kind == "explain":
             layer = rng.choice(layers)
             index = [rng.randrange(d) for d in layer["output_shape"]]
-            jobs.append((kind, "/api/explain", {"pixels": pixels, "layer": layer["name"],
-                                                "index": index}))
+            jobs.append(
+                (kind, "/api/explain", {"pixels": pixels, "layer": layer["name"], "index": index})
+            )
         else:
-            jobs.append((kind, "/api/predict", {"pixels": pixels, "encoding": "base64",
-                                                "activations": kind != "predict"}))
+            jobs.append(
+                (
+                    kind,
+                    "/api/predict",
+                    {"pixels": pixels, "encoding": "base64", "activations": kind != "predict"},
+                )
+            )
     return jobs
 
 
@@ -108,9 +136,11 @@ def run(url: str, clients: int, requests: int, seed: int) -> dict:
     info = httpx.get(url + "api/model", timeout=30).json()
     h, w, c = info["input_shape"]
     (_, _), (x_test, _) = mnist.load_data(source="bundled")
-    digits = [(x_test[i] / 255.0).round(4).tolist() for i in range(32)] if (h, w, c) == (
-        28, 28, 1) else [np.random.default_rng(i).random((h, w, c)).round(4).tolist()
-                         for i in range(8)]
+    digits = (
+        [(x_test[i] / 255.0).round(4).tolist() for i in range(32)]
+        if (h, w, c) == (28, 28, 1)
+        else [np.random.default_rng(i).random((h, w, c)).round(4).tolist() for i in range(8)]
+    )
     plans = [_plan(info, digits, requests, seed + k) for k in range(clients)]
     results: list[list] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
@@ -138,32 +168,47 @@ def run(url: str, clients: int, requests: int, seed: int) -> dict:
 
     def stats(rows):
         lat = np.array([r[1] for r in rows]) * 1000
-        return {"requests": len(rows), "p50_ms": round(float(np.percentile(lat, 50)), 1),
-                "p95_ms": round(float(np.percentile(lat, 95)), 1),
-                "max_ms": round(float(lat.max()), 1),
-                "errors": sum(1 for r in rows if r[2] != 200)}
+        return {
+            "requests": len(rows),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "p95_ms": round(float(np.percentile(lat, 95)), 1),
+            "max_ms": round(float(lat.max()), 1),
+            "errors": sum(1 for r in rows if r[2] != 200),
+        }
 
-    report = {"clients": clients, "requests_per_client": requests, "wall_seconds": round(wall, 2),
-              "throughput_rps": round(len(flat) / wall, 1), "all": stats(flat),
-              "by_kind": {k: stats([r for r in flat if r[0] == k]) for k, _ in MIX
-                          if any(r[0] == k for r in flat)},
-              "error_statuses": sorted({str(r[2]) for r in flat if r[2] != 200}),
-              "model": info["name"], "params": info["params"],
-              "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-              "loadavg_before": None}
+    report = {
+        "clients": clients,
+        "requests_per_client": requests,
+        "wall_seconds": round(wall, 2),
+        "throughput_rps": round(len(flat) / wall, 1),
+        "all": stats(flat),
+        "by_kind": {
+            k: stats([r for r in flat if r[0] == k]) for k, _ in MIX if any(r[0] == k for r in flat)
+        },
+        "error_statuses": sorted({str(r[2]) for r in flat if r[2] != 200}),
+        "model": info["name"],
+        "params": info["params"],
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "loadavg_before": None,
+    }
     return report
 
 
 def markdown(r: dict) -> str:
-    lines = [f"{r['clients']} clients x {r['requests_per_client']} requests against "
-             f"`filterbank explore` ({r['model']}, {r['params']:,} parameters), "
-             f"{r['cores']} cores: {r['all']['requests']} requests in {r['wall_seconds']} s, "
-             f"**{r['throughput_rps']} requests/s, {r['all']['errors']} errors**.", "",
-             "| requests | count | p50 ms | p95 ms | max ms | errors |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"{r['clients']} clients x {r['requests_per_client']} requests against "
+        f"`filterbank explore` ({r['model']}, {r['params']:,} parameters), "
+        f"{r['cores']} cores: {r['all']['requests']} requests in {r['wall_seconds']} s, "
+        f"**{r['throughput_rps']} requests/s, {r['all']['errors']} errors**.",
+        "",
+        "| requests | count | p50 ms | p95 ms | max ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, s in [*r["by_kind"].items(), ("all", r["all"])]:
-        lines.append(f"| {name} | {s['requests']} | {s['p50_ms']} | {s['p95_ms']} | "
-                     f"{s['max_ms']} | {s['errors']} |")
+        lines.append(
+            f"| {name} | {s['requests']} | {s['p50_ms']} | {s['p95_ms']} | "
+            f"{s['max_ms']} | {s['errors']} |"
+        )
     return "\n".join(lines)
 
 

@@ -46,8 +46,10 @@ def load(limit: int | None):
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     if limit:
         x_train, y_train = x_train[:limit], y_train[:limit]
-    data = ((x_train[..., None].astype("float32") / 255, y_train),
-            (x_test[..., None].astype("float32") / 255, y_test))
+    data = (
+        (x_train[..., None].astype("float32") / 255, y_train),
+        (x_test[..., None].astype("float32") / 255, y_test),
+    )
     return data, source
 
 
@@ -56,24 +58,26 @@ def _markdown(result: dict) -> str:
     ref = PYTORCH_REFERENCE.get(r["seed"])
     verdict = "passes" if result["passes"] else "FAILS"
     per_epoch = ", ".join(f"{s:.0f}" for s in r["epoch_seconds"])
-    return "\n".join([
-        "# Accuracy: seed Functional recipe on Fashion-MNIST",
-        "",
-        f"Recipe: {result['recipe']}.",
-        f"Data: {result['data']}.",
-        "",
-        f"Seed {r['seed']}: test accuracy **{100 * r['test_accuracy']:.2f}%** (loss "
-        f"{r['test_loss']:.4f}); bar >= {100 * BAR:.1f}%: {verdict}"
-        + (f"; PyTorch, same recipe: {100 * ref:.1f}%." if ref else "."),
-        "",
-        f"Training: {r['train_seconds']:.0f} s in all, seconds per epoch: {per_epoch} "
-        f"({r['train_samples_per_second']:,.0f} samples/s overall; fastest epoch "
-        f"{min(r['epoch_seconds']):.0f} s, {result['train_samples'] / min(r['epoch_seconds']):,.0f}"
-        " samples/s).",
-        "",
-        *provenance_lines(result),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Accuracy: seed Functional recipe on Fashion-MNIST",
+            "",
+            f"Recipe: {result['recipe']}.",
+            f"Data: {result['data']}.",
+            "",
+            f"Seed {r['seed']}: test accuracy **{100 * r['test_accuracy']:.2f}%** (loss "
+            f"{r['test_loss']:.4f}); bar >= {100 * BAR:.1f}%: {verdict}"
+            + (f"; PyTorch, same recipe: {100 * ref:.1f}%." if ref else "."),
+            "",
+            f"Training: {r['train_seconds']:.0f} s in all, seconds per epoch: {per_epoch} "
+            f"({r['train_samples_per_second']:,.0f} samples/s overall; fastest epoch "
+            f"{min(r['epoch_seconds']):.0f} s, {result['train_samples'] / min(r['epoch_seconds']):,.0f}"
+            " samples/s).",
+            "",
+            *provenance_lines(result),
+            "",
+        ]
+    )
 
 
 def render(json_path: Path) -> str:
@@ -84,33 +88,52 @@ def render(json_path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/fashion_mnist.py",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="benchmarks/fashion_mnist.py", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--limit", type=int, default=None,
-                   help="use only the first N training images (a quick look; not the figure)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use only the first N training images (a quick look; not the figure)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the result files")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = p.parse_args(argv)
 
-    machine, commit = machine_info(), git_commit()   # before the run: files may change
+    machine, commit = machine_info(), git_commit()  # before the run: files may change
     data, source = load(args.limit)
-    r = run_recipe("seed-functional", data, "sparse_categorical_crossentropy", args.seed,
-                   args.epochs, args.batch_size, verbose=args.verbose)
+    r = run_recipe(
+        "seed-functional",
+        data,
+        "sparse_categorical_crossentropy",
+        args.seed,
+        args.epochs,
+        args.batch_size,
+        verbose=args.verbose,
+    )
     result = {
         "figure": "fashion_mnist",
-        "recipe": (f"seed Functional CNN ({r['params']:,} params), rmsprop (Keras defaults), "
-                   f"sparse_categorical_crossentropy on integer labels, batch {args.batch_size}, "
-                   f"{args.epochs} epochs, images x/255 float32"),
-        "data": (f"Fashion-MNIST from {source!r}, {len(data[0][0]):,} train / "
-                 f"{len(data[1][0]):,} test"
-                 + (" (LIMITED: not the figure)" if args.limit else "")),
-        "run": r, "train_samples": len(data[0][0]), "bar": BAR,
+        "recipe": (
+            f"seed Functional CNN ({r['params']:,} params), rmsprop (Keras defaults), "
+            f"sparse_categorical_crossentropy on integer labels, batch {args.batch_size}, "
+            f"{args.epochs} epochs, images x/255 float32"
+        ),
+        "data": (
+            f"Fashion-MNIST from {source!r}, {len(data[0][0]):,} train / "
+            f"{len(data[1][0]):,} test" + (" (LIMITED: not the figure)" if args.limit else "")
+        ),
+        "run": r,
+        "train_samples": len(data[0][0]),
+        "bar": BAR,
         "passes": r["test_accuracy"] >= BAR and not args.limit,
         "pytorch_reference": {str(k): v for k, v in PYTORCH_REFERENCE.items()},
-        "machine": machine, "loadavg_end": list(os.getloadavg()), "commit": commit,
+        "machine": machine,
+        "loadavg_end": list(os.getloadavg()),
+        "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
     args.out.mkdir(parents=True, exist_ok=True)

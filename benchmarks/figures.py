@@ -33,11 +33,19 @@ class Session:
 
     def __init__(self, args, log):
         self.args, self.log = args, log
-        self.frameworks = {"subject": args.subject, "baseline": args.baseline,
-                           "ort": "onnxruntime", "sgemm": "numpy"}
+        self.frameworks = {
+            "subject": args.subject,
+            "baseline": args.baseline,
+            "ort": "onnxruntime",
+            "sgemm": "numpy",
+        }
         base = args.baseline if args.baseline != args.subject else args.baseline + "#2"
-        self.labels = {"subject": args.subject, "baseline": base, "ort": "onnxruntime",
-                       "sgemm": "numpy-sgemm"}
+        self.labels = {
+            "subject": args.subject,
+            "baseline": base,
+            "ort": "onnxruntime",
+            "sgemm": "numpy-sgemm",
+        }
         self._workers: dict[str, WorkerProc | WorkerError] = {}
         self.errors: list[dict] = []
         self.hellos: dict[str, dict] = {}
@@ -49,8 +57,14 @@ class Session:
         return not self.args.no_ort and importlib.util.find_spec("onnxruntime") is not None
 
     def error(self, figure, exc: WorkerError):
-        self.errors.append({"figure": figure, "who": exc.label, "error": exc.summary(),
-                            "detail": exc.detail[-3000:]})
+        self.errors.append(
+            {
+                "figure": figure,
+                "who": exc.label,
+                "error": exc.summary(),
+                "detail": exc.detail[-3000:],
+            }
+        )
         self.log(f"  ! {exc.label}: {exc.summary()}")
 
     def worker(self, role) -> WorkerProc:
@@ -99,15 +113,26 @@ def _prepare(sess, figure, cases, roles, per_call=False):
             label = sess.label(role)
             try:
                 w = sess.worker(role)
-                rep = w.request("setup", id=bid, task=task, arch=arch, batch=batch, image=image,
-                                seed=sess.args.seed, options=sess.options(role, task))
+                rep = w.request(
+                    "setup",
+                    id=bid,
+                    task=task,
+                    arch=arch,
+                    batch=batch,
+                    image=image,
+                    seed=sess.args.seed,
+                    options=sess.options(role, task),
+                )
                 cal = w.request("calibrate", id=bid, target_s=sess.args.block)
             except WorkerError as exc:
                 sess.error(figure, exc)
                 notes[(case, label)] = {"error": exc.summary()}
                 continue
-            notes[(case, label)] = {"info": rep["info"], "setup_s": rep["setup_s"],
-                                    "steps_per_block": cal["steps"]}
+            notes[(case, label)] = {
+                "info": rep["info"],
+                "setup_s": rep["setup_s"],
+                "steps_per_block": cal["steps"],
+            }
             entries.append(Entry((case, label), w, bid, cal["steps"], per_call))
     return entries, notes
 
@@ -150,8 +175,15 @@ def _analyse(sess, cases, roles, entries, notes):
     for case in cases:
         task, arch, batch, image = case
         flops = (archs.train_flops if task == "train" else archs.forward_flops)(arch, image)
-        res = {"task": task, "arch": arch, "batch": batch, "image": image,
-               "mflop_per_sample": flops / 1e6, "frameworks": {}, "ratios": {}}
+        res = {
+            "task": task,
+            "arch": arch,
+            "batch": batch,
+            "image": image,
+            "mflop_per_sample": flops / 1e6,
+            "frameworks": {},
+            "ratios": {},
+        }
         rows = {}
         for role in roles:
             label = sess.label(role)
@@ -222,10 +254,14 @@ def flop_table():
     for arch, (fwd_note, train_note) in NOTES_MFLOP.items():
         fwd = archs.forward_flops(arch) / 1e6
         train = archs.train_flops(arch) / 1e6
-        out[arch] = {"forward_mflop": fwd, "train_mflop": train,
-                     "params": archs.count_params(arch),
-                     "matches_notes": round(fwd, 2) == fwd_note and round(train, 1) == train_note
-                     and archs.count_params(arch) == archs.SEED_PARAMS[arch]}
+        out[arch] = {
+            "forward_mflop": fwd,
+            "train_mflop": train,
+            "params": archs.count_params(arch),
+            "matches_notes": round(fwd, 2) == fwd_note
+            and round(train, 1) == train_note
+            and archs.count_params(arch) == archs.SEED_PARAMS[arch],
+        }
     return out
 
 
@@ -256,18 +292,30 @@ def fig_peak(sess):
             if e is None or not sg_rounds:
                 continue
             flops = res["mflop_per_sample"] * 1e6
-            fr = [e.steps * case[2] / blk["elapsed"] * flops / 1e9 / sg
-                  for blk, sg in zip(e.blocks, sg_rounds)]
+            fr = [
+                e.steps * case[2] / blk["elapsed"] * flops / 1e9 / sg
+                for blk, sg in zip(e.blocks, sg_rounds)
+            ]
             res["frameworks"][label]["fraction_of_peak"] = summary(fr)
     for e in entries:
         try:
             e.worker.request("drop", id=e.bench_id)
         except WorkerError:
             pass
-    return {"sgemm": {"n": n, "threads": sess.args.threads, "gflops": summary(sg_rounds),
-                      **({"error": n_sg[(sg_case, sg_label)]["error"]}
-                         if "error" in n_sg.get((sg_case, sg_label), {}) else {})},
-            "flops": flop_table(), "cases": cases}
+    return {
+        "sgemm": {
+            "n": n,
+            "threads": sess.args.threads,
+            "gflops": summary(sg_rounds),
+            **(
+                {"error": n_sg[(sg_case, sg_label)]["error"]}
+                if "error" in n_sg.get((sg_case, sg_label), {})
+                else {}
+            ),
+        },
+        "flops": flop_table(),
+        "cases": cases,
+    }
 
 
 def fig_scaling(sess):
@@ -320,15 +368,21 @@ def _scaling_fits(sess, points, roles):
                 return (fw.get("memory") or {}).get("peak_over_idle_mb")
 
             fits[key] = {
-                "time_vs_batch_ms": linear_fit(*col("batch", lambda p, fw: (p["batch"],
-                                                                          fw["ms_per_step"]))),
-                "time_vs_mflop_per_step_ms": linear_fit(*col(
-                    "image", lambda p, fw: (p["batch"] * p["mflop_per_sample"],
-                                            fw["ms_per_step"]))),
-                "memory_vs_batch_mb": linear_fit(*col("batch", lambda p, fw: (p["batch"],
-                                                                            mem(fw)))),
-                "memory_vs_pixels_mb": linear_fit(*col(
-                    "image", lambda p, fw: (p["batch"] * p["image"] ** 2, mem(fw)))),
+                "time_vs_batch_ms": linear_fit(
+                    *col("batch", lambda p, fw: (p["batch"], fw["ms_per_step"]))
+                ),
+                "time_vs_mflop_per_step_ms": linear_fit(
+                    *col(
+                        "image",
+                        lambda p, fw: (p["batch"] * p["mflop_per_sample"], fw["ms_per_step"]),
+                    )
+                ),
+                "memory_vs_batch_mb": linear_fit(
+                    *col("batch", lambda p, fw: (p["batch"], mem(fw)))
+                ),
+                "memory_vs_pixels_mb": linear_fit(
+                    *col("image", lambda p, fw: (p["batch"] * p["image"] ** 2, mem(fw)))
+                ),
             }
     return fits
 
@@ -343,13 +397,13 @@ def fig_rss(sess):
         for role in ("subject", "baseline"):
             label = sess.label(role)
             sess.log(f"[rss] {label} {arch}: fresh process, fit on {a.rss_samples} samples")
-            row = {"arch": arch, "framework": label, "samples": a.rss_samples,
-                   "batch": a.batch}
+            row = {"arch": arch, "framework": label, "samples": a.rss_samples, "batch": a.batch}
             w = None
             try:
                 w = WorkerProc(sess.frameworks[role], a.threads, label)
-                row.update(w.request("fit_rss", arch=arch, n=a.rss_samples, batch=a.batch,
-                                     seed=a.seed))
+                row.update(
+                    w.request("fit_rss", arch=arch, n=a.rss_samples, batch=a.batch, seed=a.seed)
+                )
             except WorkerError as exc:
                 sess.error("rss", exc)
                 row["error"] = exc.summary()
@@ -385,11 +439,24 @@ def fig_import(sess):
     rows = []
     for label, mod in mods:
         s = summary(times[label])
-        rows.append({"what": label, "module": mod, "seconds": s,
-                     "net_of_startup_s": None if s is None or mod is None else s["median"] - base,
-                     **({"error": errors[label]} if label in errors else {})})
+        rows.append(
+            {
+                "what": label,
+                "module": mod,
+                "seconds": s,
+                "net_of_startup_s": None if s is None or mod is None else s["median"] - base,
+                **({"error": errors[label]} if label in errors else {}),
+            }
+        )
     return {"rows": rows}
 
 
-FIGURES = {"train": fig_train, "infer": fig_infer, "latency": fig_latency, "rss": fig_rss,
-           "import": fig_import, "peak": fig_peak, "scaling": fig_scaling}
+FIGURES = {
+    "train": fig_train,
+    "infer": fig_infer,
+    "latency": fig_latency,
+    "rss": fig_rss,
+    "import": fig_import,
+    "peak": fig_peak,
+    "scaling": fig_scaling,
+}

@@ -72,8 +72,12 @@ class FilterbankAdapter:
         self.keras, self.layers = keras, layers
 
     def versions(self) -> dict:
-        return {"filterbank": self.keras.__version__, "numpy": np.__version__,
-                "blas": numpy_blas(), "path": os.path.dirname(self.keras.__file__)}
+        return {
+            "filterbank": self.keras.__version__,
+            "numpy": np.__version__,
+            "blas": numpy_blas(),
+            "path": os.path.dirname(self.keras.__file__),
+        }
 
     def _layer(self, spec):
         L = self.layers
@@ -81,8 +85,11 @@ class FilterbankAdapter:
         if kind == "conv":
             return [L.Conv2D(spec[1], spec[2], activation=spec[3])]
         if kind == "convbn":
-            return [L.Conv2D(spec[1], spec[2], padding="same"), L.BatchNormalization(),
-                    L.Activation("relu")]
+            return [
+                L.Conv2D(spec[1], spec[2], padding="same"),
+                L.BatchNormalization(),
+                L.Activation("relu"),
+            ]
         return [self._simple(spec)]
 
     def _simple(self, spec):
@@ -99,8 +106,9 @@ class FilterbankAdapter:
         keras.utils.set_random_seed(seed)
         shape = (image, image, channels_of(arch))
         if arch == "sequential":  # the seed's Sequential code
-            model = keras.Sequential([keras.Input(shape=shape)]
-                                     + [la for s in ARCHS[arch] for la in self._layer(s)])
+            model = keras.Sequential(
+                [keras.Input(shape=shape)] + [la for s in ARCHS[arch] for la in self._layer(s)]
+            )
         else:  # the seed's functional code (and the CIFAR-size model written the same way)
             inputs = keras.Input(shape=shape)
             x = inputs
@@ -115,9 +123,11 @@ class FilterbankAdapter:
         model = self.build(arch, image, seed)
         x, y = make_data(batch, image, seed, channels_of(arch))
         if task == "train":
+
             def step():
                 return model.train_on_batch(x, y)
         elif task in ("infer", "latency"):
+
             def step():
                 return model.predict_on_batch(x)
         else:
@@ -142,9 +152,12 @@ class TorchAdapter:
 
     def versions(self) -> dict:
         t = self.torch
-        return {"torch": t.__version__, "numpy": np.__version__,
-                "torch_threads": t.get_num_threads(),
-                "mkldnn": bool(t.backends.mkldnn.is_available())}
+        return {
+            "torch": t.__version__,
+            "numpy": np.__version__,
+            "torch_threads": t.get_num_threads(),
+            "mkldnn": bool(t.backends.mkldnn.is_available()),
+        }
 
     def build(self, arch: str, image: int, seed: int):
         """nn.Sequential of the spec up to the logits (the final softmax is applied by the
@@ -159,8 +172,11 @@ class TorchAdapter:
                 mods.append(nn.Conv2d(inp[2], spec[1], spec[2]))
             elif kind == "convbn":
                 # Keras's BatchNormalization: momentum 0.99 (torch's 0.01), epsilon 1e-3
-                mods += [nn.Conv2d(inp[2], spec[1], spec[2], padding="same"),
-                         nn.BatchNorm2d(spec[1], eps=1e-3, momentum=0.01), nn.ReLU()]
+                mods += [
+                    nn.Conv2d(inp[2], spec[1], spec[2], padding="same"),
+                    nn.BatchNorm2d(spec[1], eps=1e-3, momentum=0.01),
+                    nn.ReLU(),
+                ]
             elif kind == "pool":
                 mods.append(nn.MaxPool2d(spec[1]))
             elif kind == "flatten":
@@ -223,8 +239,10 @@ class TorchAdapter:
     def _probe(self, task, arch, batch, image, seed):
         """Time both memory layouts in alternation (median of 3 short blocks each); the
         faster one is used from then on for this task and model."""
-        steps = {lay: self._variant(task, arch, batch, image, seed, lay)[0]
-                 for lay in ("nchw", "channels_last")}
+        steps = {
+            lay: self._variant(task, arch, batch, image, seed, lay)[0]
+            for lay in ("nchw", "channels_last")
+        }
         per_step = {lay: [] for lay in steps}
         k = {}
         for lay, step in steps.items():
@@ -255,12 +273,13 @@ class TorchAdapter:
             model.train()
             perm = torch.randperm(n)
             for i in range(0, n, batch):
-                idx = perm[i:i + batch]
+                idx = perm[i : i + batch]
                 opt.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(xt[idx]), yt[idx])
                 loss.backward()
                 opt.step()
             return loss.item()
+
         return run
 
 
@@ -289,8 +308,11 @@ class OnnxRuntimeAdapter:
         x, _ = make_data(batch, image, seed, channels_of(arch))
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         path = os.path.join(self.tmp, f"{arch}-{image}.onnx")
-        kwargs = dict(input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+        kwargs = dict(
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+        )
         try:
             torch.onnx.export(model, (torch.from_numpy(x),), path, dynamo=False, **kwargs)
         except TypeError:  # a torch without the dynamo argument
@@ -304,6 +326,7 @@ class OnnxRuntimeAdapter:
 
         def step():
             return sess.run(None, {"x": x})[0]
+
         return step, {"params": sum(p.numel() for p in model.parameters())}
 
 
@@ -328,13 +351,16 @@ class NumpyAdapter:
 
             def step():
                 return np.matmul(a, b, out=out)
+
             return step, {"n": n, "flops_per_step": 2 * n**3}
         x, y = make_data(batch, image, seed)
         model = self._mlp(image * image, seed)
         if task == "train":
+
             def step():
                 return model.train(x, y)
         elif task in ("infer", "latency"):
+
             def step():
                 return model.predict(x)
         else:
@@ -351,9 +377,10 @@ class NumpyAdapter:
         def run():
             perm = np.random.default_rng(seed).permutation(n)
             for i in range(0, n, batch):
-                idx = perm[i:i + batch]
+                idx = perm[i : i + batch]
                 loss = model.train(x[idx], y[idx])
             return loss
+
         return run
 
 

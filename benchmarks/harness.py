@@ -29,8 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 # What `import <module>` loads each framework.
-IMPORT_MODULE = {"filterbank": "filterbank", "torch": "torch", "numpy": "numpy",
-                 "onnxruntime": "onnxruntime"}
+IMPORT_MODULE = {
+    "filterbank": "filterbank",
+    "torch": "torch",
+    "numpy": "numpy",
+    "onnxruntime": "onnxruntime",
+}
 
 
 class WorkerError(RuntimeError):
@@ -86,22 +90,29 @@ def worker_env(threads: int) -> dict:
     env = os.environ.copy()
     for var in THREAD_VARS:
         env[var] = str(threads)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
-                                     else "")
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     return env
 
 
 class WorkerProc:
     """One framework worker process (``python -m benchmarks.worker FRAMEWORK THREADS``)."""
 
-    def __init__(self, framework: str, threads: int, label: str | None = None,
-                 timeout: float = 900.0):
+    def __init__(
+        self, framework: str, threads: int, label: str | None = None, timeout: float = 900.0
+    ):
         self.framework, self.label, self.timeout = framework, label or framework, timeout
         self.errfile = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", framework, str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, text=True,
-            cwd=ROOT, env=worker_env(threads), bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errfile,
+            text=True,
+            cwd=ROOT,
+            env=worker_env(threads),
+            bufsize=1,
         )
         reply = self._read()
         if not reply.get("ok"):
@@ -119,8 +130,9 @@ class WorkerProc:
         ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
         if not ready:
             self.kill()
-            raise WorkerError(self.label, f"no answer within {self.timeout:.0f} s",
-                              self._stderr_tail())
+            raise WorkerError(
+                self.label, f"no answer within {self.timeout:.0f} s", self._stderr_tail()
+            )
         line = self.proc.stdout.readline()
         if not line:
             code = self.proc.wait()
@@ -176,13 +188,14 @@ def contest(entries: list[Entry], rounds: int, pause: float, on_round=None) -> d
     """
     n = len(entries)
     for r in range(rounds):
-        for e in entries[r % n:] + entries[:r % n]:
+        for e in entries[r % n :] + entries[: r % n]:
             if e.error is not None:
                 continue
             time.sleep(pause)
             try:
-                e.blocks.append(e.worker.request("time", id=e.bench_id, steps=e.steps,
-                                                 per_call=e.per_call))
+                e.blocks.append(
+                    e.worker.request("time", id=e.bench_id, steps=e.steps, per_call=e.per_call)
+                )
             except WorkerError as exc:
                 e.error = exc
         if on_round:
@@ -215,14 +228,19 @@ def linear_fit(xs, ys) -> dict | None:
     a = my - b * mx
     ss_tot = sum((p[1] - my) ** 2 for p in pts)
     ss_res = sum((p[1] - a - b * p[0]) ** 2 for p in pts)
-    return {"intercept": a, "slope": b, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0,
-            "points": n}
+    return {"intercept": a, "slope": b, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0, "points": n}
 
 
 def timed_import(module: str | None, threads: int) -> float:
     """Wall seconds of a fresh ``python -c "import module"`` (``pass`` when module is None)."""
     code = "pass" if module is None else f"import {module}"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=worker_env(threads), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=worker_env(threads),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0

@@ -81,24 +81,41 @@ def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> 
     inputs = [x]
     for run in runs[:-1]:  # every step's input, from one pass
         inputs.append(run.predict(inputs[-1]))
-    step_fns = {i: (lambda run=run, v=v: run.predict(v)) for i, (run, v)
-                in enumerate(zip(runs, inputs))}
+    step_fns = {
+        i: (lambda run=run, v=v: run.predict(v)) for i, (run, v) in enumerate(zip(runs, inputs))
+    }
     step_times = _blocks(step_fns, rounds, calls)
-    steps = [{"step": " + ".join(layer.name for layer in run.layers),
-              "kernel": _kernel_of(run, inputs[i]),
-              "us": float(np.median(step_times[i])) * 1e6} for i, run in enumerate(runs)]
+    steps = [
+        {
+            "step": " + ".join(layer.name for layer in run.layers),
+            "kernel": _kernel_of(run, inputs[i]),
+            "us": float(np.median(step_times[i])) * 1e6,
+        }
+        for i, run in enumerate(runs)
+    ]
     total = sum(s["us"] for s in steps)
     for s in steps:
         s["share"] = s["us"] / total
 
-    ab = _blocks({"fast": lambda: fast.predict_on_batch(x),
-                  "plain": lambda: plain.predict_on_batch(x)}, rounds, calls)
+    ab = _blocks(
+        {"fast": lambda: fast.predict_on_batch(x), "plain": lambda: plain.predict_on_batch(x)},
+        rounds,
+        calls,
+    )
     ratios = np.array(ab["plain"]) / np.array(ab["fast"])
-    return {"arch": arch, "batch": batch, "image": image, "steps": steps, "steps_total_us": total,
-            "fast_samples_per_s": batch / float(np.median(ab["fast"])),
-            "plain_samples_per_s": batch / float(np.median(ab["plain"])),
-            "speedup": float(np.median(ratios)), "speedup_min": float(ratios.min()),
-            "speedup_max": float(ratios.max()), "max_abs_difference": diff}
+    return {
+        "arch": arch,
+        "batch": batch,
+        "image": image,
+        "steps": steps,
+        "steps_total_us": total,
+        "fast_samples_per_s": batch / float(np.median(ab["fast"])),
+        "plain_samples_per_s": batch / float(np.median(ab["plain"])),
+        "speedup": float(np.median(ratios)),
+        "speedup_min": float(ratios.min()),
+        "speedup_max": float(ratios.max()),
+        "max_abs_difference": diff,
+    }
 
 
 def _kernel_of(run, x) -> str:
@@ -121,11 +138,13 @@ def to_markdown(results: list[dict]) -> str:
             out.append(f"| {s['step']} | {s['kernel']} | {s['us']:,.0f} | {s['share']:.0%} |")
         out.append(f"| sum of steps | | {r['steps_total_us']:,.0f} | |")
         out.append("")
-        out.append(f"Whole `predict_on_batch`: {r['fast_samples_per_s']:,.0f} samples/s with the "
-                   f"inference kernels, {r['plain_samples_per_s']:,.0f} without "
-                   f"(`FILTERBANK_DISABLE_FAST_CONV=1`): **{r['speedup']:.2f}x** (per-round "
-                   f"min-max {r['speedup_min']:.2f}-{r['speedup_max']:.2f}); largest output "
-                   f"difference {r['max_abs_difference']:.1e}.")
+        out.append(
+            f"Whole `predict_on_batch`: {r['fast_samples_per_s']:,.0f} samples/s with the "
+            f"inference kernels, {r['plain_samples_per_s']:,.0f} without "
+            f"(`FILTERBANK_DISABLE_FAST_CONV=1`): **{r['speedup']:.2f}x** (per-round "
+            f"min-max {r['speedup_min']:.2f}-{r['speedup_max']:.2f}); largest output "
+            f"difference {r['max_abs_difference']:.1e}."
+        )
         out.append("")
     return "\n".join(out)
 
@@ -135,14 +154,19 @@ def main(argv=None):
     for var in THREAD_VARS:  # before NumPy loads: the harness's thread settings
         os.environ[var] = str(args.threads)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    results = [measure(arch, args.batch, args.rounds, args.calls, args.image)
-               for arch in args.archs.split(",")]
-    md = f"Inference breakdown, {started}, {args.threads} threads, {os.getloadavg()[0]:.2f} " \
-         f"load at end\n\n" + to_markdown(results)
+    results = [
+        measure(arch, args.batch, args.rounds, args.calls, args.image)
+        for arch in args.archs.split(",")
+    ]
+    md = (
+        f"Inference breakdown, {started}, {args.threads} threads, {os.getloadavg()[0]:.2f} "
+        f"load at end\n\n" + to_markdown(results)
+    )
     print(md)
     if args.json:
-        args.json.write_text(json.dumps({"date": started, "threads": args.threads,
-                                         "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps({"date": started, "threads": args.threads, "results": results}, indent=1)
+        )
     return 0
 
 

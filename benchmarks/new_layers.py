@@ -43,8 +43,10 @@ BATCH = 32
 def _data(model, batch, seed):
     rng = np.random.default_rng(seed)
     if model == "separable":
-        return (rng.standard_normal((batch, 32, 32, 32)).astype("float32"),
-                rng.integers(0, 10, batch))
+        return (
+            rng.standard_normal((batch, 32, 32, 32)).astype("float32"),
+            rng.integers(0, 10, batch),
+        )
     x = rng.random((batch, 28, 28, 1)).astype("float32")
     return x, x
 
@@ -56,28 +58,32 @@ def filterbank_step(model_name, batch, seed):
     keras.utils.set_random_seed(seed)
     x, y = _data(model_name, batch, seed)
     if model_name == "separable":
-        model = keras.Sequential([
-            keras.Input(shape=(32, 32, 32)),
-            layers.SeparableConv2D(64, 3, padding="same"),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-            layers.SeparableConv2D(64, 3, padding="same"),
-            layers.MaxPooling2D(2),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(10, activation="softmax"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(32, 32, 32)),
+                layers.SeparableConv2D(64, 3, padding="same"),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.SeparableConv2D(64, 3, padding="same"),
+                layers.MaxPooling2D(2),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(10, activation="softmax"),
+            ]
+        )
         loss = "sparse_categorical_crossentropy"
     else:
-        model = keras.Sequential([
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2, padding="same"),
-            layers.Conv2D(32, 3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2, padding="same"),
-            layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same"),
-            layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same"),
-            layers.Conv2D(1, 3, activation="sigmoid", padding="same"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(28, 28, 1)),
+                layers.Conv2D(32, 3, activation="relu", padding="same"),
+                layers.MaxPooling2D(2, padding="same"),
+                layers.Conv2D(32, 3, activation="relu", padding="same"),
+                layers.MaxPooling2D(2, padding="same"),
+                layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same"),
+                layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same"),
+                layers.Conv2D(1, 3, activation="sigmoid", padding="same"),
+            ]
+        )
         loss = "binary_crossentropy"
     model.compile(optimizer="adam", loss=loss)
 
@@ -96,10 +102,16 @@ def torch_step(model_name, batch, seed):
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
     if model_name == "separable":
         net = nn.Sequential(
-            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), nn.Conv2d(32, 64, 1),
-            nn.BatchNorm2d(64, eps=1e-3, momentum=0.01), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False), nn.Conv2d(64, 64, 1),
-            nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
+            nn.Conv2d(32, 64, 1),
+            nn.BatchNorm2d(64, eps=1e-3, momentum=0.01),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False),
+            nn.Conv2d(64, 64, 1),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(64, 10),
         )
         yt = torch.from_numpy(y)
 
@@ -107,16 +119,23 @@ def torch_step(model_name, batch, seed):
             return F.cross_entropy(out, yt)
     else:
         net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
             nn.Conv2d(32, 1, 3, padding=1),
         )
         yt = xt
 
         def loss_fn(out):
             return F.binary_cross_entropy_with_logits(out, yt)
+
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
 
@@ -211,10 +230,14 @@ class Proc(harness.WorkerProc):
         self.framework, self.label, self.timeout = framework, framework, timeout
         self.errfile = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.new_layers", "--worker", framework,
-             str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, text=True,
-            cwd=harness.ROOT, env=harness.worker_env(threads), bufsize=1,
+            [sys.executable, "-m", "benchmarks.new_layers", "--worker", framework, str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errfile,
+            text=True,
+            cwd=harness.ROOT,
+            env=harness.worker_env(threads),
+            bufsize=1,
         )
         if not self._read().get("ok"):
             raise harness.WorkerError(framework, "failed to start", self._stderr_tail())
@@ -223,9 +246,15 @@ class Proc(harness.WorkerProc):
 
 def run(rounds=9, threads=2, block_s=0.6, pause=0.3, models=MODELS, log=print):
     procs = {fw: Proc(fw, threads) for fw in ("filterbank", "torch")}
-    results = {"threads": threads, "rounds": rounds, "batch": BATCH,
-               "load_at_start": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-               "versions": {fw: p.hello["versions"] for fw, p in procs.items()}, "models": {}}
+    results = {
+        "threads": threads,
+        "rounds": rounds,
+        "batch": BATCH,
+        "load_at_start": os.getloadavg(),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "versions": {fw: p.hello["versions"] for fw, p in procs.items()},
+        "models": {},
+    }
     try:
         for model in models:
             entries = []
@@ -243,22 +272,28 @@ def run(rounds=9, threads=2, block_s=0.6, pause=0.3, models=MODELS, log=print):
                     raise e.error
                 per_step = harness.summary([b["elapsed"] / steps for b in blocks[e.key]])
                 cpu = harness.summary([b["cpu"] / steps for b in blocks[e.key]])
-                row[e.key] = {"params": setup[e.key]["params"], "step_ms": per_step["median"] * 1e3,
-                              "cpu_ms": cpu["median"] * 1e3,
-                              "step_ms_min": per_step["min"] * 1e3,
-                              "step_ms_max": per_step["max"] * 1e3,
-                              "samples_per_s": BATCH / per_step["median"], "steps": steps}
+                row[e.key] = {
+                    "params": setup[e.key]["params"],
+                    "step_ms": per_step["median"] * 1e3,
+                    "cpu_ms": cpu["median"] * 1e3,
+                    "step_ms_min": per_step["min"] * 1e3,
+                    "step_ms_max": per_step["max"] * 1e3,
+                    "samples_per_s": BATCH / per_step["median"],
+                    "steps": steps,
+                }
             row["torch_over_filterbank"] = row["torch"]["step_ms"] / row["filterbank"]["step_ms"]
             row["cpu_torch_over_filterbank"] = row["torch"]["cpu_ms"] / row["filterbank"]["cpu_ms"]
             results["models"][model] = row
-            log(f"{model:12s} filterbank {row['filterbank']['step_ms']:7.1f} ms/step "
+            log(
+                f"{model:12s} filterbank {row['filterbank']['step_ms']:7.1f} ms/step "
                 f"({row['filterbank']['samples_per_s']:6.0f} samples/s, "
                 f"{row['filterbank']['params']:,} params)   torch "
                 f"{row['torch']['step_ms']:7.1f} ms/step ({row['torch']['samples_per_s']:6.0f}"
                 f" samples/s, {row['torch']['params']:,} params)   filterbank speed = "
                 f"{row['torch_over_filterbank']:.2f}x torch's (CPU time: "
                 f"{row['filterbank']['cpu_ms']:.1f} vs {row['torch']['cpu_ms']:.1f} ms, "
-                f"{row['cpu_torch_over_filterbank']:.2f}x)")
+                f"{row['cpu_torch_over_filterbank']:.2f}x)"
+            )
     finally:
         for p in procs.values():
             p.close()

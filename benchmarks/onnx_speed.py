@@ -50,8 +50,13 @@ def _worker(kind, path, batch, reps):
     if kind == "filterbank":  # a user's machine does not pin OpenBLAS (engineering notes)
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
-    p = subprocess.Popen([sys.executable, "-c", WORKER, kind, path, str(batch), str(reps)],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [sys.executable, "-c", WORKER, kind, path, str(batch), str(reps)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert p.stdout.readline().strip() == "ready"
     return p
 
@@ -71,8 +76,10 @@ def main(argv=None) -> int:
     export_model(model, onnx_path)
     results = {}
     for batch, reps in ((64, 20), (1, 200)):
-        procs = {"filterbank": _worker("filterbank", fbk, batch, reps),
-                 "onnxruntime": _worker("ort", onnx_path, batch, reps)}
+        procs = {
+            "filterbank": _worker("filterbank", fbk, batch, reps),
+            "onnxruntime": _worker("ort", onnx_path, batch, reps),
+        }
         times = {k: [] for k in procs}
         for _ in range(args.rounds):
             for k, p in procs.items():
@@ -86,10 +93,14 @@ def main(argv=None) -> int:
         results[batch] = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.model}, {args.rounds} alternating rounds, medians (shared, noisy machine):")
     for k in ("filterbank", "onnxruntime"):
-        print(f"  {k:12s} batch 64: {64 / results[64][k]:9,.0f} samples/s   "
-              f"batch 1: {results[1][k] * 1e6:7.0f} us")
-    print(f"  ONNX Runtime / filterbank at batch 64: "
-          f"{results[64]['filterbank'] / results[64]['onnxruntime']:.2f}x")
+        print(
+            f"  {k:12s} batch 64: {64 / results[64][k]:9,.0f} samples/s   "
+            f"batch 1: {results[1][k] * 1e6:7.0f} us"
+        )
+    print(
+        f"  ONNX Runtime / filterbank at batch 64: "
+        f"{results[64]['filterbank'] / results[64]['onnxruntime']:.2f}x"
+    )
     return 0
 
 

@@ -37,53 +37,94 @@ def _ints(text):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        prog="benchmarks/run.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="few short rounds and fewer scaling points (smoke test, development)")
-    p.add_argument("--rounds", type=int, help="alternating rounds per figure (default 15; "
-                   "--quick: 3)")
-    p.add_argument("--only", default=",".join(FIGURES),
-                   help=f"comma-separated figures to run, from {','.join(FIGURES)} (default all)")
+        prog="benchmarks/run.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="few short rounds and fewer scaling points (smoke test, development)",
+    )
+    p.add_argument(
+        "--rounds", type=int, help="alternating rounds per figure (default 15; --quick: 3)"
+    )
+    p.add_argument(
+        "--only",
+        default=",".join(FIGURES),
+        help=f"comma-separated figures to run, from {','.join(FIGURES)} (default all)",
+    )
     p.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
     p.add_argument("--block", type=float, help="seconds per timed block (default 0.3; quick 0.1)")
-    p.add_argument("--pause", type=float,
-                   help="seconds of sleep before each block (default 0.3; quick 0.1)")
+    p.add_argument(
+        "--pause", type=float, help="seconds of sleep before each block (default 0.3; quick 0.1)"
+    )
     p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--subject", default="filterbank",
-                   help="the framework measured (default filterbank; 'numpy' is a stand-in)")
-    p.add_argument("--baseline", default="torch", help="the framework compared with "
-                   "(default torch; 'numpy' is a stand-in)")
-    p.add_argument("--torch-layout", default="auto", choices=["auto", "nchw", "channels_last"],
-                   help="torch memory format; auto probes both once per task and model and "
-                   "keeps the faster (default)")
-    p.add_argument("--malloc", default="default", choices=["default", "keep"],
-                   help="glibc allocator in the workers: 'default' (as users run), or 'keep' "
-                   "(freed memory stays in the process: no fresh page faults; PyTorch's fast "
-                   "mode)")
-    p.add_argument("--openblas", default="user", choices=["user", "pinned"],
-                   help="'user' (default): unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the "
-                   "workers, so NumPy runs the kernels a user's CPU gets (AVX-512 here); "
-                   "'pinned': keep this machine's AVX2 pin")
-    p.add_argument("--models", default="functional,sequential,cifar",
-                   help="models of the train/infer/latency figures, from functional, "
-                   "sequential, cifar (default all three)")
-    p.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out even if "
-                   "installed")
+    p.add_argument(
+        "--subject",
+        default="filterbank",
+        help="the framework measured (default filterbank; 'numpy' is a stand-in)",
+    )
+    p.add_argument(
+        "--baseline",
+        default="torch",
+        help="the framework compared with (default torch; 'numpy' is a stand-in)",
+    )
+    p.add_argument(
+        "--torch-layout",
+        default="auto",
+        choices=["auto", "nchw", "channels_last"],
+        help="torch memory format; auto probes both once per task and model and "
+        "keeps the faster (default)",
+    )
+    p.add_argument(
+        "--malloc",
+        default="default",
+        choices=["default", "keep"],
+        help="glibc allocator in the workers: 'default' (as users run), or 'keep' "
+        "(freed memory stays in the process: no fresh page faults; PyTorch's fast "
+        "mode)",
+    )
+    p.add_argument(
+        "--openblas",
+        default="user",
+        choices=["user", "pinned"],
+        help="'user' (default): unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the "
+        "workers, so NumPy runs the kernels a user's CPU gets (AVX-512 here); "
+        "'pinned': keep this machine's AVX2 pin",
+    )
+    p.add_argument(
+        "--models",
+        default="functional,sequential,cifar",
+        help="models of the train/infer/latency figures, from functional, "
+        "sequential, cifar (default all three)",
+    )
+    p.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out even if installed")
     p.add_argument("--sgemm-n", type=int, default=4096, help="matmul size for the peak figure")
-    p.add_argument("--rss-samples", type=int, default=8000, help="samples of the fit in the "
-                   "rss figure (default 8000)")
-    p.add_argument("--import-rounds", type=int, help="fresh imports per module (default 7; "
-                   "quick 3)")
+    p.add_argument(
+        "--rss-samples",
+        type=int,
+        default=8000,
+        help="samples of the fit in the rss figure (default 8000)",
+    )
+    p.add_argument(
+        "--import-rounds", type=int, help="fresh imports per module (default 7; quick 3)"
+    )
     p.add_argument("--scaling-batches", type=_ints, help="default 1,8,64,256,512 (quick 1,8,64)")
     p.add_argument("--scaling-images", type=_ints, help="default 28,56,112,224 (quick 28,56)")
-    p.add_argument("--scaling-image-batch", type=int, default=16,
-                   help="batch size of the image-size series (default 16)")
-    p.add_argument("--scaling-rounds", type=int, help="rounds per scaling point (default 3; "
-                   "quick 2)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help="results folder (default benchmarks/results)")
+    p.add_argument(
+        "--scaling-image-batch",
+        type=int,
+        default=16,
+        help="batch size of the image-size series (default 16)",
+    )
+    p.add_argument(
+        "--scaling-rounds", type=int, help="rounds per scaling point (default 3; quick 2)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (default benchmarks/results)"
+    )
     a = p.parse_args(argv)
     q = a.quick
     a.rounds = a.rounds or (3 if q else 15)
@@ -102,8 +143,9 @@ def parse_args(argv=None):
         p.error(f"--models: unknown model(s) {unknown}; choose from {sorted(ARCH_INPUT)}")
     unknown = [f for f in a.only if f not in FIGURES]
     if unknown:
-        p.error(f"unknown figure(s) {', '.join(unknown)} in --only; choose from "
-                f"{', '.join(FIGURES)}")
+        p.error(
+            f"unknown figure(s) {', '.join(unknown)} in --only; choose from {', '.join(FIGURES)}"
+        )
     if a.rounds < 1 or a.threads < 1:
         p.error("--rounds and --threads must be at least 1")
     return a

@@ -80,8 +80,13 @@ def write_folder(root: Path, n: int, size: int) -> None:
 
 def run_child(folder: Path, size: int, mode: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(size), mode],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), str(size), mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -89,8 +94,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 4000])
     parser.add_argument("--image", type=int, default=96, help="image side in pixels")
-    parser.add_argument("--numpy-max", type=int, default=4000,
-                        help="largest N also run with to_numpy()")
+    parser.add_argument(
+        "--numpy-max", type=int, default=4000, help="largest N also run with to_numpy()"
+    )
     args = parser.parse_args(argv)
     rows = []
     for n in args.sizes:
@@ -115,13 +121,16 @@ def main(argv=None) -> int:
         "| --- | --- | --- | --- |",
     ]
     for r in rows:
-        lines.append(f"| {r['images']} | {r['decoded_mb']} | {r['stream_peak_mb']} | "
-                     f"{r.get('to_numpy_peak_mb', 'skipped')} |")
+        lines.append(
+            f"| {r['images']} | {r['decoded_mb']} | {r['stream_peak_mb']} | "
+            f"{r.get('to_numpy_peak_mb', 'skipped')} |"
+        )
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "streaming_memory.json").write_text(json.dumps(
-        {"image": args.image, "rows": rows}, indent=1))
+    (RESULTS / "streaming_memory.json").write_text(
+        json.dumps({"image": args.image, "rows": rows}, indent=1)
+    )
     (RESULTS / "streaming_memory.md").write_text(text + "\n")
     return 0
 

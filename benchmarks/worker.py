@@ -67,12 +67,25 @@ class Worker:
         self.benches = {}
 
     def op_hello(self):
-        env = {k: os.environ.get(k) for k in
-               ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-                "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
-        return {"framework": self.adapter.name, "versions": self.adapter.versions(),
-                "pid": os.getpid(), "env": env, "adapter_import_s": self.import_s,
-                "python": sys.version.split()[0]}
+        env = {
+            k: os.environ.get(k)
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "OMP_WAIT_POLICY",
+                "OPENBLAS_THREAD_TIMEOUT",
+            )
+        }
+        return {
+            "framework": self.adapter.name,
+            "versions": self.adapter.versions(),
+            "pid": os.getpid(),
+            "env": env,
+            "adapter_import_s": self.import_s,
+            "python": sys.version.split()[0],
+        }
 
     def op_setup(self, id, task, arch, batch, image, seed=0, options=None, warmup=2):
         _trim()
@@ -89,8 +102,9 @@ class Worker:
         step = self.benches[id]["step"]
         times = []
         start = time.perf_counter()
-        while len(times) < 3 or (time.perf_counter() - start < min(target_s, 0.2)
-                                 and len(times) < 50):
+        while len(times) < 3 or (
+            time.perf_counter() - start < min(target_s, 0.2) and len(times) < 50
+        ):
             t0 = time.perf_counter()
             step()
             times.append(time.perf_counter() - t0)
@@ -128,9 +142,13 @@ class Worker:
         def mb(kb):
             return None if kb is None else kb / 1024
 
-        return {"rss_idle_mb": mb(idle), "rss_before_mb": mb(before), "peak_mb": mb(peak),
-                "peak_over_idle_mb": None if peak is None or idle is None else (peak - idle) / 1024,
-                "hwm_reset": ok}
+        return {
+            "rss_idle_mb": mb(idle),
+            "rss_before_mb": mb(before),
+            "peak_mb": mb(peak),
+            "peak_over_idle_mb": None if peak is None or idle is None else (peak - idle) / 1024,
+            "hwm_reset": ok,
+        }
 
     def op_drop(self, id):
         self.benches.pop(id, None)
@@ -147,9 +165,13 @@ class Worker:
         fit_s = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         # ru_maxrss is in KiB on Linux
-        return {"maxrss_before_fit_mb": before / 1024, "maxrss_mb": after / 1024,
-                "fit_over_before_mb": (after - before) / 1024, "fit_s": fit_s,
-                "build_s": build_s}
+        return {
+            "maxrss_before_fit_mb": before / 1024,
+            "maxrss_mb": after / 1024,
+            "fit_over_before_mb": (after - before) / 1024,
+            "fit_s": fit_s,
+            "build_s": build_s,
+        }
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ def load_data(train=6000, test=1000, seed=0):
 
     def colourise(digits):
         n = len(digits)
-        ink = digits.astype("float32")[..., None] / 255.0              # (n, 28, 28, 1)
+        ink = digits.astype("float32")[..., None] / 255.0  # (n, 28, 28, 1)
         # a bright colour on a dark one (CIFAR's objects are not colour-inverted either)
         fg = rng.uniform(150, 255, (n, 1, 1, 3))
         bg = rng.uniform(0, 110, (n, 1, 1, 3))
@@ -40,40 +40,44 @@ def load_data(train=6000, test=1000, seed=0):
         canvas = canvas + rng.normal(0, 12, canvas.shape)
         out = np.empty((n, 32, 32, 3), dtype="uint8")
         for i, (dy, dx) in enumerate(rng.integers(0, 5, size=(n, 2))):
-            patch = canvas[i, dy:dy + 28, dx:dx + 28]
-            canvas[i, dy:dy + 28, dx:dx + 28] = patch * (1 - ink[i]) + fg[i] * ink[i]
+            patch = canvas[i, dy : dy + 28, dx : dx + 28]
+            canvas[i, dy : dy + 28, dx : dx + 28] = patch * (1 - ink[i]) + fg[i] * ink[i]
             out[i] = np.clip(canvas[i], 0, 255).astype("uint8")
         return out
 
-    return ((colourise(x_a[:train]), y_a[:train].reshape(-1, 1).astype("int64")),
-            (colourise(x_b[:test]), y_b[:test].reshape(-1, 1).astype("int64")))
+    return (
+        (colourise(x_a[:train]), y_a[:train].reshape(-1, 1).astype("int64")),
+        (colourise(x_b[:test]), y_b[:test].reshape(-1, 1).astype("int64")),
+    )
 
 
 def make_model(width=16, num_classes=10):
-    return keras.Sequential([
-        keras.Input(shape=(32, 32, 3)),
-        layers.Conv2D(width, (3, 3), padding="same"),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.Conv2D(width, (3, 3), padding="same"),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Dropout(0.25),
-        layers.Conv2D(2 * width, (3, 3), padding="same"),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.Conv2D(2 * width, (3, 3), padding="same"),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(8 * width),
-        layers.Activation("relu"),
-        layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(width, (3, 3), padding="same"),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.Conv2D(width, (3, 3), padding="same"),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Dropout(0.25),
+            layers.Conv2D(2 * width, (3, 3), padding="same"),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.Conv2D(2 * width, (3, 3), padding="same"),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(8 * width),
+            layers.Activation("relu"),
+            layers.Dropout(0.5),
+            layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
 
 
 def run(train=6000, test=1000, epochs=4, width=16, batch_size=32, seed=0, verbose=1):
@@ -87,10 +91,20 @@ def run(train=6000, test=1000, epochs=4, width=16, batch_size=32, seed=0, verbos
     model = make_model(width)
     if verbose:
         model.summary()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1,
-              shuffle=True, verbose=verbose)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=0.1,
+        shuffle=True,
+        verbose=verbose,
+    )
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     return {"test_accuracy": float(accuracy), "test_loss": float(loss), "model": model}
 

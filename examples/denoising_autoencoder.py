@@ -58,13 +58,24 @@ def run(train=2000, test=500, epochs=5, batch_size=32, seed=0, verbose=1):
     autoencoder = make_model()
     if verbose:
         autoencoder.summary()
-    autoencoder.fit(noisy_train, clean_train, epochs=epochs, batch_size=batch_size,
-                    shuffle=True, validation_data=(noisy_test, clean_test), verbose=verbose)
+    autoencoder.fit(
+        noisy_train,
+        clean_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        validation_data=(noisy_test, clean_test),
+        verbose=verbose,
+    )
     denoised = autoencoder.predict(noisy_test, verbose=0)
     noisy_mse = float(np.mean((noisy_test - clean_test) ** 2))
     denoised_mse = float(np.mean((denoised - clean_test) ** 2))
-    return {"noisy_mse": noisy_mse, "denoised_mse": denoised_mse,
-            "ratio": noisy_mse / denoised_mse, "model": autoencoder}
+    return {
+        "noisy_mse": noisy_mse,
+        "denoised_mse": denoised_mse,
+        "ratio": noisy_mse / denoised_mse,
+        "model": autoencoder,
+    }
 
 
 def main(argv=None):
@@ -74,8 +85,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     result = run(train=args.train, epochs=args.epochs, seed=args.seed)
-    print(f"test MSE: noisy {result['noisy_mse']:.4f} -> denoised {result['denoised_mse']:.4f} "
-          f"({result['ratio']:.1f}x closer to the clean digits; bar {BAR}x)")
+    print(
+        f"test MSE: noisy {result['noisy_mse']:.4f} -> denoised {result['denoised_mse']:.4f} "
+        f"({result['ratio']:.1f}x closer to the clean digits; bar {BAR}x)"
+    )
     return 0 if result["ratio"] >= BAR else 1
 
 

@@ -42,8 +42,8 @@ def write_images(folder, n_per_class=200, size=32, seed=0):
     for label in ("o", "x"):
         (folder / label).mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
-            bg = rng.integers(0, 110, 3)      # a dark background colour
-            fg = rng.integers(150, 256, 3)    # a bright stroke colour
+            bg = rng.integers(0, 110, 3)  # a dark background colour
+            fg = rng.integers(150, 256, 3)  # a bright stroke colour
             pixels = np.clip(bg + rng.normal(0, 20, (size, size, 3)), 0, 255).astype("uint8")
             image = Image.fromarray(pixels)
             draw = ImageDraw.Draw(image)
@@ -119,8 +119,11 @@ def run(folder, size=32, epochs=6, batch_size=16, seed=0, verbose=1):
         metrics=["accuracy"],
     )
     history = model.fit(train_ds, epochs=epochs, validation_data=val_ds, verbose=verbose)
-    return {"history": history.history, "model": model,
-            "val_accuracy": float(history.history["val_accuracy"][-1])}
+    return {
+        "history": history.history,
+        "model": model,
+        "val_accuracy": float(history.history["val_accuracy"][-1]),
+    }
 
 
 def main(argv=None):

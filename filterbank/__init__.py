@@ -14,8 +14,17 @@ __version__ = "0.1.0"
 from . import activations, backend, initializers, layers, regularizers, utils  # noqa: E402
 from .layers import Input  # noqa: E402
 
-_LAZY = {"models", "losses", "optimizers", "metrics", "callbacks", "datasets", "saving", "ops",
-         "onnx"}
+_LAZY = {
+    "models",
+    "losses",
+    "optimizers",
+    "metrics",
+    "callbacks",
+    "datasets",
+    "saving",
+    "ops",
+    "onnx",
+}
 
 
 def __getattr__(name):
@@ -29,5 +38,15 @@ def __getattr__(name):
     raise AttributeError(f"module 'filterbank' has no attribute {name!r}")
 
 
-__all__ = ["Input", "Model", "Sequential", "activations", "backend", "initializers", "layers",
-           "regularizers", "utils", *sorted(_LAZY)]
+__all__ = [
+    "Input",
+    "Model",
+    "Sequential",
+    "activations",
+    "backend",
+    "initializers",
+    "layers",
+    "regularizers",
+    "utils",
+    *sorted(_LAZY),
+]

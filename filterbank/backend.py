@@ -31,9 +31,7 @@ def set_floatx(value: str) -> None:
     """Set the default float type: 'float32' (fast) or 'float64' (gradient checks)."""
     global _FLOATX
     if value not in ("float16", "float32", "float64"):
-        raise ValueError(
-            f"set_floatx expects 'float16', 'float32' or 'float64', got {value!r}."
-        )
+        raise ValueError(f"set_floatx expects 'float16', 'float32' or 'float64', got {value!r}.")
     _FLOATX = value
 
 
@@ -54,9 +52,7 @@ def set_random_seed(seed: int) -> None:
     """Seed filterbank's generator (and NumPy's legacy one, for user code)."""
     global _RNG
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(
-            f"set_random_seed expects a non-negative integer seed, got {seed!r}."
-        )
+        raise ValueError(f"set_random_seed expects a non-negative integer seed, got {seed!r}.")
     _RNG = np.random.default_rng(int(seed))
     np.random.seed(int(seed) % 2**32)
 

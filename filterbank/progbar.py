@@ -159,8 +159,16 @@ class Progbar:
         '2/2 [==============================] -'
     """
 
-    def __init__(self, target, width=30, verbose=1, interval=0.05, stateful_metrics=None,
-                 unit_name="step", stream=None):
+    def __init__(
+        self,
+        target,
+        width=30,
+        verbose=1,
+        interval=0.05,
+        stateful_metrics=None,
+        unit_name="step",
+        stream=None,
+    ):
         if verbose == "auto":
             verbose = 1
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
@@ -298,8 +306,10 @@ class Progbar:
 
     def _line_v2(self, current, now, time_per_unit):
         count = self._count_text(current) if self.target else f"{current}/Unknown"
-        return (f"{count} - {now - self._start:.0f}s - "
-                f"{format_time_per_unit(time_per_unit, self.unit_name)}{self._metrics_text()}")
+        return (
+            f"{count} - {now - self._start:.0f}s - "
+            f"{format_time_per_unit(time_per_unit, self.unit_name)}{self._metrics_text()}"
+        )
 
     def _fit_width(self, line):
         # A redrawn line longer than the terminal wraps and "\r" can no longer erase it.
@@ -313,10 +323,20 @@ class Progbar:
             # erasing a longer previous line, and messages printed around the bar). The line
             # width is ours (_fit_width); tqdm must not query the terminal itself: a pty
             # reporting 0x0 (CI runners, `script`) made it trim or hide the line entirely.
-            self._live = cls(total=self.target, initial=self._seen_so_far, file=self.stream,
-                             desc=line, bar_format="{desc}", leave=True, mininterval=0,
-                             delay=0, disable=False, dynamic_ncols=False, ncols=_HUGE,
-                             nrows=_HUGE)
+            self._live = cls(
+                total=self.target,
+                initial=self._seen_so_far,
+                file=self.stream,
+                desc=line,
+                bar_format="{desc}",
+                leave=True,
+                mininterval=0,
+                delay=0,
+                disable=False,
+                dynamic_ncols=False,
+                ncols=_HUGE,
+                nrows=_HUGE,
+            )
             _LIVE_BARS.add(self)
             return
         self._live.set_description_str(line, refresh=False)

@@ -171,9 +171,12 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     left = _split_sizes(total, left_size, right_size)
     right_end = total
     if left_size is not None and right_size is not None:
-        right_end = left + (int(round(right_size * total))
-                            if isinstance(right_size, (float, np.floating)) else int(right_size))
-    order = (np.random.default_rng(seed).permutation(total) if shuffle else np.arange(total))
+        right_end = left + (
+            int(round(right_size * total))
+            if isinstance(right_size, (float, np.floating))
+            else int(right_size)
+        )
+    order = np.random.default_rng(seed).permutation(total) if shuffle else np.arange(total)
     lefts = [a[order[:left]] for a in arrays]
     rights = [a[order[left:right_end]] for a in arrays]
     if not multi:

@@ -34,16 +34,19 @@ def seed_sequential(input_shape, num_classes):
     """
     from . import Sequential, layers
 
-    return Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=tuple(input_shape)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(num_classes, activation="softmax"),
-    ], name="seed_sequential")
+    return Sequential(
+        [
+            layers.Conv2D(32, (3, 3), activation="relu", input_shape=tuple(input_shape)),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="seed_sequential",
+    )
 
 
 def seed_functional(input_shape, num_classes):
@@ -75,16 +78,19 @@ def lenet5(input_shape, num_classes):
     """
     from . import Sequential, layers
 
-    return Sequential([
-        layers.Conv2D(6, 5, padding="same", activation="relu", input_shape=tuple(input_shape)),
-        layers.AveragePooling2D(2),
-        layers.Conv2D(16, 5, activation="relu"),
-        layers.AveragePooling2D(2),
-        layers.Flatten(),
-        layers.Dense(120, activation="relu"),
-        layers.Dense(84, activation="relu"),
-        layers.Dense(num_classes, activation="softmax"),
-    ], name="lenet5")
+    return Sequential(
+        [
+            layers.Conv2D(6, 5, padding="same", activation="relu", input_shape=tuple(input_shape)),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(16, 5, activation="relu"),
+            layers.AveragePooling2D(2),
+            layers.Flatten(),
+            layers.Dense(120, activation="relu"),
+            layers.Dense(84, activation="relu"),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="lenet5",
+    )
 
 
 def xo(input_shape, num_classes):
@@ -94,12 +100,15 @@ def xo(input_shape, num_classes):
     """
     from . import Sequential, layers
 
-    return Sequential([
-        layers.Conv2D(8, 3, activation="relu", input_shape=tuple(input_shape)),
-        layers.MaxPooling2D(2, padding="same"),
-        layers.Flatten(),
-        layers.Dense(num_classes, activation="softmax"),
-    ], name="xo")
+    return Sequential(
+        [
+            layers.Conv2D(8, 3, activation="relu", input_shape=tuple(input_shape)),
+            layers.MaxPooling2D(2, padding="same"),
+            layers.Flatten(),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="xo",
+    )
 
 
 ARCHITECTURES: dict[str, Callable] = {
@@ -136,17 +145,29 @@ def build(name: str, input_shape, num_classes: int):
         raise unknown_name("architecture", name, ARCHITECTURES)
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"Architecture {key!r} expects an image shape (height, width, channels), "
-                         f"got {tuple(input_shape)}.")
+        raise ValueError(
+            f"Architecture {key!r} expects an image shape (height, width, channels), "
+            f"got {tuple(input_shape)}."
+        )
     if min(shape[:2]) < MIN_SIZE[key]:
         raise ValueError(
             f"Architecture {key!r} needs images of at least {MIN_SIZE[key]}x{MIN_SIZE[key]} "
             f"pixels, got {shape[0]}x{shape[1]}. Use a model made for small images "
-            f"(e.g. 'xo') or larger images.")
+            f"(e.g. 'xo') or larger images."
+        )
     if int(num_classes) < 2:
         raise ValueError(f"Architecture {key!r} expects at least 2 classes, got {num_classes}.")
     return ARCHITECTURES[key](shape, int(num_classes))
 
 
-__all__ = ["ARCHITECTURES", "MIN_SIZE", "build", "describe", "lenet5", "names", "seed_functional",
-           "seed_sequential", "xo"]
+__all__ = [
+    "ARCHITECTURES",
+    "MIN_SIZE",
+    "build",
+    "describe",
+    "lenet5",
+    "names",
+    "seed_functional",
+    "seed_sequential",
+    "xo",
+]

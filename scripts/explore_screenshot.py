@@ -16,10 +16,19 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-THREE = [[(70, 55), (150, 40), (205, 80), (150, 135)], [(150, 135), (215, 190), (150, 245),
-                                                          (70, 225)]]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+THREE = [
+    [(70, 55), (150, 40), (205, 80), (150, 135)],
+    [(150, 135), (215, 190), (150, 245), (70, 225)],
+]
 
 
 def main(argv=None) -> int:
@@ -28,8 +37,12 @@ def main(argv=None) -> int:
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--layer", default="conv2d")
-    parser.add_argument("--channel", type=int, default=None,
-                        help="channel to click (default: the most active at the cell)")
+    parser.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        help="channel to click (default: the most active at the cell)",
+    )
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -49,10 +62,14 @@ def main(argv=None) -> int:
             for x, y in stroke[1:]:
                 page.mouse.move(box["x"] + x, box["y"] + y, steps=10)
             page.mouse.up()
-        page.wait_for_function("() => document.getElementById('input-note')"
-                               ".textContent.includes('your drawing') && !window.explore.busy")
-        act = page.evaluate(f"() => {{ const a = window.explore.acts[{args.layer!r}];"
-                            "return {shape: a.shape, data: Array.from(a.data)}; }")
+        page.wait_for_function(
+            "() => document.getElementById('input-note')"
+            ".textContent.includes('your drawing') && !window.explore.busy"
+        )
+        act = page.evaluate(
+            f"() => {{ const a = window.explore.acts[{args.layer!r}];"
+            "return {shape: a.shape, data: Array.from(a.data)}; }"
+        )
         h, w, c = act["shape"]
         values = act["data"]
         r, col = h // 2, w // 2
@@ -73,8 +90,9 @@ def main(argv=None) -> int:
 
     # 256 colours keep the picture sharp at a third of the bytes (it lives in the repository).
     with Image.open(args.out) as im:
-        small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
-                                           dither=Image.Dither.NONE)
+        small = im.convert("RGB").quantize(
+            256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
     small.save(args.out, optimize=True)
     print(f"wrote {args.out}")
     return 0

@@ -49,8 +49,9 @@ def scripted_fit(cbs, epoch_logs, model=None, steps=2, batch_logs=None, verbose=
     """
     model = model or FakeModel()
     model.stop_training = False
-    cl = callbacks.CallbackList(cbs, add_history=True, model=model, verbose=verbose,
-                                epochs=len(epoch_logs), steps=steps)
+    cl = callbacks.CallbackList(
+        cbs, add_history=True, model=model, verbose=verbose, epochs=len(epoch_logs), steps=steps
+    )
     cl.on_train_begin()
     run = 0
     for epoch, logs in enumerate(epoch_logs):

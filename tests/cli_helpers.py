@@ -24,10 +24,17 @@ def cli_env(home: Path) -> dict:
 
 def run_cli(args, cwd: Path, check=True) -> subprocess.CompletedProcess:
     """``python -m filterbank.cli *args`` in ``cwd``; fails the test on a non-zero exit if check."""
-    proc = subprocess.run([sys.executable, "-m", "filterbank.cli", *map(str, args)], cwd=cwd,
-                          env=cli_env(cwd / "fbhome"), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "filterbank.cli", *map(str, args)],
+        cwd=cwd,
+        env=cli_env(cwd / "fbhome"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check and proc.returncode != 0:
-        pytest.fail(f"filterbank {' '.join(map(str, args))} exited {proc.returncode}\n"
-                    f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        pytest.fail(
+            f"filterbank {' '.join(map(str, args))} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc

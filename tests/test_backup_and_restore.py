@@ -70,8 +70,13 @@ SCRIPT = textwrap.dedent("""
 
 def _run_script(script, backup_dir, out, pause_at=-1):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FILTERBANK_DISABLE_NUMBA": "1"}
-    return subprocess.Popen([sys.executable, str(script), str(backup_dir), str(out), str(pause_at)],
-                            env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(backup_dir), str(out), str(pause_at)],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _finish(proc):
@@ -159,15 +164,17 @@ def _model(loss="sparse_categorical_crossentropy", optimizer="adam"):
     # Every build starts from the same seed; layer names go on counting (dense_1, dense_2, ...)
     # as in a notebook where a cell is run again, which the backup must tolerate.
     backend.set_random_seed(3)
-    model = keras.Sequential([
-        keras.Input(shape=(6, 6, 1)),
-        layers.Conv2D(3, 3, activation="relu"),
-        layers.BatchNormalization(),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dropout(0.25, seed=5),
-        layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6, 6, 1)),
+            layers.Conv2D(3, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dropout(0.25, seed=5),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model
 
@@ -175,21 +182,25 @@ def _model(loss="sparse_categorical_crossentropy", optimizer="adam"):
 def _fit(model, extra, backup_dir, save_freq="epoch", epochs=6, **kwargs):
     # min_delta=10: no epoch counts as an improvement, so both callbacks act on their state
     # (the rate halves every epoch; EarlyStopping keeps epoch 0's weights as the best).
-    model.stoppers = [callbacks.EarlyStopping("val_loss", min_delta=10, patience=10,
-                                              restore_best_weights=True),
-                      callbacks.ReduceLROnPlateau("val_loss", min_delta=10, patience=1,
-                                                  factor=0.5)]
+    model.stoppers = [
+        callbacks.EarlyStopping("val_loss", min_delta=10, patience=10, restore_best_weights=True),
+        callbacks.ReduceLROnPlateau("val_loss", min_delta=10, patience=1, factor=0.5),
+    ]
     cbs = [BackupAndRestore(backup_dir, save_freq=save_freq, **kwargs), *model.stoppers, *extra]
-    return model.fit(X, Y, epochs=epochs, batch_size=8, validation_split=0.2, verbose=0,
-                     callbacks=cbs)
+    return model.fit(
+        X, Y, epochs=epochs, batch_size=8, validation_split=0.2, verbose=0, callbacks=cbs
+    )
 
 
 def _assert_same_run(model_a, history_a, model_b, history_b):
     for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True):
         assert a.tobytes() == b.tobytes()
     stop_a, stop_b = model_a.stoppers[0], model_b.stoppers[0]
-    assert (stop_a.wait, stop_a.best, stop_a.best_epoch) == (stop_b.wait, stop_b.best,
-                                                             stop_b.best_epoch)
+    assert (stop_a.wait, stop_a.best, stop_a.best_epoch) == (
+        stop_b.wait,
+        stop_b.best,
+        stop_b.best_epoch,
+    )
     for a, b in zip(stop_a.best_weights, stop_b.best_weights, strict=True):
         assert a.tobytes() == b.tobytes()
     plateau_a, plateau_b = model_a.stoppers[1], model_b.stoppers[1]
@@ -206,11 +217,14 @@ def _assert_same_run(model_a, history_a, model_b, history_b):
                 assert a.tobytes() == state_b[f"{layer_b.name}/{name}/{slot}"].tobytes()
 
 
-@pytest.mark.parametrize("save_freq, interrupt, first_resumed", [
-    ("epoch", (3, 2), (3, 0)),   # resumes at the start of the interrupted epoch
-    (2, (3, 4), (3, 4)),         # backups after batches 1 and 3 of the epoch: resumes at 4
-    (4, (2, 2), (2, 0)),         # no backup yet in epoch 2: resumes at its start
-])
+@pytest.mark.parametrize(
+    "save_freq, interrupt, first_resumed",
+    [
+        ("epoch", (3, 2), (3, 0)),  # resumes at the start of the interrupted epoch
+        (2, (3, 4), (3, 4)),  # backups after batches 1 and 3 of the epoch: resumes at 4
+        (4, (2, 2), (2, 0)),  # no backup yet in epoch 2: resumes at its start
+    ],
+)
 def test_interrupted_run_resumes_bit_identically(tmp_path, save_freq, interrupt, first_resumed):
     reference = _model()
     ref_history = _fit(reference, [], tmp_path / "ref", save_freq)
@@ -238,8 +252,14 @@ def test_mid_epoch_resume_restores_running_metrics_of_an_auto_accuracy(tmp_path)
     y = (x[:, 0] > 0).astype("float32")
 
     def fit(m, extra, path):
-        return m.fit(x, y, epochs=2, batch_size=4, verbose=0,
-                     callbacks=[BackupAndRestore(path, save_freq=3), *extra])
+        return m.fit(
+            x,
+            y,
+            epochs=2,
+            batch_size=4,
+            verbose=0,
+            callbacks=[BackupAndRestore(path, save_freq=3), *extra],
+        )
 
     reference = model()
     ref_history = fit(reference, [], tmp_path / "ref")
@@ -254,8 +274,14 @@ def test_mid_epoch_resume_restores_running_metrics_of_an_auto_accuracy(tmp_path)
 def test_a_run_stopped_early_stays_stopped(tmp_path):
     def fit(model, path, *extra):
         stop = callbacks.EarlyStopping("loss", patience=0, baseline=0.0, restore_best_weights=True)
-        return model.fit(X, Y, epochs=10, batch_size=16, verbose=0, callbacks=[
-            BackupAndRestore(path, delete_checkpoint=False), stop, *extra])
+        return model.fit(
+            X,
+            Y,
+            epochs=10,
+            batch_size=16,
+            verbose=0,
+            callbacks=[BackupAndRestore(path, delete_checkpoint=False), stop, *extra],
+        )
 
     reference = _model()
     ref_history = fit(reference, tmp_path / "b")
@@ -296,13 +322,15 @@ def test_backup_is_one_pickle_free_file_replaced_atomically(tmp_path, monkeypatc
 
 def test_delete_checkpoint_removes_the_backup_and_its_empty_folder(tmp_path):
     model = _model()
-    model.fit(X, Y, epochs=1, batch_size=16, verbose=0,
-              callbacks=[BackupAndRestore(tmp_path / "b")])
+    model.fit(
+        X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")]
+    )
     assert not (tmp_path / "b").exists()
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "notes.txt").write_text("mine")
-    model.fit(X, Y, epochs=1, batch_size=16, verbose=0,
-              callbacks=[BackupAndRestore(tmp_path / "c")])
+    model.fit(
+        X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[BackupAndRestore(tmp_path / "c")]
+    )
     assert os.listdir(tmp_path / "c") == ["notes.txt"]  # only its own file is removed
 
 
@@ -310,8 +338,14 @@ def test_stale_temporary_files_from_a_killed_save_are_cleaned_up(tmp_path):
     (tmp_path / "b").mkdir()
     stale = tmp_path / "b" / f".{BACKUP_NAME}.0123456789ab.tmp"
     stale.write_bytes(b"half")
-    _model().fit(X, Y, epochs=1, batch_size=16, verbose=0,
-                 callbacks=[BackupAndRestore(tmp_path / "b", delete_checkpoint=False)])
+    _model().fit(
+        X,
+        Y,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        callbacks=[BackupAndRestore(tmp_path / "b", delete_checkpoint=False)],
+    )
     assert os.listdir(tmp_path / "b") == [BACKUP_NAME]
 
 
@@ -324,18 +358,30 @@ def test_runs_after_the_other_callbacks_whatever_their_order():
 
 
 # ------------------------------------------------------------------ errors
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"backup_dir": ""}, ValueError, "backup_dir expects a folder path, got ''"),
-    ({"backup_dir": None}, ValueError, "backup_dir expects a folder path, got None"),
-    ({"backup_dir": "b", "save_freq": 0}, ValueError,
-     "save_freq expects 'epoch' or an integer >= 1"),
-    ({"backup_dir": "b", "save_freq": "batch"}, ValueError, "got 'batch'"),
-    ({"backup_dir": "b", "save_freq": True}, ValueError, "got True"),
-    ({"backup_dir": "b", "delete_checkpoint": "yes"}, TypeError,
-     "delete_checkpoint expects True or False, got 'yes'"),
-    ({"backup_dir": "b", "double_checkpoint": 1}, TypeError,
-     "double_checkpoint expects True or False, got 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"backup_dir": ""}, ValueError, "backup_dir expects a folder path, got ''"),
+        ({"backup_dir": None}, ValueError, "backup_dir expects a folder path, got None"),
+        (
+            {"backup_dir": "b", "save_freq": 0},
+            ValueError,
+            "save_freq expects 'epoch' or an integer >= 1",
+        ),
+        ({"backup_dir": "b", "save_freq": "batch"}, ValueError, "got 'batch'"),
+        ({"backup_dir": "b", "save_freq": True}, ValueError, "got True"),
+        (
+            {"backup_dir": "b", "delete_checkpoint": "yes"},
+            TypeError,
+            "delete_checkpoint expects True or False, got 'yes'",
+        ),
+        (
+            {"backup_dir": "b", "double_checkpoint": 1},
+            TypeError,
+            "double_checkpoint expects True or False, got 1",
+        ),
+    ],
+)
 def test_constructor_arguments_are_checked(kwargs, error, match):
     with pytest.raises(error, match=match):
         BackupAndRestore(**kwargs)
@@ -349,35 +395,59 @@ def _backup_after_interrupt(tmp_path, save_freq="epoch"):
 
 def test_a_backup_from_another_architecture_is_refused_with_a_fix(tmp_path):
     path = _backup_after_interrupt(tmp_path)
-    other = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Flatten(),
-                              layers.Dense(3, activation="softmax")])
+    other = keras.Sequential(
+        [keras.Input(shape=(6, 6, 1)), layers.Flatten(), layers.Dense(3, activation="softmax")]
+    )
     other.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"it holds 8 weight arrays, model 'sequential_\d+' has 2"
-                                         r".*delete the folder"):
+    with pytest.raises(
+        ValueError,
+        match=r"it holds 8 weight arrays, model 'sequential_\d+' has 2"
+        r".*delete the folder",
+    ):
         other.fit(X, Y, epochs=2, verbose=0, callbacks=[BackupAndRestore(path)])
-    changed = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(3, 3),
-                                layers.BatchNormalization(), layers.Dropout(0.25), layers.Flatten(),
-                                layers.Dropout(0.25, seed=5), layers.Dense(5)])
+    changed = keras.Sequential(
+        [
+            keras.Input(shape=(6, 6, 1)),
+            layers.Conv2D(3, 3),
+            layers.BatchNormalization(),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dropout(0.25, seed=5),
+            layers.Dense(5),
+        ]
+    )
     changed.compile(optimizer="adam", loss="mse")
-    with pytest.raises(ValueError, match=r"weight 6 is Dense '.*' kernel \(48, 3\) float32 in the "
-                                         r"backup, but Dense '.*' kernel \(48, 5\) float32"):
+    with pytest.raises(
+        ValueError,
+        match=r"weight 6 is Dense '.*' kernel \(48, 3\) float32 in the "
+        r"backup, but Dense '.*' kernel \(48, 5\) float32",
+    ):
         changed.fit(X, np.zeros((60, 5)), epochs=2, verbose=0, callbacks=[BackupAndRestore(path)])
 
 
 def test_another_optimizer_is_refused(tmp_path):
     path = _backup_after_interrupt(tmp_path)
-    with pytest.raises(ValueError, match="state of optimizer Adam, but the model was compiled "
-                                         "with SGD"):
+    with pytest.raises(
+        ValueError, match="state of optimizer Adam, but the model was compiled with SGD"
+    ):
         _fit(_model(optimizer="sgd"), [], path)
 
 
 def test_a_mid_epoch_backup_needs_the_same_batches_per_epoch(tmp_path):
     path = _backup_after_interrupt(tmp_path, save_freq=2)
     model = _model()
-    with pytest.raises(ValueError,
-                       match=r"middle of an epoch of 6 batches, but this fit\(\) has 3"):
-        model.fit(X, Y, epochs=3, batch_size=16, validation_split=0.2, verbose=0,
-                  callbacks=[BackupAndRestore(path, save_freq=2)])
+    with pytest.raises(
+        ValueError, match=r"middle of an epoch of 6 batches, but this fit\(\) has 3"
+    ):
+        model.fit(
+            X,
+            Y,
+            epochs=3,
+            batch_size=16,
+            validation_split=0.2,
+            verbose=0,
+            callbacks=[BackupAndRestore(path, save_freq=2)],
+        )
 
 
 def test_a_damaged_or_foreign_file_is_refused(tmp_path):

@@ -32,9 +32,26 @@ FIGURES = ["train", "infer", "latency", "rss", "import", "peak", "scaling"]
 def run_bench(tmp_path, *args, timeout=240):
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--threads", "1", "--rounds", "2",
-         "--block", "0.01", "--pause", "0", "--out", str(out), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        [
+            sys.executable,
+            "benchmarks/run.py",
+            "--threads",
+            "1",
+            "--rounds",
+            "2",
+            "--block",
+            "0.01",
+            "--pause",
+            "0",
+            "--out",
+            str(out),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     jsons = sorted(out.glob("*.json"))
     results = json.loads(jsons[-1].read_text()) if jsons else None
     md = (out / "latest.md").read_text() if (out / "latest.md").exists() else None
@@ -43,10 +60,14 @@ def run_bench(tmp_path, *args, timeout=240):
 
 # ---------------------------------------------------------------- model specs and FLOPs
 
-@pytest.mark.parametrize("arch, params, fwd, train", [
-    ("functional", 104_202, 6.20, 18.2),
-    ("sequential", 93_322, 5.59, 16.4),
-])
+
+@pytest.mark.parametrize(
+    "arch, params, fwd, train",
+    [
+        ("functional", 104_202, 6.20, 18.2),
+        ("sequential", 93_322, 5.59, 16.4),
+    ],
+)
 def test_archs_match_the_seed_models_and_the_notes(arch, params, fwd, train):
     assert archs.count_params(arch) == params == archs.SEED_PARAMS[arch]
     assert round(archs.forward_flops(arch) / 1e6, 2) == fwd
@@ -55,11 +76,19 @@ def test_archs_match_the_seed_models_and_the_notes(arch, params, fwd, train):
 
 def test_arch_shapes_and_flops_by_hand():
     shapes = [out for _, _, out in archs.layer_shapes("functional", 28)]
-    assert shapes == [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (3, 3, 128),
-                      (1152,), (10,)]
+    assert shapes == [
+        (26, 26, 32),
+        (13, 13, 32),
+        (11, 11, 64),
+        (5, 5, 64),
+        (3, 3, 128),
+        (1152,),
+        (10,),
+    ]
     # conv2 alone: 11*11*64 outputs, each 3*3*32 multiply-adds
     assert archs.forward_flops("functional", 28) == 2 * (
-        26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 3 * 3 * 128 * 576 + 1152 * 10)
+        26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 3 * 3 * 128 * 576 + 1152 * 10
+    )
     # bigger images: the dense layer grows with the flattened map
     assert archs.count_params("functional", 56) > archs.count_params("functional", 28)
     with pytest.raises(ValueError, match="too small"):
@@ -67,6 +96,7 @@ def test_arch_shapes_and_flops_by_hand():
 
 
 # ---------------------------------------------------------------- statistics
+
 
 def test_summary_and_linear_fit():
     assert summary([3, 1, 2, None]) == {"median": 2, "min": 1, "max": 3, "n": 3}
@@ -81,6 +111,7 @@ def test_summary_and_linear_fit():
 
 
 # ---------------------------------------------------------------- the contest loop
+
 
 class FakeWorker:
     """Records the order of timed blocks; fails on request once ``fail_after`` blocks ran."""
@@ -99,9 +130,11 @@ class FakeWorker:
 
 def test_contest_alternates_rotates_and_drops_a_failed_worker():
     log = []
-    entries = [Entry("a", FakeWorker(log, "a"), "x", steps=3),
-               Entry("b", FakeWorker(log, "b"), "x", steps=5),
-               Entry("c", FakeWorker(log, "c", fail_after=1), "x", steps=7)]
+    entries = [
+        Entry("a", FakeWorker(log, "a"), "x", steps=3),
+        Entry("b", FakeWorker(log, "b"), "x", steps=5),
+        Entry("c", FakeWorker(log, "c", fail_after=1), "x", steps=7),
+    ]
     rounds_seen = []
     out = contest(entries, rounds=3, pause=0, on_round=rounds_seen.append)
     assert rounds_seen == [0, 1, 2]
@@ -112,6 +145,7 @@ def test_contest_alternates_rotates_and_drops_a_failed_worker():
 
 
 # ---------------------------------------------------------------- worker processes
+
 
 def test_worker_protocol_and_errors():
     w = WorkerProc("numpy", threads=1)
@@ -139,11 +173,30 @@ def test_worker_protocol_and_errors():
 
 # ---------------------------------------------------------------- end to end (stand-in)
 
+
 def test_every_figure_end_to_end_with_the_standin(tmp_path):
     proc, res, md = run_bench(
-        tmp_path, "--subject", "numpy", "--baseline", "numpy", "--no-ort", "--sgemm-n", "64",
-        "--rss-samples", "256", "--import-rounds", "1", "--scaling-batches", "1,4",
-        "--scaling-images", "28,36", "--scaling-image-batch", "2", "--scaling-rounds", "1")
+        tmp_path,
+        "--subject",
+        "numpy",
+        "--baseline",
+        "numpy",
+        "--no-ort",
+        "--sgemm-n",
+        "64",
+        "--rss-samples",
+        "256",
+        "--import-rounds",
+        "1",
+        "--scaling-batches",
+        "1,4",
+        "--scaling-images",
+        "28,36",
+        "--scaling-image-batch",
+        "2",
+        "--scaling-rounds",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert res is not None and md is not None
     assert list(res["figures"]) == FIGURES
@@ -174,20 +227,28 @@ def test_every_figure_end_to_end_with_the_standin(tmp_path):
     assert imports["numpy"]["seconds"]["n"] == 1
     pts = res["figures"]["scaling"]["points"]
     assert [(p["task"], p["batch"], p["image"]) for p in pts] == [
-        (t, b, i) for t in ("infer", "train") for b, i in ((1, 28), (4, 28), (2, 28), (2, 36))]
+        (t, b, i) for t in ("infer", "train") for b, i in ((1, 28), (4, 28), (2, 28), (2, 36))
+    ]
     assert all("memory" in fw for p in pts for fw in p["frameworks"].values())
     assert res["figures"]["scaling"]["fits"]["train/numpy"]["time_vs_batch_ms"]["points"] == 2
-    for heading in ("## Training step", "## Inference", "## Batch-1 latency",
-                    "## Fraction of the machine's sgemm peak", "## Peak memory",
-                    "## Import time", "## Scaling"):
+    for heading in (
+        "## Training step",
+        "## Inference",
+        "## Batch-1 latency",
+        "## Fraction of the machine's sgemm peak",
+        "## Peak memory",
+        "## Import time",
+        "## Scaling",
+    ):
         assert heading in md
     assert "| functional | 64 |" in md and "numpy/numpy#2 median" in md
     assert md in proc.stdout
 
 
 def test_a_broken_framework_is_reported_not_fatal(tmp_path):
-    proc, res, md = run_bench(tmp_path, "--subject", "nosuch", "--baseline", "numpy",
-                              "--only", "train")
+    proc, res, md = run_bench(
+        tmp_path, "--subject", "nosuch", "--baseline", "numpy", "--only", "train"
+    )
     assert proc.returncode == 1
     assert {e["who"] for e in res["errors"]} == {"nosuch"}
     case = res["figures"]["train"]["cases"][0]
@@ -212,8 +273,20 @@ def test_openblas_pin_is_dropped_for_the_workers_only_when_asked(monkeypatch):
 
 def test_workers_record_the_openblas_kernel_and_models_can_be_chosen(tmp_path):
     pytest.importorskip("threadpoolctl")
-    proc, res, md = run_bench(tmp_path, "--subject", "numpy", "--baseline", "numpy", "--no-ort",
-                              "--only", "infer", "--models", "cifar", "--rounds", "1")
+    proc, res, md = run_bench(
+        tmp_path,
+        "--subject",
+        "numpy",
+        "--baseline",
+        "numpy",
+        "--no-ort",
+        "--only",
+        "infer",
+        "--models",
+        "cifar",
+        "--rounds",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [c["arch"] for c in res["figures"]["infer"]["cases"]] == ["cifar"]
     blas = res["workers"]["numpy"]["versions"]["blas"]
@@ -231,8 +304,17 @@ def test_bad_flags_are_refused(tmp_path):
 
 def test_torch_worker_latency(tmp_path):
     pytest.importorskip("torch")
-    proc, res, md = run_bench(tmp_path, "--subject", "numpy", "--only", "latency",
-                              "--torch-layout", "nchw", "--rounds", "1")
+    proc, res, md = run_bench(
+        tmp_path,
+        "--subject",
+        "numpy",
+        "--only",
+        "latency",
+        "--torch-layout",
+        "nchw",
+        "--rounds",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = res["figures"]["latency"]["cases"]
     info = [c["frameworks"]["torch"]["info"] for c in cases]
@@ -244,6 +326,7 @@ def test_torch_worker_latency(tmp_path):
 
 
 # ---------------------------------------------------------------- the filterbank adapter
+
 
 def test_filterbank_adapter_builds_the_seed_models_through_the_public_api():
     import numpy as np
@@ -271,8 +354,18 @@ def test_malloc_keep_reaches_the_workers_and_the_report(tmp_path, monkeypatch):
     assert {k: worker_env(1)[k] for k in MALLOC_KEEP} == {k: str(2**30) for k in MALLOC_KEEP}
     with pytest.raises(ValueError, match="'default' or 'keep'"):
         apply_malloc("sometimes")
-    proc, res, md = run_bench(tmp_path, "--subject", "numpy", "--baseline", "numpy",
-                              "--only", "infer", "--malloc", "keep", "--no-ort")
+    proc, res, md = run_bench(
+        tmp_path,
+        "--subject",
+        "numpy",
+        "--baseline",
+        "numpy",
+        "--only",
+        "infer",
+        "--malloc",
+        "keep",
+        "--no-ort",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert res["config"]["malloc"] == "keep" and "glibc malloc: keep" in md
 
@@ -287,8 +380,12 @@ def test_inference_breakdown_names_the_kernels(tmp_path, monkeypatch):
     monkeypatch.delenv("FILTERBANK_DISABLE_FUSION", raising=False)  # the steps below are fused
 
     out = tmp_path / "bd.json"
-    assert bd.main(["--batch", "12", "--rounds", "1", "--calls", "1", "--threads", "1",
-                    "--json", str(out)]) == 0
+    assert (
+        bd.main(
+            ["--batch", "12", "--rounds", "1", "--calls", "1", "--threads", "1", "--json", str(out)]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())["results"]
     assert [r["arch"] for r in res] == ["functional", "sequential"]
     for r in res:
@@ -296,7 +393,6 @@ def test_inference_breakdown_names_the_kernels(tmp_path, monkeypatch):
         first = "direct" if direct.numba_kernels() is not None else "gemm"
         # 12 images x 25 pooled cells >= 256: conv2 runs Winograd when numba is there
         second = "winograd" if direct.numba_kernels() is not None else "gemm"
-        assert kernels[:3] == [first, second, "gemm"] and kernels[3:] == ["-"] * (
-            len(kernels) - 3)
+        assert kernels[:3] == [first, second, "gemm"] and kernels[3:] == ["-"] * (len(kernels) - 3)
         assert abs(sum(s["share"] for s in r["steps"]) - 1) < 1e-9
         assert r["speedup"] > 0 and r["max_abs_difference"] < 1e-5

@@ -26,10 +26,15 @@ def test_callback_list_fans_out_in_order_and_sets_params():
     trace = []
     a, b = Recorder("a", trace), Recorder("b", trace)
     model = FakeModel()
-    cl = callbacks.CallbackList([a, b], add_history=True, add_progbar=True, model=model,
-                                verbose=2, epochs=3, steps=7)
-    assert [type(c).__name__ for c in cl.callbacks] == ["Recorder", "Recorder", "History",
-                                                        "ProgbarLogger"]
+    cl = callbacks.CallbackList(
+        [a, b], add_history=True, add_progbar=True, model=model, verbose=2, epochs=3, steps=7
+    )
+    assert [type(c).__name__ for c in cl.callbacks] == [
+        "Recorder",
+        "Recorder",
+        "History",
+        "ProgbarLogger",
+    ]
     assert all(c.model is model for c in cl.callbacks)
     assert a.params == {"verbose": 2, "epochs": 3, "steps": 7}
     assert model.history is cl.history
@@ -54,8 +59,11 @@ def test_callback_list_accepts_single_callback_none_and_nested():
 
 
 def test_callback_list_rejects_classes_and_functions():
-    with pytest.raises(TypeError, match=r"callbacks\[0\] is the class EarlyStopping.*"
-                                        r"EarlyStopping\(\.\.\.\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"callbacks\[0\] is the class EarlyStopping.*"
+        r"EarlyStopping\(\.\.\.\)",
+    ):
         callbacks.CallbackList([callbacks.EarlyStopping])
     with pytest.raises(TypeError, match=r"callbacks\[1\].*got function.*LambdaCallback"):
         callbacks.CallbackList([callbacks.History(), lambda e, logs: None])
@@ -113,8 +121,7 @@ def test_every_hook_exists_and_is_a_noop():
 
 # ----------------------------------------------------------------- History
 def test_history_records_keys_and_epochs():
-    logs = [{"loss": 1.0 - i / 10, "accuracy": i / 10, "val_loss": 2.0 - i / 10}
-            for i in range(3)]
+    logs = [{"loss": 1.0 - i / 10, "accuracy": i / 10, "val_loss": 2.0 - i / 10} for i in range(3)]
     model, history, _ = scripted_fit([], logs)
     assert model.history is history
     assert history.epoch == [0, 1, 2]
@@ -148,8 +155,11 @@ def test_lambda_callback_hooks():
 
 
 def test_lambda_callback_unknown_hook():
-    with pytest.raises(TypeError, match=r"unknown hook 'on_epoch_ends'.*Did you mean "
-                                        r"'on_epoch_end'"):
+    with pytest.raises(
+        TypeError,
+        match=r"unknown hook 'on_epoch_ends'.*Did you mean "
+        r"'on_epoch_end'",
+    ):
         callbacks.LambdaCallback(on_epoch_ends=print)
     with pytest.raises(TypeError, match="'on_epoch_end' expects a function"):
         callbacks.LambdaCallback(on_epoch_end=3)
@@ -209,8 +219,11 @@ def test_reduce_lr_bad_factor_and_missing_monitor():
     with pytest.raises(ValueError, match=r"factor=1\.5.*pass 0\.1"):
         callbacks.ReduceLROnPlateau(factor=1.5)
     cb = callbacks.ReduceLROnPlateau(monitor="val_loss", patience=0)
-    with pytest.warns(UserWarning, match="Learning rate reduction is conditioned on metric "
-                                         "`val_loss`.*Available metrics are: loss"):
+    with pytest.warns(
+        UserWarning,
+        match="Learning rate reduction is conditioned on metric "
+        "`val_loss`.*Available metrics are: loss",
+    ):
         model, _, _ = scripted_fit([cb], [{"loss": 1.0}] * 3)
     assert model.optimizer.learning_rate == 0.01
 
@@ -233,10 +246,10 @@ def test_lr_callbacks_need_an_optimizer():
 def test_scheduler_sets_lr_each_epoch():
     seen = []
     watch = callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: seen.append(watch.model.optimizer.learning_rate))
+        on_epoch_begin=lambda epoch, logs: seen.append(watch.model.optimizer.learning_rate)
+    )
     sched = callbacks.LearningRateScheduler(lambda epoch, lr: lr if epoch < 2 else lr * 0.5)
-    model, history, _ = scripted_fit([sched, watch], [{"loss": 1.0}] * 4,
-                                     model=FakeModel(0.1))
+    model, history, _ = scripted_fit([sched, watch], [{"loss": 1.0}] * 4, model=FakeModel(0.1))
     assert seen == [0.1, 0.1, 0.05, 0.025]
     assert history.history["learning_rate"] == [0.1, 0.1, 0.05, 0.025]
     assert type(model.optimizer.learning_rate) is float
@@ -276,8 +289,11 @@ def test_scheduler_rejects_non_numbers(capsys):
 def test_terminate_on_nan_stops(bad, capsys):
     losses = {(0, 0): 1.0, (0, 1): 0.9, (0, 2): bad}
     model, history, run = scripted_fit(
-        [callbacks.TerminateOnNaN()], [{"loss": 1.0}] * 3, steps=4,
-        batch_logs=lambda e, b: {"loss": np.float32(losses.get((e, b), 0.5))})
+        [callbacks.TerminateOnNaN()],
+        [{"loss": 1.0}] * 3,
+        steps=4,
+        batch_logs=lambda e, b: {"loss": np.float32(losses.get((e, b), 0.5))},
+    )
     assert model.stop_training and run == 1
     assert capsys.readouterr().out == "Batch 2: Invalid loss, terminating training\n"
 
@@ -297,18 +313,24 @@ def read_rows(path, sep=","):
 
 def test_csv_logger_header_and_rows(tmp_path):
     path = tmp_path / "log.csv"
-    logs = [{"loss": 0.5, "accuracy": 0.75, "val_loss": 0.625}, {"loss": 0.25, "accuracy": 0.875,
-                                                                  "val_loss": 0.5}]
+    logs = [
+        {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.625},
+        {"loss": 0.25, "accuracy": 0.875, "val_loss": 0.5},
+    ]
     scripted_fit([callbacks.CSVLogger(path)], logs)
-    assert read_rows(path) == [["epoch", "accuracy", "loss", "val_loss"],
-                               ["0", "0.75", "0.5", "0.625"], ["1", "0.875", "0.25", "0.5"]]
+    assert read_rows(path) == [
+        ["epoch", "accuracy", "loss", "val_loss"],
+        ["0", "0.75", "0.5", "0.625"],
+        ["1", "0.875", "0.25", "0.5"],
+    ]
 
 
 def test_csv_logger_flushes_every_epoch(tmp_path):
     path = tmp_path / "log.csv"
     rows_during = []
-    peek = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: rows_during.append(
-        len(read_rows(path))))
+    peek = callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: rows_during.append(len(read_rows(path)))
+    )
     scripted_fit([callbacks.CSVLogger(path), peek], [{"loss": 1.0}] * 3)
     assert rows_during == [2, 3, 4]
 
@@ -329,14 +351,19 @@ def test_csv_logger_separator_missing_keys_and_arrays(tmp_path):
     path = tmp_path / "log.tsv"
     logs = [{"loss": 1.0, "val_loss": 2.0, "per_class": np.array([1, 2])}, {"loss": 0.5}]
     scripted_fit([callbacks.CSVLogger(path, separator="\t")], logs)
-    assert read_rows(path, "\t") == [["epoch", "loss", "per_class", "val_loss"],
-                                     ["0", "1.0", "[1, 2]", "2.0"], ["1", "0.5", "NA", "NA"]]
+    assert read_rows(path, "\t") == [
+        ["epoch", "loss", "per_class", "val_loss"],
+        ["0", "1.0", "[1, 2]", "2.0"],
+        ["1", "0.5", "NA", "NA"],
+    ]
 
 
 def test_csv_logger_records_learning_rate_added_before_it(tmp_path):
     path = tmp_path / "log.csv"
-    scripted_fit([callbacks.ReduceLROnPlateau(patience=1, factor=0.5), callbacks.CSVLogger(path)],
-                 val_losses([1, 1]))
+    scripted_fit(
+        [callbacks.ReduceLROnPlateau(patience=1, factor=0.5), callbacks.CSVLogger(path)],
+        val_losses([1, 1]),
+    )
     rows = read_rows(path)
     assert rows[0] == ["epoch", "learning_rate", "loss", "val_loss"]
     assert [r[1] for r in rows[1:]] == ["0.01", "0.01"]
@@ -344,15 +371,28 @@ def test_csv_logger_records_learning_rate_added_before_it(tmp_path):
 
 # ----------------------------------------------------------------- package surface
 def test_public_names_and_lazy_tqdm():
-    for name in ("Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint",
-                 "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger",
-                 "LambdaCallback", "ProgbarLogger", "BackupAndRestore"):
+    for name in (
+        "Callback",
+        "CallbackList",
+        "History",
+        "EarlyStopping",
+        "ModelCheckpoint",
+        "ReduceLROnPlateau",
+        "LearningRateScheduler",
+        "TerminateOnNaN",
+        "CSVLogger",
+        "LambdaCallback",
+        "ProgbarLogger",
+        "BackupAndRestore",
+    ):
         assert isinstance(getattr(callbacks, name), type)
-    code = ("import sys, io, filterbank\n"
-            "from filterbank import callbacks\n"
-            "p = filterbank.progbar.Progbar(3, stream=io.StringIO())\n"
-            "p.update(3, [('loss', 1.0)])\n"
-            "assert 'tqdm' not in sys.modules, 'tqdm imported'\n")
+    code = (
+        "import sys, io, filterbank\n"
+        "from filterbank import callbacks\n"
+        "p = filterbank.progbar.Progbar(3, stream=io.StringIO())\n"
+        "p.update(3, [('loss', 1.0)])\n"
+        "assert 'tqdm' not in sys.modules, 'tqdm imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
 
 
@@ -366,12 +406,17 @@ def test_csv_logger_key_appearing_later_widens_the_header(tmp_path):
     path = tmp_path / "log.csv"
     logs = [{"loss": 1.0}, {"loss": 0.5, "val_loss": 0.75}, {"loss": 0.25}]
     scripted_fit([callbacks.CSVLogger(path)], logs)
-    assert read_rows(path) == [["epoch", "loss", "val_loss"], ["0", "1.0", "NA"],
-                               ["1", "0.5", "0.75"], ["2", "0.25", "NA"]]
+    assert read_rows(path) == [
+        ["epoch", "loss", "val_loss"],
+        ["0", "1.0", "NA"],
+        ["1", "0.5", "0.75"],
+        ["2", "0.25", "NA"],
+    ]
     # appending to a file with an earlier run's header: the header cannot change
     with pytest.warns(UserWarning, match="val_acc appeared after the header"):
-        scripted_fit([callbacks.CSVLogger(path, append=True)],
-                     [{"loss": 0.5}, {"loss": 0.5, "val_acc": 1.0}])
+        scripted_fit(
+            [callbacks.CSVLogger(path, append=True)], [{"loss": 0.5}, {"loss": 0.5, "val_acc": 1.0}]
+        )
     assert read_rows(path)[-2:] == [["0", "0.5", "NA"], ["1", "0.5", "NA"]]
     # a fresh file in append mode is this run's own: it is widened
     fresh = tmp_path / "fresh.csv"
@@ -387,8 +432,15 @@ def test_csv_logger_validation_freq_in_real_fit(tmp_path):
     model = keras.Sequential([layers.Dense(1, input_shape=(3,))])
     model.compile(optimizer="sgd", loss="mse")
     x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
-    model.fit(x, x.sum(1), epochs=4, verbose=0, validation_split=0.25, validation_freq=2,
-              callbacks=[callbacks.CSVLogger(tmp_path / "log.csv")])
+    model.fit(
+        x,
+        x.sum(1),
+        epochs=4,
+        verbose=0,
+        validation_split=0.25,
+        validation_freq=2,
+        callbacks=[callbacks.CSVLogger(tmp_path / "log.csv")],
+    )
     rows = read_rows(tmp_path / "log.csv")
     assert rows[0] == ["epoch", "loss", "val_loss"]
     assert [r[2] == "NA" for r in rows[1:]] == [True, False, True, False]

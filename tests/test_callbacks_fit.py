@@ -22,10 +22,17 @@ def data(seed=0, n=128):
 
 def classifier(lr=0.1, optimizer=None):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
-                              layers.Dense(2, activation="softmax")])
-    model.compile(optimizer=optimizer or optimizers.SGD(learning_rate=lr),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            layers.Dense(8, activation="relu", input_shape=(4,)),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=optimizer or optimizers.SGD(learning_rate=lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -47,8 +54,9 @@ def same(ws1, ws2):
 def fit(model, cbs, epochs=4, **kw):
     x, y = data()
     kw.setdefault("validation_split", 0.25)
-    return model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=cbs,
-                     shuffle=False, **kw)
+    return model.fit(
+        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=cbs, shuffle=False, **kw
+    )
 
 
 def test_history_from_fit():
@@ -57,16 +65,16 @@ def test_history_from_fit():
     assert isinstance(history, callbacks.History) and model.history is history
     assert history.epoch == [0, 1, 2, 3]
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert all(len(v) == 4 and all(type(x) is float for x in v)
-               for v in history.history.values())
+    assert all(len(v) == 4 and all(type(x) is float for x in v) for v in history.history.values())
     assert history.history["loss"][-1] < history.history["loss"][0]  # it does learn
 
 
 def test_early_stopping_in_fit_restores_best_weights():
     model, log = classifier(), WeightLog()
     # min_delta far above any change: only epoch 0 ever counts as an improvement
-    es = callbacks.EarlyStopping(monitor="val_loss", patience=2, min_delta=100.0,
-                                 restore_best_weights=True)
+    es = callbacks.EarlyStopping(
+        monitor="val_loss", patience=2, min_delta=100.0, restore_best_weights=True
+    )
     history = fit(model, [log, es], epochs=20)
     assert history.epoch == [0, 1, 2] and es.stopped_epoch == 2 and model.stop_training
     assert not same(log.weights[0], log.weights[2])
@@ -82,8 +90,11 @@ def test_early_stopping_in_fit_runs_all_epochs_when_improving():
 def test_early_stopping_in_fit_warns_without_validation():
     model = classifier()
     es = callbacks.EarlyStopping(patience=0)
-    with pytest.warns(UserWarning, match=r"`val_loss` which is not available\. Available "
-                                         r"metrics are: loss,accuracy\..*validation_split"):
+    with pytest.warns(
+        UserWarning,
+        match=r"`val_loss` which is not available\. Available "
+        r"metrics are: loss,accuracy\..*validation_split",
+    ):
         history = fit(model, [es], epochs=3, validation_split=0.0)
     assert len(history.epoch) == 3
 
@@ -97,8 +108,9 @@ def test_model_checkpoint_in_fit(tmp_path, monkeypatch):
         open(path, "w").close()
 
     monkeypatch.setattr(model, "save_weights", save_weights)
-    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "{epoch:02d}-{val_loss:.3f}.w"),
-                                     save_best_only=True, save_weights_only=True)
+    ckpt = callbacks.ModelCheckpoint(
+        str(tmp_path / "{epoch:02d}-{val_loss:.3f}.w"), save_best_only=True, save_weights_only=True
+    )
     history = fit(model, [log, ckpt], epochs=5)
     val = history.history["val_loss"]
     best, expected = np.inf, []
@@ -135,8 +147,9 @@ def test_model_checkpoint_real_save_best_only_and_load(tmp_path):
 
 def test_model_checkpoint_real_save_weights_per_epoch(tmp_path):
     model, log = classifier(), WeightLog()
-    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}.safetensors"),
-                                     save_weights_only=True)
+    ckpt = callbacks.ModelCheckpoint(
+        str(tmp_path / "w-{epoch}.safetensors"), save_weights_only=True
+    )
     fit(model, [log, ckpt], epochs=3)
     assert sorted(os.listdir(tmp_path)) == [f"w-{e}.safetensors" for e in (1, 2, 3)]
     keras.utils.clear_session()  # weights are matched by layer name: same names again
@@ -147,8 +160,9 @@ def test_model_checkpoint_real_save_weights_per_epoch(tmp_path):
 
 def test_reduce_lr_on_plateau_in_fit():
     model = classifier(lr=0.1)
-    cb = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
-                                     min_delta=100.0, min_lr=0.02)
+    cb = callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=1, min_delta=100.0, min_lr=0.02
+    )
     history = fit(model, [cb], epochs=5)
     assert np.allclose(history.history["learning_rate"], [0.1, 0.1, 0.05, 0.025, 0.02])
     assert model.optimizer.current_learning_rate() == pytest.approx(0.02)
@@ -170,12 +184,18 @@ def test_terminate_on_nan_in_fit(capsys):
     model.compile(optimizer=optimizers.SGD(learning_rate=1e6), loss="mse")
     x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32") * 100
     y = x.sum(axis=1, keepdims=True)
-    history = model.fit(x, y, epochs=5, batch_size=8, verbose=0, shuffle=False,
-                        callbacks=[callbacks.TerminateOnNaN()])
+    history = model.fit(
+        x,
+        y,
+        epochs=5,
+        batch_size=8,
+        verbose=0,
+        shuffle=False,
+        callbacks=[callbacks.TerminateOnNaN()],
+    )
     assert model.stop_training and history.epoch == [0]
     assert not np.isfinite(history.history["loss"][0])
-    assert re.fullmatch(r"Batch \d+: Invalid loss, terminating training\n",
-                        capsys.readouterr().out)
+    assert re.fullmatch(r"Batch \d+: Invalid loss, terminating training\n", capsys.readouterr().out)
 
 
 def test_csv_logger_in_fit(tmp_path):
@@ -194,16 +214,20 @@ def test_lambda_callback_in_fit():
     def bump(key):
         counts[key] += 1
 
-    cb = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: bump("batches"),
-                                  on_epoch_end=lambda e, logs: bump("epochs"),
-                                  on_test_begin=lambda logs: bump("test_begin"))
+    cb = callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: bump("batches"),
+        on_epoch_end=lambda e, logs: bump("epochs"),
+        on_test_begin=lambda logs: bump("test_begin"),
+    )
     fit(classifier(), [cb], epochs=2)
     assert counts == {"batches": 2 * N_TRAIN // BATCH, "epochs": 2, "test_begin": 2}
 
 
 # ----------------------------------------------------------------- progress output
-VAL_LINE = (r"3/3 \[={30}\] - \d+s \d+(s|ms|us)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}"
-            r" - val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}")
+VAL_LINE = (
+    r"3/3 \[={30}\] - \d+s \d+(s|ms|us)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}"
+    r" - val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}"
+)
 
 
 @pytest.mark.parametrize("verbose", [1, "auto"])
@@ -232,8 +256,11 @@ def test_evaluate_and_predict_progress(capsys):
     model.predict(x, batch_size=64, verbose=1)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert re.fullmatch(r"4/4 \[={30}\] - \d+s \d+(s|ms|us)/step - loss: \d\.\d{4} - "
-                        r"accuracy: \d\.\d{4}", lines[0]), lines
+    assert re.fullmatch(
+        r"4/4 \[={30}\] - \d+s \d+(s|ms|us)/step - loss: \d\.\d{4} - "
+        r"accuracy: \d\.\d{4}",
+        lines[0],
+    ), lines
     assert re.fullmatch(r"2/2 \[={30}\] - \d+s \d+(s|ms|us)/step", lines[1]), lines
     model.evaluate(x, y, verbose=0)
     model.predict(x, verbose=0)

@@ -16,12 +16,24 @@ def epoch_of_weights(model):
 
 
 # ----------------------------------------------------------------- direction inference
-@pytest.mark.parametrize("monitor, expected", [
-    ("val_loss", "min"), ("loss", "min"), ("val_accuracy", "max"), ("acc", "max"),
-    ("sparse_categorical_accuracy", "max"), ("val_auc", "max"), ("val_mean_squared_error", "min"),
-    ("val_mae", "min"), ("categorical_crossentropy", "min"), ("output_1_loss", "min"),
-    ("val_precision", "max"), ("kl_divergence", "min"), ("val_bce", "min"),
-])
+@pytest.mark.parametrize(
+    "monitor, expected",
+    [
+        ("val_loss", "min"),
+        ("loss", "min"),
+        ("val_accuracy", "max"),
+        ("acc", "max"),
+        ("sparse_categorical_accuracy", "max"),
+        ("val_auc", "max"),
+        ("val_mean_squared_error", "min"),
+        ("val_mae", "min"),
+        ("categorical_crossentropy", "min"),
+        ("output_1_loss", "min"),
+        ("val_precision", "max"),
+        ("kl_divergence", "min"),
+        ("val_bce", "min"),
+    ],
+)
 def test_auto_direction_from_names(monitor, expected):
     assert resolve_direction(monitor, "auto") == expected
 
@@ -139,8 +151,11 @@ def test_early_stopping_start_from_epoch():
 def test_early_stopping_missing_monitor_warns_and_continues():
     es = callbacks.EarlyStopping(monitor="val_loss", patience=0)
     logs = [{"loss": v, "accuracy": 0.5} for v in (1.0, 2.0, 3.0)]
-    with pytest.warns(UserWarning, match=r"`val_loss` which is not available\. "
-                                         r"Available metrics are: loss,accuracy\..*validation"):
+    with pytest.warns(
+        UserWarning,
+        match=r"`val_loss` which is not available\. "
+        r"Available metrics are: loss,accuracy\..*validation",
+    ):
         _, _, run = scripted_fit([es], logs)
     assert run == 3
 
@@ -161,8 +176,10 @@ def test_early_stopping_verbose_messages(capsys):
     es = callbacks.EarlyStopping(patience=1, verbose=1, restore_best_weights=True)
     scripted_fit([es], val_losses([1.0, 0.5, 0.7, 0.8]))
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Epoch 3: early stopping",
-                   "Restoring model weights from the end of the best epoch: 2."]
+    assert out == [
+        "Epoch 3: early stopping",
+        "Restoring model weights from the end of the best epoch: 2.",
+    ]
 
 
 def test_early_stopping_reused_instance_starts_fresh():
@@ -204,16 +221,18 @@ def test_checkpoint_save_best_only_min(tmp_path):
 
 
 def test_checkpoint_save_best_only_per_epoch_names_and_max(tmp_path):
-    cb = callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}.fbk"), monitor="val_accuracy",
-                                   save_best_only=True, mode="auto")
+    cb = callbacks.ModelCheckpoint(
+        str(tmp_path / "m-{epoch}.fbk"), monitor="val_accuracy", save_best_only=True, mode="auto"
+    )
     logs = [{"loss": 1.0, "val_accuracy": v} for v in (0.5, 0.4, 0.7, 0.7)]
     scripted_fit([cb], logs)
     assert sorted(os.listdir(tmp_path)) == ["m-1.fbk", "m-3.fbk"]
 
 
 def test_checkpoint_initial_value_threshold(tmp_path):
-    cb = callbacks.ModelCheckpoint(tmp_path / "b.fbk", save_best_only=True,
-                                   initial_value_threshold=0.45)
+    cb = callbacks.ModelCheckpoint(
+        tmp_path / "b.fbk", save_best_only=True, initial_value_threshold=0.45
+    )
     model, _, _ = scripted_fit([cb], val_losses([0.5, 0.6, 0.4]))
     assert len(model.saves) == 1 and cb.best == 0.4
 

@@ -19,8 +19,7 @@ from tests.cli_helpers import run_cli
 def xo_run(tmp_path_factory):
     """A 2-epoch xo run: (folder, completed process, metrics.json)."""
     cwd = tmp_path_factory.mktemp("cli")
-    proc = run_cli(["train", "--data", "xo", "--model", "xo", "--epochs", "2", "--out", "run"],
-                   cwd)
+    proc = run_cli(["train", "--data", "xo", "--model", "xo", "--epochs", "2", "--out", "run"], cwd)
     out = cwd / "run"
     return out, proc, json.loads((out / "metrics.json").read_text())
 
@@ -40,9 +39,9 @@ def assert_one_line_error(proc, *fragments, status=None):
 # ---- train ----------------------------------------------------------------------------------
 def test_train_prints_summary_progress_and_writes_the_run(xo_run):
     out, proc, metrics = xo_run
-    assert "Total params: 338" in proc.stdout          # the summary table
+    assert "Total params: 338" in proc.stdout  # the summary table
     assert "Epoch 1/2" in proc.stdout and "Epoch 2/2" in proc.stdout
-    assert "13/13" in proc.stdout                       # 800 images / batch 64 = 13 steps
+    assert "13/13" in proc.stdout  # 800 images / batch 64 = 13 steps
     assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "metrics.json", "model.fbk"]
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -64,14 +63,21 @@ def test_train_prints_summary_progress_and_writes_the_run(xo_run):
     assert config["optimizer"]["name"] == "rmsprop"
     assert config["optimizer"]["learning_rate"] == pytest.approx(0.001)
     assert config["optimizer"]["iterations"] == 26
-    assert metrics["model"] == {"source": "zoo", "name": "xo", "file": None,
-                                "class": "Sequential", "params": 338, "input_shape": [9, 9, 1]}
+    assert metrics["model"] == {
+        "source": "zoo",
+        "name": "xo",
+        "file": None,
+        "class": "Sequential",
+        "params": 338,
+        "input_shape": [9, 9, 1],
+    }
 
 
 def test_train_refuses_to_replace_a_run_without_overwrite(xo_run):
     out, _, _ = xo_run
-    proc = run_cli(["train", "--data", "xo", "--model", "xo", "--out", out], out.parent,
-                   check=False)
+    proc = run_cli(
+        ["train", "--data", "xo", "--model", "xo", "--out", out], out.parent, check=False
+    )
     assert_one_line_error(proc, "already holds a run", "--overwrite", status=2)
 
 
@@ -79,8 +85,22 @@ def test_train_continues_a_saved_model_with_its_optimizer_state(xo_run):
     import filterbank as keras
 
     out, _, _ = xo_run
-    proc = run_cli(["train", "--data", "xo", "--model", out / "model.fbk", "--epochs", "1",
-                    "--out", "continued", "--verbose", "2"], out.parent)
+    proc = run_cli(
+        [
+            "train",
+            "--data",
+            "xo",
+            "--model",
+            out / "model.fbk",
+            "--epochs",
+            "1",
+            "--out",
+            "continued",
+            "--verbose",
+            "2",
+        ],
+        out.parent,
+    )
     assert "26 optimizer steps so far" in proc.stdout
     metrics = json.loads((out.parent / "continued" / "metrics.json").read_text())
     assert metrics["model"]["source"] == "saved"
@@ -97,12 +117,29 @@ def test_train_runs_build_model_from_a_python_file(tmp_path):
         "from filterbank import layers\n\n"
         "def build_model(input_shape, num_classes):\n"
         "    return keras.Sequential([keras.Input(shape=input_shape), layers.Flatten(),\n"
-        "                             layers.Dense(num_classes, activation='softmax')])\n")
-    run_cli(["train", "--data", "xo", "--model", "net.py", "--epochs", "1", "--out", "r",
-             "--verbose", "0", "--validation-split", "0.25"], tmp_path)
+        "                             layers.Dense(num_classes, activation='softmax')])\n"
+    )
+    run_cli(
+        [
+            "train",
+            "--data",
+            "xo",
+            "--model",
+            "net.py",
+            "--epochs",
+            "1",
+            "--out",
+            "r",
+            "--verbose",
+            "0",
+            "--validation-split",
+            "0.25",
+        ],
+        tmp_path,
+    )
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert sorted(metrics["history"]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
-    assert metrics["config"]["validation_samples"] == 200      # the last quarter of 800
+    assert metrics["config"]["validation_samples"] == 200  # the last quarter of 800
     assert metrics["config"]["optimizer"]["iterations"] == 10  # 600 images / batch 64
     assert metrics["model"]["source"] == "python"
     assert metrics["model"]["params"] == 9 * 9 * 2 + 2
@@ -119,14 +156,30 @@ def test_train_reads_a_folder_of_class_subfolders(tmp_path):
         folder = tmp_path / "shapes" / ("circle" if label == 0 else "cross")
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(((image + 1) * 127.5).astype(np.uint8)).save(folder / f"{i}.png")
-    run_cli(["train", "--data", "shapes", "--model", "xo", "--image-size", "12", "--epochs", "1",
-             "--out", "r", "--verbose", "0"], tmp_path)
+    run_cli(
+        [
+            "train",
+            "--data",
+            "shapes",
+            "--model",
+            "xo",
+            "--image-size",
+            "12",
+            "--epochs",
+            "1",
+            "--out",
+            "r",
+            "--verbose",
+            "0",
+        ],
+        tmp_path,
+    )
     data = json.loads((tmp_path / "r" / "metrics.json").read_text())["data"]
     assert data["source"] == "folder" and data["name"] == str((tmp_path / "shapes").resolve())
     assert data["class_names"] == ["circle", "cross"]
     assert (data["train_samples"], data["test_samples"]) == (16, 4)
     assert data["input_shape"] == [12, 12, 1]
-    assert data["preprocessing"]["light_on_dark"] is True     # white strokes on black
+    assert data["preprocessing"]["light_on_dark"] is True  # white strokes on black
 
 
 # ---- evaluate, predict, summary, datasets ----------------------------------------------------
@@ -164,15 +217,17 @@ def test_predict_image_files_top_classes_and_inversion(xo_run, tmp_path):
     from filterbank.datasets import xo
 
     out, _, _ = xo_run
-    strokes = (xo.render("x", size=9) > 0)
+    strokes = xo.render("x", size=9) > 0
     # Dark strokes on white paper, 4x larger than the model's input: resized and inverted.
     paper = np.where(strokes, 0, 255).astype(np.uint8)
     Image.fromarray(paper).resize((36, 36), Image.Resampling.NEAREST).save(tmp_path / "paper.png")
     # Light strokes on black, as the training images: taken as they are (RGB -> grayscale).
-    Image.fromarray(255 - paper).resize((36, 36), Image.Resampling.NEAREST).convert(
-        "RGB").save(tmp_path / "screen.png")
-    proc = run_cli(["predict", out / "model.fbk", tmp_path / "paper.png",
-                    tmp_path / "screen.png"], out.parent)
+    Image.fromarray(255 - paper).resize((36, 36), Image.Resampling.NEAREST).convert("RGB").save(
+        tmp_path / "screen.png"
+    )
+    proc = run_cli(
+        ["predict", out / "model.fbk", tmp_path / "paper.png", tmp_path / "screen.png"], out.parent
+    )
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"{tmp_path / 'paper.png'}: ")
@@ -180,11 +235,14 @@ def test_predict_image_files_top_classes_and_inversion(xo_run, tmp_path):
     assert "inverted" not in lines[1]
     # Both files hold the same picture once inverted (up to the rounding of resized 8-bit
     # pixels), so the same probabilities.
-    ranked = [line.split(": ", 1)[1].replace("  (inverted to match the training images)", "")
-              for line in lines]
-    tops = [dict(zip(r.split()[0::2], (float(p.rstrip("%")) for p in r.split()[1::2])))
-            for r in ranked]
-    assert sorted(tops[0]) == sorted(tops[1]) == ["O", "X"]   # 2 classes: the top 3 is a top 2
+    ranked = [
+        line.split(": ", 1)[1].replace("  (inverted to match the training images)", "")
+        for line in lines
+    ]
+    tops = [
+        dict(zip(r.split()[0::2], (float(p.rstrip("%")) for p in r.split()[1::2]))) for r in ranked
+    ]
+    assert sorted(tops[0]) == sorted(tops[1]) == ["O", "X"]  # 2 classes: the top 3 is a top 2
     for name in ("O", "X"):
         assert tops[0][name] == pytest.approx(tops[1][name], abs=1.0)
     percents = list(tops[0].values())
@@ -210,12 +268,15 @@ def test_datasets_lists_what_is_available(tmp_path):
 
 
 # ---- user errors: one line, no traceback ---------------------------------------------------
-@pytest.mark.parametrize("args, fragments, status", [
-    (["train", "--data", "mnsit"], ["unknown dataset 'mnsit'", "Did you mean 'mnist'?"], 2),
-    (["train", "--model", "lenet"], ["unknown model 'lenet'", "Did you mean 'lenet5'?"], 2),
-    (["train", "--epochs", "abc"], ["argument --epochs", "'abc'"], 2),
-    (["evaluate", "missing.fbk"], ["model file 'missing.fbk' does not exist"], 2),
-])
+@pytest.mark.parametrize(
+    "args, fragments, status",
+    [
+        (["train", "--data", "mnsit"], ["unknown dataset 'mnsit'", "Did you mean 'mnist'?"], 2),
+        (["train", "--model", "lenet"], ["unknown model 'lenet'", "Did you mean 'lenet5'?"], 2),
+        (["train", "--epochs", "abc"], ["argument --epochs", "'abc'"], 2),
+        (["evaluate", "missing.fbk"], ["model file 'missing.fbk' does not exist"], 2),
+    ],
+)
 def test_user_errors_print_one_line(tmp_path, args, fragments, status):
     proc = run_cli(args, tmp_path, check=False)
     assert_one_line_error(proc, *fragments, status=status)

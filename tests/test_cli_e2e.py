@@ -20,8 +20,22 @@ BAR = 0.85
 
 @pytest.mark.slow
 def test_train_seed_sequential_on_bundled_digits_then_predict(tmp_path):
-    proc = run_cli(["train", "--train-samples", "3000", "--epochs", "3", "--seed", "0",
-                    "--verbose", "2", "--out", "run"], tmp_path)
+    proc = run_cli(
+        [
+            "train",
+            "--train-samples",
+            "3000",
+            "--epochs",
+            "3",
+            "--seed",
+            "0",
+            "--verbose",
+            "2",
+            "--out",
+            "run",
+        ],
+        tmp_path,
+    )
     assert "Total params: 93,322" in proc.stdout
     assert "filterbank: warning: mnist.load_data: full MNIST unavailable" in proc.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -33,4 +47,4 @@ def test_train_seed_sequential_on_bundled_digits_then_predict(tmp_path):
     proc = run_cli(["predict", tmp_path / "run" / "model.fbk", "--samples", "20"], tmp_path)
     last = proc.stdout.strip().splitlines()[-1]
     assert last.endswith("/20 correct")
-    assert int(last.split("/")[0]) >= 14       # > 0.85 accuracy: ~17 of 20 expected
+    assert int(last.split("/")[0]) >= 14  # > 0.85 accuracy: ~17 of 20 expected

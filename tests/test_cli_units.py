@@ -31,20 +31,23 @@ def one_error_line(capsys) -> str:
 
 
 # ---- arguments -------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
-    (["train", "--batch-size", "-3"], "argument --batch-size: expected an integer >= 1"),
-    (["train", "--learning-rate", "nan"], "argument --learning-rate: expected a finite number"),
-    (["train", "--learning-rate", "inf"], "argument --learning-rate: expected a finite number"),
-    (["train", "--learning-rate", "fast"], "argument --learning-rate: expected a number"),
-    (["train", "--validation-split", "1"], "argument --validation-split: expected a fraction"),
-    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0"),
-    (["train", "--image-size", "0x4"], "argument --image-size"),
-    (["train", "--verbose", "3"], "argument --verbose: invalid choice"),
-    (["predict", "m.fbk", "--invert", "maybe"], "argument --invert: invalid choice"),
-    (["trian"], "argument COMMAND: invalid choice: 'trian'"),
-    ([], "choose a command"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
+        (["train", "--batch-size", "-3"], "argument --batch-size: expected an integer >= 1"),
+        (["train", "--learning-rate", "nan"], "argument --learning-rate: expected a finite number"),
+        (["train", "--learning-rate", "inf"], "argument --learning-rate: expected a finite number"),
+        (["train", "--learning-rate", "fast"], "argument --learning-rate: expected a number"),
+        (["train", "--validation-split", "1"], "argument --validation-split: expected a fraction"),
+        (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0"),
+        (["train", "--image-size", "0x4"], "argument --image-size"),
+        (["train", "--verbose", "3"], "argument --verbose: invalid choice"),
+        (["predict", "m.fbk", "--invert", "maybe"], "argument --invert: invalid choice"),
+        (["trian"], "argument COMMAND: invalid choice: 'trian'"),
+        ([], "choose a command"),
+    ],
+)
 def test_bad_arguments_are_one_line_usage_errors(capsys, args, fragment):
     assert cli.main(args) == 2
     assert fragment in one_error_line(capsys)
@@ -53,8 +56,13 @@ def test_bad_arguments_are_one_line_usage_errors(capsys, args, fragment):
 def test_parser_defaults_are_the_seed_recipe():
     args = cli.build_parser().parse_args(["train"])
     assert (args.data, args.model, args.epochs, args.batch_size, args.seed) == (
-        "mnist", "seed-sequential", 5, 64, 0)
-    assert args.optimizer is None and args.learning_rate is None   # rmsprop, Keras defaults
+        "mnist",
+        "seed-sequential",
+        5,
+        64,
+        0,
+    )
+    assert args.optimizer is None and args.learning_rate is None  # rmsprop, Keras defaults
     assert args.out is None and not args.overwrite and args.verbose == 1
 
 
@@ -72,23 +80,31 @@ def test_image_size_parser():
 
 
 # ---- user errors vs bugs ---------------------------------------------------------------------
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "--data", "fashion-mnst"], "Did you mean 'fashion_mnist'?"),
-    (["train", "--optimizer", "rmsprp", "--data", "xo", "--model", "xo"],
-     "Did you mean 'rmsprop'?"),
-    (["train", "--model", "nothere.py"], "model file 'nothere.py' does not exist"),
-    (["train", "--data", "xo", "--model", "seed-sequential"],
-     "needs images of at least 18x18 pixels, got 9x9"),
-    (["predict", "m.fbk"], "predict needs image files or --samples N"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--data", "fashion-mnst"], "Did you mean 'fashion_mnist'?"),
+        (
+            ["train", "--optimizer", "rmsprp", "--data", "xo", "--model", "xo"],
+            "Did you mean 'rmsprop'?",
+        ),
+        (["train", "--model", "nothere.py"], "model file 'nothere.py' does not exist"),
+        (
+            ["train", "--data", "xo", "--model", "seed-sequential"],
+            "needs images of at least 18x18 pixels, got 9x9",
+        ),
+        (["predict", "m.fbk"], "predict needs image files or --samples N"),
+    ],
+)
 def test_user_errors_are_one_line(capsys, args, fragment):
     assert cli.main(args) == 2
     assert fragment in one_error_line(capsys)
 
 
 def test_errors_in_the_users_build_model_are_reported_in_one_line(capsys, tmp_path):
-    (tmp_path / "broken.py").write_text("def build_model(input_shape, num_classes):\n"
-                                        "    return undefined_name\n")
+    (tmp_path / "broken.py").write_text(
+        "def build_model(input_shape, num_classes):\n    return undefined_name\n"
+    )
     (tmp_path / "empty.py").write_text("x = 1\n")
     assert cli.main(["train", "--data", "xo", "--model", "broken.py", "--out", "r1"]) == 2
     line = one_error_line(capsys)
@@ -162,10 +178,10 @@ def _write_digits(folder, label_images):
 
 def test_folder_with_train_and_test_keeps_the_training_class_order(tmp_path):
     _write_digits(tmp_path / "d" / "train", {"a": [10, 20], "b": [30, 40], "c": [50, 60]})
-    _write_digits(tmp_path / "d" / "test", {"c": [200]})        # a subset of the classes
+    _write_digits(tmp_path / "d" / "test", {"c": [200]})  # a subset of the classes
     data = cli_data.load(str(tmp_path / "d"), image_size=(10, 10))
     assert data.class_names == ["a", "b", "c"]
-    assert data.y_test.tolist() == [2]                  # "c" is class 2, not the test's class 0
+    assert data.y_test.tolist() == [2]  # "c" is class 2, not the test's class 0
     assert data.x_test[0, 5, 5, 0] == pytest.approx(200 / 255)
     assert data.light_on_dark is True
     assert data.describe()["split"] == "train/ and test/ subfolders"
@@ -217,8 +233,8 @@ def test_targets_follow_the_loss():
 def test_read_image_converts_resizes_scales_and_flattens_transparency(tmp_path):
     from PIL import Image
 
-    rgba = np.zeros((20, 40, 4), np.uint8)           # fully transparent: white once flattened
-    rgba[5:15, 10:30] = (0, 0, 0, 255)                # an opaque black box
+    rgba = np.zeros((20, 40, 4), np.uint8)  # fully transparent: white once flattened
+    rgba[5:15, 10:30] = (0, 0, 0, 255)  # an opaque black box
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     gray = images.read_image(tmp_path / "a.png", (10, 20, 1))
     assert gray.shape == (10, 20, 1) and gray.dtype == np.float32
@@ -230,11 +246,18 @@ def test_read_image_converts_resizes_scales_and_flattens_transparency(tmp_path):
         images.read_image(tmp_path / "b.png", (10, 20, 1))
 
 
-@pytest.mark.parametrize("border, light_on_dark, mode, expected", [
-    (0.9, True, "auto", True), (0.1, True, "auto", False),
-    (0.1, False, "auto", True), (0.9, False, "auto", False),
-    (0.9, None, "auto", False), (0.1, True, "yes", True), (0.9, True, "no", False),
-])
+@pytest.mark.parametrize(
+    "border, light_on_dark, mode, expected",
+    [
+        (0.9, True, "auto", True),
+        (0.1, True, "auto", False),
+        (0.1, False, "auto", True),
+        (0.9, False, "auto", False),
+        (0.9, None, "auto", False),
+        (0.1, True, "yes", True),
+        (0.9, True, "no", False),
+    ],
+)
 def test_invert_rule(border, light_on_dark, mode, expected):
     image = np.full((6, 6, 1), border, np.float32)
     image[1:5, 1:5] = 1 - border
@@ -246,8 +269,13 @@ def test_prepare_maps_to_the_training_value_range(tmp_path):
     from PIL import Image
 
     Image.fromarray(np.full((4, 4), 255, np.uint8)).save(tmp_path / "white.png")
-    x, inverted = images.prepare([tmp_path / "white.png"], (4, 4, 1), invert="auto",
-                                 light_on_dark=True, value_range=(-1.0, 1.0))
+    x, inverted = images.prepare(
+        [tmp_path / "white.png"],
+        (4, 4, 1),
+        invert="auto",
+        light_on_dark=True,
+        value_range=(-1.0, 1.0),
+    )
     assert inverted == [True]
     np.testing.assert_array_equal(x, np.full((1, 4, 4, 1), -1.0, np.float32))
 

@@ -54,8 +54,13 @@ def _run(tmp_path, seed, name, hash_seed):
         script.write_text(SCRIPT)
     out = tmp_path / name
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": hash_seed}
-    done = subprocess.run([sys.executable, str(script), str(seed), str(out)], env=env,
-                          cwd=str(ROOT), capture_output=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(seed), str(out)],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr.decode()
     with np.load(str(out) + ".npz", allow_pickle=False) as data:
         weights = [data[f"arr_{i}"] for i in range(len(data.files))]
@@ -82,8 +87,14 @@ def test_same_seed_gives_the_same_run_in_one_process():
         keras.utils.set_random_seed(11)
         x = np.random.default_rng(1).normal(size=(24, 5)).astype("float32")
         y = np.random.default_rng(2).integers(0, 2, size=24)
-        model = keras.Sequential([keras.Input(shape=(5,)), layers.Dense(8, activation="relu"),
-                                  layers.Dropout(0.5), layers.Dense(2, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(5,)),
+                layers.Dense(8, activation="relu"),
+                layers.Dropout(0.5),
+                layers.Dense(2, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
         history = model.fit(x, y, epochs=3, batch_size=5, verbose=0)
         return history.history, model.get_weights()

@@ -73,8 +73,9 @@ def test_forward_backward_matches_finite_differences(kind, shape, weighted, ls):
     assert_close(grad, numeric_grad(lambda: loss(y_true, y_pred, w), y_pred), what=kind)
 
 
-@pytest.mark.parametrize("kind,shape,weighted,ls",
-                         [c for c in _grid() if c[0] in ("cce", "scce", "bce")])
+@pytest.mark.parametrize(
+    "kind,shape,weighted,ls", [c for c in _grid() if c[0] in ("cce", "scce", "bce")]
+)
 @pytest.mark.parametrize("path", ["fused", "from_logits"])
 def test_logits_paths_match_finite_differences(kind, shape, weighted, ls, path):
     rng = np.random.default_rng(_seed(kind, shape, weighted, ls, path))
@@ -117,10 +118,15 @@ def test_fused_path_equals_probability_path_away_from_clipping(kind, rng):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_extreme_logits_stay_finite(kind, dtype):
     z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0]], dtype=dtype)
-    y_true = {"cce": np.eye(3)[[1, 1]], "scce": np.array([1, 0]),
-              "bce": np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])}[kind]
-    for loss, fb in [(LOSSES[kind](), "forward_backward_logits"),
-                     (LOSSES[kind](from_logits=True), "forward_backward")]:
+    y_true = {
+        "cce": np.eye(3)[[1, 1]],
+        "scce": np.array([1, 0]),
+        "bce": np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]),
+    }[kind]
+    for loss, fb in [
+        (LOSSES[kind](), "forward_backward_logits"),
+        (LOSSES[kind](from_logits=True), "forward_backward"),
+    ]:
         value, grad = getattr(loss, fb)(y_true, z)
         assert np.isfinite(value) and np.all(np.isfinite(grad)), (kind, fb)
         assert grad.dtype == np.dtype(dtype)
@@ -178,14 +184,18 @@ def test_reductions():
     w = np.array([0.3, 0.7])
     per_sample = losses.categorical_crossentropy(YT, YP)
     assert losses.CategoricalCrossentropy(reduction="sum")(YT, YP, w) == pytest.approx(
-        (per_sample * w).sum())
+        (per_sample * w).sum()
+    )
     assert losses.CategoricalCrossentropy(reduction="mean_with_sample_weight")(
-        YT, YP, w) == pytest.approx((per_sample * w).sum() / w.sum())
-    np.testing.assert_allclose(losses.CategoricalCrossentropy(reduction="none")(YT, YP, w),
-                               per_sample * w)
+        YT, YP, w
+    ) == pytest.approx((per_sample * w).sum() / w.sum())
+    np.testing.assert_allclose(
+        losses.CategoricalCrossentropy(reduction="none")(YT, YP, w), per_sample * w
+    )
     # A zero weight still counts in sum_over_batch_size's divisor (not a weighted mean).
     assert losses.CategoricalCrossentropy()(YT, YP, np.array([0.0, 1.0])) == pytest.approx(
-        per_sample[1] / 2)
+        per_sample[1] / 2
+    )
     with pytest.raises(ValueError, match="reduction='none'.*Use the default"):
         losses.CategoricalCrossentropy(reduction="none").forward_backward(YT, YP)
     with pytest.raises(ValueError, match="expected one of"):
@@ -196,10 +206,12 @@ def test_label_smoothing_formulas():
     ls = 0.1
     smoothed = YT * (1 - ls) + ls / 3
     assert losses.CategoricalCrossentropy(label_smoothing=ls)(YT, YP) == pytest.approx(
-        losses.CategoricalCrossentropy()(smoothed, YP))
+        losses.CategoricalCrossentropy()(smoothed, YP)
+    )
     yt, yp = np.array([[0.0, 1.0]]), np.array([[0.3, 0.8]])
     assert losses.BinaryCrossentropy(label_smoothing=ls)(yt, yp) == pytest.approx(
-        losses.BinaryCrossentropy()(yt * (1 - ls) + 0.5 * ls, yp))
+        losses.BinaryCrossentropy()(yt * (1 - ls) + 0.5 * ls, yp)
+    )
 
 
 def test_spatial_losses_and_sample_weight_broadcast(rng):
@@ -227,7 +239,8 @@ def test_rank_fix_for_single_output_losses(rng):
     np.testing.assert_allclose(grad1d, grad[:, 0])
     w = rng.uniform(size=6)  # per-sample weights on 1-D predictions
     assert losses.MeanSquaredError()(y, p[:, 0], w) == pytest.approx(
-        np.mean((y - p[:, 0]) ** 2 * w))
+        np.mean((y - p[:, 0]) ** 2 * w)
+    )
 
 
 def test_sparse_labels_float_and_column(rng):
@@ -258,8 +271,11 @@ def test_ignore_class(rng):
 def test_float32_in_float32_out(rng):
     y = np.eye(4, dtype=np.float32)[[0, 1, 2]]
     p = _probs(rng, (3, 4)).astype(np.float32)
-    for loss in (losses.CategoricalCrossentropy(), losses.MeanSquaredError(),
-                 losses.BinaryCrossentropy()):
+    for loss in (
+        losses.CategoricalCrossentropy(),
+        losses.MeanSquaredError(),
+        losses.BinaryCrossentropy(),
+    ):
         value, grad = loss.forward_backward(y, p)
         assert isinstance(value, float) and grad.dtype == np.float32
         _, grad64 = loss.forward_backward(y.astype(np.float64), p.astype(np.float64))
@@ -282,11 +298,17 @@ def test_axis_argument(rng):
 def test_shape_errors_name_the_loss_and_the_fix(rng):
     p = _probs(rng, (4, 10))
     scce = losses.SparseCategoricalCrossentropy()
-    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy.*\(4, 10\).*"
-                                         r"use loss='categorical_crossentropy'"):
+    with pytest.raises(
+        ValueError,
+        match=r"sparse_categorical_crossentropy.*\(4, 10\).*"
+        r"use loss='categorical_crossentropy'",
+    ):
         scce(np.eye(10)[[1, 2, 3, 4]], p)
-    with pytest.raises(ValueError, match=r"labels in \[0, 9\].*10 classes.*from 0 to 10.*"
-                                         r"at least 11 units"):
+    with pytest.raises(
+        ValueError,
+        match=r"labels in \[0, 9\].*10 classes.*from 0 to 10.*"
+        r"at least 11 units",
+    ):
         scce(np.array([0, 1, 2, 10]), p)
     with pytest.raises(ValueError, match=r"from -1 to 3.*class indices"):
         scce(np.array([0, -1, 2, 3]), p)
@@ -295,9 +317,12 @@ def test_shape_errors_name_the_loss_and_the_fix(rng):
     with pytest.raises(ValueError, match="integer class labels, got dtype <U1"):
         scce(np.array(["a", "b", "c", "d"]), p)
     cce = losses.CategoricalCrossentropy()
-    with pytest.raises(ValueError, match=r"categorical_crossentropy.*\(4, 10\).*\(4,\).*"
-                                         r"sparse_categorical_crossentropy.*"
-                                         r"to_categorical\(y, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"categorical_crossentropy.*\(4, 10\).*\(4,\).*"
+        r"sparse_categorical_crossentropy.*"
+        r"to_categorical\(y, 10\)",
+    ):
         cce(np.array([1, 2, 3, 4]), p)
     with pytest.raises(ValueError, match="different numbers of samples"):
         cce(np.eye(10)[[1, 2, 3]], p)
@@ -316,16 +341,21 @@ def test_shape_errors_name_the_loss_and_the_fix(rng):
 # ---- 4. lookup and serialisation -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,cls", [
-    ("categorical_crossentropy", losses.CategoricalCrossentropy),
-    ("CategoricalCrossentropy", losses.CategoricalCrossentropy),
-    ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
-    ("binary_crossentropy", losses.BinaryCrossentropy), ("bce", losses.BinaryCrossentropy),
-    ("mse", losses.MeanSquaredError), ("MSE", losses.MeanSquaredError),
-    ("MeanSquaredError", losses.MeanSquaredError),
-    ("mean_absolute_error", losses.MeanAbsoluteError),
-    ("mae", losses.MeanAbsoluteError),
-])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("categorical_crossentropy", losses.CategoricalCrossentropy),
+        ("CategoricalCrossentropy", losses.CategoricalCrossentropy),
+        ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
+        ("binary_crossentropy", losses.BinaryCrossentropy),
+        ("bce", losses.BinaryCrossentropy),
+        ("mse", losses.MeanSquaredError),
+        ("MSE", losses.MeanSquaredError),
+        ("MeanSquaredError", losses.MeanSquaredError),
+        ("mean_absolute_error", losses.MeanAbsoluteError),
+        ("mae", losses.MeanAbsoluteError),
+    ],
+)
 def test_get_by_name(name, cls):
     loss = losses.get(name)
     assert type(loss) is cls
@@ -333,8 +363,10 @@ def test_get_by_name(name, cls):
 
 
 def test_unknown_name_suggests():
-    with pytest.raises(ValueError, match="Unknown loss 'categorical_crossentropyy'. Did you mean "
-                                         "'categorical_crossentropy'"):
+    with pytest.raises(
+        ValueError,
+        match="Unknown loss 'categorical_crossentropyy'. Did you mean 'categorical_crossentropy'",
+    ):
         losses.get("categorical_crossentropyy")
     with pytest.raises(TypeError, match="no automatic differentiation"):
         losses.get(lambda y, p: 0.0)
@@ -343,12 +375,16 @@ def test_unknown_name_suggests():
     assert losses.get(None) is None
 
 
-@pytest.mark.parametrize("loss", [
-    losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
-    losses.SparseCategoricalCrossentropy(ignore_class=0, name="my_loss"),
-    losses.BinaryCrossentropy(label_smoothing=0.2, reduction="sum"),
-    losses.MeanSquaredError(), losses.MeanAbsoluteError(reduction="mean_with_sample_weight"),
-])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        losses.SparseCategoricalCrossentropy(ignore_class=0, name="my_loss"),
+        losses.BinaryCrossentropy(label_smoothing=0.2, reduction="sum"),
+        losses.MeanSquaredError(),
+        losses.MeanAbsoluteError(reduction="mean_with_sample_weight"),
+    ],
+)
 def test_config_round_trip(loss):
     import json
 
@@ -377,12 +413,15 @@ def test_custom_subclass_trains_through_the_base_class(rng):
     assert_close(grad, numeric_grad(lambda: loss(y, p, w), p))
 
 
-@pytest.mark.parametrize("module", [
-    'filterbank.losses',
-    'filterbank.losses.base',
-    'filterbank.losses.probabilistic',
-    'filterbank.losses.regression',
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "filterbank.losses",
+        "filterbank.losses.base",
+        "filterbank.losses.probabilistic",
+        "filterbank.losses.regression",
+    ],
+)
 def test_docstring_examples(module):
     import doctest
     import importlib

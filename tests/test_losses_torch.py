@@ -55,24 +55,41 @@ def test_categorical_crossentropy(seed):
     ys = torch.tensor(y * (1 - ls) + ls / c)
     # Probabilities: unnormalised positive scores, renormalised and clipped as Keras.
     p = rng.uniform(0.01, 1.0, lead + (c,))
-    _check(losses.CategoricalCrossentropy(label_smoothing=ls).forward_backward(y, p, w),
-           _torch_grad(lambda t: _reduce(-(ys * torch.log(_clamp_renormalised(t))).sum(-1), w), p))
+    _check(
+        losses.CategoricalCrossentropy(label_smoothing=ls).forward_backward(y, p, w),
+        _torch_grad(lambda t: _reduce(-(ys * torch.log(_clamp_renormalised(t))).sum(-1), w), p),
+    )
     # Logits, both the from_logits loss and the fused softmax path: F.cross_entropy.
     z = 4 * rng.standard_normal(lead + (c,))
 
     def ce(t):
         return _reduce(F.cross_entropy(t.movedim(-1, 1), ys.movedim(-1, 1), reduction="none"), w)
 
-    _check(losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls)
-           .forward_backward(y, z, w), _torch_grad(ce, z))
-    _check(losses.CategoricalCrossentropy(label_smoothing=ls).forward_backward_logits(y, z, w),
-           _torch_grad(ce, z))
+    _check(
+        losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls).forward_backward(
+            y, z, w
+        ),
+        _torch_grad(ce, z),
+    )
+    _check(
+        losses.CategoricalCrossentropy(label_smoothing=ls).forward_backward_logits(y, z, w),
+        _torch_grad(ce, z),
+    )
     # torch's own label smoothing agrees with Keras's formula on integer targets.
-    _check(losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls)
-           .forward_backward(y, z, w),
-           _torch_grad(lambda t: _reduce(F.cross_entropy(
-               t.movedim(-1, 1), torch.tensor(labels), label_smoothing=ls, reduction="none"), w),
-               z))
+    _check(
+        losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls).forward_backward(
+            y, z, w
+        ),
+        _torch_grad(
+            lambda t: _reduce(
+                F.cross_entropy(
+                    t.movedim(-1, 1), torch.tensor(labels), label_smoothing=ls, reduction="none"
+                ),
+                w,
+            ),
+            z,
+        ),
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -81,24 +98,34 @@ def test_sparse_categorical_crossentropy(seed):
     labels = rng.integers(0, c, lead)
     tl = torch.tensor(labels)
     p = rng.uniform(0.01, 1.0, lead + (c,))
+
     def nll(t):
         log_q = torch.log(_clamp_renormalised(t)).movedim(-1, 1).contiguous()
         return _reduce(F.nll_loss(log_q, tl, reduction="none"), w)
 
-    _check(losses.SparseCategoricalCrossentropy().forward_backward(labels, p, w),
-           _torch_grad(nll, p))
+    _check(
+        losses.SparseCategoricalCrossentropy().forward_backward(labels, p, w), _torch_grad(nll, p)
+    )
     z = 4 * rng.standard_normal(lead + (c,))
 
     def ce(t):
         return _reduce(F.cross_entropy(t.movedim(-1, 1), tl, reduction="none"), w)
 
-    _check(losses.SparseCategoricalCrossentropy(from_logits=True).forward_backward(labels, z, w),
-           _torch_grad(ce, z))
-    _check(losses.SparseCategoricalCrossentropy().forward_backward_logits(labels, z, w),
-           _torch_grad(ce, z))
+    _check(
+        losses.SparseCategoricalCrossentropy(from_logits=True).forward_backward(labels, z, w),
+        _torch_grad(ce, z),
+    )
+    _check(
+        losses.SparseCategoricalCrossentropy().forward_backward_logits(labels, z, w),
+        _torch_grad(ce, z),
+    )
     # Labels as a float column (N, ..., 1) give the same result.
-    _check(losses.SparseCategoricalCrossentropy().forward_backward_logits(
-        labels[..., None].astype(float), z, w), _torch_grad(ce, z))
+    _check(
+        losses.SparseCategoricalCrossentropy().forward_backward_logits(
+            labels[..., None].astype(float), z, w
+        ),
+        _torch_grad(ce, z),
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -110,20 +137,26 @@ def test_binary_crossentropy(seed):
     p.flat[0] = 1.0  # one prediction at the clip bound: no gradient through torch.clamp either
 
     def bce(t):
-        return _reduce(F.binary_cross_entropy(torch.clamp(t, EPS, 1 - EPS), ys,
-                                              reduction="none").mean(-1), w)
+        return _reduce(
+            F.binary_cross_entropy(torch.clamp(t, EPS, 1 - EPS), ys, reduction="none").mean(-1), w
+        )
 
-    _check(losses.BinaryCrossentropy(label_smoothing=ls).forward_backward(y, p, w),
-           _torch_grad(bce, p))
+    _check(
+        losses.BinaryCrossentropy(label_smoothing=ls).forward_backward(y, p, w), _torch_grad(bce, p)
+    )
     z = 4 * rng.standard_normal(lead + (k,))
 
     def bce_logits(t):
         return _reduce(F.binary_cross_entropy_with_logits(t, ys, reduction="none").mean(-1), w)
 
-    _check(losses.BinaryCrossentropy(from_logits=True, label_smoothing=ls)
-           .forward_backward(y, z, w), _torch_grad(bce_logits, z))
-    _check(losses.BinaryCrossentropy(label_smoothing=ls).forward_backward_logits(y, z, w),
-           _torch_grad(bce_logits, z))
+    _check(
+        losses.BinaryCrossentropy(from_logits=True, label_smoothing=ls).forward_backward(y, z, w),
+        _torch_grad(bce_logits, z),
+    )
+    _check(
+        losses.BinaryCrossentropy(label_smoothing=ls).forward_backward_logits(y, z, w),
+        _torch_grad(bce_logits, z),
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -132,8 +165,10 @@ def test_regression_losses(seed, name, torch_fn):
     rng, lead, k, w, _ = _config(seed)
     y, p = rng.standard_normal(lead + (k,)), rng.standard_normal(lead + (k,))
     yt = torch.tensor(y)
-    _check(losses.get(name).forward_backward(y, p, w),
-           _torch_grad(lambda t: _reduce(torch_fn(t, yt, reduction="none").mean(-1), w), p))
+    _check(
+        losses.get(name).forward_backward(y, p, w),
+        _torch_grad(lambda t: _reduce(torch_fn(t, yt, reduction="none").mean(-1), w), p),
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)

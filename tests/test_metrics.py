@@ -23,8 +23,9 @@ def test_keras_documented_values():
     assert metrics.BinaryAccuracy()(b_true, b_pred) == pytest.approx(0.75)
     assert metrics.BinaryAccuracy()(b_true, b_pred, np.array([1, 0, 0, 1])) == pytest.approx(0.5)
     assert metrics.BinaryAccuracy(threshold=0.99)(b_true, b_pred) == pytest.approx(0.75)
-    assert metrics.Accuracy()(np.array([[1], [2], [3], [4]]),
-                              np.array([[0], [2], [3], [4]])) == pytest.approx(0.75)
+    assert metrics.Accuracy()(
+        np.array([[1], [2], [3], [4]]), np.array([[0], [2], [3], [4]])
+    ) == pytest.approx(0.75)
     r_true, r_pred = np.array([[0.0, 1.0], [0.0, 0.0]]), np.array([[1.0, 1.0], [1.0, 0.0]])
     assert metrics.MeanSquaredError()(r_true, r_pred) == pytest.approx(0.5)
     assert metrics.MeanAbsoluteError()(r_true, r_pred, np.array([1, 0])) == pytest.approx(0.5)
@@ -45,11 +46,15 @@ def _random_batch(rng, kind, n):
 
 
 STREAMING = {
-    "categorical": metrics.CategoricalAccuracy, "sparse": metrics.SparseCategoricalAccuracy,
-    "binary": metrics.BinaryAccuracy, "top_k": lambda: metrics.TopKCategoricalAccuracy(k=2),
+    "categorical": metrics.CategoricalAccuracy,
+    "sparse": metrics.SparseCategoricalAccuracy,
+    "binary": metrics.BinaryAccuracy,
+    "top_k": lambda: metrics.TopKCategoricalAccuracy(k=2),
     "sparse_top_k": lambda: metrics.SparseTopKCategoricalAccuracy(k=3),
-    "mse": metrics.MeanSquaredError, "mae": metrics.MeanAbsoluteError,
-    "rmse": metrics.RootMeanSquaredError, "scce": metrics.SparseCategoricalCrossentropy,
+    "mse": metrics.MeanSquaredError,
+    "mae": metrics.MeanAbsoluteError,
+    "rmse": metrics.RootMeanSquaredError,
+    "scce": metrics.SparseCategoricalCrossentropy,
 }
 
 
@@ -65,9 +70,11 @@ def test_streaming_equals_concatenated(kind, weighted, seed):
     for (yt, yp), w in zip(batches, weights):
         streamed.update_state(yt, yp, sample_weight=w)
     whole = STREAMING[kind]()
-    whole.update_state(np.concatenate([b[0] for b in batches]),
-                       np.concatenate([b[1] for b in batches]),
-                       sample_weight=np.concatenate(weights) if weighted else None)
+    whole.update_state(
+        np.concatenate([b[0] for b in batches]),
+        np.concatenate([b[1] for b in batches]),
+        sample_weight=np.concatenate(weights) if weighted else None,
+    )
     assert streamed.result() == pytest.approx(whole.result(), rel=1e-12)
     streamed.reset_state()
     assert streamed.result() == 0.0
@@ -88,11 +95,13 @@ def test_crossentropy_metrics_equal_the_losses(rng):
     yt = rng.integers(0, 4, 6)
     yp = rng.uniform(0.05, 1, (6, 4))
     assert metrics.get("sparse_categorical_crossentropy")(yt, yp) == pytest.approx(
-        losses.SparseCategoricalCrossentropy()(yt, yp))
+        losses.SparseCategoricalCrossentropy()(yt, yp)
+    )
     onehot = np.eye(4)[yt]
     m = metrics.CategoricalCrossentropy(label_smoothing=0.1)
-    assert m(onehot, yp) == pytest.approx(losses.CategoricalCrossentropy(label_smoothing=0.1)(
-        onehot, yp))
+    assert m(onehot, yp) == pytest.approx(
+        losses.CategoricalCrossentropy(label_smoothing=0.1)(onehot, yp)
+    )
     b = rng.integers(0, 2, (6, 1))
     p = rng.uniform(0.05, 0.95, (6, 1))
     assert metrics.get("bce")(b, p) == pytest.approx(losses.BinaryCrossentropy()(b, p))
@@ -108,27 +117,33 @@ def test_top_k_ties_count_as_hits():
 # ---- accuracy resolution -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss,cls", [
-    ("categorical_crossentropy", metrics.CategoricalAccuracy),
-    (losses.CategoricalCrossentropy(from_logits=True), metrics.CategoricalAccuracy),
-    ("sparse_categorical_crossentropy", metrics.SparseCategoricalAccuracy),
-    (losses.SparseCategoricalCrossentropy(), metrics.SparseCategoricalAccuracy),
-    ("binary_crossentropy", metrics.BinaryAccuracy),
-    ({"class_name": "BinaryCrossentropy", "config": {}}, metrics.BinaryAccuracy),
-])
+@pytest.mark.parametrize(
+    "loss,cls",
+    [
+        ("categorical_crossentropy", metrics.CategoricalAccuracy),
+        (losses.CategoricalCrossentropy(from_logits=True), metrics.CategoricalAccuracy),
+        ("sparse_categorical_crossentropy", metrics.SparseCategoricalAccuracy),
+        (losses.SparseCategoricalCrossentropy(), metrics.SparseCategoricalAccuracy),
+        ("binary_crossentropy", metrics.BinaryAccuracy),
+        ({"class_name": "BinaryCrossentropy", "config": {}}, metrics.BinaryAccuracy),
+    ],
+)
 @pytest.mark.parametrize("name", ["accuracy", "acc"])
 def test_accuracy_resolved_by_loss_keeps_user_name(loss, cls, name):
     m = metrics.get(name, loss=loss)
     assert type(m) is cls and m.name == name
 
 
-@pytest.mark.parametrize("y_true_shape,y_pred_shape,cls", [
-    ((8, 1), (8, 1), metrics.BinaryAccuracy),        # sigmoid output
-    ((8,), (8, 1), metrics.BinaryAccuracy),
-    ((8,), (8, 10), metrics.SparseCategoricalAccuracy),
-    ((8, 1), (8, 10), metrics.SparseCategoricalAccuracy),
-    ((8, 10), (8, 10), metrics.CategoricalAccuracy),
-])
+@pytest.mark.parametrize(
+    "y_true_shape,y_pred_shape,cls",
+    [
+        ((8, 1), (8, 1), metrics.BinaryAccuracy),  # sigmoid output
+        ((8,), (8, 1), metrics.BinaryAccuracy),
+        ((8,), (8, 10), metrics.SparseCategoricalAccuracy),
+        ((8, 1), (8, 10), metrics.SparseCategoricalAccuracy),
+        ((8, 10), (8, 10), metrics.CategoricalAccuracy),
+    ],
+)
 def test_accuracy_resolved_by_shapes_when_loss_does_not_decide(y_true_shape, y_pred_shape, cls):
     rng = np.random.default_rng(0)
     m = metrics.get("accuracy", loss="mse")
@@ -149,16 +164,21 @@ def test_accuracy_resolved_by_shapes_when_loss_does_not_decide(y_true_shape, y_p
     assert m.result() == 0.0 and type(m.resolved) is cls
 
 
-@pytest.mark.parametrize("name,cls", [
-    ("mse", metrics.MeanSquaredError), ("mean_squared_error", metrics.MeanSquaredError),
-    ("MeanAbsoluteError", metrics.MeanAbsoluteError), ("mae", metrics.MeanAbsoluteError),
-    ("categorical_accuracy", metrics.CategoricalAccuracy),
-    ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
-    ("binary_accuracy", metrics.BinaryAccuracy),
-    ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
-    ("sparse_top_k_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy),
-    ("rmse", metrics.RootMeanSquaredError),
-])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("mse", metrics.MeanSquaredError),
+        ("mean_squared_error", metrics.MeanSquaredError),
+        ("MeanAbsoluteError", metrics.MeanAbsoluteError),
+        ("mae", metrics.MeanAbsoluteError),
+        ("categorical_accuracy", metrics.CategoricalAccuracy),
+        ("sparse_categorical_accuracy", metrics.SparseCategoricalAccuracy),
+        ("binary_accuracy", metrics.BinaryAccuracy),
+        ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
+        ("sparse_top_k_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy),
+        ("rmse", metrics.RootMeanSquaredError),
+    ],
+)
 def test_get_by_name_keeps_the_spelling(name, cls):
     m = metrics.get(name)
     assert type(m) is cls and m.name == name
@@ -193,8 +213,11 @@ def test_get_other_identifiers():
 
 
 def test_metric_shape_errors():
-    with pytest.raises(ValueError, match=r"sparse_categorical_accuracy.*\(4,\).*\(4, 10\).*"
-                                         r"one-hot labels use the categorical"):
+    with pytest.raises(
+        ValueError,
+        match=r"sparse_categorical_accuracy.*\(4,\).*\(4, 10\).*"
+        r"one-hot labels use the categorical",
+    ):
         metrics.SparseCategoricalAccuracy()(np.eye(10)[:4], np.ones((4, 10)))
     with pytest.raises(ValueError, match="categorical_accuracy.*sparse_categorical_accuracy"):
         metrics.CategoricalAccuracy()(np.arange(4), np.ones((4, 10)))
@@ -204,12 +227,15 @@ def test_metric_shape_errors():
         metrics.Mean()(np.ones(4), sample_weight=np.ones(3))
 
 
-@pytest.mark.parametrize("module", [
-    'filterbank.metrics',
-    'filterbank.metrics.base',
-    'filterbank.metrics.accuracy',
-    'filterbank.metrics.regression',
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "filterbank.metrics",
+        "filterbank.metrics.base",
+        "filterbank.metrics.accuracy",
+        "filterbank.metrics.regression",
+    ],
+)
 def test_docstring_examples(module):
     import doctest
     import importlib

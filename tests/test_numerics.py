@@ -22,8 +22,9 @@ def _finite(arrays):
 def _dense_with_logits(activation, logits):
     """One Dense layer whose outputs for the inputs e0, e1 are exactly the rows of `logits`."""
     logits = np.asarray(logits, "float32")
-    model = keras.Sequential([keras.Input(shape=(2,)),
-                              layers.Dense(logits.shape[1], activation=activation)])
+    model = keras.Sequential(
+        [keras.Input(shape=(2,)), layers.Dense(logits.shape[1], activation=activation)]
+    )
     model.layers[0].set_weights([logits, np.zeros(logits.shape[1], "float32")])
     return model
 
@@ -34,12 +35,15 @@ X = np.eye(2, dtype="float32")
 WRONG = np.array([1, 2])  # true classes the model gives probability ~0 (exp(-1e4) underflows)
 
 
-@pytest.mark.parametrize("activation, loss, y", [
-    ("softmax", "sparse_categorical_crossentropy", WRONG),
-    ("softmax", "categorical_crossentropy", np.eye(3, dtype="float32")[WRONG]),
-    (None, losses.SparseCategoricalCrossentropy(from_logits=True), WRONG),
-    (None, losses.CategoricalCrossentropy(from_logits=True), np.eye(3, dtype="float32")[WRONG]),
-])
+@pytest.mark.parametrize(
+    "activation, loss, y",
+    [
+        ("softmax", "sparse_categorical_crossentropy", WRONG),
+        ("softmax", "categorical_crossentropy", np.eye(3, dtype="float32")[WRONG]),
+        (None, losses.SparseCategoricalCrossentropy(from_logits=True), WRONG),
+        (None, losses.CategoricalCrossentropy(from_logits=True), np.eye(3, dtype="float32")[WRONG]),
+    ],
+)
 def test_cross_entropy_stays_finite_for_logits_of_1e4(activation, loss, y):
     model = _dense_with_logits(activation, LOGITS)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-3), loss=loss)
@@ -74,8 +78,14 @@ def test_sigmoid_and_binary_cross_entropy_at_logits_of_1e4():
 
 
 def test_huge_inputs_through_a_conv_net_stay_finite():
-    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3),
-                              layers.Flatten(), layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.Conv2D(4, 3),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = np.full((4, 8, 8, 1), 1e4, "float32") * np.array([1, -1, 1, -1])[:, None, None, None]
     y = np.array([0, 1, 2, 0])
@@ -100,9 +110,15 @@ def test_batch_norm_on_a_constant_batch_gives_beta():
 
 
 def test_training_on_constant_batches_stays_finite():
-    model = keras.Sequential([keras.Input(shape=(6, 6, 2)), layers.Conv2D(3, 3),
-                              layers.BatchNormalization(), layers.Flatten(),
-                              layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6, 6, 2)),
+            layers.Conv2D(3, 3),
+            layers.BatchNormalization(),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = np.full((8, 6, 6, 2), 3.0, "float32")
     history = model.fit(x, np.zeros(8, "int64"), epochs=4, batch_size=4, verbose=0)
@@ -112,15 +128,17 @@ def test_training_on_constant_batches_stays_finite():
 
 # ---- all-zero images ------------------------------------------------------------------------
 def test_all_zero_images_train_finitely_from_chance_level():
-    model = keras.Sequential([
-        keras.Input(shape=(12, 12, 1)),
-        layers.Conv2D(4, 3, activation="relu", padding="same"),
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(),
-        layers.Dropout(0.5),
-        layers.Flatten(),
-        layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(12, 12, 1)),
+            layers.Conv2D(4, 3, activation="relu", padding="same"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(),
+            layers.Dropout(0.5),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = np.zeros((16, 12, 12, 1), "float32")
     y = np.arange(16) % 10
@@ -144,8 +162,9 @@ def test_uint8_input_is_cast_to_float32_without_rescaling():
     for out in (model.predict(pixels, verbose=0), model(pixels), model.predict_on_batch(pixels)):
         assert out.dtype == np.float32
         np.testing.assert_array_equal(out, [[0.0, 128.0, 255.0]])  # still 0..255, not 0..1
-    np.testing.assert_array_equal(model.predict(pixels / 255.0, verbose=0),
-                                  np.array([[0, 128 / 255, 1]], "float32"))
+    np.testing.assert_array_equal(
+        model.predict(pixels / 255.0, verbose=0), np.array([[0, 128 / 255, 1]], "float32")
+    )
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "int64", "bool", "float16", "float64"])
@@ -167,8 +186,14 @@ def test_fit_on_uint8_or_float16_equals_fit_on_the_float32_copy(dtype):
 
     def train(data):
         backend.set_random_seed(9)
-        model = keras.Sequential([keras.Input(shape=(4, 4, 1)), layers.Conv2D(2, 3),
-                                  layers.Flatten(), layers.Dense(3, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(4, 4, 1)),
+                layers.Conv2D(2, 3),
+                layers.Flatten(),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         model.fit(data, y, epochs=2, batch_size=8, verbose=0)
         return model.get_weights()

@@ -58,8 +58,9 @@ def test_matches_keras_formulas(cls_name, hyper, extra):
         lr_fn = lr.__call__
     else:
         lr, lr_fn = 0.05, (lambda step: 0.05)
-    opt = getattr(optimizers, cls_name)(learning_rate=lr, weight_decay=weight_decay,
-                                        **(clips or {}), **hyper)
+    opt = getattr(optimizers, cls_name)(
+        learning_rate=lr, weight_decay=weight_decay, **(clips or {}), **hyper
+    )
     ours = _apply(opt, params, grads)
     ref, ref_states = run(cls_name, hyper, params, grads, lr_fn, weight_decay, clips)
     for a, b in zip(ours, ref):
@@ -100,11 +101,16 @@ def test_float32_stays_float32_in_place(cls_name, hyper):
         opt.apply_gradients([(g, p, f"k{i}") for i, (g, p) in enumerate(zip(step_grads, arrays))])
     assert [id(a) for a in arrays] == ids
     assert all(a.dtype == np.float32 for a in arrays)
-    assert all(v.dtype == np.float32 for k, v in opt.get_state().items()
-               if k not in ("iterations", "learning_rate"))
-    ref = _apply(getattr(optimizers, cls_name)(learning_rate=0.01, **hyper),
-                 [p.astype(np.float64) for p in params],
-                 [[g.astype(np.float64) for g in s] for s in grads])
+    assert all(
+        v.dtype == np.float32
+        for k, v in opt.get_state().items()
+        if k not in ("iterations", "learning_rate")
+    )
+    ref = _apply(
+        getattr(optimizers, cls_name)(learning_rate=0.01, **hyper),
+        [p.astype(np.float64) for p in params],
+        [[g.astype(np.float64) for g in s] for s in grads],
+    )
     for a, b in zip(arrays, ref):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -123,7 +129,7 @@ def test_clip_helpers():
     assert optimizers.clip_by_norm(g, 10.0) is g
     a, b = optimizers.clip_by_global_norm([np.array([3.0]), np.array([4.0])], 2.5)
     np.testing.assert_allclose([a[0], b[0]], [1.5, 2.0])
-    a, = optimizers.clip_by_global_norm([np.array([np.inf])], 1.0)
+    (a,) = optimizers.clip_by_global_norm([np.array([np.inf])], 1.0)
     assert np.isnan(a[0])  # as Keras: a non-finite norm shows up as NaN
 
 
@@ -165,14 +171,18 @@ def test_set_state_validates():
     w = np.ones((2, 2))
     adam.apply_gradients([(np.ones((2, 2)), w, "dense/kernel")])
     state = adam.get_state()
-    with pytest.raises(ValueError, match=r"unexpected key 'dense/kernel/momentum'.*slots "
-                                         r"\['velocity'\].*different optimizer"):
+    with pytest.raises(
+        ValueError,
+        match=r"unexpected key 'dense/kernel/momentum'.*slots "
+        r"\['velocity'\].*different optimizer",
+    ):
         optimizers.RMSprop().set_state(state)
     with pytest.raises(ValueError, match="needs an 'iterations' entry"):
         optimizers.Adam().set_state({k: v for k, v in state.items() if k != "iterations"})
     with pytest.raises(ValueError, match=r"'dense/kernel' lacks slots \['velocity'\]"):
         optimizers.Adam().set_state(
-            {k: v for k, v in state.items() if k != "dense/kernel/velocity"})
+            {k: v for k, v in state.items() if k != "dense/kernel/velocity"}
+        )
     bad = dict(state, **{"dense/kernel/velocity": np.zeros(3)})
     with pytest.raises(ValueError, match="disagree in shape"):
         optimizers.Adam().set_state(bad)
@@ -181,8 +191,11 @@ def test_set_state_validates():
     # A shape change between the state and the model is caught at the next update.
     fresh = optimizers.Adam()
     fresh.set_state(state)
-    with pytest.raises(ValueError, match=r"state 'dense/kernel/momentum' of shape \(2, 2\).*"
-                                         r"has shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"state 'dense/kernel/momentum' of shape \(2, 2\).*"
+        r"has shape \(3, 2\)",
+    ):
         fresh.apply_gradients([(np.ones((3, 2)), np.ones((3, 2)), "dense/kernel")])
     sched = optimizers.SGD(learning_rate=schedules.InverseTimeDecay(0.1, 1, 0.5))
     with pytest.raises(ValueError, match="uses a schedule"):
@@ -207,22 +220,34 @@ def test_schedule_is_evaluated_at_iterations():
         opt.learning_rate = 0.1
 
 
-@pytest.mark.parametrize("schedule,steps,expected", [
-    (schedules.ExponentialDecay(0.1, 10, 0.5), [0, 5, 10, 25],
-     [0.1, 0.1 * 0.5**0.5, 0.05, 0.1 * 0.5**2.5]),
-    (schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True), [9, 10, 25], [0.1, 0.05, 0.025]),
-    (schedules.InverseTimeDecay(1.0, 2, 0.5), [0, 2, 3], [1.0, 1 / 1.5, 1 / 1.75]),
-    (schedules.InverseTimeDecay(1.0, 2, 0.5, staircase=True), [3], [1 / 1.5]),
-    (schedules.PolynomialDecay(1.0, 10, 0.0, power=2.0), [0, 5, 20], [1.0, 0.25, 0.0]),
-    (schedules.PolynomialDecay(1.0, 10, 0.0, cycle=True), [0, 5, 15], [1.0, 0.5, 0.25]),
-    (schedules.CosineDecay(1.0, 10, alpha=0.1), [0, 5, 10, 30], [1.0, 0.55, 0.1, 0.1]),
-    (schedules.CosineDecay(0.0, 10, warmup_target=1.0, warmup_steps=4), [0, 2, 4, 9, 14, 99],
-     [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]),
-    (schedules.CosineDecayRestarts(1.0, 10), [0, 5, 10, 20, 30], [1.0, 0.5, 1.0, 0.5, 1.0]),
-    (schedules.CosineDecayRestarts(1.0, 10, t_mul=1.0, m_mul=0.5), [10, 15], [0.5, 0.25]),
-    (schedules.PiecewiseConstantDecay([10, 20], [3.0, 2.0, 1.0]), [0, 10, 11, 20, 21],
-     [3.0, 3.0, 2.0, 2.0, 1.0]),
-])
+@pytest.mark.parametrize(
+    "schedule,steps,expected",
+    [
+        (
+            schedules.ExponentialDecay(0.1, 10, 0.5),
+            [0, 5, 10, 25],
+            [0.1, 0.1 * 0.5**0.5, 0.05, 0.1 * 0.5**2.5],
+        ),
+        (schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True), [9, 10, 25], [0.1, 0.05, 0.025]),
+        (schedules.InverseTimeDecay(1.0, 2, 0.5), [0, 2, 3], [1.0, 1 / 1.5, 1 / 1.75]),
+        (schedules.InverseTimeDecay(1.0, 2, 0.5, staircase=True), [3], [1 / 1.5]),
+        (schedules.PolynomialDecay(1.0, 10, 0.0, power=2.0), [0, 5, 20], [1.0, 0.25, 0.0]),
+        (schedules.PolynomialDecay(1.0, 10, 0.0, cycle=True), [0, 5, 15], [1.0, 0.5, 0.25]),
+        (schedules.CosineDecay(1.0, 10, alpha=0.1), [0, 5, 10, 30], [1.0, 0.55, 0.1, 0.1]),
+        (
+            schedules.CosineDecay(0.0, 10, warmup_target=1.0, warmup_steps=4),
+            [0, 2, 4, 9, 14, 99],
+            [0.0, 0.5, 1.0, 0.5, 0.0, 0.0],
+        ),
+        (schedules.CosineDecayRestarts(1.0, 10), [0, 5, 10, 20, 30], [1.0, 0.5, 1.0, 0.5, 1.0]),
+        (schedules.CosineDecayRestarts(1.0, 10, t_mul=1.0, m_mul=0.5), [10, 15], [0.5, 0.25]),
+        (
+            schedules.PiecewiseConstantDecay([10, 20], [3.0, 2.0, 1.0]),
+            [0, 10, 11, 20, 21],
+            [3.0, 3.0, 2.0, 2.0, 1.0],
+        ),
+    ],
+)
 def test_schedule_values(schedule, steps, expected):
     np.testing.assert_allclose([schedule(s) for s in steps], expected, atol=1e-12)
     again = schedules.deserialize(json.loads(json.dumps(schedules.serialize(schedule))))
@@ -237,8 +262,10 @@ def test_schedule_errors():
         schedules.PiecewiseConstantDecay([1, 2], [1.0])
     with pytest.raises(ValueError, match="strictly increasing"):
         schedules.PiecewiseConstantDecay([2, 1], [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="Unknown learning rate schedule 'ExponentialDecy'. "
-                                         "Did you mean 'ExponentialDecay'"):
+    with pytest.raises(
+        ValueError,
+        match="Unknown learning rate schedule 'ExponentialDecy'. Did you mean 'ExponentialDecay'",
+    ):
         schedules.deserialize({"class_name": "ExponentialDecy", "config": {}})
 
 
@@ -254,16 +281,45 @@ def test_exclude_from_weight_decay():
 # ---- config, lookup, errors ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,cls,defaults", [
-    ("rmsprop", optimizers.RMSprop, {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0,
-                                     "epsilon": 1e-7, "centered": False, "name": "rmsprop"}),
-    ("adam", optimizers.Adam, {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
-                               "epsilon": 1e-7, "amsgrad": False, "name": "adam"}),
-    ("SGD", optimizers.SGD, {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
-                             "name": "SGD"}),
-    ("AdamW", optimizers.AdamW, {"learning_rate": 0.001, "weight_decay": 0.004,
-                                 "epsilon": 1e-7, "name": "adamw"}),
-])
+@pytest.mark.parametrize(
+    "name,cls,defaults",
+    [
+        (
+            "rmsprop",
+            optimizers.RMSprop,
+            {
+                "learning_rate": 0.001,
+                "rho": 0.9,
+                "momentum": 0.0,
+                "epsilon": 1e-7,
+                "centered": False,
+                "name": "rmsprop",
+            },
+        ),
+        (
+            "adam",
+            optimizers.Adam,
+            {
+                "learning_rate": 0.001,
+                "beta_1": 0.9,
+                "beta_2": 0.999,
+                "epsilon": 1e-7,
+                "amsgrad": False,
+                "name": "adam",
+            },
+        ),
+        (
+            "SGD",
+            optimizers.SGD,
+            {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "name": "SGD"},
+        ),
+        (
+            "AdamW",
+            optimizers.AdamW,
+            {"learning_rate": 0.001, "weight_decay": 0.004, "epsilon": 1e-7, "name": "adamw"},
+        ),
+    ],
+)
 def test_get_gives_keras_defaults(name, cls, defaults):
     opt = optimizers.get(name)
     assert type(opt) is cls
@@ -277,8 +333,12 @@ def test_get_gives_keras_defaults(name, cls, defaults):
 
 
 def test_config_round_trip_with_schedule():
-    opt = optimizers.Adam(learning_rate=schedules.ExponentialDecay(0.01, 100, 0.9, staircase=True),
-                          amsgrad=True, clipnorm=1.0, name="my_adam")
+    opt = optimizers.Adam(
+        learning_rate=schedules.ExponentialDecay(0.01, 100, 0.9, staircase=True),
+        amsgrad=True,
+        clipnorm=1.0,
+        name="my_adam",
+    )
     data = json.loads(json.dumps(optimizers.serialize(opt)))
     assert data["config"]["learning_rate"]["class_name"] == "ExponentialDecay"
     again = optimizers.deserialize(data)
@@ -288,12 +348,28 @@ def test_config_round_trip_with_schedule():
 
 def test_loads_a_keras_3_config():
     # What keras.optimizers.serialize(keras.optimizers.Adam()) writes (Keras 3).
-    data = {"module": "keras.optimizers", "class_name": "Adam", "registered_name": None,
-            "config": {"name": "adam", "learning_rate": 0.0005, "weight_decay": None,
-                       "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
-                       "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
-                       "loss_scale_factor": None, "gradient_accumulation_steps": None,
-                       "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False}}
+    data = {
+        "module": "keras.optimizers",
+        "class_name": "Adam",
+        "registered_name": None,
+        "config": {
+            "name": "adam",
+            "learning_rate": 0.0005,
+            "weight_decay": None,
+            "clipnorm": None,
+            "global_clipnorm": None,
+            "clipvalue": None,
+            "use_ema": False,
+            "ema_momentum": 0.99,
+            "ema_overwrite_frequency": None,
+            "loss_scale_factor": None,
+            "gradient_accumulation_steps": None,
+            "beta_1": 0.9,
+            "beta_2": 0.999,
+            "epsilon": 1e-07,
+            "amsgrad": False,
+        },
+    }
     opt = optimizers.deserialize(data)
     assert type(opt) is optimizers.Adam and opt.learning_rate == 0.0005
     assert opt.get_config() == data["config"]
@@ -319,8 +395,11 @@ def test_optimizer_errors():
     with pytest.raises(ValueError, match="AdamW expects weight_decay to be a float"):
         optimizers.AdamW(weight_decay=None)
     opt = optimizers.SGD()
-    with pytest.raises(ValueError, match=r"gradient of shape \(3,\) for parameter 'd/k' of "
-                                         r"shape \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"gradient of shape \(3,\) for parameter 'd/k' of "
+        r"shape \(2,\)",
+    ):
         opt.apply_gradients([(np.ones(3), np.ones(2), "d/k")])
     with pytest.raises(ValueError, match="key 'd/k' twice"):
         opt.apply_gradients([(np.ones(2), np.ones(2), "d/k"), (np.ones(2), np.ones(2), "d/k")])
@@ -344,13 +423,16 @@ def test_legacy_arguments():
         optimizers.Adam(use_ema=False, ema_momentum=0.99)  # Keras config defaults load silently
 
 
-@pytest.mark.parametrize("module", [
-    'filterbank.optimizers',
-    'filterbank.optimizers.base',
-    'filterbank.optimizers.sgd',
-    'filterbank.optimizers.adaptive',
-    'filterbank.optimizers.schedules',
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "filterbank.optimizers",
+        "filterbank.optimizers.base",
+        "filterbank.optimizers.sgd",
+        "filterbank.optimizers.adaptive",
+        "filterbank.optimizers.schedules",
+    ],
+)
 def test_docstring_examples(module):
     import doctest
     import importlib

@@ -17,16 +17,32 @@ SEEDS = range(4)
 CASES = [
     (optimizers.SGD, {}, torch.optim.SGD, {}),
     (optimizers.SGD, {"momentum": 0.9}, torch.optim.SGD, {"momentum": 0.9}),
-    (optimizers.SGD, {"momentum": 0.6, "nesterov": True}, torch.optim.SGD,
-     {"momentum": 0.6, "nesterov": True}),
+    (
+        optimizers.SGD,
+        {"momentum": 0.6, "nesterov": True},
+        torch.optim.SGD,
+        {"momentum": 0.6, "nesterov": True},
+    ),
     (optimizers.RMSprop, {"epsilon": 0.0}, torch.optim.RMSprop, {"alpha": 0.9, "eps": 0.0}),
-    (optimizers.RMSprop, {"rho": 0.8, "momentum": 0.5, "centered": True, "epsilon": 0.0},
-     torch.optim.RMSprop, {"alpha": 0.8, "momentum": 0.5, "centered": True, "eps": 0.0}),
+    (
+        optimizers.RMSprop,
+        {"rho": 0.8, "momentum": 0.5, "centered": True, "epsilon": 0.0},
+        torch.optim.RMSprop,
+        {"alpha": 0.8, "momentum": 0.5, "centered": True, "eps": 0.0},
+    ),
     (optimizers.Adam, {"epsilon": 0.0}, torch.optim.Adam, {"eps": 0.0}),
-    (optimizers.Adam, {"beta_1": 0.7, "beta_2": 0.95, "amsgrad": True, "epsilon": 0.0},
-     torch.optim.Adam, {"betas": (0.7, 0.95), "amsgrad": True, "eps": 0.0}),
-    (optimizers.AdamW, {"weight_decay": 0.1, "epsilon": 0.0}, torch.optim.AdamW,
-     {"weight_decay": 0.1, "eps": 0.0}),
+    (
+        optimizers.Adam,
+        {"beta_1": 0.7, "beta_2": 0.95, "amsgrad": True, "epsilon": 0.0},
+        torch.optim.Adam,
+        {"betas": (0.7, 0.95), "amsgrad": True, "eps": 0.0},
+    ),
+    (
+        optimizers.AdamW,
+        {"weight_decay": 0.1, "epsilon": 0.0},
+        torch.optim.AdamW,
+        {"weight_decay": 0.1, "eps": 0.0},
+    ),
 ]
 
 
@@ -59,11 +75,18 @@ def test_steps_match_torch(case, seed, steps):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_one_adam_step_with_epsilon_placement_made_equal(seed):
     eps, beta_2 = 1e-3, 0.999
-    ours, theirs = _run_both(optimizers.Adam, {"epsilon": eps}, torch.optim.Adam,
-                             {"eps": eps / np.sqrt(1 - beta_2)}, seed=seed, steps=1)
+    ours, theirs = _run_both(
+        optimizers.Adam,
+        {"epsilon": eps},
+        torch.optim.Adam,
+        {"eps": eps / np.sqrt(1 - beta_2)},
+        seed=seed,
+        steps=1,
+    )
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-12)
     # ...and the placement matters: PyTorch's own eps gives a different step.
-    ours2, theirs2 = _run_both(optimizers.Adam, {"epsilon": eps}, torch.optim.Adam,
-                               {"eps": eps}, seed=seed, steps=1)
+    ours2, theirs2 = _run_both(
+        optimizers.Adam, {"epsilon": eps}, torch.optim.Adam, {"eps": eps}, seed=seed, steps=1
+    )
     assert not np.allclose(ours2[0], theirs2[0], rtol=1e-5, atol=1e-12)

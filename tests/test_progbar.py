@@ -38,10 +38,18 @@ FULL = "[" + "=" * 30 + "]"
 
 
 # ----------------------------------------------------------------- formatting helpers
-@pytest.mark.parametrize("seconds, text", [
-    (0, "0s/step"), (2.4, "2s/step"), (1.0, "1s/step"), (0.0031, "3ms/step"),
-    (0.001, "1ms/step"), (0.000999, "999us/step"), (4.5e-5, "45us/step"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0s/step"),
+        (2.4, "2s/step"),
+        (1.0, "1s/step"),
+        (0.0031, "3ms/step"),
+        (0.001, "1ms/step"),
+        (0.000999, "999us/step"),
+        (4.5e-5, "45us/step"),
+    ],
+)
 def test_format_time_per_unit(seconds, text):
     assert format_time_per_unit(seconds) == text
 
@@ -50,17 +58,33 @@ def test_format_time_per_unit_other_unit():
     assert format_time_per_unit(0.25, "sample") == "250ms/sample"
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (0.4, "0s"), (59.9, "59s"), (61, "1:01"), (3599, "59:59"), (3725, "1:02:05"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0.4, "0s"),
+        (59.9, "59s"),
+        (61, "1:01"),
+        (3599, "59:59"),
+        (3725, "1:02:05"),
+    ],
+)
 def test_format_eta(seconds, text):
     assert format_eta(seconds) == text
 
 
-@pytest.mark.parametrize("value, text", [
-    (0.16443, "0.1644"), (12.5, "12.5000"), (-0.5, "-0.5000"), (2e-5, "2.0000e-05"),
-    (0.0, "0.0000e+00"), (float("nan"), "nan"), (float("inf"), "inf"), ("x", "x"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (0.16443, "0.1644"),
+        (12.5, "12.5000"),
+        (-0.5, "-0.5000"),
+        (2e-5, "2.0000e-05"),
+        (0.0, "0.0000e+00"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        ("x", "x"),
+    ],
+)
 def test_format_value(value, text):
     assert format_value(value) == text
 
@@ -172,8 +196,9 @@ def test_tty_redraws_are_throttled(clock):
 
 
 def test_tty_long_redraw_is_cut_to_terminal_width(clock, monkeypatch):
-    monkeypatch.setattr(progbar.shutil, "get_terminal_size",
-                        lambda fallback=None: os.terminal_size((60, 24)))
+    monkeypatch.setattr(
+        progbar.shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((60, 24))
+    )
     out = FakeTTY()
     bar = Progbar(5, verbose=1, stream=out, interval=0)
     names = [f"metric_{k}" for k in range(6)]
@@ -211,8 +236,14 @@ def test_print_msg_goes_above_a_live_bar(clock):
 # ----------------------------------------------------------------- ProgbarLogger in a fit
 def fake_fit(stream, verbose, epochs=3, steps=4, clock=None, stop_at=None):
     """Drive CallbackList as fit would, with a validation pass inside each epoch."""
-    cl = callbacks.CallbackList([callbacks.ProgbarLogger(stream=stream)], add_history=True,
-                                model=FakeModel(), verbose=verbose, epochs=epochs, steps=steps)
+    cl = callbacks.CallbackList(
+        [callbacks.ProgbarLogger(stream=stream)],
+        add_history=True,
+        model=FakeModel(),
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+    )
     cl.on_train_begin()
     for epoch in range(epochs):
         cl.on_epoch_begin(epoch)
@@ -226,25 +257,29 @@ def fake_fit(stream, verbose, epochs=3, steps=4, clock=None, stop_at=None):
         cl.on_test_begin()  # validation: silent inside fit
         cl.on_test_batch_end(0, {"loss": 9.0})
         cl.on_test_end({"loss": 0.5})
-        cl.on_epoch_end(epoch, {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.625,
-                                "val_accuracy": 0.6875})
+        cl.on_epoch_end(
+            epoch, {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.625, "val_accuracy": 0.6875}
+        )
         if stop_at and stop_at[0] == epoch:
             break
     cl.on_train_end()
 
 
-LINE1 = (f"4/4 {FULL} - 0s 3ms/step - loss: 0.5000 - accuracy: 0.7500 - val_loss: 0.6250"
-         " - val_accuracy: 0.6875")
-LINE2 = ("4/4 - 0s - 3ms/step - loss: 0.5000 - accuracy: 0.7500 - val_loss: 0.6250"
-         " - val_accuracy: 0.6875")
+LINE1 = (
+    f"4/4 {FULL} - 0s 3ms/step - loss: 0.5000 - accuracy: 0.7500 - val_loss: 0.6250"
+    " - val_accuracy: 0.6875"
+)
+LINE2 = (
+    "4/4 - 0s - 3ms/step - loss: 0.5000 - accuracy: 0.7500 - val_loss: 0.6250"
+    " - val_accuracy: 0.6875"
+)
 
 
 @pytest.mark.parametrize("verbose, line", [(1, LINE1), ("auto", LINE1), (2, LINE2)])
 def test_fit_non_tty_exactly_one_line_per_epoch(clock, verbose, line):
     out = io.StringIO()
     fake_fit(out, verbose, clock=clock)
-    assert out.getvalue().splitlines() == ["Epoch 1/3", line, "Epoch 2/3", line,
-                                           "Epoch 3/3", line]
+    assert out.getvalue().splitlines() == ["Epoch 1/3", line, "Epoch 2/3", line, "Epoch 3/3", line]
     assert "\r" not in out.getvalue()
 
 
@@ -266,8 +301,14 @@ def test_fit_tty_live_bar_per_epoch(clock):
     text = out.getvalue()
     lines = text.split("\n")
     assert lines[-1] == ""
-    assert [seg.split("\r")[-1] for seg in lines[:-1]] == ["Epoch 1/3", LINE1, "Epoch 2/3",
-                                                           LINE1, "Epoch 3/3", LINE1]
+    assert [seg.split("\r")[-1] for seg in lines[:-1]] == [
+        "Epoch 1/3",
+        LINE1,
+        "Epoch 2/3",
+        LINE1,
+        "Epoch 3/3",
+        LINE1,
+    ]
     assert text.count("\r") >= 6  # redrawn during every epoch
     assert "ETA:" in text and "loss: 9.0000" not in text  # validation batches are not shown
 
@@ -283,15 +324,18 @@ def test_fit_real_clock_layout():
     # No fake clock: the numbers vary, the layout does not.
     out = io.StringIO()
     fake_fit(out, 1)
-    pattern = (r"4/4 \[=+\] - \d+s \d+(s|ms|us)/step - loss: 0\.5000 - accuracy: 0\.7500"
-               r" - val_loss: 0\.6250 - val_accuracy: 0\.6875")
+    pattern = (
+        r"4/4 \[=+\] - \d+s \d+(s|ms|us)/step - loss: 0\.5000 - accuracy: 0\.7500"
+        r" - val_loss: 0\.6250 - val_accuracy: 0\.6875"
+    )
     assert all(re.fullmatch(pattern, ln) for ln in out.getvalue().splitlines()[1::2])
 
 
 def test_evaluate_one_line(clock):
     out = io.StringIO()
-    cl = callbacks.CallbackList([callbacks.ProgbarLogger(stream=out)], verbose=1, epochs=1,
-                                steps=3, model=FakeModel())
+    cl = callbacks.CallbackList(
+        [callbacks.ProgbarLogger(stream=out)], verbose=1, epochs=1, steps=3, model=FakeModel()
+    )
     cl.on_test_begin()
     for b in range(3):
         clock.t += 0.002
@@ -302,8 +346,9 @@ def test_evaluate_one_line(clock):
 
 def test_predict_one_line_without_outputs(clock):
     out = io.StringIO()
-    cl = callbacks.CallbackList([callbacks.ProgbarLogger(stream=out)], verbose=2, epochs=1,
-                                steps=None, model=FakeModel())
+    cl = callbacks.CallbackList(
+        [callbacks.ProgbarLogger(stream=out)], verbose=2, epochs=1, steps=None, model=FakeModel()
+    )
     cl.on_predict_begin()
     for b in range(7):
         clock.t += 0.002
@@ -314,8 +359,9 @@ def test_predict_one_line_without_outputs(clock):
 
 def test_callback_messages_between_progress_lines(clock, capsys):
     es = callbacks.EarlyStopping(monitor="loss", patience=0, verbose=1)
-    cl = callbacks.CallbackList([es], add_progbar=True, model=FakeModel(), verbose=2, epochs=5,
-                                steps=1)
+    cl = callbacks.CallbackList(
+        [es], add_progbar=True, model=FakeModel(), verbose=2, epochs=5, steps=1
+    )
     cl.on_train_begin()
     for epoch, loss in enumerate([0.5, 0.7]):
         cl.on_epoch_begin(epoch)
@@ -323,8 +369,10 @@ def test_callback_messages_between_progress_lines(clock, capsys):
         cl.on_epoch_end(epoch, {"loss": loss})
     cl.on_train_end()
     assert capsys.readouterr().out.splitlines() == [
-        "Epoch 1/5", "1/1 - 0s - 0s/step - loss: 0.5000",
-        "Epoch 2/5", "1/1 - 0s - 0s/step - loss: 0.7000",
+        "Epoch 1/5",
+        "1/1 - 0s - 0s/step - loss: 0.5000",
+        "Epoch 2/5",
+        "1/1 - 0s - 0s/step - loss: 0.7000",
         "Epoch 2: early stopping",
     ]
 

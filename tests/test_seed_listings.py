@@ -69,8 +69,16 @@ def test_functional_listing_runs_and_summarises_as_the_slides(capsys):
     model.summary()
     out = capsys.readouterr().out
     shapes = [layer.output.shape for layer in model.layers]
-    assert shapes == [(None, 28, 28, 1), (None, 26, 26, 32), (None, 13, 13, 32), (None, 11, 11, 64),
-                      (None, 5, 5, 64), (None, 3, 3, 128), (None, 1152), (None, 10)]
+    assert shapes == [
+        (None, 28, 28, 1),
+        (None, 26, 26, 32),
+        (None, 13, 13, 32),
+        (None, 11, 11, 64),
+        (None, 5, 5, 64),
+        (None, 3, 3, 128),
+        (None, 1152),
+        (None, 10),
+    ]
     counts = [layer.count_params() for layer in model.layers[1:]]
     assert counts == [320, 0, 18_496, 0, 73_856, 0, 11_530]
     assert "Total params: 104,202 (407.04 KB)" in out
@@ -108,8 +116,14 @@ def test_worked_example_10_recipe_learns_real_digits():
     model.add(layers.Dense(64, activation="relu"))
     model.add(layers.Dense(10, activation="softmax"))
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(train_images, train_labels, epochs=3, batch_size=64, verbose=0,
-                        validation_data=(test_images, test_labels))
+    history = model.fit(
+        train_images,
+        train_labels,
+        epochs=3,
+        batch_size=64,
+        verbose=0,
+        validation_data=(test_images, test_labels),
+    )
 
     losses = history.history["loss"]
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
@@ -160,8 +174,13 @@ def test_residual_and_concatenate_gradients_match_finite_differences(float64):
         for name, param in layer.params.items():
             idx = [id(p) for p in model.weights].index(id(param))
             analytic = before[idx] - after[idx]
-            assert_close(analytic, numeric_grad(loss, param), rtol=1e-5, atol=1e-8,
-                         what=f"{layer.name}/{name}")
+            assert_close(
+                analytic,
+                numeric_grad(loss, param),
+                rtol=1e-5,
+                atol=1e-8,
+                what=f"{layer.name}/{name}",
+            )
             checked += param.size
     assert checked == model.count_params()
 
@@ -175,10 +194,13 @@ def test_residual_and_concatenate_model_trains():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 7, 6, 2)).astype("float32")
     # Class = which third of the image (by columns) has the largest sum in channel 0.
-    energy = np.stack([x[:, :, 2 * k:2 * k + 2, 0].sum(axis=(1, 2)) for k in range(3)], 1)
+    energy = np.stack([x[:, :, 2 * k : 2 * k + 2, 0].sum(axis=(1, 2)) for k in range(3)], 1)
     y = energy.argmax(axis=1)
-    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     history = model.fit(x, y, epochs=20, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
     assert history.history["accuracy"][-1] > 0.95  # 0.997 seen

@@ -8,13 +8,16 @@ import pytest
 from filterbank import zoo
 
 
-@pytest.mark.parametrize("name, shape, classes, params", [
-    ("seed-sequential", (28, 28, 1), 10, 93_322),     # seed 004's Sequential summary table
-    ("seed-functional", (28, 28, 1), 10, 104_202),    # seed 004's Functional summary table
-    ("lenet5", (28, 28, 1), 10, 61_706),
-    ("xo", (9, 9, 1), 2, 338),
-    ("xo", (28, 28, 1), 10, 13_610),
-])
+@pytest.mark.parametrize(
+    "name, shape, classes, params",
+    [
+        ("seed-sequential", (28, 28, 1), 10, 93_322),  # seed 004's Sequential summary table
+        ("seed-functional", (28, 28, 1), 10, 104_202),  # seed 004's Functional summary table
+        ("lenet5", (28, 28, 1), 10, 61_706),
+        ("xo", (9, 9, 1), 2, 338),
+        ("xo", (28, 28, 1), 10, 13_610),
+    ],
+)
 def test_parameter_counts(name, shape, classes, params):
     model = zoo.build(name, shape, classes)
     assert model.count_params() == params
@@ -24,15 +27,30 @@ def test_parameter_counts(name, shape, classes, params):
 def test_seed_sequential_layer_shapes_match_the_seed_table():
     model = zoo.build("seed-sequential", (28, 28, 1), 10)
     shapes = [layer.output_shape for layer in model.layers]
-    assert shapes == [(None, 26, 26, 32), (None, 13, 13, 32), (None, 11, 11, 64),
-                      (None, 5, 5, 64), (None, 3, 3, 64), (None, 576), (None, 64), (None, 10)]
+    assert shapes == [
+        (None, 26, 26, 32),
+        (None, 13, 13, 32),
+        (None, 11, 11, 64),
+        (None, 5, 5, 64),
+        (None, 3, 3, 64),
+        (None, 576),
+        (None, 64),
+        (None, 10),
+    ]
 
 
 def test_lenet5_shapes():
     model = zoo.build("lenet5", (28, 28, 1), 10)
     assert [layer.output_shape for layer in model.layers] == [
-        (None, 28, 28, 6), (None, 14, 14, 6), (None, 10, 10, 16), (None, 5, 5, 16), (None, 400),
-        (None, 120), (None, 84), (None, 10)]
+        (None, 28, 28, 6),
+        (None, 14, 14, 6),
+        (None, 10, 10, 16),
+        (None, 5, 5, 16),
+        (None, 400),
+        (None, 120),
+        (None, 84),
+        (None, 10),
+    ]
 
 
 @pytest.mark.parametrize("name", zoo.names())

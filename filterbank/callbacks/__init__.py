@@ -24,7 +24,17 @@ from .progbar_logger import ProgbarLogger
 from .terminate_on_nan import TerminateOnNaN
 
 __all__ = [
-    "Callback", "CallbackList", "History", "LambdaCallback", "ProgbarLogger", "EarlyStopping",
-    "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
-    "CSVLogger", "BackupAndRestore", "HOOK_NAMES",
+    "Callback",
+    "CallbackList",
+    "History",
+    "LambdaCallback",
+    "ProgbarLogger",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "TerminateOnNaN",
+    "CSVLogger",
+    "BackupAndRestore",
+    "HOOK_NAMES",
 ]

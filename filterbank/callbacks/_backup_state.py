@@ -89,12 +89,18 @@ def set_metric_state(compiled, state: dict, arrays: dict) -> None:
                     metric.resolved = getattr(_metrics, entry["resolved"])(name=metric.name)
                 inner = metric.resolved
             prefix = f"metrics/{j}/{k}/"
-            inner.set_state({key[len(prefix):]: value for key, value in arrays.items()
-                             if key.startswith(prefix)})
+            inner.set_state(
+                {
+                    key[len(prefix) :]: value
+                    for key, value in arrays.items()
+                    if key.startswith(prefix)
+                }
+            )
 
 
 def to_json(value) -> bytes:
     """UTF-8 JSON; NumPy scalars and arrays become numbers and lists, anything else is an error."""
+
     def default(obj):
         if isinstance(obj, np.generic):
             return obj.item()

@@ -18,12 +18,41 @@ import warnings
 MODES = ("auto", "min", "max")
 
 # Substrings of metric names that go up / down (checked after removing "val_").
-_UP_HINTS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "fmeasure", "iou",
-             "sensitivity", "specificity", "r2_score", "cosine_similarity", "true_positives",
-             "true_negatives")
-_DOWN_HINTS = ("loss", "error", "crossentropy", "hinge", "divergence", "logcosh", "poisson",
-               "false_positives", "false_negatives", "mse", "mae", "mape", "msle", "rmse", "bce",
-               "cce", "kld")
+_UP_HINTS = (
+    "acc",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "fbeta",
+    "fmeasure",
+    "iou",
+    "sensitivity",
+    "specificity",
+    "r2_score",
+    "cosine_similarity",
+    "true_positives",
+    "true_negatives",
+)
+_DOWN_HINTS = (
+    "loss",
+    "error",
+    "crossentropy",
+    "hinge",
+    "divergence",
+    "logcosh",
+    "poisson",
+    "false_positives",
+    "false_negatives",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "rmse",
+    "bce",
+    "cce",
+    "kld",
+)
 
 
 def check_mode(mode, owner):
@@ -86,8 +115,10 @@ def warn_missing(what, monitor, logs, stacklevel=3):
     keys = list(logs or {})
     hint = ""
     if monitor.startswith("val_") and not any(k.startswith("val_") for k in keys):
-        hint = (" There are no val_ metrics: pass validation_data=(x_val, y_val) or "
-                "validation_split=0.1 to fit(), or monitor a training metric.")
+        hint = (
+            " There are no val_ metrics: pass validation_data=(x_val, y_val) or "
+            "validation_split=0.1 to fit(), or monitor a training metric."
+        )
     warnings.warn(
         f"{what} conditioned on metric `{monitor}` which is not available. "
         f"Available metrics are: {','.join(keys)}.{hint}",

@@ -69,6 +69,7 @@ _FORMAT = "filterbank-backup"
 _VERSION = 1
 _META = "__meta__"
 
+
 class BackupAndRestore(Callback):
     """Back up the whole training state during ``fit``; a rerun of the script resumes from it.
 
@@ -97,8 +98,9 @@ class BackupAndRestore(Callback):
 
     runs_after_others = True
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, *,
-                 double_checkpoint=False):
+    def __init__(
+        self, backup_dir, save_freq="epoch", delete_checkpoint=True, *, double_checkpoint=False
+    ):
         super().__init__()
         if isinstance(backup_dir, (bytes, bytearray)):
             backup_dir = os.fsdecode(backup_dir)
@@ -109,7 +111,8 @@ class BackupAndRestore(Callback):
                 "backup_dir='backup'."
             )
         if save_freq != "epoch" and (
-            isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer))
+            isinstance(save_freq, bool)
+            or not isinstance(save_freq, (int, np.integer))
             or save_freq < 1
         ):
             raise ValueError(
@@ -122,8 +125,10 @@ class BackupAndRestore(Callback):
                 f"{os.fspath(backup_dir)!r}, which exists and is not a folder. Pass a folder "
                 "used only for this run's backup, e.g. backup_dir='backup'."
             )
-        for name, value in (("delete_checkpoint", delete_checkpoint),
-                            ("double_checkpoint", double_checkpoint)):
+        for name, value in (
+            ("delete_checkpoint", delete_checkpoint),
+            ("double_checkpoint", double_checkpoint),
+        ):
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(
                     f"BackupAndRestore argument {name} expects True or False, got {value!r}."
@@ -157,8 +162,9 @@ class BackupAndRestore(Callback):
                 self._restore(meta, arrays)
             except (KeyError, TypeError, IndexError, AttributeError) as e:
                 # The description passed the format check but lacks or garbles an entry.
-                raise self._fail(f"its description is damaged ({type(e).__name__}: "
-                                 f"{str(e)[:100]})") from None
+                raise self._fail(
+                    f"its description is damaged ({type(e).__name__}: {str(e)[:100]})"
+                ) from None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -182,8 +188,11 @@ class BackupAndRestore(Callback):
         last_of_epoch = steps is not None and batch + 1 >= steps
         # A backup due at the epoch's last batch (or as training stops) waits for the
         # epoch's end, which has the validation results and the callbacks' epoch state.
-        if self._batches_since_save >= self.save_freq and not last_of_epoch \
-                and not self.model.stop_training:
+        if (
+            self._batches_since_save >= self.save_freq
+            and not last_of_epoch
+            and not self.model.stop_training
+        ):
             self._batches_since_save = 0
             self._save(self._epoch, batch + 1)
 
@@ -222,8 +231,9 @@ class BackupAndRestore(Callback):
             "weights": [[type(layer).__name__, layer.name, wname] for layer, wname, _ in slots],
             "optimizer": type(optimizer).__name__ if optimizer is not None else None,
             "rng": backend.get_rng_state(),
-            "layer_rngs": {key: gen.bit_generator.state
-                           for key, gen in layer_generators(model).items()},
+            "layer_rngs": {
+                key: gen.bit_generator.state for key, gen in layer_generators(model).items()
+            },
             "callbacks": self._callback_states(arrays),
         }
         if step:
@@ -278,13 +288,16 @@ class BackupAndRestore(Callback):
                 arrays = {name: data[name] for name in data.files}
             meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-            raise self._fail(f"the file is not a readable backup ({type(e).__name__}: {e})") \
-                from None
+            raise self._fail(
+                f"the file is not a readable backup ({type(e).__name__}: {e})"
+            ) from None
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             raise self._fail("the file was not written by BackupAndRestore")
         if meta.get("version") != _VERSION:
-            raise self._fail(f"it has backup format version {meta.get('version')!r}; this "
-                             f"filterbank reads version {_VERSION}")
+            raise self._fail(
+                f"it has backup format version {meta.get('version')!r}; this "
+                f"filterbank reads version {_VERSION}"
+            )
         return meta, arrays
 
     def _restore(self, meta: dict, arrays: dict) -> None:
@@ -297,18 +310,22 @@ class BackupAndRestore(Callback):
             )
         optimizer = getattr(model, "optimizer", None)
         if meta["optimizer"] != (type(optimizer).__name__ if optimizer is not None else None):
-            raise self._fail(f"it holds the state of optimizer {meta['optimizer']}, but the "
-                             f"model was compiled with {type(optimizer).__name__}")
+            raise self._fail(
+                f"it holds the state of optimizer {meta['optimizer']}, but the "
+                f"model was compiled with {type(optimizer).__name__}"
+            )
         self._restore_weights(meta, arrays)
         if optimizer is not None:
             # Slots are keyed "<layer name>/<weight>/<slot>": follow the layers' current names.
-            renamed = {f"{lname}/{wname}": f"{layer.name}/{wname}" for (layer, wname, _), (
-                _, lname, _) in zip(weight_slots(model), meta["weights"])}
+            renamed = {
+                f"{lname}/{wname}": f"{layer.name}/{wname}"
+                for (layer, wname, _), (_, lname, _) in zip(weight_slots(model), meta["weights"])
+            }
             state = {}
             for key, value in arrays.items():
                 if not key.startswith("optimizer/"):
                     continue
-                name = key[len("optimizer/"):]
+                name = key[len("optimizer/") :]
                 param, _, slot = name.rpartition("/")
                 state[f"{renamed[param]}/{slot}" if param in renamed else name] = value
             try:
@@ -317,8 +334,10 @@ class BackupAndRestore(Callback):
                 raise self._fail(f"the optimizer state does not fit ({e})") from None
         generators = layer_generators(model)
         if set(generators) != set(meta["layer_rngs"]):
-            raise self._fail(f"it holds the generators of the seeded layers "
-                             f"{sorted(meta['layer_rngs'])}, the model has {sorted(generators)}")
+            raise self._fail(
+                f"it holds the generators of the seeded layers "
+                f"{sorted(meta['layer_rngs'])}, the model has {sorted(generators)}"
+            )
         for key, gen in generators.items():
             gen.bit_generator.state = meta["layer_rngs"][key]
         self._restore_callbacks(meta["callbacks"], arrays)
@@ -337,14 +356,19 @@ class BackupAndRestore(Callback):
         slots = weight_slots(self.model)
         described = meta["weights"]
         if len(described) != len(slots):
-            raise self._fail(f"it holds {len(described)} weight arrays, model "
-                             f"'{self.model.name}' has {len(slots)}")
+            raise self._fail(
+                f"it holds {len(described)} weight arrays, model "
+                f"'{self.model.name}' has {len(slots)}"
+            )
         for i, ((layer, wname, arr), (cls, lname, saved_name)) in enumerate(zip(slots, described)):
             got = arrays.get(f"weights/{i}")
             if got is None:
                 raise self._fail(f"weight array {i} is missing")
-            if (type(layer).__name__, wname) != (cls, saved_name) or got.shape != arr.shape \
-                    or got.dtype != arr.dtype:
+            if (
+                (type(layer).__name__, wname) != (cls, saved_name)
+                or got.shape != arr.shape
+                or got.dtype != arr.dtype
+            ):
                 raise self._fail(
                     f"weight {i} is {cls} '{lname}' {saved_name} {fmt_shape(got.shape)} "
                     f"{got.dtype} in the backup, but {type(layer).__name__} '{layer.name}' "
@@ -372,9 +396,14 @@ class BackupAndRestore(Callback):
                 for name, value in state.items():
                     setattr(cb, name, value)
                 if isinstance(cb, EarlyStopping):
-                    cb.best_weights = None if count is None else [
-                        arrays[f"callbacks/{entry['slot']}/best_weights/{j}"] for j in range(count)
-                    ]
+                    cb.best_weights = (
+                        None
+                        if count is None
+                        else [
+                            arrays[f"callbacks/{entry['slot']}/best_weights/{j}"]
+                            for j in range(count)
+                        ]
+                    )
 
     # ---- files ---------------------------------------------------------------------------
     def _temporaries(self) -> list[str]:

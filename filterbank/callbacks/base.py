@@ -101,10 +101,22 @@ class Callback:
 
 
 HOOK_NAMES = (
-    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-    "on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
-    "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_batch_begin",
+    "on_batch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
 )
 
 
@@ -164,27 +176,37 @@ class LambdaCallback(Callback):
         [0.5]
     """
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 **kwargs):
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_begin=None,
+        on_train_batch_end=None,
+        **kwargs,
+    ):
         super().__init__()
         for name in kwargs:
             if name not in HOOK_NAMES:
                 raise TypeError(
-                    f"LambdaCallback got an unknown hook {name!r}. "
-                    f"{did_you_mean(name, HOOK_NAMES)}"
+                    f"LambdaCallback got an unknown hook {name!r}. {did_you_mean(name, HOOK_NAMES)}"
                 )
-        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
-                     on_train_begin=on_train_begin, on_train_end=on_train_end,
-                     on_train_batch_begin=on_train_batch_begin,
-                     on_train_batch_end=on_train_batch_end, **kwargs)
+        hooks = dict(
+            on_epoch_begin=on_epoch_begin,
+            on_epoch_end=on_epoch_end,
+            on_train_begin=on_train_begin,
+            on_train_end=on_train_end,
+            on_train_batch_begin=on_train_batch_begin,
+            on_train_batch_end=on_train_batch_end,
+            **kwargs,
+        )
         for name, fn in hooks.items():
             if fn is None:
                 continue
             if not callable(fn):
                 raise TypeError(
-                    f"LambdaCallback argument {name!r} expects a function, "
-                    f"got {type(fn).__name__}."
+                    f"LambdaCallback argument {name!r} expects a function, got {type(fn).__name__}."
                 )
             setattr(self, name, fn)
 

@@ -99,8 +99,17 @@ class CallbackList(Callback):
         (['History'], 10)
     """
 
-    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
-                 verbose=1, epochs=1, steps=None, **params):
+    def __init__(
+        self,
+        callbacks=None,
+        add_history=False,
+        add_progbar=False,
+        model=None,
+        verbose=1,
+        epochs=1,
+        steps=None,
+        **params,
+    ):
         super().__init__()
         self.callbacks = _flatten(callbacks)
         self.history = next((cb for cb in self.callbacks if isinstance(cb, History)), None)

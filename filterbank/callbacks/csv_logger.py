@@ -58,8 +58,9 @@ class CSVLogger(Callback):
                 existing = next(csv.reader(f, delimiter=self.sep), None)
             self.append_header = not existing
         self._close()
-        self.csv_file = open(self.filename, "a" if self.append else "w",
-                             newline="", encoding="utf-8")
+        self.csv_file = open(
+            self.filename, "a" if self.append else "w", newline="", encoding="utf-8"
+        )
         self._offset = self.csv_file.tell()
         self._rows = []
         # Appended rows follow the columns of the header already in the file.
@@ -86,9 +87,13 @@ class CSVLogger(Callback):
         return {"epoch": row["epoch"], **{key: row.get(key, "NA") for key in self.keys}}
 
     def _start_writer(self, write_header):
-        self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys],
-                                     delimiter=self.sep, lineterminator="\n",
-                                     extrasaction="ignore")
+        self.writer = csv.DictWriter(
+            self.csv_file,
+            fieldnames=["epoch", *self.keys],
+            delimiter=self.sep,
+            lineterminator="\n",
+            extrasaction="ignore",
+        )
         if write_header:
             self.writer.writeheader()
 

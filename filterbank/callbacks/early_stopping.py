@@ -41,8 +41,17 @@ class EarlyStopping(Callback):
         >>> # model.fit(x, y, validation_split=0.1, epochs=100, callbacks=[cb])
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
         super().__init__()
         self.monitor = monitor
         self.min_delta = abs(min_delta)
@@ -81,8 +90,7 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         if self.direction is None:
-            self.direction = resolve_direction(self.monitor, self.mode, self.model,
-                                               "EarlyStopping")
+            self.direction = resolve_direction(self.monitor, self.mode, self.model, "EarlyStopping")
         current = float(current)
         if self.restore_best_weights and self.best_weights is None:
             # Until something is better, the first monitored weights are the best.
@@ -107,8 +115,10 @@ class EarlyStopping(Callback):
             print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print_msg("Restoring model weights from the end of the best epoch: "
-                          f"{self.best_epoch + 1}.")
+                print_msg(
+                    "Restoring model weights from the end of the best epoch: "
+                    f"{self.best_epoch + 1}."
+                )
             self.model.set_weights(self.best_weights)
 
 

@@ -60,8 +60,17 @@ class ReduceLROnPlateau(Callback):
         >>> # model.fit(x, y, validation_split=0.1, epochs=50, callbacks=[cb])
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+    ):
         super().__init__()
         if not factor < 1.0:
             raise ValueError(
@@ -131,8 +140,9 @@ class ReduceLROnPlateau(Callback):
             new_lr = max(old_lr * self.factor, self.min_lr)
             optimizer.learning_rate = float(new_lr)
             if self.verbose > 0:
-                print_msg(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
-                          f"to {new_lr}.")
+                print_msg(
+                    f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}."
+                )
             self.cooldown_counter = self.cooldown
             self.wait = 0
 
@@ -175,16 +185,21 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = _optimizer(self)
         new_lr = self._call_schedule(epoch, current_learning_rate(optimizer))
-        if (isinstance(new_lr, bool) or not isinstance(new_lr, numbers.Real)
-                or math.isnan(float(new_lr))):
+        if (
+            isinstance(new_lr, bool)
+            or not isinstance(new_lr, numbers.Real)
+            or math.isnan(float(new_lr))
+        ):
             raise ValueError(
                 "LearningRateScheduler expects the schedule to return a number, got "
                 f"{new_lr!r} at epoch {epoch}. Return a float, e.g. `return lr * 0.9`."
             )
         optimizer.learning_rate = float(new_lr)
         if self.verbose > 0:
-            print_msg(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
-                      f"{float(new_lr)}.")
+            print_msg(
+                f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                f"{float(new_lr)}."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

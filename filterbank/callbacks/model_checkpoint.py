@@ -38,12 +38,21 @@ class ModelCheckpoint(Callback):
         'ckpt/03-0.41.fbk'
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
         super().__init__()
         if save_freq != "epoch" and (
-            isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer))
+            isinstance(save_freq, bool)
+            or not isinstance(save_freq, (int, np.integer))
             or save_freq < 1
         ):
             raise ValueError(
@@ -98,8 +107,9 @@ class ModelCheckpoint(Callback):
 
     def _improved(self, current):
         if self.direction is None:
-            self.direction = resolve_direction(self.monitor, self.mode, self.model,
-                                               "ModelCheckpoint")
+            self.direction = resolve_direction(
+                self.monitor, self.mode, self.model, "ModelCheckpoint"
+            )
         if math.isnan(current):
             return False
         if self.best is None:
@@ -113,16 +123,20 @@ class ModelCheckpoint(Callback):
             return True
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(f"Can save best model only with {self.monitor} available. "
-                          f"Available metrics are: {','.join(logs)}. Saving anyway.",
-                          stacklevel=4)
+            warnings.warn(
+                f"Can save best model only with {self.monitor} available. "
+                f"Available metrics are: {','.join(logs)}. Saving anyway.",
+                stacklevel=4,
+            )
             return True
         current = float(current)
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self._improved(current):
             if self.verbose > 0:
-                print_msg(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
-                          f"{current:.5f}, saving model to {filepath}")
+                print_msg(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {best} to "
+                    f"{current:.5f}, saving model to {filepath}"
+                )
             self.best = current
             return True
         if self.verbose > 0:

@@ -98,8 +98,9 @@ class ProgbarLogger(Callback):
     def _start_bar(self):
         self._close()
         self.seen = 0
-        self.progbar = Progbar(target=self.target, verbose=self.verbose, unit_name="step",
-                               stream=self.stream)
+        self.progbar = Progbar(
+            target=self.target, verbose=self.verbose, unit_name="step", stream=self.stream
+        )
 
     def _update(self, batch, logs):
         if self.progbar is None:

@@ -81,11 +81,20 @@ classes.
 
 
 def _add_data_options(p, *, data_default=None, data_help=None):
-    p.add_argument("--data", default=data_default, metavar="{mnist,fashion_mnist,xo,DIR}",
-                   help=data_help or "dataset name or folder of class subfolders")
-    p.add_argument("--test-split", type=fraction, default=None, metavar="F",
-                   help="fraction of a folder's images held out for testing when it has no "
-                        "train/ and test/ subfolders (default 0.2)")
+    p.add_argument(
+        "--data",
+        default=data_default,
+        metavar="{mnist,fashion_mnist,xo,DIR}",
+        help=data_help or "dataset name or folder of class subfolders",
+    )
+    p.add_argument(
+        "--test-split",
+        type=fraction,
+        default=None,
+        metavar="F",
+        help="fraction of a folder's images held out for testing when it has no "
+        "train/ and test/ subfolders (default 0.2)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,92 +104,185 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="filterbank",
         description="Train and use convolutional networks built on NumPy (filterbank "
-                    f"{__version__}). 'filterbank COMMAND --help' explains each command.")
+        f"{__version__}). 'filterbank COMMAND --help' explains each command.",
+    )
     parser.add_argument("--version", action="version", version=f"filterbank {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model, evaluate it, save the run",
-                       description="Train a model, evaluate it on the test split and save "
-                                   "model, metrics and curves.",
-                       epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_data_options(p, data_default="mnist",
-                      data_help="mnist (default), fashion_mnist, xo, or a folder of class "
-                                "subfolders")
-    p.add_argument("--image-size", type=image_size, default=None, metavar="HxW",
-                   help="image size for folder data when the model is built here (default 28)")
-    p.add_argument("--model", default="seed-sequential",
-                   metavar="{" + ",".join(zoo.names()) + ",FILE}",
-                   help="architecture name (default seed-sequential), a saved model file to "
-                        "continue training, or a .py file defining build_model(input_shape, "
-                        "num_classes) -- the .py file is run as your code")
+    p = sub.add_parser(
+        "train",
+        help="train a model, evaluate it, save the run",
+        description="Train a model, evaluate it on the test split and save "
+        "model, metrics and curves.",
+        epilog=_TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_options(
+        p,
+        data_default="mnist",
+        data_help="mnist (default), fashion_mnist, xo, or a folder of class subfolders",
+    )
+    p.add_argument(
+        "--image-size",
+        type=image_size,
+        default=None,
+        metavar="HxW",
+        help="image size for folder data when the model is built here (default 28)",
+    )
+    p.add_argument(
+        "--model",
+        default="seed-sequential",
+        metavar="{" + ",".join(zoo.names()) + ",FILE}",
+        help="architecture name (default seed-sequential), a saved model file to "
+        "continue training, or a .py file defining build_model(input_shape, "
+        "num_classes) -- the .py file is run as your code",
+    )
     p.add_argument("--epochs", type=positive_int, default=5, metavar="N", help="default 5")
-    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
-                   help="default 64")
-    p.add_argument("--optimizer", default=None, metavar="NAME",
-                   help="sgd, rmsprop, adam or adamw (default rmsprop; a saved model keeps its "
-                        "own unless this is given)")
-    p.add_argument("--learning-rate", type=positive_float, default=None, metavar="F",
-                   help="learning rate (default: the optimizer's Keras default, 0.001 for "
-                        "rmsprop)")
-    p.add_argument("--train-samples", type=positive_int, default=None, metavar="N",
-                   help="train on the first N training images only (a quick run)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
-                   help="random seed: initial weights, shuffling, data splits (default 0)")
-    p.add_argument("--validation-split", type=fraction, default=0.0, metavar="F",
-                   help="fraction of the training data held out to validate after each epoch")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="run folder (default: a new runs/<date>-<time>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run files in an existing --out folder")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                   help="0 silent, 1 progress bar (default), 2 one line per epoch")
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="default 64")
+    p.add_argument(
+        "--optimizer",
+        default=None,
+        metavar="NAME",
+        help="sgd, rmsprop, adam or adamw (default rmsprop; a saved model keeps its "
+        "own unless this is given)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=None,
+        metavar="F",
+        help="learning rate (default: the optimizer's Keras default, 0.001 for rmsprop)",
+    )
+    p.add_argument(
+        "--train-samples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N training images only (a quick run)",
+    )
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=0,
+        metavar="N",
+        help="random seed: initial weights, shuffling, data splits (default 0)",
+    )
+    p.add_argument(
+        "--validation-split",
+        type=fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction of the training data held out to validate after each epoch",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run folder (default: a new runs/<date>-<time>)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run files in an existing --out folder"
+    )
+    p.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="0 silent, 1 progress bar (default), 2 one line per epoch",
+    )
 
-    p = sub.add_parser("evaluate", help="test accuracy and loss of a saved model",
-                       description="Evaluate a saved model on the test split of its dataset.")
+    p = sub.add_parser(
+        "evaluate",
+        help="test accuracy and loss of a saved model",
+        description="Evaluate a saved model on the test split of its dataset.",
+    )
     p.add_argument("model", metavar="MODEL", help="a saved model file (e.g. runs/main/model.fbk)")
     _add_data_options(p, data_help="dataset (default: the one recorded beside the model)")
-    p.add_argument("--seed", type=nonnegative_int, default=None, metavar="N",
-                   help="seed of the data split for xo and folders (default: as trained)")
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=None,
+        metavar="N",
+        help="seed of the data split for xo and folders (default: as trained)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
 
-    p = sub.add_parser("predict", help="classify image files or test samples",
-                       description="Top classes for image files, or true vs predicted for "
-                                   "--samples N test images.",
-                       epilog=_PREDICT_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "predict",
+        help="classify image files or test samples",
+        description="Top classes for image files, or true vs predicted for "
+        "--samples N test images.",
+        epilog=_PREDICT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", metavar="MODEL", help="a saved model file")
     p.add_argument("images", metavar="IMAGE", nargs="*", help="PNG/JPEG/... files")
-    p.add_argument("--samples", type=positive_int, default=None, metavar="N",
-                   help="predict N test images of the model's dataset instead")
+    p.add_argument(
+        "--samples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="predict N test images of the model's dataset instead",
+    )
     _add_data_options(p, data_help="dataset for --samples (default: as recorded)")
-    p.add_argument("--seed", type=nonnegative_int, default=None, metavar="N",
-                   help="which test images --samples picks (default: the training seed or 0)")
-    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
-                   help="invert images to light-on-dark (default auto: see below)")
-    p.add_argument("--top", type=positive_int, default=3, metavar="K",
-                   help="classes shown (default 3)")
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=None,
+        metavar="N",
+        help="which test images --samples picks (default: the training seed or 0)",
+    )
+    p.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="invert images to light-on-dark (default auto: see below)",
+    )
+    p.add_argument(
+        "--top", type=positive_int, default=3, metavar="K", help="classes shown (default 3)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="with --samples: also write DIR/predictions.png, the images with their "
-                        "true and predicted classes")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --samples: also write DIR/predictions.png, the images with their "
+        "true and predicted classes",
+    )
 
     from .explain import add_parser as _add_explain
 
     _add_explain(sub, _add_data_options)
 
-    p = sub.add_parser("summary", help="print a saved model's layers",
-                       description="Print a saved model's summary table and compile settings.")
+    p = sub.add_parser(
+        "summary",
+        help="print a saved model's layers",
+        description="Print a saved model's summary table and compile settings.",
+    )
     p.add_argument("model", metavar="MODEL", help="a saved model file")
 
-    sub.add_parser("datasets", help="list the datasets available here",
-                   description="Which datasets load on this machine, and from where.")
+    sub.add_parser(
+        "datasets",
+        help="list the datasets available here",
+        description="Which datasets load on this machine, and from where.",
+    )
 
-    p = sub.add_parser("explore", help="look inside a trained model in the browser",
-                       description="Serve a local web page showing a trained model's layers, "
-                                   "activations and arithmetic (needs filterbank[explore]).")
-    p.add_argument("model", metavar="MODEL_OR_RUN_DIR", nargs="?", default=None,
-                   help="a model file or run folder (default: runs/main, else the newest run)")
+    p = sub.add_parser(
+        "explore",
+        help="look inside a trained model in the browser",
+        description="Serve a local web page showing a trained model's layers, "
+        "activations and arithmetic (needs filterbank[explore]).",
+    )
+    p.add_argument(
+        "model",
+        metavar="MODEL_OR_RUN_DIR",
+        nargs="?",
+        default=None,
+        help="a model file or run folder (default: runs/main, else the newest run)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=positive_int, default=8000, metavar="N", help="default 8000")
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
@@ -195,28 +297,33 @@ def _dispatch(args) -> int:
     from .common import warn
     from .needs import check
 
-    for note in check(args):   # what the command needs at its end, before any work
+    for note in check(args):  # what the command needs at its end, before any work
         warn(note)
     if args.command == "train":
         from .train import run
+
         return run(args)
     if args.command == "explain":
         from .explain import run
+
         return run(args)
     if args.command == "explore":
         from .explore import run
+
         return run(args)
     if args.command in ("export", "import"):
         from . import interop
+
         return interop.export(args) if args.command == "export" else interop.import_(args)
     from . import commands
+
     return getattr(commands, args.command)(args)
 
 
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for stream in (sys.stdout, sys.stderr):   # paths with non-UTF-8 bytes print as escapes
+    for stream in (sys.stdout, sys.stderr):  # paths with non-UTF-8 bytes print as escapes
         try:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError):
@@ -225,9 +332,11 @@ def main(argv=None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
-            raise CLIError("choose a command: train, evaluate, predict, explain, summary, "
-                           "datasets, explore, export or import "
-                           "(see filterbank --help)")
+            raise CLIError(
+                "choose a command: train, evaluate, predict, explain, summary, "
+                "datasets, explore, export or import "
+                "(see filterbank --help)"
+            )
         args.argv = argv
         status = _dispatch(args)
     except KeyboardInterrupt:
@@ -240,14 +349,14 @@ def main(argv=None) -> int:
 
 
 def _user_error_kinds():
-    kinds = [CLIError, FileNotFoundError, PermissionError, IsADirectoryError,
-             NotADirectoryError]
+    kinds = [CLIError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError]
     from ..saving import ModelFileError
     from ..saving.errors import SaveError
 
     kinds += [ModelFileError, SaveError, MemoryError]
     try:
         from ..datasets._download import DownloadError
+
         kinds.append(DownloadError)
     except ImportError:
         pass
@@ -266,8 +375,10 @@ def _report(exc: BaseException) -> int:
         traceback.print_exception(exc)
     message = one_line(exc)
     if type(exc) is MemoryError or "_ArrayMemoryError" in type(exc).__name__:
-        message = (f"out of memory ({message or 'MemoryError'}). Use a smaller --batch-size, "
-                   "--image-size or model, or free memory.")
+        message = (
+            f"out of memory ({message or 'MemoryError'}). Use a smaller --batch-size, "
+            "--image-size or model, or free memory."
+        )
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         message = f"{exc.strerror}: {exc.filename!r}"
     print(f"filterbank: error: {message}", file=sys.stderr)

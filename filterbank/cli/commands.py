@@ -32,7 +32,7 @@ class ModelData:
     light_on_dark: bool | None
     seed: int
     test_split: float
-    how: str         # "--data", "metrics.json" or "guessed from the model's shape"
+    how: str  # "--data", "metrics.json" or "guessed from the model's shape"
 
 
 def model_data(model_path: Path, model, data_arg, seed_arg, test_split_arg) -> ModelData:
@@ -65,8 +65,11 @@ def model_data(model_path: Path, model, data_arg, seed_arg, test_split_arg) -> M
             class_names = [str(c) for c in rec["class_names"]]
     trained_seed = (recorded or {}).get("config", {}).get("seed", 0)
     seed = seed_arg if seed_arg is not None else int(rec.get("seed", trained_seed) if same else 0)
-    split = (test_split_arg if test_split_arg is not None
-             else float(rec.get("test_split", 0.2) if same else 0.2))
+    split = (
+        test_split_arg
+        if test_split_arg is not None
+        else float(rec.get("test_split", 0.2) if same else 0.2)
+    )
     return ModelData(name, class_names, value_range, light_on_dark, seed, split, how or "")
 
 
@@ -80,20 +83,27 @@ def _same_dataset(a: str, b: str) -> bool:
 def _load_model(path: str):
     path = Path(path).expanduser()
     if path.is_dir():
-        raise CLIError(f"{str(path)!r} is a folder; expected a model file "
-                       f"(e.g. {path / report.MODEL_FILE}).")
+        raise CLIError(
+            f"{str(path)!r} is a folder; expected a model file (e.g. {path / report.MODEL_FILE})."
+        )
     return path, M.load_saved(path)
 
 
 def _load_data(path, model, info: ModelData):
     if info.name is None:
-        raise CLIError(f"cannot tell which dataset {str(path)!r} was trained on (no "
-                       f"{report.METRICS_FILE} beside it); pass --data mnist, fashion_mnist, "
-                       "xo or a folder.")
+        raise CLIError(
+            f"cannot tell which dataset {str(path)!r} was trained on (no "
+            f"{report.METRICS_FILE} beside it); pass --data mnist, fashion_mnist, "
+            "xo or a folder."
+        )
     if info.how.startswith("guessed"):
         print(f"Data: {info.name} ({info.how}).")
-    data = data_mod.load(info.name, expected_shape=M.model_input_shape(model), seed=info.seed,
-                         test_split=info.test_split)
+    data = data_mod.load(
+        info.name,
+        expected_shape=M.model_input_shape(model),
+        seed=info.seed,
+        test_split=info.test_split,
+    )
     M.check_fits_data(model, data.input_shape, data.num_classes, f"model {path}")
     return data
 
@@ -106,17 +116,22 @@ def evaluate(args) -> int:
     M.ensure_compiled_for_evaluation(model)
     y_test = M.targets(model, data.y_test, data.num_classes)
     with user_errors("evaluating"):
-        logs = model.evaluate(data.x_test, y_test, batch_size=args.batch_size,
-                              verbose=args.verbose, return_dict=True)
+        logs = model.evaluate(
+            data.x_test, y_test, batch_size=args.batch_size, verbose=args.verbose, return_dict=True
+        )
         predicted = model.predict(data.x_test, batch_size=args.batch_size, verbose=0).argmax(-1)
     if not np.isfinite(float(logs["loss"])):
-        raise CLIError(f"the test loss of {str(path)!r} is {float(logs['loss'])}: the model's "
-                       "outputs are NaN or infinite (a run that diverged?). Retrain it with a "
-                       "lower --learning-rate.")
+        raise CLIError(
+            f"the test loss of {str(path)!r} is {float(logs['loss'])}: the model's "
+            "outputs are NaN or infinite (a run that diverged?). Retrain it with a "
+            "lower --learning-rate."
+        )
     correct = int(np.sum(predicted == data.y_test))
     n = len(data.y_test)
-    print(f"Test accuracy: {correct / n:.4f} ({correct:,}/{n:,}) - test loss: "
-          f"{float(logs['loss']):.4f} - {data.name} ({data.source})")
+    print(
+        f"Test accuracy: {correct / n:.4f} ({correct:,}/{n:,}) - test loss: "
+        f"{float(logs['loss']):.4f} - {data.name} ({data.source})"
+    )
     return 0
 
 
@@ -131,9 +146,11 @@ def _class_names(info: ModelData, data, classes: int) -> list[str]:
         return [str(d) for d in range(10)]
     if builtin == "fashion_mnist":
         from ..datasets.fashion_mnist import CLASS_NAMES
+
         return list(CLASS_NAMES)
     if builtin == "xo":
         from ..datasets.xo import CLASS_NAMES
+
         return list(CLASS_NAMES)
     return [str(i) for i in range(classes)]
 
@@ -144,9 +161,11 @@ def _predict(model, x, batch_size):
         probs = M.probabilities(model.predict(x, batch_size=batch_size, verbose=0))
     bad = int(np.count_nonzero(~np.isfinite(probs).all(axis=-1)))
     if bad:
-        raise CLIError(f"the model's outputs are NaN or infinite for {bad} of {len(probs)} "
-                       "image(s), so no class can be named; the model is broken (a run that "
-                       "diverged?). Retrain it with a lower --learning-rate.")
+        raise CLIError(
+            f"the model's outputs are NaN or infinite for {bad} of {len(probs)} "
+            "image(s), so no class can be named; the model is broken (a run that "
+            "diverged?). Retrain it with a lower --learning-rate."
+        )
     return probs
 
 
@@ -158,8 +177,13 @@ def predict(args) -> int:
     info = model_data(path, model, args.data, args.seed, args.test_split)
     if args.samples is not None:
         return _predict_samples(args, path, model, info)
-    x, inverted = images.prepare(args.images, shape, invert=args.invert,
-                                 light_on_dark=info.light_on_dark, value_range=info.value_range)
+    x, inverted = images.prepare(
+        args.images,
+        shape,
+        invert=args.invert,
+        light_on_dark=info.light_on_dark,
+        value_range=info.value_range,
+    )
     probs = _predict(model, x, args.batch_size)
     names = _class_names(info, None, probs.shape[1])
     top = min(args.top, probs.shape[1])
@@ -175,29 +199,38 @@ def _predict_samples(args, path, model, info: ModelData) -> int:
     data = _load_data(path, model, info)
     n = len(data.x_test)
     if args.samples > n:
-        raise CLIError(f"--samples {args.samples} is more than the {n:,} test images of "
-                       f"{data.name}.")
+        raise CLIError(
+            f"--samples {args.samples} is more than the {n:,} test images of {data.name}."
+        )
     index = np.sort(np.random.default_rng(info.seed).choice(n, size=args.samples, replace=False))
     probs = _predict(model, data.x_test[index], args.batch_size)
     names = _class_names(info, data, probs.shape[1])
     predicted = probs.argmax(axis=1)
     width = max(5, *(len(c) for c in names))
-    print(f"{args.samples} test images of {data.name} ({data.source}), chosen with seed "
-          f"{info.seed}:")
+    print(
+        f"{args.samples} test images of {data.name} ({data.source}), chosen with seed {info.seed}:"
+    )
     print(f"{'index':>6}  {'true':<{width}}  {'predicted':<{width}}  probability")
     for i, p, row in zip(index, predicted, probs):
         true = names[int(data.y_test[i])]
         mark = "" if p == data.y_test[i] else "  <- wrong"
-        print(f"{int(i):>6}  {true:<{width}}  {names[int(p)]:<{width}}  "
-              f"{100 * row[p]:10.1f}%{mark}")
+        print(
+            f"{int(i):>6}  {true:<{width}}  {names[int(p)]:<{width}}  {100 * row[p]:10.1f}%{mark}"
+        )
     correct = int(np.sum(predicted == data.y_test[index]))
     print(f"{correct}/{args.samples} correct")
     if getattr(args, "out", None) is not None:
         from ..explain.plots_training import plot_image_grid
 
         args.out.mkdir(parents=True, exist_ok=True)
-        plot_image_grid(data.x_test[index], data.y_test[index], predicted, class_names=names,
-                        probabilities=probs.max(axis=1), save=args.out / "predictions.png")
+        plot_image_grid(
+            data.x_test[index],
+            data.y_test[index],
+            predicted,
+            class_names=names,
+            probabilities=probs.max(axis=1),
+            save=args.out / "predictions.png",
+        )
         print(f"Wrote {args.out / 'predictions.png'}")
     return 0
 
@@ -209,18 +242,22 @@ def summary(args) -> int:
     if getattr(model, "compiled", False) and model.optimizer is not None:
         opt = model.optimizer
         lr = opt.get_config().get("learning_rate")
-        print(f"Compiled: optimizer {opt.get_config().get('name', type(opt).__name__)} "
-              f"(learning rate {lr}, {int(getattr(opt, 'iterations', 0)):,} steps taken), "
-              f"loss {M.loss_name(model) or '?'}, metrics {model._compile_config.get('metrics')}")
+        print(
+            f"Compiled: optimizer {opt.get_config().get('name', type(opt).__name__)} "
+            f"(learning rate {lr}, {int(getattr(opt, 'iterations', 0)):,} steps taken), "
+            f"loss {M.loss_name(model) or '?'}, metrics {model._compile_config.get('metrics')}"
+        )
     else:
         print("Not compiled (no loss or optimizer saved).")
     recorded = report.read_run_metrics(path)
     if recorded:
         d = recorded["data"]
         acc = recorded.get("test_accuracy")
-        print(f"Trained on {d.get('name')} ({d.get('source')})"
-              + (f"; test accuracy {acc:.4f}" if isinstance(acc, (int, float)) else "")
-              + f" (from {path.parent / report.METRICS_FILE})")
+        print(
+            f"Trained on {d.get('name')} ({d.get('source')})"
+            + (f"; test accuracy {acc:.4f}" if isinstance(acc, (int, float)) else "")
+            + f" (from {path.parent / report.METRICS_FILE})"
+        )
     return 0
 
 
@@ -232,16 +269,25 @@ def datasets(args) -> int:
     rows = [("name", "available", "source", "train/test", "where")]
     for name, entry in info.items():
         where = entry.get("location") or "-"
-        rows.append((name, "yes" if entry["available"] else "no", entry.get("source") or "-",
-                     entry.get("samples", "-"), where))
+        rows.append(
+            (
+                name,
+                "yes" if entry["available"] else "no",
+                entry.get("source") or "-",
+                entry.get("samples", "-"),
+                where,
+            )
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r[:4], widths)) + "  " + str(r[4]))
     print()
     for name, entry in info.items():
         print(f"{name}: {entry.get('note', '')}")
-    print("DIR: any folder with one subfolder of images per class (or train/ and test/ "
-          "subfolders holding them), e.g. --data photos/")
+    print(
+        "DIR: any folder with one subfolder of images per class (or train/ and test/ "
+        "subfolders holding them), e.g. --data photos/"
+    )
     return 0
 
 

@@ -114,12 +114,14 @@ def image_size(text: str) -> tuple[int, int]:
         sizes = [int(p) for p in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a size like 28 or 32x48 (height x width), got {text!r}") from None
+            f"expected a size like 28 or 32x48 (height x width), got {text!r}"
+        ) from None
     if len(sizes) == 1:
         sizes = sizes * 2
     if len(sizes) != 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(
-            f"expected a size like 28 or 32x48 (height x width), got {text!r}")
+            f"expected a size like 28 or 32x48 (height x width), got {text!r}"
+        )
     return sizes[0], sizes[1]
 
 

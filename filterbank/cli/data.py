@@ -34,7 +34,7 @@ from .common import CLIError, one_line, user_errors, warn
 BUILTIN = ("mnist", "fashion_mnist", "xo")
 DEFAULT_SHAPE = (28, 28, 1)
 DEFAULT_TEST_SPLIT = 0.2
-XO_IMAGES = 1000           # xo.load_data's default: 800 for training, 200 for testing
+XO_IMAGES = 1000  # xo.load_data's default: 800 for training, 200 for testing
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
 
@@ -78,12 +78,19 @@ class Data:
     def describe(self) -> dict:
         """What metrics.json records about the data (enough to load the same split again)."""
         return {
-            "name": self.name, "source": self.source, "location": self.location,
-            "train_samples": int(len(self.x_train)), "test_samples": int(len(self.x_test)),
-            "input_shape": list(self.input_shape), "num_classes": self.num_classes,
+            "name": self.name,
+            "source": self.source,
+            "location": self.location,
+            "train_samples": int(len(self.x_train)),
+            "test_samples": int(len(self.x_test)),
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
             "class_names": list(self.class_names),
-            "preprocessing": {"rule": self.preprocessing, "value_range": list(self.value_range),
-                              "light_on_dark": self.light_on_dark},
+            "preprocessing": {
+                "rule": self.preprocessing,
+                "value_range": list(self.value_range),
+                "light_on_dark": self.light_on_dark,
+            },
             **self.details,
         }
 
@@ -106,7 +113,8 @@ def _check_shape(name: str, shape, expected) -> None:
         raise CLIError(
             f"the model expects {h}x{w} images with {c} channel(s), but {name} images are "
             f"{shape[0]}x{shape[1]} with {shape[2]}; use data of the model's shape "
-            "(a folder of images is resized to it) or another model.")
+            "(a folder of images is resized to it) or another model."
+        )
 
 
 def _load_mnist(expected):
@@ -128,8 +136,16 @@ def _load_mnist(expected):
             warn(str(w.message))
     source = "bundled" if bundled else ("cache" if cached else "download")
     location = str(mnist.BUNDLED_PATH if bundled else mnist.cache_path())
-    return Data("mnist", source, location, _scaled(x_train), y_train.astype(np.int64),
-                _scaled(x_test), y_test.astype(np.int64), [str(d) for d in range(10)])
+    return Data(
+        "mnist",
+        source,
+        location,
+        _scaled(x_train),
+        y_train.astype(np.int64),
+        _scaled(x_test),
+        y_test.astype(np.int64),
+        [str(d) for d in range(10)],
+    )
 
 
 def _load_fashion(expected):
@@ -141,10 +157,21 @@ def _load_fashion(expected):
         (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     except FileNotFoundError as exc:
         raise CLIError(one_line(exc)) from exc
-    location = (str(fashion_mnist.cache_folder()) if source != "system"
-                else str(next(iter(fashion_mnist.system_files().values())).parent))
-    return Data("fashion_mnist", source, location, _scaled(x_train), y_train.astype(np.int64),
-                _scaled(x_test), y_test.astype(np.int64), list(fashion_mnist.CLASS_NAMES))
+    location = (
+        str(fashion_mnist.cache_folder())
+        if source != "system"
+        else str(next(iter(fashion_mnist.system_files().values())).parent)
+    )
+    return Data(
+        "fashion_mnist",
+        source,
+        location,
+        _scaled(x_train),
+        y_train.astype(np.int64),
+        _scaled(x_test),
+        y_test.astype(np.int64),
+        list(fashion_mnist.CLASS_NAMES),
+    )
 
 
 def _load_xo(expected, seed: int):
@@ -154,15 +181,25 @@ def _load_xo(expected, seed: int):
     if expected is not None:
         h, w, c = expected
         if h != w or c != 1 or h < 7:
-            raise CLIError(f"the model expects {h}x{w} images with {c} channel(s); xo draws "
-                           "square 1-channel images of at least 7x7.")
+            raise CLIError(
+                f"the model expects {h}x{w} images with {c} channel(s); xo draws "
+                "square 1-channel images of at least 7x7."
+            )
         size = h
     (x_train, y_train), (x_test, y_test) = xo.load_data(n=XO_IMAGES, size=size, seed=seed)
-    return Data("xo", "generated", None, x_train[..., None], y_train.astype(np.int64),
-                x_test[..., None], y_test.astype(np.int64), list(xo.CLASS_NAMES),
-                value_range=(-1.0, 1.0),
-                preprocessing="as generated: -1 background, +1 strokes, channel axis added",
-                details={"images": XO_IMAGES, "size": size, "seed": seed})
+    return Data(
+        "xo",
+        "generated",
+        None,
+        x_train[..., None],
+        y_train.astype(np.int64),
+        x_test[..., None],
+        y_test.astype(np.int64),
+        list(xo.CLASS_NAMES),
+        value_range=(-1.0, 1.0),
+        preprocessing="as generated: -1 background, +1 strokes, channel axis added",
+        details={"images": XO_IMAGES, "size": size, "seed": seed},
+    )
 
 
 def _read_folder(folder: Path, *, shape, **split):
@@ -172,10 +209,16 @@ def _read_folder(folder: Path, *, shape, **split):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = image_dataset_from_directory(
-            folder, color_mode=COLOR_MODES[c], image_size=(h, w), batch_size=None,
-            shuffle=bool(split), verbose=False, **split)
+            folder,
+            color_mode=COLOR_MODES[c],
+            image_size=(h, w),
+            batch_size=None,
+            shuffle=bool(split),
+            verbose=False,
+            **split,
+        )
     for message in dict.fromkeys(str(w.message) for w in caught):
-        warn(message)   # e.g. a FIFO named a.png: skipped, never opened
+        warn(message)  # e.g. a FIFO named a.png: skipped, never opened
     return result
 
 
@@ -184,20 +227,24 @@ def _check_memory(datasets, shape) -> None:
     from ..models.memory import _fmt, available_bytes
 
     n = sum(d.num_samples for d in datasets)
-    need = 2 * n * int(np.prod(shape)) * 4   # float32 images, and their scaled copy
+    need = 2 * n * int(np.prod(shape)) * 4  # float32 images, and their scaled copy
     avail = available_bytes()
     if avail is not None and need > avail:
-        raise CLIError(f"{n:,} images of {shape[0]}x{shape[1]}x{shape[2]} need {_fmt(need)} of "
-                       f"memory as float32, more than the {_fmt(avail)} available; use a "
-                       "smaller --image-size (28 is the default).")
+        raise CLIError(
+            f"{n:,} images of {shape[0]}x{shape[1]}x{shape[2]} need {_fmt(need)} of "
+            f"memory as float32, more than the {_fmt(avail)} available; use a "
+            "smaller --image-size (28 is the default)."
+        )
 
 
 def _test_labels(train, test, test_dir: Path) -> np.ndarray:
     """The test folder's labels renumbered to the training folder's class order."""
     unknown = [name for name in test.class_names if name not in train.class_names]
     if unknown:
-        raise CLIError(f"{test_dir} has class folders {unknown} that the training folder "
-                       f"lacks; its classes are {train.class_names}.")
+        raise CLIError(
+            f"{test_dir} has class folders {unknown} that the training folder "
+            f"lacks; its classes are {train.class_names}."
+        )
     index = np.array([train.class_names.index(name) for name in test.class_names])
     return index[test.labels] if len(test.labels) else test.labels
 
@@ -216,8 +263,10 @@ def _load_folder(folder: Path, expected, image_size, seed: int, test_split: floa
     if expected is not None:
         shape = tuple(expected)
         if shape[2] not in COLOR_MODES:
-            raise CLIError(f"the model expects {shape[2]}-channel images; images from a folder "
-                           "have 1 (grayscale), 3 (rgb) or 4 (rgba) channels.")
+            raise CLIError(
+                f"the model expects {shape[2]}-channel images; images from a folder "
+                "have 1 (grayscale), 3 (rgb) or 4 (rgba) channels."
+            )
     else:
         h, w = image_size or DEFAULT_SHAPE[:2]
         shape = (h, w, 1)
@@ -231,32 +280,56 @@ def _load_folder(folder: Path, expected, image_size, seed: int, test_split: floa
             details["split"] = "train/ and test/ subfolders"
         else:
             if not test_split:
-                raise CLIError(f"--test-split must be > 0 for the folder {folder} (it has no "
-                               "train/ and test/ subfolders), so that a test split exists.")
-            train, test = _read_folder(folder, shape=shape, validation_split=test_split,
-                                       subset="both", seed=seed)
-            details.update(split=f"last {test_split:g} of the shuffled files held out for "
-                                 "testing", test_split=test_split, seed=seed)
+                raise CLIError(
+                    f"--test-split must be > 0 for the folder {folder} (it has no "
+                    "train/ and test/ subfolders), so that a test split exists."
+                )
+            train, test = _read_folder(
+                folder, shape=shape, validation_split=test_split, subset="both", seed=seed
+            )
+            details.update(
+                split=f"last {test_split:g} of the shuffled files held out for testing",
+                test_split=test_split,
+                seed=seed,
+            )
         if test.num_samples == 0:
-            raise CLIError(f"the folder {folder} has too few images to hold out a test split "
-                           f"({train.num_samples} in all); add images or raise --test-split.")
+            raise CLIError(
+                f"the folder {folder} has too few images to hold out a test split "
+                f"({train.num_samples} in all); add images or raise --test-split."
+            )
         if len(train.class_names) < 2:
-            raise CLIError(f"the folder {folder} has {len(train.class_names)} class "
-                           "subfolder(s); classification needs at least 2.")
+            raise CLIError(
+                f"the folder {folder} has {len(train.class_names)} class "
+                "subfolder(s); classification needs at least 2."
+            )
         _check_memory((train, test), shape)
         x_train, y_train = train.to_numpy()
         x_test, y_test = test.to_numpy()
     x_train /= np.float32(255.0)
     x_test /= np.float32(255.0)
-    return Data(str(folder.resolve()), "folder", str(folder.resolve()),
-                x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64),
-                list(train.class_names), light_on_dark=_light_on_dark(x_train),
-                preprocessing="decoded and resized by Pillow (bilinear), x / 255 as float32",
-                details=details)
+    return Data(
+        str(folder.resolve()),
+        "folder",
+        str(folder.resolve()),
+        x_train,
+        y_train.astype(np.int64),
+        x_test,
+        y_test.astype(np.int64),
+        list(train.class_names),
+        light_on_dark=_light_on_dark(x_train),
+        preprocessing="decoded and resized by Pillow (bilinear), x / 255 as float32",
+        details=details,
+    )
 
 
-def load(spec: str, *, expected_shape=None, image_size=None, seed: int = 0,
-         test_split: float | None = None) -> Data:
+def load(
+    spec: str,
+    *,
+    expected_shape=None,
+    image_size=None,
+    seed: int = 0,
+    test_split: float | None = None,
+) -> Data:
     """Load ``--data spec`` for a model taking ``expected_shape`` (h, w, c) images (None: any).
 
     Raises:
@@ -275,12 +348,16 @@ def load(spec: str, *, expected_shape=None, image_size=None, seed: int = 0,
         split = DEFAULT_TEST_SPLIT if test_split is None else test_split
         return _load_folder(path, expected_shape, image_size, seed, split)
     if path.exists():
-        raise CLIError(f"--data {spec!r} is a file; expected a dataset name "
-                       f"({', '.join(BUILTIN)}) or a folder with one subfolder of images per "
-                       "class.")
-    raise CLIError(f"unknown dataset {spec!r} (and no folder of that name). "
-                   + did_you_mean(str(spec).replace("-", "_"), BUILTIN)
-                   + " Or pass a folder with one subfolder of images per class.")
+        raise CLIError(
+            f"--data {spec!r} is a file; expected a dataset name "
+            f"({', '.join(BUILTIN)}) or a folder with one subfolder of images per "
+            "class."
+        )
+    raise CLIError(
+        f"unknown dataset {spec!r} (and no folder of that name). "
+        + did_you_mean(str(spec).replace("-", "_"), BUILTIN)
+        + " Or pass a folder with one subfolder of images per class."
+    )
 
 
 __all__ = ["BUILTIN", "Data", "canonical_name", "load"]

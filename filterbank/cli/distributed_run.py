@@ -47,8 +47,10 @@ class Session:
             self.strategy.comm.abort(f"rank {self.rank} of {self.size}: error: {e}", code=2)
         except Exception as e:
             traceback.print_exc()
-            self.strategy.comm.abort(f"rank {self.rank} of {self.size} stopped with "
-                                     f"{type(e).__name__}: {e}. Stopping every rank.")
+            self.strategy.comm.abort(
+                f"rank {self.rank} of {self.size} stopped with "
+                f"{type(e).__name__}: {e}. Stopping every rank."
+            )
 
     def describe(self) -> dict:
         """For metrics.json: ranks, and what the gradient Allreduce cost."""
@@ -62,8 +64,10 @@ def distributed_callbacks(session, out) -> list:
     # Other ranks get a follower reading rank 0's backup (strategy.fit_callbacks): the path
     # here is only rank 0's.
     folder = (out / BACKUP_DIR) if out is not None else BACKUP_DIR
-    print(f"Data-parallel over {session.size} processes (MPI): each global batch is split "
-          "evenly over them.")
+    print(
+        f"Data-parallel over {session.size} processes (MPI): each global batch is split "
+        "evenly over them."
+    )
     return [BackupAndRestore(folder)]
 
 

@@ -71,15 +71,18 @@ def read_image(path, shape) -> np.ndarray:
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError as exc:
-        raise CLIError("reading images needs Pillow: pip install filterbank[io] "
-                       "(or: pip install pillow).") from exc
+        raise CLIError(
+            "reading images needs Pillow: pip install filterbank[io] (or: pip install pillow)."
+        ) from exc
     h, w, c = shape
     if c not in _MODES:
         raise CLIError(f"the model takes {c}-channel images; image files give 1, 3 or 4.")
     path = Path(path)
     if path.is_dir():
-        raise CLIError(f"{str(path)!r} is a folder; expected an image file (PNG, JPEG, ...). "
-                       f"To predict every image in it, pass them: {str(path / '*.png')}")
+        raise CLIError(
+            f"{str(path)!r} is a folder; expected an image file (PNG, JPEG, ...). "
+            f"To predict every image in it, pass them: {str(path / '*.png')}"
+        )
     if not path.exists():
         raise CLIError(f"image file {str(path)!r} does not exist.")
     try:

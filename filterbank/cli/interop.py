@@ -50,8 +50,10 @@ def export(args) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     layout = "NCHW" if args.channels_first else "NHWC"
-    print(f"Wrote {args.output}: ONNX opset {args.opset}, input {layout}, dynamic batch axis "
-          f"({model.count_params():,} parameters).")
+    print(
+        f"Wrote {args.output}: ONNX opset {args.opset}, input {layout}, dynamic batch axis "
+        f"({model.count_params():,} parameters)."
+    )
     return 0
 
 
@@ -68,25 +70,39 @@ def import_(args) -> int:
     model = load_model(args.input)
     model.save(args.output)
     layout = model.onnx_input_layout
-    note = ("; the ONNX graph took NCHW, the filterbank model takes NHWC: feed "
-            "x.transpose(0, 2, 3, 1)" if layout == "NCHW" else "")
-    print(f"Wrote {args.output}: {len(model.layers)} layers, {model.count_params():,} "
-          f"parameters, input {model.input_shape}{note}.")
+    note = (
+        "; the ONNX graph took NCHW, the filterbank model takes NHWC: feed x.transpose(0, 2, 3, 1)"
+        if layout == "NCHW"
+        else ""
+    )
+    print(
+        f"Wrote {args.output}: {len(model.layers)} layers, {model.count_params():,} "
+        f"parameters, input {model.input_shape}{note}."
+    )
     return 0
 
 
 def add_parsers(sub) -> None:
     """Register the two subcommands on the CLI's subparsers."""
-    p = sub.add_parser("export", help="write a saved model as ONNX",
-                       description="Write a saved model (.fbk or .keras) as an ONNX file that "
-                                   "ONNX Runtime and other tools run.")
+    p = sub.add_parser(
+        "export",
+        help="write a saved model as ONNX",
+        description="Write a saved model (.fbk or .keras) as an ONNX file that "
+        "ONNX Runtime and other tools run.",
+    )
     p.add_argument("model", metavar="MODEL", help="a saved model file (.fbk or .keras)")
     p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13-21 (default 17)")
-    p.add_argument("--channels-first", action="store_true",
-                   help="declare NCHW input (as PyTorch models take); default NHWC")
-    p = sub.add_parser("import", help="convert an ONNX file into a filterbank model",
-                       description="Convert an ONNX graph (from PyTorch, Keras/tf2onnx or "
-                                   "filterbank) into a filterbank model file.")
+    p.add_argument(
+        "--channels-first",
+        action="store_true",
+        help="declare NCHW input (as PyTorch models take); default NHWC",
+    )
+    p = sub.add_parser(
+        "import",
+        help="convert an ONNX file into a filterbank model",
+        description="Convert an ONNX graph (from PyTorch, Keras/tf2onnx or "
+        "filterbank) into a filterbank model file.",
+    )
     p.add_argument("input", metavar="IN.onnx", help="the ONNX file to read")
     p.add_argument("output", metavar="OUT.fbk", help="the model file to write (.fbk or .keras)")

@@ -36,8 +36,12 @@ from .common import CLIError, debug, one_line, user_errors
 DEFAULT_OPTIMIZER = "rmsprop"
 DEFAULT_LOSS = "categorical_crossentropy"
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
-ONE_HOT_LOSSES = {"categorical_crossentropy", "categorical_hinge", "kl_divergence",
-                  "kullback_leibler_divergence"}
+ONE_HOT_LOSSES = {
+    "categorical_crossentropy",
+    "categorical_hinge",
+    "kl_divergence",
+    "kullback_leibler_divergence",
+}
 
 
 @dataclass
@@ -56,18 +60,24 @@ def resolve(text: str) -> ModelSpec:
         return ModelSpec("zoo", key)
     path = Path(text).expanduser()
     if path.is_dir():
-        raise CLIError(f"--model {text!r} is a folder; expected an architecture name "
-                       f"({', '.join(zoo.names())}), a saved model file or a .py file.")
+        raise CLIError(
+            f"--model {text!r} is a folder; expected an architecture name "
+            f"({', '.join(zoo.names())}), a saved model file or a .py file."
+        )
     if path.is_file():
         return ModelSpec("python" if path.suffix == ".py" else "saved", path.name, path)
     if path.exists():
-        raise CLIError(f"--model {text!r} is not a regular file (a device, FIFO or socket); "
-                       "expected a saved model file or a .py file.")
+        raise CLIError(
+            f"--model {text!r} is not a regular file (a device, FIFO or socket); "
+            "expected a saved model file or a .py file."
+        )
     if path.suffix or "/" in str(text) or "\\" in str(text):
         raise CLIError(f"model file {str(text)!r} does not exist.")
-    raise CLIError(f"unknown model {text!r} (and no file of that name). "
-                   + did_you_mean(key, zoo.names())
-                   + " Or pass a saved model file or a .py file defining build_model().")
+    raise CLIError(
+        f"unknown model {text!r} (and no file of that name). "
+        + did_you_mean(key, zoo.names())
+        + " Or pass a saved model file or a .py file defining build_model()."
+    )
 
 
 def load_saved(path: Path, compile: bool = True):
@@ -75,13 +85,16 @@ def load_saved(path: Path, compile: bool = True):
     from ..saving import load_model
 
     if path.is_dir():
-        raise CLIError(f"{str(path)!r} is a folder; expected a model file "
-                       f"(e.g. {path / 'model.fbk'}).")
+        raise CLIError(
+            f"{str(path)!r} is a folder; expected a model file (e.g. {path / 'model.fbk'})."
+        )
     if not path.exists():
         raise CLIError(f"model file {str(path)!r} does not exist.")
     if not path.is_file():
-        raise CLIError(f"{str(path)!r} is not a regular file (a device, FIFO or socket); "
-                       "expected a model file saved with model.save (e.g. runs/.../model.fbk).")
+        raise CLIError(
+            f"{str(path)!r} is not a regular file (a device, FIFO or socket); "
+            "expected a model file saved with model.save (e.g. runs/.../model.fbk)."
+        )
     return load_model(path, compile=compile)
 
 
@@ -93,22 +106,30 @@ def build_from_python(path: Path, input_shape, num_classes: int):
     except Exception as exc:
         if debug():
             raise
-        raise CLIError(f"running {where} failed: {type(exc).__name__}: {one_line(exc)} "
-                       "(FILTERBANK_DEBUG=1 shows the traceback)") from exc
+        raise CLIError(
+            f"running {where} failed: {type(exc).__name__}: {one_line(exc)} "
+            "(FILTERBANK_DEBUG=1 shows the traceback)"
+        ) from exc
     build = namespace.get("build_model")
     if not callable(build):
-        raise CLIError(f"{where} defines no function build_model(input_shape, num_classes); "
-                       "define one that returns a filterbank model.")
+        raise CLIError(
+            f"{where} defines no function build_model(input_shape, num_classes); "
+            "define one that returns a filterbank model."
+        )
     try:
         model = build(tuple(input_shape), int(num_classes))
     except Exception as exc:
         if debug():
             raise
-        raise CLIError(f"build_model in {where} raised {type(exc).__name__}: {one_line(exc)} "
-                       "(FILTERBANK_DEBUG=1 shows the traceback)") from exc
+        raise CLIError(
+            f"build_model in {where} raised {type(exc).__name__}: {one_line(exc)} "
+            "(FILTERBANK_DEBUG=1 shows the traceback)"
+        ) from exc
     if not (hasattr(model, "fit") and hasattr(model, "count_params")):
-        raise CLIError(f"build_model in {where} returned {type(model).__name__}; expected a "
-                       "filterbank model (keras.Sequential or keras.Model).")
+        raise CLIError(
+            f"build_model in {where} returned {type(model).__name__}; expected a "
+            "filterbank model (keras.Sequential or keras.Model)."
+        )
     return model
 
 
@@ -135,16 +156,24 @@ def compile_for_training(model, optimizer_name: str | None, learning_rate: float
     """Apply the compile rule (module docstring); returns notes to print about what happened."""
     notes = []
     if not getattr(model, "compiled", False):
-        model.compile(optimizer=make_optimizer(optimizer_name or DEFAULT_OPTIMIZER, learning_rate),
-                      loss=DEFAULT_LOSS, metrics=["accuracy"])
+        model.compile(
+            optimizer=make_optimizer(optimizer_name or DEFAULT_OPTIMIZER, learning_rate),
+            loss=DEFAULT_LOSS,
+            metrics=["accuracy"],
+        )
         return notes
     if optimizer_name is not None:
         config = model._compile_config or {}
-        model.compile(optimizer=make_optimizer(optimizer_name, learning_rate),
-                      loss=config.get("loss"), metrics=config.get("metrics"),
-                      loss_weights=config.get("loss_weights"))
-        notes.append(f"--optimizer {optimizer_name}: the model's optimizer is replaced and its "
-                     "state starts afresh.")
+        model.compile(
+            optimizer=make_optimizer(optimizer_name, learning_rate),
+            loss=config.get("loss"),
+            metrics=config.get("metrics"),
+            loss_weights=config.get("loss_weights"),
+        )
+        notes.append(
+            f"--optimizer {optimizer_name}: the model's optimizer is replaced and its "
+            "state starts afresh."
+        )
     elif learning_rate is not None:
         with user_errors("--learning-rate"):
             model.optimizer.learning_rate = learning_rate
@@ -173,7 +202,7 @@ def loss_name(model) -> str:
 
 
 def label_encoding(model) -> str:
-    """"one-hot" or "int": how the model's loss wants class labels."""
+    """ "one-hot" or "int": how the model's loss wants class labels."""
     return "int" if loss_name(model) in SPARSE_LOSSES else "one-hot"
 
 
@@ -191,22 +220,30 @@ def check_fits_data(model, input_shape, num_classes: int, what: str) -> None:
     in_shape = getattr(model, "input_shape", None)
     out_shape = getattr(model, "output_shape", None)
     if isinstance(in_shape, list) or isinstance(out_shape, list):
-        raise CLIError(f"{what} has several inputs or outputs; the command line trains models "
-                       "with one image input and one class output.")
+        raise CLIError(
+            f"{what} has several inputs or outputs; the command line trains models "
+            "with one image input and one class output."
+        )
     if in_shape is not None and tuple(in_shape[1:]) != tuple(input_shape):
-        raise CLIError(f"{what} expects inputs of shape {tuple(in_shape[1:])}, but the images "
-                       f"are {tuple(input_shape)}.")
+        raise CLIError(
+            f"{what} expects inputs of shape {tuple(in_shape[1:])}, but the images "
+            f"are {tuple(input_shape)}."
+        )
     if out_shape is not None and tuple(out_shape[1:]) != (num_classes,):
-        raise CLIError(f"{what} outputs shape {tuple(out_shape[1:])}, but the data has "
-                       f"{num_classes} classes; it needs a final Dense({num_classes}) layer.")
+        raise CLIError(
+            f"{what} outputs shape {tuple(out_shape[1:])}, but the data has "
+            f"{num_classes} classes; it needs a final Dense({num_classes}) layer."
+        )
 
 
 def model_input_shape(model) -> tuple[int, int, int]:
     """The (h, w, c) images a loaded model takes, or a CLIError for non-image models."""
     shape = getattr(model, "input_shape", None)
     if isinstance(shape, list) or shape is None or len(shape) != 4 or None in shape[1:]:
-        raise CLIError(f"the model takes inputs of shape {shape}; the command line works with "
-                       "image models taking (batch, height, width, channels).")
+        raise CLIError(
+            f"the model takes inputs of shape {shape}; the command line works with "
+            "image models taking (batch, height, width, channels)."
+        )
     return tuple(int(d) for d in shape[1:])
 
 
@@ -220,5 +257,13 @@ def probabilities(outputs: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-__all__ = ["ModelSpec", "build", "compile_for_training", "label_encoding", "loss_name",
-           "probabilities", "resolve", "targets"]
+__all__ = [
+    "ModelSpec",
+    "build",
+    "compile_for_training",
+    "label_encoding",
+    "loss_name",
+    "probabilities",
+    "resolve",
+    "targets",
+]

@@ -24,7 +24,7 @@ from .common import CLIError
 MODEL_FILE = "model.fbk"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
-HISTORY_FILE = "history.json"      # the history so far, rewritten after every epoch
+HISTORY_FILE = "history.json"  # the history so far, rewritten after every epoch
 RUN_FILES = (MODEL_FILE, METRICS_FILE, CURVES_FILE)
 
 
@@ -54,10 +54,9 @@ class LiveHistory(Callback):
 
     def _write(self, done=False):
         try:
-            write_json(self.path, {"history": self.history, "epochs": self.epochs,
-                                   "done": done})
+            write_json(self.path, {"history": self.history, "epochs": self.epochs, "done": done})
         except OSError:
-            pass           # curves for a viewer are not worth failing a training run
+            pass  # curves for a viewer are not worth failing a training run
 
     def on_train_begin(self, logs=None):
         self._write()
@@ -95,8 +94,10 @@ def prepare_out_dir(out: Path | None, overwrite: bool) -> Path:
     if out.is_dir() and not overwrite:
         held = [name for name in RUN_FILES if (out / name).exists()]
         if held:
-            raise CLIError(f"{str(out)!r} already holds a run ({', '.join(held)}); pass "
-                           "--overwrite to replace it, or choose another --out.")
+            raise CLIError(
+                f"{str(out)!r} already holds a run ({', '.join(held)}); pass "
+                "--overwrite to replace it, or choose another --out."
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -112,6 +113,7 @@ def environment() -> dict:
 
     try:
         import numba  # noqa: F401
+
         has_numba = True
     except ImportError:
         has_numba = False
@@ -119,10 +121,15 @@ def environment() -> dict:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
-    return {"filterbank": __version__, "python": sys.version.split()[0],
-            "numpy": np.__version__, "numba": has_numba, "platform": platform.platform(),
-            "usable_cores": cores,
-            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    return {
+        "filterbank": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "numba": has_numba,
+        "platform": platform.platform(),
+        "usable_cores": cores,
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
 
 
 def _plain(value):
@@ -158,8 +165,12 @@ def plot_curves(history: dict, path: Path, title: str) -> bool:
         for prefix, style in (("", "o-"), ("val_", "s--")):
             values = history.get(prefix + key)
             if values:
-                ax.plot(list(epochs)[:len(values)], values, style,
-                        label=("validation " if prefix else "training ") + label)
+                ax.plot(
+                    list(epochs)[: len(values)],
+                    values,
+                    style,
+                    label=("validation " if prefix else "training ") + label,
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
@@ -193,5 +204,13 @@ def read_run_metrics(model_path: Path) -> dict | None:
     return payload
 
 
-__all__ = ["EpochTimer", "LiveHistory", "environment", "new_run_dir", "plot_curves", "prepare_out_dir",
-           "read_run_metrics", "write_json"]
+__all__ = [
+    "EpochTimer",
+    "LiveHistory",
+    "environment",
+    "new_run_dir",
+    "plot_curves",
+    "prepare_out_dir",
+    "read_run_metrics",
+    "write_json",
+]

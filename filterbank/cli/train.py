@@ -22,26 +22,37 @@ from .common import CLIError, user_errors, warn
 def _load_model_and_data(args):
     """(model, data, spec, notes): the model built for (or loaded to match) the data."""
     spec = M.resolve(args.model)
-    M.make_optimizer(args.optimizer or M.DEFAULT_OPTIMIZER, None)   # a typo fails before any work
+    M.make_optimizer(args.optimizer or M.DEFAULT_OPTIMIZER, None)  # a typo fails before any work
     notes: list[str] = []
     if spec.kind == "saved":
         model = M.load_saved(spec.path)
-        data = data_mod.load(args.data, expected_shape=M.model_input_shape(model),
-                             seed=args.seed, test_split=args.test_split)
+        data = data_mod.load(
+            args.data,
+            expected_shape=M.model_input_shape(model),
+            seed=args.seed,
+            test_split=args.test_split,
+        )
         M.check_fits_data(model, data.input_shape, data.num_classes, f"model {spec.path}")
         if getattr(model, "compiled", False) and model.optimizer is not None:
             steps = int(getattr(model.optimizer, "iterations", 0))
-            notes.append(f"continuing to train {spec.path} ({steps:,} optimizer steps so far; "
-                         "weights, optimizer state and compile settings as saved).")
+            notes.append(
+                f"continuing to train {spec.path} ({steps:,} optimizer steps so far; "
+                "weights, optimizer state and compile settings as saved)."
+            )
     else:
-        data = data_mod.load(args.data, image_size=args.image_size, seed=args.seed,
-                             test_split=args.test_split)
+        data = data_mod.load(
+            args.data, image_size=args.image_size, seed=args.seed, test_split=args.test_split
+        )
         model = M.build(spec, data.input_shape, data.num_classes)
-        M.check_fits_data(model, data.input_shape, data.num_classes,
-                          f"the model from {spec.path}" if spec.path else f"model {spec.name!r}")
+        M.check_fits_data(
+            model,
+            data.input_shape,
+            data.num_classes,
+            f"the model from {spec.path}" if spec.path else f"model {spec.name!r}",
+        )
     if args.train_samples is not None and args.train_samples < len(data.x_train):
-        data.x_train = data.x_train[:args.train_samples]
-        data.y_train = data.y_train[:args.train_samples]
+        data.x_train = data.x_train[: args.train_samples]
+        data.y_train = data.y_train[: args.train_samples]
         data.details["train_samples_limit"] = args.train_samples
     with user_errors("compiling the model"):
         notes += M.compile_for_training(model, args.optimizer, args.learning_rate)
@@ -51,9 +62,15 @@ def _load_model_and_data(args):
 def _fit(model, data, args, timer, extra=()):
     y_train = M.targets(model, data.y_train, data.num_classes)
     with user_errors("training"):
-        history = model.fit(data.x_train, y_train, epochs=args.epochs,
-                            batch_size=args.batch_size, validation_split=args.validation_split,
-                            verbose=args.verbose, callbacks=[timer, *extra])
+        history = model.fit(
+            data.x_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            validation_split=args.validation_split,
+            verbose=args.verbose,
+            callbacks=[timer, *extra],
+        )
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
@@ -61,8 +78,9 @@ def _evaluate(model, data, batch_size: int) -> tuple[float, float]:
     """(test loss, test accuracy); accuracy from argmax(predictions), whatever the metrics."""
     y_test = M.targets(model, data.y_test, data.num_classes)
     with user_errors("evaluating on the test split"):
-        logs = model.evaluate(data.x_test, y_test, batch_size=batch_size, verbose=0,
-                              return_dict=True)
+        logs = model.evaluate(
+            data.x_test, y_test, batch_size=batch_size, verbose=0, return_dict=True
+        )
         if "accuracy" in logs:
             accuracy = float(logs["accuracy"])
         else:
@@ -89,21 +107,28 @@ def _run(args, session) -> int:
     out, previous = resume.prepare(args.out, args.overwrite) if root else (None, None)
     if previous is not None:
         done = resume.backup_epochs(out)
-        print(f"Resuming the unfinished run in {_shown(out)} from its backup ({done} epoch(s) "
-              "done before)." if done else f"Starting the interrupted run in {_shown(out)} "
-              "again (no epoch had finished).", flush=True)
-    set_random_seed(args.seed)      # initial weights, shuffling, dropout: all from this seed
+        print(
+            f"Resuming the unfinished run in {_shown(out)} from its backup ({done} epoch(s) "
+            "done before)."
+            if done
+            else f"Starting the interrupted run in {_shown(out)} again (no epoch had finished).",
+            flush=True,
+        )
+    set_random_seed(args.seed)  # initial weights, shuffling, dropout: all from this seed
     model, data, spec, notes = _load_model_and_data(args)
     if args.verbose:
         model.summary()
     for note in notes:
         print(note)
     n_val = int(len(data.x_train) - np.floor(len(data.x_train) * (1 - args.validation_split)))
-    print(f"Data: {data.name} ({data.source}), {len(data.x_train) - n_val:,} training"
-          + (f" + {n_val:,} validation" if n_val else "")
-          + f" / {len(data.x_test):,} test images of shape {data.input_shape}, "
-          f"{data.num_classes} classes; labels {M.label_encoding(model)} for "
-          f"{M.loss_name(model) or 'the loss'}.", flush=True)
+    print(
+        f"Data: {data.name} ({data.source}), {len(data.x_train) - n_val:,} training"
+        + (f" + {n_val:,} validation" if n_val else "")
+        + f" / {len(data.x_test):,} test images of shape {data.input_shape}, "
+        f"{data.num_classes} classes; labels {M.label_encoding(model)} for "
+        f"{M.loss_name(model) or 'the loss'}.",
+        flush=True,
+    )
 
     timer = report.EpochTimer()
     fit_start = time.perf_counter()
@@ -123,8 +148,10 @@ def _run(args, session) -> int:
     eval_start = time.perf_counter()
     test_loss, test_accuracy = _evaluate(model, data, batch_size=max(args.batch_size, 256))
     eval_seconds = time.perf_counter() - eval_start
-    print(f"Test accuracy: {test_accuracy:.4f} - test loss: {test_loss:.4f} "
-          f"({len(data.x_test):,} test images)")
+    print(
+        f"Test accuracy: {test_accuracy:.4f} - test loss: {test_loss:.4f} "
+        f"({len(data.x_test):,} test images)"
+    )
     if not root:
         return 0  # rank 0 writes the run folder
 
@@ -138,21 +165,31 @@ def _run(args, session) -> int:
         "timings": {
             "seconds_per_epoch": [round(s, 3) for s in timer.seconds],
             "train_seconds": round(train_seconds, 3),
-            "train_samples_per_second": (round(n_train * epochs_run / train_seconds, 1)
-                                         if train_seconds > 0 else None),
+            "train_samples_per_second": (
+                round(n_train * epochs_run / train_seconds, 1) if train_seconds > 0 else None
+            ),
             "evaluate_seconds": round(eval_seconds, 3),
-            "total_seconds": None,       # filled in below, after saving
+            "total_seconds": None,  # filled in below, after saving
         },
         "data": data.describe(),
-        "model": {"source": spec.kind, "name": spec.name,
-                  "file": str(spec.path.resolve()) if spec.path else None,
-                  "class": type(model).__name__, "params": int(model.count_params()),
-                  "input_shape": list(data.input_shape)},
+        "model": {
+            "source": spec.kind,
+            "name": spec.name,
+            "file": str(spec.path.resolve()) if spec.path else None,
+            "class": type(model).__name__,
+            "params": int(model.count_params()),
+            "input_shape": list(data.input_shape),
+        },
         "config": {
-            "epochs": args.epochs, "epochs_run": epochs_run, "batch_size": args.batch_size,
-            "optimizer": _optimizer_config(model), "loss": M.loss_name(model),
-            "labels": M.label_encoding(model), "seed": args.seed,
-            "validation_split": args.validation_split, "validation_samples": n_val,
+            "epochs": args.epochs,
+            "epochs_run": epochs_run,
+            "batch_size": args.batch_size,
+            "optimizer": _optimizer_config(model),
+            "loss": M.loss_name(model),
+            "labels": M.label_encoding(model),
+            "seed": args.seed,
+            "validation_split": args.validation_split,
+            "validation_samples": n_val,
         },
         "command": ["filterbank", *args.argv],
         "files": {"model": report.MODEL_FILE, "curves": None},
@@ -163,16 +200,19 @@ def _run(args, session) -> int:
     try:
         _write_run(out, model, model_path, history, metrics, spec, data, started)
     except SaveError as e:
-        raise CLIError(f"{e} The trained state is kept in {_shown(resume.backup_dir(out))}: "
-                       "re-run the same command to save it without training again.") from e
+        raise CLIError(
+            f"{e} The trained state is kept in {_shown(resume.backup_dir(out))}: "
+            "re-run the same command to save it without training again."
+        ) from e
     resume.finished(out)
     written = [report.MODEL_FILE, report.METRICS_FILE]
     if metrics["files"]["curves"]:
         written.append(report.CURVES_FILE)
     print(f"Wrote {', '.join(_shown(out / f) for f in written)}")
     if not metrics["files"]["curves"]:
-        print("(no curves.png: matplotlib is not installed or could not draw; "
-              "pip install matplotlib)")
+        print(
+            "(no curves.png: matplotlib is not installed or could not draw; pip install matplotlib)"
+        )
     return 0
 
 
@@ -185,8 +225,9 @@ def _write_run(out, model, model_path, history, metrics, spec, data, started) ->
     with user_errors(f"saving the model to {_shown(model_path)}"):
         model.save(model_path)
     curves = out / report.CURVES_FILE
-    title = _shown(f"{spec.name} on "
-                   f"{Path(data.name).name if data.source == 'folder' else data.name}")
+    title = _shown(
+        f"{spec.name} on {Path(data.name).name if data.source == 'folder' else data.name}"
+    )
     try:
         drawn = report.plot_curves(history, curves, title)
     except SaveError:
@@ -197,10 +238,10 @@ def _write_run(out, model, model_path, history, metrics, spec, data, started) ->
     if drawn:
         metrics["files"]["curves"] = report.CURVES_FILE
     elif curves.exists():
-        curves.unlink()       # a stale plot from an overwritten run would mislead
+        curves.unlink()  # a stale plot from an overwritten run would mislead
     metrics["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
     report.write_json(out / report.METRICS_FILE, metrics)
-    (out / report.HISTORY_FILE).unlink(missing_ok=True)     # metrics.json has it all now
+    (out / report.HISTORY_FILE).unlink(missing_ok=True)  # metrics.json has it all now
 
 
 def _optimizer_config(model) -> dict:
@@ -208,9 +249,24 @@ def _optimizer_config(model) -> dict:
     if opt is None:
         return {}
     config = opt.get_config()
-    keep = {k: v for k, v in config.items() if v is not None and k in
-            ("name", "learning_rate", "rho", "momentum", "epsilon", "beta_1", "beta_2",
-             "centered", "nesterov", "weight_decay")}
+    keep = {
+        k: v
+        for k, v in config.items()
+        if v is not None
+        and k
+        in (
+            "name",
+            "learning_rate",
+            "rho",
+            "momentum",
+            "epsilon",
+            "beta_1",
+            "beta_2",
+            "centered",
+            "nesterov",
+            "weight_decay",
+        )
+    }
     keep["iterations"] = int(getattr(opt, "iterations", 0))
     return keep
 

@@ -50,17 +50,28 @@ def available() -> dict[str, dict]:
     from . import _download, fashion_mnist, mnist
 
     offline = _download.is_offline()
-    download_note = ("downloads disabled (FILTERBANK_OFFLINE)" if offline
-                     else f"can be downloaded from {_download.origin()}")
+    download_note = (
+        "downloads disabled (FILTERBANK_OFFLINE)"
+        if offline
+        else f"can be downloaded from {_download.origin()}"
+    )
     info: dict[str, dict] = {}
     if mnist.is_cached():
-        info["mnist"] = dict(available=True, source="cache", location=str(mnist.cache_path()),
-                             samples="60000/10000", note="full MNIST")
+        info["mnist"] = dict(
+            available=True,
+            source="cache",
+            location=str(mnist.cache_path()),
+            samples="60000/10000",
+            note="full MNIST",
+        )
     else:
         info["mnist"] = dict(
-            available=True, source="bundled", location=str(mnist.BUNDLED_PATH),
+            available=True,
+            source="bundled",
+            location=str(mnist.BUNDLED_PATH),
             samples="8000/2000",
-            note=f"bundled real-digit subset; the full set {download_note}")
+            note=f"bundled real-digit subset; the full set {download_note}",
+        )
     source = fashion_mnist.available_source()
     if source == "cache":
         location = str(fashion_mnist.cache_folder())
@@ -69,14 +80,24 @@ def available() -> dict[str, dict]:
     else:
         location = None
     info["fashion_mnist"] = dict(
-        available=source is not None, source=source, location=location,
+        available=source is not None,
+        source=source,
+        location=location,
         samples="60000/10000",
-        note=("full Fashion-MNIST" if source else
-              f"not found locally (apt-get install {fashion_mnist.DEBIAN_PACKAGE}); "
-              f"{download_note}"))
-    info["xo"] = dict(available=True, source="generated", location=None,
-                      samples="800/200 by default",
-                      note="X's and O's drawn on the fly (any n, size, seed)")
+        note=(
+            "full Fashion-MNIST"
+            if source
+            else f"not found locally (apt-get install {fashion_mnist.DEBIAN_PACKAGE}); "
+            f"{download_note}"
+        ),
+    )
+    info["xo"] = dict(
+        available=True,
+        source="generated",
+        location=None,
+        samples="800/200 by default",
+        note="X's and O's drawn on the fly (any n, size, seed)",
+    )
     return info
 
 

@@ -70,12 +70,12 @@ def _progress_bar(total: int | None, desc: str, enabled: bool):
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                leave=False)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
 
-def download(url: str, dest, sha256: str, *, timeout: float | None = None,
-             progress: bool = True) -> Path:
+def download(
+    url: str, dest, sha256: str, *, timeout: float | None = None, progress: bool = True
+) -> Path:
     """Fetch `url` into `dest`, keeping it only if its SHA-256 is `sha256`.
 
     The bytes go to a temporary file beside `dest` that is renamed onto `dest` (``os.replace``)
@@ -100,8 +100,9 @@ def download(url: str, dest, sha256: str, *, timeout: float | None = None,
     """
     dest = Path(dest)
     if is_offline():
-        raise DownloadError(f"Download of {url} skipped: FILTERBANK_OFFLINE is set. "
-                            "Unset it to allow downloads.")
+        raise DownloadError(
+            f"Download of {url} skipped: FILTERBANK_OFFLINE is set. Unset it to allow downloads."
+        )
     timeout = TIMEOUT if timeout is None else timeout
     tmp_name = None
     try:
@@ -109,8 +110,9 @@ def download(url: str, dest, sha256: str, *, timeout: float | None = None,
         with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length") if response.headers else None
             total = int(length) if length and length.isdigit() else None
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
-                                            suffix=".part")
+            fd, tmp_name = tempfile.mkstemp(
+                dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"
+            )
             digest = hashlib.sha256()
             bar = _progress_bar(total, dest.name, progress)
             try:
@@ -129,14 +131,20 @@ def download(url: str, dest, sha256: str, *, timeout: float | None = None,
                 f"Download of {url} has SHA-256 {got}, expected {sha256}; the file was "
                 "discarded. The server sent different bytes (a proxy page, a truncated or "
                 "changed file): retry later or fetch the file by hand into "
-                f"{dest.parent}.")
+                f"{dest.parent}."
+            )
         os.replace(tmp_name, dest)
         tmp_name = None
         return dest
     except ChecksumError:
         raise
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError,
-            ValueError) as exc:
+    except (
+        urllib.error.URLError,
+        http.client.HTTPException,
+        TimeoutError,
+        OSError,
+        ValueError,
+    ) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DownloadError(f"Download of {url} failed: {reason}") from exc
     finally:

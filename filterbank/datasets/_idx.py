@@ -33,23 +33,31 @@ def parse_idx(raw: bytes, expected_ndim: int | None = None, name: str = "IDX dat
     zero0, zero1, dtype_code, ndim = raw[0], raw[1], raw[2], raw[3]
     magic = int.from_bytes(raw[:4], "big")
     if zero0 != 0 or zero1 != 0 or dtype_code != 0x08:
-        raise ValueError(f"{name} is not an unsigned-byte IDX file: magic number 0x{magic:08x}, "
-                         "expected 0x00000801 (labels) or 0x00000803 (images). Is it corrupt "
-                         "or a different file?")
+        raise ValueError(
+            f"{name} is not an unsigned-byte IDX file: magic number 0x{magic:08x}, "
+            "expected 0x00000801 (labels) or 0x00000803 (images). Is it corrupt "
+            "or a different file?"
+        )
     if expected_ndim is not None and ndim != expected_ndim:
-        raise ValueError(f"{name} expects an IDX file with {expected_ndim} dimension(s) "
-                         f"(magic 0x{0x800 + expected_ndim:08x}), got magic 0x{magic:08x} "
-                         f"({ndim} dimension(s)). Are the images and labels files swapped?")
+        raise ValueError(
+            f"{name} expects an IDX file with {expected_ndim} dimension(s) "
+            f"(magic 0x{0x800 + expected_ndim:08x}), got magic 0x{magic:08x} "
+            f"({ndim} dimension(s)). Are the images and labels files swapped?"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{name}: IDX header announces {ndim} dimensions but the file has "
-                         f"only {len(raw)} bytes.")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise ValueError(
+            f"{name}: IDX header announces {ndim} dimensions but the file has "
+            f"only {len(raw)} bytes."
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if len(raw) - header != expected:
-        raise ValueError(f"{name}: IDX header announces shape {shape} ({expected:,} bytes of "
-                         f"data), got {len(raw) - header:,} bytes. The file is truncated or "
-                         "corrupt: delete it and fetch it again.")
+        raise ValueError(
+            f"{name}: IDX header announces shape {shape} ({expected:,} bytes of "
+            f"data), got {len(raw) - header:,} bytes. The file is truncated or "
+            "corrupt: delete it and fetch it again."
+        )
     # A copy, so callers get a writable array (np.frombuffer over bytes is read-only).
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
@@ -62,6 +70,7 @@ def read_idx(path, expected_ndim: int | None = None) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path} is a damaged gzip file ({exc}): delete it and fetch it "
-                             "again.") from exc
+            raise ValueError(
+                f"{path} is a damaged gzip file ({exc}): delete it and fetch it again."
+            ) from exc
     return parse_idx(raw, expected_ndim, name=str(path))

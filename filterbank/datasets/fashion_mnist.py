@@ -30,8 +30,18 @@ from ..errors import unknown_name
 from . import _download
 from ._idx import read_idx
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot")
+CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 SOURCES = ("auto", "cache", "system", "download")
 SUBDIR = "fashion-mnist"
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -39,14 +49,10 @@ DEBIAN_PACKAGE = "dataset-fashion-mnist"
 # The Debian package's files are re-compressed (other bytes, same content), so they are
 # validated by their IDX structure instead.
 FILES = {
-    "train-images-idx3-ubyte.gz":
-        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-    "train-labels-idx1-ubyte.gz":
-        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-    "t10k-images-idx3-ubyte.gz":
-        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-    "t10k-labels-idx1-ubyte.gz":
-        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
 }
 # Where the Debian package puts its files: dpkg's list of the package's files first, then
 # folders named like it under the usual data roots (module-level so tests can redirect them).
@@ -103,11 +109,14 @@ def read_files(files: dict[str, Path]):
         if x.shape[1:] != (28, 28):
             raise ValueError(f"{images_path} expects 28x28 images, got shape {x.shape}.")
         if len(x) != len(y):
-            raise ValueError(f"{images_path} holds {len(x)} images but {labels_path} holds "
-                             f"{len(y)} labels; the files do not belong together.")
+            raise ValueError(
+                f"{images_path} holds {len(x)} images but {labels_path} holds "
+                f"{len(y)} labels; the files do not belong together."
+            )
         if y.size and int(y.max()) >= len(CLASS_NAMES):
-            raise ValueError(f"{labels_path} has label {int(y.max())}; Fashion-MNIST labels "
-                             "are 0..9.")
+            raise ValueError(
+                f"{labels_path} has label {int(y.max())}; Fashion-MNIST labels are 0..9."
+            )
         out.append((x, y))
     return tuple(out)
 
@@ -131,7 +140,8 @@ def _not_found(download_note: str) -> FileNotFoundError:
         f"(2) system: the Debian/Ubuntu package {DEBIAN_PACKAGE} is not installed -- "
         f"`sudo apt-get install {DEBIAN_PACKAGE}`; "
         f"(3) download from {_download.origin()}: {download_note} -- connect to the internet "
-        "(and unset FILTERBANK_OFFLINE) or set FILTERBANK_DATASETS_ORIGIN to a mirror.")
+        "(and unset FILTERBANK_OFFLINE) or set FILTERBANK_DATASETS_ORIGIN to a mirror."
+    )
 
 
 def load_data(source: str = "auto"):
@@ -163,7 +173,8 @@ def load_data(source: str = "auto"):
         if source == "cache":
             raise FileNotFoundError(
                 f"fashion_mnist.load_data(source='cache') found no {', '.join(FILES)} in "
-                f"{cache_folder()}. Copy them there, or use source='auto'.")
+                f"{cache_folder()}. Copy them there, or use source='auto'."
+            )
     if source in ("auto", "system"):
         files = system_files()
         if files is not None:
@@ -172,7 +183,8 @@ def load_data(source: str = "auto"):
             raise FileNotFoundError(
                 f"fashion_mnist.load_data(source='system'): the Debian/Ubuntu package "
                 f"{DEBIAN_PACKAGE} is not installed. Install it with "
-                f"`sudo apt-get install {DEBIAN_PACKAGE}`, or use source='auto'.")
+                f"`sudo apt-get install {DEBIAN_PACKAGE}`, or use source='auto'."
+            )
     if source == "download":
         return read_files(_download_all(force=True))
     if _download.is_offline():

@@ -51,24 +51,31 @@ def _pillow():
     try:
         from PIL import Image
     except ImportError as exc:
-        raise ImportError("image_dataset_from_directory needs Pillow to read images: "
-                          "pip install filterbank[io]  (or: pip install pillow)") from exc
+        raise ImportError(
+            "image_dataset_from_directory needs Pillow to read images: "
+            "pip install filterbank[io]  (or: pip install pillow)"
+        ) from exc
     return Image
 
 
 def _walk_images(folder: Path, follow_links: bool) -> list[Path]:
     """Image files under `folder`, recursively, in Keras's order (folders by path, then names)."""
     walk = sorted(os.walk(folder, followlinks=follow_links), key=lambda entry: entry[0])
-    found = [Path(root) / name for root, _, files in walk for name in sorted(files)
-             if name.lower().endswith(ALLOWED_FORMATS)]
+    found = [
+        Path(root) / name
+        for root, _, files in walk
+        for name in sorted(files)
+        if name.lower().endswith(ALLOWED_FORMATS)
+    ]
     return skip_irregular(found)
 
 
 def _index_directory(directory: Path, labels, class_names, follow_links: bool):
     """(file_paths, labels or None, class_names or None) in Keras's order, before shuffling."""
-    if isinstance(labels, str):     # "inferred", checked by the caller
-        subdirs = sorted(p.name for p in directory.iterdir()
-                         if p.is_dir() and not p.name.startswith("."))
+    if isinstance(labels, str):  # "inferred", checked by the caller
+        subdirs = sorted(
+            p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
         if class_names is None:
             class_names = subdirs
         else:
@@ -78,7 +85,8 @@ def _index_directory(directory: Path, labels, class_names, follow_links: bool):
                 raise ValueError(
                     f"image_dataset_from_directory class_names expects distinct names of "
                     f"subdirectories of {directory} (all of them or some), got {class_names}; "
-                    f"the subdirectories are {subdirs}.")
+                    f"the subdirectories are {subdirs}."
+                )
         paths, label_list = [], []
         for index, name in enumerate(class_names):
             files = _walk_images(directory / name, follow_links)
@@ -90,17 +98,21 @@ def _index_directory(directory: Path, labels, class_names, follow_links: bool):
         return paths, None, None
     label_array = np.asarray(labels)
     if label_array.ndim != 1 or (label_array.size and label_array.dtype.kind not in "iu"):
-        raise ValueError("image_dataset_from_directory labels expects 'inferred', None or a "
-                         f"1-D list of integer labels, got an array of dtype "
-                         f"{label_array.dtype} and shape {label_array.shape}.")
+        raise ValueError(
+            "image_dataset_from_directory labels expects 'inferred', None or a "
+            f"1-D list of integer labels, got an array of dtype "
+            f"{label_array.dtype} and shape {label_array.shape}."
+        )
     if len(label_array) != len(paths):
         raise ValueError(
             f"image_dataset_from_directory got {len(label_array)} labels but found "
             f"{len(paths)} image files in {directory}; give one label per file, in the "
-            "alphanumeric order of the file paths, or use labels='inferred'.")
+            "alphanumeric order of the file paths, or use labels='inferred'."
+        )
     if len(label_array) and label_array.min() < 0:
-        raise ValueError(f"image_dataset_from_directory labels must be >= 0, got "
-                         f"{int(label_array.min())}.")
+        raise ValueError(
+            f"image_dataset_from_directory labels must be >= 0, got {int(label_array.min())}."
+        )
     # As Keras: the class names are the distinct labels, sorted, as strings.
     names = [str(v) for v in sorted(set(label_array.tolist()))]
     return paths, label_array.astype(np.int64), names
@@ -110,11 +122,13 @@ def _check_pair(name: str, value) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"image_dataset_from_directory {name} expects (height, width), got "
-                         f"{value!r}.") from None
+        raise ValueError(
+            f"image_dataset_from_directory {name} expects (height, width), got {value!r}."
+        ) from None
     if h < 1 or w < 1:
-        raise ValueError(f"image_dataset_from_directory {name} expects positive sizes, got "
-                         f"{value!r}.")
+        raise ValueError(
+            f"image_dataset_from_directory {name} expects positive sizes, got {value!r}."
+        )
     return h, w
 
 
@@ -131,8 +145,21 @@ class ImageDataset:
         labels: int array (n,) of class indices, or None.
     """
 
-    def __init__(self, file_paths, labels, class_names, *, label_mode, num_channels,
-                 batch_size, image_size, interpolation, crop_to_aspect_ratio, shuffle, seed):
+    def __init__(
+        self,
+        file_paths,
+        labels,
+        class_names,
+        *,
+        label_mode,
+        num_channels,
+        batch_size,
+        image_size,
+        interpolation,
+        crop_to_aspect_ratio,
+        shuffle,
+        seed,
+    ):
         self.file_paths = [str(p) for p in file_paths]
         self.labels = labels
         self.class_names = class_names
@@ -159,17 +186,24 @@ class ImageDataset:
 
     def __repr__(self) -> str:
         h, w = self.image_size
-        return (f"ImageDataset({self.num_samples} images, {len(self)} batches of "
-                f"{self.batch_size}, image shape ({h}, {w}, {self.num_channels}), "
-                f"class_names={self.class_names})")
+        return (
+            f"ImageDataset({self.num_samples} images, {len(self)} batches of "
+            f"{self.batch_size}, image shape ({h}, {w}, {self.num_channels}), "
+            f"class_names={self.class_names})"
+        )
 
     def load_image(self, path) -> np.ndarray:
         """One image file as float32 (h, w, c), resized and converted like the dataset's."""
         Image = _pillow()
         mode = {1: "L", 3: "RGB", 4: "RGBA"}[self.num_channels]
         r = Image.Resampling
-        filters = {"bilinear": r.BILINEAR, "nearest": r.NEAREST, "bicubic": r.BICUBIC,
-                   "area": r.BOX, "lanczos3": r.LANCZOS}
+        filters = {
+            "bilinear": r.BILINEAR,
+            "nearest": r.NEAREST,
+            "bicubic": r.BICUBIC,
+            "area": r.BOX,
+            "lanczos3": r.LANCZOS,
+        }
         h, w = self.image_size
         with open_image(path) as img:
             img = img.convert(mode)
@@ -227,7 +261,7 @@ class ImageDataset:
                 yield tuple(a[0] for a in item) if isinstance(item, tuple) else item[0]
             return
         for start in range(0, len(order), self.batch_size):
-            yield self._batch(order[start:start + self.batch_size])
+            yield self._batch(order[start : start + self.batch_size])
 
     def to_numpy(self):
         """All images (n, h, w, c) float32 -- and labels, if any -- in file order (unshuffled).
@@ -244,11 +278,23 @@ class ImageDataset:
         return self._batch(np.arange(len(self.file_paths)))
 
 
-def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
-                                 class_names=None, color_mode="rgb", batch_size=32,
-                                 image_size=(256, 256), shuffle=True, seed=None,
-                                 validation_split=None, subset=None, interpolation="bilinear",
-                                 follow_links=False, crop_to_aspect_ratio=False, verbose=True):
+def image_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    color_mode="rgb",
+    batch_size=32,
+    image_size=(256, 256),
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    interpolation="bilinear",
+    follow_links=False,
+    crop_to_aspect_ratio=False,
+    verbose=True,
+):
     """A dataset of images from `directory`, one subfolder per class (Keras's arguments).
 
     Args:
@@ -287,61 +333,84 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         >>> ds = image_dataset_from_directory("flowers/", image_size=(32, 32))  # doctest: +SKIP
         >>> x, y = ds.to_numpy()                                                 # doctest: +SKIP
     """
-    _pillow()   # fail at once, not on the first batch
+    _pillow()  # fail at once, not on the first batch
     directory = Path(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"image_dataset_from_directory directory {str(directory)!r} "
-                                "does not exist or is not a folder.")
-    if not (labels is None or (isinstance(labels, str) and labels == "inferred")
-            or isinstance(labels, (list, tuple, np.ndarray))):
+        raise FileNotFoundError(
+            f"image_dataset_from_directory directory {str(directory)!r} "
+            "does not exist or is not a folder."
+        )
+    if not (
+        labels is None
+        or (isinstance(labels, str) and labels == "inferred")
+        or isinstance(labels, (list, tuple, np.ndarray))
+    ):
         raise ValueError(
             "image_dataset_from_directory labels expects 'inferred' (labels from the "
             "subfolder names), None (images only) or a list/tuple of integer labels, one per "
-            f"image file; got {labels!r}.")
+            f"image file; got {labels!r}."
+        )
     if class_names is not None and not (isinstance(labels, str) and labels == "inferred"):
-        raise ValueError("image_dataset_from_directory class_names is only valid with "
-                         f"labels='inferred', got labels={labels!r}. Remove class_names.")
+        raise ValueError(
+            "image_dataset_from_directory class_names is only valid with "
+            f"labels='inferred', got labels={labels!r}. Remove class_names."
+        )
     if label_mode is not None and label_mode not in LABEL_MODES:
         raise unknown_name("label_mode", label_mode, LABEL_MODES)
     if labels is None:
-        label_mode = None   # as Keras: no labels, images only
+        label_mode = None  # as Keras: no labels, images only
     if color_mode not in COLOR_MODES:
         raise unknown_name("color_mode", color_mode, COLOR_MODES)
     if interpolation not in INTERPOLATIONS:
         raise unknown_name("interpolation", interpolation, INTERPOLATIONS)
-    if batch_size is not None and (isinstance(batch_size, bool) or
-                                   not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise ValueError(f"image_dataset_from_directory batch_size expects a positive "
-                         f"integer or None, got {batch_size!r}.")
+    if batch_size is not None and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"image_dataset_from_directory batch_size expects a positive "
+            f"integer or None, got {batch_size!r}."
+        )
     image_size = _check_pair("image_size", image_size)
     if validation_split is not None:
         if not 0.0 < float(validation_split) < 1.0:
-            raise ValueError(f"image_dataset_from_directory validation_split expects a "
-                             f"fraction in (0, 1), got {validation_split!r}.")
+            raise ValueError(
+                f"image_dataset_from_directory validation_split expects a "
+                f"fraction in (0, 1), got {validation_split!r}."
+            )
         if subset is None:
-            raise ValueError("image_dataset_from_directory validation_split needs subset="
-                             "'training', 'validation' or 'both' to say which part to return.")
+            raise ValueError(
+                "image_dataset_from_directory validation_split needs subset="
+                "'training', 'validation' or 'both' to say which part to return."
+            )
         if shuffle and seed is None:
             raise ValueError(
                 "image_dataset_from_directory with validation_split and shuffle=True needs a "
                 "seed, so that the training and validation subsets do not overlap: pass the "
-                "same seed=... to both calls.")
+                "same seed=... to both calls."
+            )
     if subset is not None:
         if subset not in SUBSETS:
             raise unknown_name("subset", subset, SUBSETS)
         if validation_split is None:
-            raise ValueError(f"image_dataset_from_directory subset={subset!r} needs "
-                             "validation_split (a fraction in (0, 1)).")
+            raise ValueError(
+                f"image_dataset_from_directory subset={subset!r} needs "
+                "validation_split (a fraction in (0, 1))."
+            )
 
     paths, label_array, names = _index_directory(directory, labels, class_names, follow_links)
     if not paths:
-        raise ValueError(f"No images found in directory {directory}. Allowed formats: "
-                         f"{', '.join(ALLOWED_FORMATS)}.")
+        raise ValueError(
+            f"No images found in directory {directory}. Allowed formats: "
+            f"{', '.join(ALLOWED_FORMATS)}."
+        )
     if label_mode == "binary" and len(names) != 2:
-        raise ValueError(f"image_dataset_from_directory label_mode='binary' needs exactly 2 "
-                         f"classes, got {len(names)}: {names}. Use label_mode='int' or "
-                         "'categorical'.")
+        raise ValueError(
+            f"image_dataset_from_directory label_mode='binary' needs exactly 2 "
+            f"classes, got {len(names)}: {names}. Use label_mode='int' or "
+            "'categorical'."
+        )
     if verbose:
         if label_array is None:
             print(f"Found {len(paths)} files.")
@@ -357,9 +426,16 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         if label_array is not None:
             label_array = label_array[order]
 
-    common = dict(label_mode=label_mode, num_channels=COLOR_MODES[color_mode],
-                  batch_size=batch_size, image_size=image_size, interpolation=interpolation,
-                  crop_to_aspect_ratio=crop_to_aspect_ratio, shuffle=shuffle, seed=seed)
+    common = dict(
+        label_mode=label_mode,
+        num_channels=COLOR_MODES[color_mode],
+        batch_size=batch_size,
+        image_size=image_size,
+        interpolation=interpolation,
+        crop_to_aspect_ratio=crop_to_aspect_ratio,
+        shuffle=shuffle,
+        seed=seed,
+    )
 
     def make(lo, hi, what):
         if verbose and what:

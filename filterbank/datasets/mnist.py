@@ -70,34 +70,46 @@ def read_npz(path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
     """
     with open(path, "rb") as f:
         magic = f.read(4)
-    if magic != b"PK\x03\x04":     # np.load would take anything else for a pickle
-        raise ValueError(f"MNIST file {path} is not a readable .npz archive (it starts with "
-                         f"{magic!r}). Delete it and run mnist.load_data(source='download').")
+    if magic != b"PK\x03\x04":  # np.load would take anything else for a pickle
+        raise ValueError(
+            f"MNIST file {path} is not a readable .npz archive (it starts with "
+            f"{magic!r}). Delete it and run mnist.load_data(source='download')."
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             files = list(f.files)
             missing = [k for k in _KEYS if k not in files]
             arrays = {k: f[k] for k in _KEYS if k in f.files}
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"MNIST file {path} is not a readable .npz archive ({exc}). Delete it "
-                         "and run mnist.load_data(source='download').") from exc
+        raise ValueError(
+            f"MNIST file {path} is not a readable .npz archive ({exc}). Delete it "
+            "and run mnist.load_data(source='download')."
+        ) from exc
     if missing:
-        raise ValueError(f"MNIST file {path} lacks arrays {missing}; expected keys "
-                         f"{list(_KEYS)} (Keras's mnist.npz layout), got {files}.")
+        raise ValueError(
+            f"MNIST file {path} lacks arrays {missing}; expected keys "
+            f"{list(_KEYS)} (Keras's mnist.npz layout), got {files}."
+        )
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise ValueError(f"MNIST file {path}: x_{split} expects uint8 (n, 28, 28), got "
-                             f"{x.dtype} {x.shape}. Re-download it with source='download'.")
+            raise ValueError(
+                f"MNIST file {path}: x_{split} expects uint8 (n, 28, 28), got "
+                f"{x.dtype} {x.shape}. Re-download it with source='download'."
+            )
         if y.dtype != np.uint8 or y.shape != (len(x),):
-            raise ValueError(f"MNIST file {path}: y_{split} expects uint8 ({len(x)},), got "
-                             f"{y.dtype} {y.shape}. Re-download it with source='download'.")
+            raise ValueError(
+                f"MNIST file {path}: y_{split} expects uint8 ({len(x)},), got "
+                f"{y.dtype} {y.shape}. Re-download it with source='download'."
+            )
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
 def _how_to_get_full() -> str:
-    return (f"For the full 60,000/10,000 MNIST, run mnist.load_data(source='download') with "
-            f"internet access, or put Keras's mnist.npz (from {url()}) in {_download.cache_dir()}")
+    return (
+        f"For the full 60,000/10,000 MNIST, run mnist.load_data(source='download') with "
+        f"internet access, or put Keras's mnist.npz (from {url()}) in {_download.cache_dir()}"
+    )
 
 
 def load_data(path: str | os.PathLike = FILENAME, source: str = "auto"):
@@ -132,7 +144,8 @@ def load_data(path: str | os.PathLike = FILENAME, source: str = "auto"):
     if source == "cache":
         if not full.is_file():
             raise FileNotFoundError(
-                f"mnist.load_data(source='cache') found no {full}. {_how_to_get_full()}.")
+                f"mnist.load_data(source='cache') found no {full}. {_how_to_get_full()}."
+            )
         return read_npz(full)
     if source == "download":
         _download.download(url(), full, SHA256)
@@ -151,7 +164,10 @@ def load_data(path: str | os.PathLike = FILENAME, source: str = "auto"):
     warnings.warn(
         f"mnist.load_data: full MNIST unavailable ({reason}); using the bundled 8,000/2,000 "
         f"real-digit subset (MNIST training digits 0-9999, split 80/20 per digit). "
-        f"{_how_to_get_full()}.", BundledDataWarning, stacklevel=2)
+        f"{_how_to_get_full()}.",
+        BundledDataWarning,
+        stacklevel=2,
+    )
     return read_npz(BUNDLED_PATH)
 
 

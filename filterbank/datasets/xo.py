@@ -39,7 +39,7 @@ _POLYGON_SIDES = 48
 _MAX_ANGLE = np.deg2rad(20.0)
 _THIN = 0.5
 # Limits that keep every image recognisable, so a tiny CNN reaches 100% test accuracy.
-_SHIFT_FRACTION = 1 / 9    # at most 1 pixel each way at size 9
+_SHIFT_FRACTION = 1 / 9  # at most 1 pixel each way at size 9
 _MIN_SCALE = 0.8
 
 
@@ -63,13 +63,14 @@ def _rasterize(segments: np.ndarray, half_width: np.ndarray, size: int) -> np.nd
 
     segments: (n, S, 2, 2) in pixel coordinates (row, col); half_width: (n,).
     """
-    rows, cols = np.meshgrid(np.arange(size, dtype=np.float64),
-                             np.arange(size, dtype=np.float64), indexing="ij")
-    pr, pc = rows.ravel()[None, :], cols.ravel()[None, :]               # (1, P)
+    rows, cols = np.meshgrid(
+        np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij"
+    )
+    pr, pc = rows.ravel()[None, :], cols.ravel()[None, :]  # (1, P)
     dist2 = np.full((segments.shape[0], size * size), np.inf)
     # One pass per segment (2 for an X, 48 for an O) keeps memory at (n, P).
     for k in range(segments.shape[1]):
-        ar, ac = segments[:, k, 0, 0:1], segments[:, k, 0, 1:2]          # (n, 1)
+        ar, ac = segments[:, k, 0, 0:1], segments[:, k, 0, 1:2]  # (n, 1)
         dr, dc = segments[:, k, 1, 0:1] - ar, segments[:, k, 1, 1:2] - ac
         length2 = np.maximum(dr * dr + dc * dc, 1e-12)
         t = np.clip(((pr - ar) * dr + (pc - ac) * dc) / length2, 0.0, 1.0)
@@ -80,7 +81,7 @@ def _rasterize(segments: np.ndarray, half_width: np.ndarray, size: int) -> np.nd
 
 def _place(label: int, size: int, scale, angle: float, shift) -> np.ndarray:
     """Skeleton segments (S, 2, 2) in pixel coordinates after scale, rotation and shift."""
-    base = (size - 3) / 2.0        # half-extent of the plain shape: a 1-pixel border
+    base = (size - 3) / 2.0  # half-extent of the plain shape: a 1-pixel border
     sy, sx = scale
     cos, sin = np.cos(angle), np.sin(angle)
     rotation = np.array([[cos, -sin], [sin, cos]])
@@ -90,8 +91,14 @@ def _place(label: int, size: int, scale, angle: float, shift) -> np.ndarray:
     return points + centre + np.asarray(shift, dtype=np.float64)
 
 
-def render(shape: str, size: int = 9, scale=(1.0, 1.0), angle: float = 0.0, shift=(0.0, 0.0),
-           weight: float = _THIN) -> np.ndarray:
+def render(
+    shape: str,
+    size: int = 9,
+    scale=(1.0, 1.0),
+    angle: float = 0.0,
+    shift=(0.0, 0.0),
+    weight: float = _THIN,
+) -> np.ndarray:
     """Draw one X or O: a float32 (size, size) image of -1 with +1 strokes.
 
     Args:
@@ -116,12 +123,13 @@ def render(shape: str, size: int = 9, scale=(1.0, 1.0), angle: float = 0.0, shif
     return _rasterize(segments[None], np.array([float(weight)]), size)[0]
 
 
-def _random_parameters(labels: np.ndarray, size: int, rng: np.random.RandomState,
-                       probability: float = 0.5):
+def _random_parameters(
+    labels: np.ndarray, size: int, rng: np.random.RandomState, probability: float = 0.5
+):
     """Per-image skeletons (list of (S_i, 2, 2)) and half-widths (n,); each transform is
     applied with ``probability`` (0: the plain drawings)."""
     n = len(labels)
-    use = rng.random_sample((n, 4)) < probability   # scaling, rotation, translation, weight
+    use = rng.random_sample((n, 4)) < probability  # scaling, rotation, translation, weight
     s = np.where(use[:, 0], rng.uniform(_MIN_SCALE, 1.0, n), 1.0)
     aspect = np.where(use[:, 0], np.exp(rng.uniform(np.log(0.85), -np.log(0.85), n)), 1.0)
     angle = np.where(use[:, 1], rng.uniform(-_MAX_ANGLE, _MAX_ANGLE, n), 0.0)
@@ -131,7 +139,7 @@ def _random_parameters(labels: np.ndarray, size: int, rng: np.random.RandomState
     centre = (size - 1) / 2.0
     max_shift = size * _SHIFT_FRACTION
     skeletons = []
-    for i in range(n):   # a handful of small matrix ops per image, not per pixel
+    for i in range(n):  # a handful of small matrix ops per image, not per pixel
         scale = (s[i] / np.sqrt(aspect[i]), s[i] * np.sqrt(aspect[i]))
         seg = _place(int(labels[i]), size, scale, angle[i], (0.0, 0.0)) - centre
         # A rotated shape may reach past the frame: shrink it until its skeleton fits.
@@ -148,8 +156,10 @@ def _random_parameters(labels: np.ndarray, size: int, rng: np.random.RandomState
 
 def _check_probability(p) -> float:
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
-        raise ValueError(f"xo transform_probability expects a number in [0, 1] (0: the plain "
-                         f"drawings, as on the slides), got {p!r}.")
+        raise ValueError(
+            f"xo transform_probability expects a number in [0, 1] (0: the plain "
+            f"drawings, as on the slides), got {p!r}."
+        )
     return float(p)
 
 
@@ -172,17 +182,22 @@ def generate(n: int, size: int = 9, seed: int = 0, transform_probability: float 
     labels = (np.arange(n) % 2).astype(np.uint8)
     skeletons, half_width = _random_parameters(labels, size, rng, p)
     images = np.empty((n, size, size), dtype=np.float32)
-    for label in (0, 1):     # X's have 2 segments, O's 48: rasterize each kind together
+    for label in (0, 1):  # X's have 2 segments, O's 48: rasterize each kind together
         index = np.flatnonzero(labels == label)
-        for start in range(0, len(index), 1024):     # bounded memory: (1024, size * size)
-            chunk = index[start:start + 1024]
+        for start in range(0, len(index), 1024):  # bounded memory: (1024, size * size)
+            chunk = index[start : start + 1024]
             segments = np.stack([skeletons[i] for i in chunk])
             images[chunk] = _rasterize(segments, half_width[chunk], size)
     return images, labels
 
 
-def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0.2,
-              transform_probability: float = 0.5):
+def load_data(
+    n: int = 1000,
+    size: int = 9,
+    seed: int = 0,
+    test_split: float = 0.2,
+    transform_probability: float = 0.5,
+):
     """X's and O's, Keras style: ``((x_train, y_train), (x_test, y_test))``.
 
     Args:
@@ -209,8 +224,10 @@ def load_data(n: int = 1000, size: int = 9, seed: int = 0, test_split: float = 0
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"xo.load_data seed expects a non-negative integer, got {seed!r}.")
     if not isinstance(test_split, (int, float, np.floating)) or not 0.0 <= test_split < 1.0:
-        raise ValueError(f"xo.load_data test_split expects a fraction in [0, 1), got "
-                         f"{test_split!r}. Use 0 for no test images.")
+        raise ValueError(
+            f"xo.load_data test_split expects a fraction in [0, 1), got "
+            f"{test_split!r}. Use 0 for no test images."
+        )
     images, labels = generate(int(n), size, int(seed), transform_probability)
     # A separate stream for the shuffle, so the images drawn do not depend on it.
     order = np.random.RandomState(int(seed) + 1).permutation(n)

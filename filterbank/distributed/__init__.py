@@ -134,8 +134,10 @@ def _install_excepthook(comm) -> None:
 
     def hook(exc_type, exc, tb):
         previous(exc_type, exc, tb)
-        comm.abort(f"rank {comm.rank} of {comm.size} stopped with {exc_type.__name__}: {exc}. "
-                   "Stopping every rank.")
+        comm.abort(
+            f"rank {comm.rank} of {comm.size} stopped with {exc_type.__name__}: {exc}. "
+            "Stopping every rank."
+        )
 
     sys.excepthook = hook
 
@@ -218,5 +220,15 @@ def shard(*arrays):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-__all__ = ["initialize", "rank", "size", "is_root", "shard", "broadcast", "strategy", "launched_size",
-           "mpi_available", "split_sizes"]
+__all__ = [
+    "initialize",
+    "rank",
+    "size",
+    "is_root",
+    "shard",
+    "broadcast",
+    "strategy",
+    "launched_size",
+    "mpi_available",
+    "split_sizes",
+]

@@ -105,8 +105,11 @@ class MPIComm:
         """Rank ``root``'s bytes on every rank (the others pass None)."""
         n = np.array([len(data) if self.rank == root else 0], dtype=np.int64)
         self.bcast_(n, root, what)
-        buf = (np.frombuffer(data, dtype=np.uint8).copy() if self.rank == root
-               else np.empty(int(n[0]), dtype=np.uint8))
+        buf = (
+            np.frombuffer(data, dtype=np.uint8).copy()
+            if self.rank == root
+            else np.empty(int(n[0]), dtype=np.uint8)
+        )
         if buf.size:
             self.bcast_(buf, root, what)
         return buf.tobytes()
@@ -116,9 +119,9 @@ class MPIComm:
         lengths = self.allgather(np.array([len(data)], dtype=np.int64), what)[:, 0]
         width = max(int(lengths.max()), 1)
         padded = np.zeros(width, dtype=np.uint8)
-        padded[:len(data)] = np.frombuffer(data, dtype=np.uint8)
+        padded[: len(data)] = np.frombuffer(data, dtype=np.uint8)
         table = self.allgather(padded, what)
-        return [table[r, :int(lengths[r])].tobytes() for r in range(self.size)]
+        return [table[r, : int(lengths[r])].tobytes() for r in range(self.size)]
 
     # ---- stopping --------------------------------------------------------------------------
     def abort(self, message: str, code: int = 1) -> None:

@@ -181,8 +181,9 @@ class DataParallel:
             return cb
         folder = tempfile.mkdtemp(prefix=f"filterbank-rank{self.rank}-backup-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        follower = BackupAndRestore(folder, save_freq=cb.save_freq,
-                                    delete_checkpoint=cb.delete_checkpoint)
+        follower = BackupAndRestore(
+            folder, save_freq=cb.save_freq, delete_checkpoint=cb.delete_checkpoint
+        )
         if data:
             with open(follower.backup_path, "wb") as f:
                 f.write(data)
@@ -240,8 +241,7 @@ class DataParallel:
         if self._saved_rng is not None:
             backend.swap_rng(self._saved_rng)
             self._saved_rng = None
-        slots = [(layer, name) for layer in model.layers
-                 for name in layer.trainable_param_names()]
+        slots = [(layer, name) for layer in model.layers for name in layer.trainable_param_names()]
         grads = [layer.grads[name] for layer, name in slots]
         tracked = _tracked(model._compiled, with_total=False)
         fused = self._fused_buffer(grads, 2 + 2 * len(tracked))
@@ -320,11 +320,18 @@ class DataParallel:
                     "be summed over the ranks. Use a metric built on filterbank.metrics.Mean "
                     "(all built-in metrics are)."
                 )
-        layers = [[type(layer).__name__,
-                   [[n, list(a.shape), str(a.dtype)] for n, a in layer.params.items()],
-                   sorted(layer.trainable_param_names())] for layer in model.layers]
-        described = {"layers": layers,
-                     "optimizer": type(getattr(model, "optimizer", None)).__name__}
+        layers = [
+            [
+                type(layer).__name__,
+                [[n, list(a.shape), str(a.dtype)] for n, a in layer.params.items()],
+                sorted(layer.trainable_param_names()),
+            ]
+            for layer in model.layers
+        ]
+        described = {
+            "layers": layers,
+            "optimizer": type(getattr(model, "optimizer", None)).__name__,
+        }
         everyone = self._gather_json(described, "Allgather (model check)")
         for r, other in enumerate(everyone):
             if other == everyone[0]:
@@ -332,13 +339,16 @@ class DataParallel:
             mine, theirs = everyone[0], other
             detail = f"optimizer {mine['optimizer']} on rank 0, {theirs['optimizer']} on rank {r}"
             if len(mine["layers"]) != len(theirs["layers"]):
-                detail = (f"{len(mine['layers'])} layers on rank 0, {len(theirs['layers'])} on "
-                          f"rank {r}")
+                detail = (
+                    f"{len(mine['layers'])} layers on rank 0, {len(theirs['layers'])} on rank {r}"
+                )
             else:
                 for i, (a, b) in enumerate(zip(mine["layers"], theirs["layers"])):
                     if a != b:
-                        detail = (f"layer {i} is {a[0]} with weights {_weights(a)} on rank 0 but "
-                                  f"{b[0]} with weights {_weights(b)} on rank {r}")
+                        detail = (
+                            f"layer {i} is {a[0]} with weights {_weights(a)} on rank 0 but "
+                            f"{b[0]} with weights {_weights(b)} on rank {r}"
+                        )
                         break
             raise ValueError(
                 f"filterbank.distributed: the model on rank {r} differs from rank 0's: {detail}. "
@@ -402,5 +412,3 @@ def _describe(fp) -> str:
 
 
 __all__ = ["DataParallel"]
-
-

@@ -43,23 +43,28 @@ class FusedBuffer:
 
     def views(self) -> list[np.ndarray]:
         """The arrays' places in the buffer, shaped (views, no copies)."""
-        return [self.buffer[lo:hi].reshape(s)
-                for lo, hi, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        return [
+            self.buffer[lo:hi].reshape(s)
+            for lo, hi, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)
+        ]
 
     @property
     def tail(self) -> np.ndarray:
         """The ``extra`` trailing slots (a view)."""
-        return self.buffer[self.offsets[-1]:]
+        return self.buffer[self.offsets[-1] :]
 
     def pack(self, arrays, scale=None) -> np.ndarray:
         """Copy ``arrays`` (times ``scale``) into the buffer; the tail is zeroed. Returns it."""
         if len(arrays) != len(self.shapes):
-            raise ValueError(f"FusedBuffer.pack expects {len(self.shapes)} arrays, got "
-                             f"{len(arrays)}.")
+            raise ValueError(
+                f"FusedBuffer.pack expects {len(self.shapes)} arrays, got {len(arrays)}."
+            )
         for view, a in zip(self.views(), arrays):
             if a.shape != view.shape:
-                raise ValueError(f"FusedBuffer.pack: an array of shape {a.shape} does not fit "
-                                 f"its slot of shape {view.shape}.")
+                raise ValueError(
+                    f"FusedBuffer.pack: an array of shape {a.shape} does not fit "
+                    f"its slot of shape {view.shape}."
+                )
             if scale is None:
                 view[...] = a
             else:

@@ -25,9 +25,12 @@ class StepStats:
 
     def as_dict(self) -> dict:
         per = max(self.steps, 1)
-        return {"steps": self.steps, "allreduce_seconds": self.allreduce_seconds,
-                "allreduce_seconds_per_step": self.allreduce_seconds / per,
-                "bytes_per_step": self.bytes / per}
+        return {
+            "steps": self.steps,
+            "allreduce_seconds": self.allreduce_seconds,
+            "allreduce_seconds_per_step": self.allreduce_seconds / per,
+            "bytes_per_step": self.bytes / per,
+        }
 
 
 class BatchStatsReducer:
@@ -47,11 +50,11 @@ class BatchStatsReducer:
         c = mean.shape[0]
         row = np.zeros(1 + 2 * c, dtype=np.float64)
         if not self.phantom:
-            row[0], row[1:1 + c], row[1 + c:] = count, mean, m2
+            row[0], row[1 : 1 + c], row[1 + c :] = count, mean, m2
         table = self.comm.allgather(row, "Allgather (batch-norm statistics)")
         counts = table[:, :1]
         total = float(counts.sum())
-        means, m2s = table[:, 1:1 + c], table[:, 1 + c:]
+        means, m2s = table[:, 1 : 1 + c], table[:, 1 + c :]
         mean_g = (counts * means).sum(axis=0) / total
         m2_g = m2s.sum(axis=0) + (counts * np.square(means - mean_g)).sum(axis=0)
         return total, mean_g, m2_g
@@ -65,7 +68,7 @@ class BatchStatsReducer:
         weights = table[:, :1] / table[:, 0].sum()
         out, lo = [], 1
         for s in sizes:
-            out.append((weights * table[:, lo:lo + s]).sum(axis=0))
+            out.append((weights * table[:, lo : lo + s]).sum(axis=0))
             lo += s
         return out
 

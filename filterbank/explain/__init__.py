@@ -70,8 +70,21 @@ def __getattr__(name):
         return importlib.import_module(__name__ + ".plots")
     raise AttributeError(f"module 'filterbank.explain' has no attribute {name!r}")
 
+
 __all__ = [
-    "Explanation", "Snapshot", "arithmetic_text", "cell", "count_params", "feature_maps", "grad_cam",
-    "gradients", "gradients_text", "layer_arithmetic", "map_text", "maps_text", "pool_winners",
-    "saliency", "winners_text",
+    "Explanation",
+    "Snapshot",
+    "arithmetic_text",
+    "cell",
+    "count_params",
+    "feature_maps",
+    "grad_cam",
+    "gradients",
+    "gradients_text",
+    "layer_arithmetic",
+    "map_text",
+    "maps_text",
+    "pool_winners",
+    "saliency",
+    "winners_text",
 ]

@@ -96,9 +96,11 @@ def cell(model, x, layer, index) -> Explanation:
     from .cell_other import explain_other
 
     if isinstance(V.resolve_layer(model, layer), InputLayer):
-        raise ValueError(f"Layer '{V.resolve_layer(model, layer).name}' is the model's input: "
-                         "it computes nothing to explain. Pick a layer after it (its values "
-                         "are the sample itself).")
+        raise ValueError(
+            f"Layer '{V.resolve_layer(model, layer).name}' is the model's input: "
+            "it computes nothing to explain. Pick a layer after it (its values "
+            "are the sample itself)."
+        )
     if isinstance(x, Snapshot):
         snap = x
         layer = V.resolve_layer(model, layer)

@@ -30,12 +30,19 @@ from pathlib import Path
 from .preprocess import MAX_UPLOAD_BYTES, BadInput, check_pixels, decode_image
 from .session import MODEL_FILE, ExploreSession
 
-MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024      # the image plus multipart framing
-STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8", ".png": "image/png", ".txt": "text/plain"}
-CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-       "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'")
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # the image plus multipart framing
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".txt": "text/plain",
+}
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 log = logging.getLogger("filterbank.explore")
 
 
@@ -45,8 +52,10 @@ def resolve_model_path(path) -> tuple[Path, Path]:
     if path.is_dir():
         model = path / MODEL_FILE
         if not model.is_file():
-            raise FileNotFoundError(f"{str(path)!r} holds no {MODEL_FILE}; pass a run folder "
-                                    f"written by 'filterbank train' or a model file.")
+            raise FileNotFoundError(
+                f"{str(path)!r} holds no {MODEL_FILE}; pass a run folder "
+                f"written by 'filterbank train' or a model file."
+            )
         return model, path
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
@@ -111,16 +120,25 @@ class BodyLimit:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return (f"the request body is {size:,}+ bytes; the limit is {limit:,} bytes "
-            f"(image files up to {MAX_UPLOAD_BYTES:,} bytes).")
+    return (
+        f"the request body is {size:,}+ bytes; the limit is {limit:,} bytes "
+        f"(image files up to {MAX_UPLOAD_BYTES:,} bytes)."
+    )
 
 
 async def _send_json(send, status: int, message: str):
     body = json.dumps({"error": message, "status": status}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -149,11 +167,13 @@ def create_app(model_or_path, *, allowed_hosts=None):
         from starlette.concurrency import run_in_threadpool
         from starlette.exceptions import HTTPException
     except ImportError as exc:
-        raise ImportError("filterbank explore needs FastAPI and uvicorn: "
-                          "pip install filterbank[explore]") from exc
+        raise ImportError(
+            "filterbank explore needs FastAPI and uvicorn: pip install filterbank[explore]"
+        ) from exc
 
-    session = model_or_path if isinstance(model_or_path, ExploreSession) else \
-        load_session(model_or_path)
+    session = (
+        model_or_path if isinstance(model_or_path, ExploreSession) else load_session(model_or_path)
+    )
     static = _static_files()
     app = FastAPI(title="filterbank explore", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.session = session
@@ -185,16 +205,18 @@ def create_app(model_or_path, *, allowed_hosts=None):
     @app.exception_handler(Exception)
     async def _unexpected(request, exc: Exception):
         log.exception("unexpected error on %s", request.url.path)
-        return error(500, f"internal error ({type(exc).__name__}); the server log has the "
-                          "details.")
+        return error(500, f"internal error ({type(exc).__name__}); the server log has the details.")
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
         if allowed_hosts is not None:
             host = request.headers.get("host", "").rsplit(":", 1)[0]
             if host not in allowed_hosts:
-                return error(400, f"unexpected Host header {host!r}; open the page at the "
-                                  "address 'filterbank explore' printed.")
+                return error(
+                    400,
+                    f"unexpected Host header {host!r}; open the page at the "
+                    "address 'filterbank explore' printed.",
+                )
         response = await call_next(request)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = CSP
@@ -204,8 +226,9 @@ def create_app(model_or_path, *, allowed_hosts=None):
     # ---- the page ----------------------------------------------------------------------
     def _file(name: str):
         if name not in static:
-            raise BadInput(f"no static file {name!r}; the page's files are "
-                           f"{', '.join(sorted(static))}.", 404)
+            raise BadInput(
+                f"no static file {name!r}; the page's files are {', '.join(sorted(static))}.", 404
+            )
         body, kind = static[name]
         return Response(body, media_type=kind, headers={"Cache-Control": "no-cache"})
 
@@ -235,21 +258,32 @@ def create_app(model_or_path, *, allowed_hosts=None):
             options.update(request.query_params)
             frame = str(options.get("frame", "mnist")).lower() not in ("0", "false", "no", "none")
             pixels, notes = await run_in_threadpool(
-                decode_image, data, session.input_shape,
-                light_on_dark=session.data_info["light_on_dark"], frame=frame)
+                decode_image,
+                data,
+                session.input_shape,
+                light_on_dark=session.data_info["light_on_dark"],
+                frame=frame,
+            )
             return pixels, options, notes
         if kind not in ("application/json", ""):
-            raise BadInput(f"send JSON {{\"pixels\": [[...]]}} or a multipart image upload; "
-                           f"got content type {kind!r}.", 415)
+            raise BadInput(
+                f'send JSON {{"pixels": [[...]]}} or a multipart image upload; '
+                f"got content type {kind!r}.",
+                415,
+            )
         body = await request.body()
         try:
             payload = json.loads(body or b"null")
         except (ValueError, RecursionError):
-            raise BadInput("the request body is not valid JSON; send {\"pixels\": [[...]]}.",
-                           400) from None
+            raise BadInput(
+                'the request body is not valid JSON; send {"pixels": [[...]]}.', 400
+            ) from None
         if not isinstance(payload, dict) or "pixels" not in payload:
-            raise BadInput("send a JSON object with \"pixels\": rows of numbers in [0, 1] of "
-                           f"the model's input size {tuple(session.input_shape)}.", 400)
+            raise BadInput(
+                'send a JSON object with "pixels": rows of numbers in [0, 1] of '
+                f"the model's input size {tuple(session.input_shape)}.",
+                400,
+            )
         pixels = check_pixels(payload["pixels"], session.input_shape)
         options = {k: v for k, v in payload.items() if k != "pixels"}
         options.update(request.query_params)
@@ -267,9 +301,9 @@ def create_app(model_or_path, *, allowed_hosts=None):
     @app.post("/api/predict")
     async def predict(request: Request):
         pixels, options, notes = await read_input(request)
-        answer = await run_in_threadpool(session.predict, pixels,
-                                         flag(options.get("activations", False)),
-                                         encoding(options))
+        answer = await run_in_threadpool(
+            session.predict, pixels, flag(options.get("activations", False)), encoding(options)
+        )
         answer["notes"] = notes
         return answer
 
@@ -277,10 +311,13 @@ def create_app(model_or_path, *, allowed_hosts=None):
     async def explain(request: Request):
         pixels, options, _ = await read_input(request)
         if "layer" not in options or "index" not in options:
-            raise BadInput("send \"layer\" (a layer name) and \"index\" ([row, column, "
-                           "channel] of its output, or [unit] for a dense layer).")
-        return await run_in_threadpool(session.explain, pixels, str(options["layer"]),
-                                       options["index"])
+            raise BadInput(
+                'send "layer" (a layer name) and "index" ([row, column, '
+                "channel] of its output, or [unit] for a dense layer)."
+            )
+        return await run_in_threadpool(
+            session.explain, pixels, str(options["layer"]), options["index"]
+        )
 
     @app.post("/api/overlay")
     async def overlay(request: Request):

@@ -22,10 +22,17 @@ from .preprocess import BadInput
 
 def layer_kind(layer) -> str:
     name = type(layer).__name__
-    for key, kind in (("Conv", "conv"), ("MaxPool", "max_pool"), ("AveragePool", "average_pool"),
-                      ("GlobalMax", "global_max_pool"), ("GlobalAverage", "global_average_pool"),
-                      ("Dense", "dense"), ("Flatten", "flatten"), ("BatchNorm", "batch_norm"),
-                      ("Dropout", "dropout")):
+    for key, kind in (
+        ("Conv", "conv"),
+        ("MaxPool", "max_pool"),
+        ("AveragePool", "average_pool"),
+        ("GlobalMax", "global_max_pool"),
+        ("GlobalAverage", "global_average_pool"),
+        ("Dense", "dense"),
+        ("Flatten", "flatten"),
+        ("BatchNorm", "batch_norm"),
+        ("Dropout", "dropout"),
+    ):
         if key in name:
             return kind
     return name.lower()
@@ -62,8 +69,11 @@ def encode(array: np.ndarray, encoding: str):
     """An array as JSON: nested ``lists``, or ``base64`` of little-endian float32 bytes."""
     array = np.asarray(array, dtype=np.float32)
     if encoding == "base64":
-        return {"shape": list(array.shape), "dtype": "float32",
-                "base64": base64.b64encode(array.astype("<f4").tobytes()).decode("ascii")}
+        return {
+            "shape": list(array.shape),
+            "dtype": "float32",
+            "base64": base64.b64encode(array.astype("<f4").tobytes()).decode("ascii"),
+        }
     return array.tolist()
 
 
@@ -95,9 +105,11 @@ def builtin_class_names(name):
         return [str(d) for d in range(10)]
     if builtin == "fashion_mnist":
         from ..datasets.fashion_mnist import CLASS_NAMES
+
         return list(CLASS_NAMES)
     if builtin == "xo":
         from ..datasets.xo import CLASS_NAMES
+
         return list(CLASS_NAMES)
     return None
 
@@ -122,8 +134,9 @@ def explain_module():
     try:
         from .. import explain
     except ImportError:
-        raise BadInput("this filterbank has no explain package; cell arithmetic needs it.",
-                       501) from None
+        raise BadInput(
+            "this filterbank has no explain package; cell arithmetic needs it.", 501
+        ) from None
     return explain
 
 
@@ -142,6 +155,17 @@ def plain(value):
     return value
 
 
-__all__ = ["activation_name", "builtin_class_names", "config_line", "encode",
-           "explain_available", "explain_module", "inbound", "layer_kind", "plain",
-           "probabilities", "producer_name", "shape_of"]
+__all__ = [
+    "activation_name",
+    "builtin_class_names",
+    "config_line",
+    "encode",
+    "explain_available",
+    "explain_module",
+    "inbound",
+    "layer_kind",
+    "plain",
+    "probabilities",
+    "producer_name",
+    "shape_of",
+]

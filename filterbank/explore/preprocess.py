@@ -30,8 +30,8 @@ import io
 
 import numpy as np
 
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024       # an image file; a photo of a digit is far smaller
-MAX_IMAGE_PIXELS = 4096 * 4096           # refused before decompression (bombs)
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # an image file; a photo of a digit is far smaller
+MAX_IMAGE_PIXELS = 4096 * 4096  # refused before decompression (bombs)
 MAX_IMAGE_SIDE = 8192
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -60,27 +60,37 @@ def check_pixels(pixels, shape) -> np.ndarray:
     h, w, c = shape
     expected = f"({h}, {w}, {c})" if c != 1 else f"({h}, {w}) or ({h}, {w}, 1)"
     if not isinstance(pixels, list):
-        raise BadInput(f"pixels must be a nested list of numbers of shape {expected}, got "
-                       f"{type(pixels).__name__}.")
+        raise BadInput(
+            f"pixels must be a nested list of numbers of shape {expected}, got "
+            f"{type(pixels).__name__}."
+        )
     try:
         x = np.asarray(pixels, dtype=np.float64)
     except (ValueError, TypeError):
-        raise BadInput(f"pixels must be a nested list of numbers of shape {expected} with "
-                       "rows of equal length; got ragged rows or non-numbers.") from None
+        raise BadInput(
+            f"pixels must be a nested list of numbers of shape {expected} with "
+            "rows of equal length; got ragged rows or non-numbers."
+        ) from None
     if x.ndim == 2 and c == 1:
         x = x[..., None]
     if x.shape != (h, w, c):
         got = tuple(x.shape[:-1]) if x.ndim == 3 and c == 1 and x.shape[-1] == 1 else x.shape
-        raise BadInput(f"pixels must have shape {expected} (the model's input, height x width "
-                       f"x channels), got {tuple(got)}.")
+        raise BadInput(
+            f"pixels must have shape {expected} (the model's input, height x width "
+            f"x channels), got {tuple(got)}."
+        )
     bad = ~np.isfinite(x)
     if bad.any():
         r, col = (int(v) for v in np.argwhere(bad)[0][:2])
-        raise BadInput(f"pixels hold {int(bad.sum())} NaN or infinite value(s) (first at row "
-                       f"{r}, column {col}); every pixel must be a number in [0, 1].")
+        raise BadInput(
+            f"pixels hold {int(bad.sum())} NaN or infinite value(s) (first at row "
+            f"{r}, column {col}); every pixel must be a number in [0, 1]."
+        )
     if x.min() < 0 or x.max() > 1:
-        raise BadInput(f"pixels must lie in [0, 1] (0 dark, 1 bright), got values from "
-                       f"{x.min():g} to {x.max():g}; divide 0..255 values by 255.")
+        raise BadInput(
+            f"pixels must lie in [0, 1] (0 dark, 1 bright), got values from "
+            f"{x.min():g} to {x.max():g}; divide 0..255 values by 255."
+        )
     return x.astype(np.float32)
 
 
@@ -107,8 +117,9 @@ def center_of_mass(img: np.ndarray) -> tuple[float, float]:
     return (float(img.sum(axis=1) @ rows) / total, float(img.sum(axis=0) @ cols) / total)
 
 
-def mnist_frame(img: np.ndarray, size: int = 28, box: int | None = None,
-                threshold: float = 0.05) -> np.ndarray:
+def mnist_frame(
+    img: np.ndarray, size: int = 28, box: int | None = None, threshold: float = 0.05
+) -> np.ndarray:
     """Frame a light-on-dark 2-D image like MNIST: bounding box -> ``box`` px -> centred by mass.
 
     ``box`` defaults to ``round(size * 20 / 28)`` (20 for 28). Returns float32 (size, size) in
@@ -128,11 +139,12 @@ def mnist_frame(img: np.ndarray, size: int = 28, box: int | None = None,
     scale = box / max(ch, cw)
     nh, nw = max(1, round(ch * scale)), max(1, round(cw * scale))
     small = Image.fromarray((crop * 255).astype(np.uint8)).resize(
-        (nw, nh), resample=Image.Resampling.BILINEAR)
+        (nw, nh), resample=Image.Resampling.BILINEAR
+    )
     small = np.asarray(small, np.float32) / 255.0
     # Place the box in the middle, then shift by whole pixels so its mass sits at the centre.
     top, left = (size - nh) // 2, (size - nw) // 2
-    out[top:top + nh, left:left + nw] = small
+    out[top : top + nh, left : left + nw] = small
     cy, cx = center_of_mass(out)
     dy, dx = round(size / 2 - cy), round(size / 2 - cx)
     shifted = np.zeros_like(out)
@@ -153,8 +165,9 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
 
     h, w, c = shape
     if len(data) > MAX_UPLOAD_BYTES:
-        raise BadInput(f"the image file is {len(data):,} bytes; the limit is "
-                       f"{MAX_UPLOAD_BYTES:,} bytes.", 413)
+        raise BadInput(
+            f"the image file is {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,} bytes.", 413
+        )
     if not data:
         raise BadInput("the uploaded file is empty; send a PNG or JPEG image.", 415)
     if c not in _MODES:
@@ -165,9 +178,12 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
             # The header gives the size before any pixel is decompressed: refuse bombs here.
             iw, ih = img.size
             if iw * ih > MAX_IMAGE_PIXELS or max(iw, ih) > MAX_IMAGE_SIDE:
-                raise BadInput(f"the image is {iw}x{ih} pixels; the limit is "
-                               f"{MAX_IMAGE_PIXELS:,} pixels and {MAX_IMAGE_SIDE} per side. "
-                               "Shrink it first.", 413)
+                raise BadInput(
+                    f"the image is {iw}x{ih} pixels; the limit is "
+                    f"{MAX_IMAGE_PIXELS:,} pixels and {MAX_IMAGE_SIDE} per side. "
+                    "Shrink it first.",
+                    413,
+                )
             img.seek(0)
             img.load()
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -182,11 +198,17 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
     except BadInput:
         raise
     except Image.DecompressionBombError as exc:
-        raise BadInput(f"the image is too large to decode ({exc}); the limit is "
-                       f"{MAX_IMAGE_PIXELS:,} pixels. Shrink it first.", 413) from None
+        raise BadInput(
+            f"the image is too large to decode ({exc}); the limit is "
+            f"{MAX_IMAGE_PIXELS:,} pixels. Shrink it first.",
+            413,
+        ) from None
     except UnidentifiedImageError:
-        raise BadInput("the uploaded file is not an image Pillow can read (PNG, JPEG, GIF, BMP "
-                       "or WebP expected).", 415) from None
+        raise BadInput(
+            "the uploaded file is not an image Pillow can read (PNG, JPEG, GIF, BMP "
+            "or WebP expected).",
+            415,
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise BadInput(f"the image file is damaged or truncated: {exc}", 415) from None
     if should_invert(full, "auto", light_on_dark):
@@ -194,12 +216,17 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
         notes.append("inverted to match the training images (light on dark)")
     if frame and c == 1 and h == w:
         x = mnist_frame(full[..., 0], h)[..., None]
-        notes.append("framed like MNIST: bounding box scaled into "
-                     f"{max(1, round(h * 20 / 28))}x{max(1, round(h * 20 / 28))}, "
-                     "centred by mass")
+        notes.append(
+            "framed like MNIST: bounding box scaled into "
+            f"{max(1, round(h * 20 / 28))}x{max(1, round(h * 20 / 28))}, "
+            "centred by mass"
+        )
     else:
-        pil = Image.fromarray(np.round(full * 255).astype(np.uint8).squeeze(-1) if c == 1
-                              else np.round(full * 255).astype(np.uint8))
+        pil = Image.fromarray(
+            np.round(full * 255).astype(np.uint8).squeeze(-1)
+            if c == 1
+            else np.round(full * 255).astype(np.uint8)
+        )
         if pil.size != (w, h):
             pil = pil.resize((w, h), resample=Image.Resampling.BILINEAR)
             notes.append(f"resized from {iw}x{ih} to {w}x{h}")
@@ -207,6 +234,15 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
     return x.astype(np.float32), notes
 
 
-__all__ = ["ALLOWED_FORMATS", "BadInput", "MAX_IMAGE_PIXELS", "MAX_UPLOAD_BYTES",
-           "center_of_mass", "check_pixels", "decode_image", "from_model_range",
-           "mnist_frame", "to_model_range"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "BadInput",
+    "MAX_IMAGE_PIXELS",
+    "MAX_UPLOAD_BYTES",
+    "center_of_mass",
+    "check_pixels",
+    "decode_image",
+    "from_model_range",
+    "mnist_frame",
+    "to_model_range",
+]

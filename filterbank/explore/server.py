@@ -27,14 +27,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None,
-                    timeout: float = 20.0):
+def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, timeout: float = 20.0):
     """Serve ``app`` on ``host:port`` (a free port by default); yields the base URL."""
     import uvicorn
 
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="explore-server", daemon=True)
     thread.start()

@@ -21,8 +21,11 @@ from .core import ActivationMixin
 
 def _is_number(v) -> bool:
     # NaN compares false with everything, so "< 0" checks let it through: refuse it here.
-    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            and not np.isnan(v))
+    return (
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, bool)
+        and not np.isnan(v)
+    )
 
 
 class ReLU(Layer):
@@ -70,8 +73,11 @@ class ReLU(Layer):
             y = _ops.relu_forward(inputs)
         else:
             dt = inputs.dtype.type
-            below = (dt(self.negative_slope) * (inputs - dt(self.threshold))
-                     if self.negative_slope else dt(0))
+            below = (
+                dt(self.negative_slope) * (inputs - dt(self.threshold))
+                if self.negative_slope
+                else dt(0)
+            )
             y = np.where(inputs > dt(self.threshold), inputs, below)
             y = y.astype(inputs.dtype, copy=False)
             if self.max_value is not None:
@@ -91,8 +97,9 @@ class ReLU(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(max_value=self.max_value, negative_slope=self.negative_slope,
-                      threshold=self.threshold)
+        config.update(
+            max_value=self.max_value, negative_slope=self.negative_slope, threshold=self.threshold
+        )
         return config
 
 
@@ -111,8 +118,11 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
-            warnings.warn("LeakyReLU argument `alpha` is deprecated; use `negative_slope`.",
-                          DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "LeakyReLU argument `alpha` is deprecated; use `negative_slope`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         super().__init__(**kwargs)
         if not _is_number(negative_slope) or negative_slope < 0:
             raise ValueError(
@@ -168,8 +178,9 @@ class Softmax(ActivationMixin, Layer):
         if self.axis == -1:
             self.activation = _activations.softmax
         else:
-            self.activation = _activations.Activation(f"softmax_axis_{self.axis}",
-                                                      self._softmax, self._softmax_backward)
+            self.activation = _activations.Activation(
+                f"softmax_axis_{self.axis}", self._softmax, self._softmax_backward
+            )
 
     def _softmax(self, x):
         return _ops.softmax_forward(x, axis=self.axis)

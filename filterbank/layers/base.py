@@ -289,7 +289,8 @@ class Layer:
             )
         for i, (name, w) in enumerate(zip(names, weights)):
             w = weights[i] = check_weight_values(
-                w, self.params[name].dtype, f"Layer '{self.name}'.set_weights: weight '{name}'")
+                w, self.params[name].dtype, f"Layer '{self.name}'.set_weights: weight '{name}'"
+            )
             if w.shape != self.params[name].shape:
                 raise ValueError(
                     f"Layer '{self.name}' weight '{name}' expects shape {fmt_shape(self.params[name].shape)}, "
@@ -327,13 +328,17 @@ class Layer:
             hint = " " + self._channel_hint
             if self._batch_input_shape is not None and tuple(shape) == self._batch_input_shape:
                 given = fmt_shape(self._batch_input_shape[1:])
-                hint = (f" Its input_shape={given} has no channel axis: pass "
-                        f"input_shape={fmt_shape((*self._batch_input_shape[1:], 1))} for "
-                        "one-channel data (and give the data that axis too: x[..., None]).")
+                hint = (
+                    f" Its input_shape={given} has no channel axis: pass "
+                    f"input_shape={fmt_shape((*self._batch_input_shape[1:], 1))} for "
+                    "one-channel data (and give the data that axis too: x[..., None])."
+                )
             elif shape[0] is not None and shape[-1] in (1, 3, 4):
                 # A real array whose last axis looks like channels: one sample, no batch axis.
-                hint = (" It looks like one sample without the batch axis: use x[None] (or, "
-                        "for a batch of one-channel images, x[..., None]).")
+                hint = (
+                    " It looks like one sample without the batch axis: use x[None] (or, "
+                    "for a batch of one-channel images, x[..., None])."
+                )
         raise ValueError(
             f"Input {index} of layer '{self.name}' expects {self.expected_ndim} dims {self.axes}, "
             f"got shape {fmt_shape(shape)}.{hint}".replace("dims ,", "dims,")
@@ -438,8 +443,10 @@ class Layer:
 
     def _no_weight(self, name):
         if not self.built:
-            return (f"Layer '{self.name}' is not built yet, so it has no {name}. Call it on an "
-                    "input (or build it) first.")
+            return (
+                f"Layer '{self.name}' is not built yet, so it has no {name}. Call it on an "
+                "input (or build it) first."
+            )
         return f"Layer '{self.name}' ({type(self).__name__}) has no weight named {name!r}."
 
     def __call__(self, inputs, training=None):

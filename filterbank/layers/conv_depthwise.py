@@ -34,9 +34,14 @@ def int_tuple(layer, arg, value, rank, minimum=1):
     """Keras's rule: an int means the same value on every spatial axis."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value,) * rank
-    ok = isinstance(value, (tuple, list)) and len(value) == rank and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
-        for v in value)
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == rank
+        and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+            for v in value
+        )
+    )
     if not ok:
         example = "3" if rank == 1 else "3 or (3, 3)"
         kind = "positive" if minimum >= 1 else "non-negative"
@@ -47,16 +52,25 @@ def int_tuple(layer, arg, value, rank, minimum=1):
     return tuple(int(v) for v in value)
 
 
-def conv_geometry_args(layer, rank, kernel_size, strides, padding, data_format, dilation_rate,
-                       paddings=("valid", "same")):
+def conv_geometry_args(
+    layer,
+    rank,
+    kernel_size,
+    strides,
+    padding,
+    data_format,
+    dilation_rate,
+    paddings=("valid", "same"),
+):
     """Validate and set kernel_size, strides, padding, dilation_rate (as Conv2D does)."""
     layer.kernel_size = int_tuple(layer, "kernel_size", kernel_size, rank)
     layer.strides = int_tuple(layer, "strides", strides, rank)
     layer.dilation_rate = int_tuple(layer, "dilation_rate", dilation_rate, rank)
     key = padding.lower() if isinstance(padding, str) else padding
     if key not in paddings:
-        raise unknown_name("padding", padding, paddings,
-                           where=f"Layer '{layer.name}' argument padding")
+        raise unknown_name(
+            "padding", padding, paddings, where=f"Layer '{layer.name}' argument padding"
+        )
     layer.padding = key
     layer.data_format = check_data_format(layer.name, data_format)
     if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
@@ -96,11 +110,26 @@ class _DepthwiseBase(ActivationMixin, Layer):
     axes = "(batch, height, width, channels)"
     _depthwise_weight = "kernel"
 
-    def _set_depthwise_args(self, kernel_size, strides, padding, data_format, dilation_rate,
-                            depth_multiplier, activation, use_bias, depthwise_initializer,
-                            bias_initializer, depthwise_regularizer, bias_regularizer):
-        if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, (int, np.integer))
-                or depth_multiplier < 1):
+    def _set_depthwise_args(
+        self,
+        kernel_size,
+        strides,
+        padding,
+        data_format,
+        dilation_rate,
+        depth_multiplier,
+        activation,
+        use_bias,
+        depthwise_initializer,
+        bias_initializer,
+        depthwise_regularizer,
+        bias_regularizer,
+    ):
+        if (
+            isinstance(depth_multiplier, bool)
+            or not isinstance(depth_multiplier, (int, np.integer))
+            or depth_multiplier < 1
+        ):
             raise ValueError(
                 f"Layer '{self.name}' argument depth_multiplier expects a positive integer (the "
                 f"filters per input channel), got {depth_multiplier!r}. Pass e.g. "
@@ -125,17 +154,29 @@ class _DepthwiseBase(ActivationMixin, Layer):
         self._output_spatial(shape)
 
     def _output_spatial(self, shape):
-        return _conv.check_fits(f"Layer '{self.name}'", shape[1:3], self.kernel_size,
-                                self.strides, self.padding, self.dilation_rate,
-                                ("height", "width"))
+        return _conv.check_fits(
+            f"Layer '{self.name}'",
+            shape[1:3],
+            self.kernel_size,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            ("height", "width"),
+        )
 
     def _geometry(self, shape):
         geo = self._plans.get(shape)
         if geo is None:
             self.check_input_shape(shape)
             k_shape = (*self.kernel_size, shape[-1], self.depth_multiplier)
-            geo = _dw.depthwise_geometry(shape, k_shape, self.strides, self.padding,
-                                         self.dilation_rate, where=f"Layer '{self.name}'")
+            geo = _dw.depthwise_geometry(
+                shape,
+                k_shape,
+                self.strides,
+                self.padding,
+                self.dilation_rate,
+                where=f"Layer '{self.name}'",
+            )
             if len(self._plans) >= 8:
                 self._plans.clear()
             self._plans[shape] = geo
@@ -147,8 +188,9 @@ class _DepthwiseBase(ActivationMixin, Layer):
         pads, out_hw = self._geometry(inputs.shape)
         w = self.params[self._depthwise_weight].astype(inputs.dtype, copy=False)
         b = None if bias is None else bias.astype(inputs.dtype, copy=False)
-        return _dw.depthwise_run(np.ascontiguousarray(inputs), w, b, self.strides, pads,
-                                 self.dilation_rate, out_hw)
+        return _dw.depthwise_run(
+            np.ascontiguousarray(inputs), w, b, self.strides, pads, self.dilation_rate, out_hw
+        )
 
     def backward(self, grad):
         return self.backward_preactivation(self._activation_grad(grad))
@@ -188,39 +230,72 @@ class DepthwiseConv2D(_DepthwiseBase):
         ((None, 13, 8, 6), 96)
     """
 
-    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        depth_multiplier=1,
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self._set_depthwise_args(kernel_size, strides, padding, data_format, dilation_rate,
-                                 depth_multiplier, activation, use_bias, depthwise_initializer,
-                                 bias_initializer, depthwise_regularizer, bias_regularizer)
+        self._set_depthwise_args(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            depth_multiplier,
+            activation,
+            use_bias,
+            depthwise_initializer,
+            bias_initializer,
+            depthwise_regularizer,
+            bias_regularizer,
+        )
         self._plans = {}
 
     def build(self, input_shape):
         c = known_channels(self, input_shape)
-        self.add_weight("kernel", (*self.kernel_size, c, self.depth_multiplier),
-                        self.depthwise_initializer, regularizer=self.depthwise_regularizer)
+        self.add_weight(
+            "kernel",
+            (*self.kernel_size, c, self.depth_multiplier),
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+        )
         if self.use_bias:
-            self.add_weight("bias", (c * self.depth_multiplier,), self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+            self.add_weight(
+                "bias",
+                (c * self.depth_multiplier,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+            )
         self.built = True
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
         Layer.check_input_shape(self, input_shape)
         c = input_shape[-1]
-        return (input_shape[0], *self._output_spatial(input_shape),
-                None if c is None else c * self.depth_multiplier)
+        return (
+            input_shape[0],
+            *self._output_spatial(input_shape),
+            None if c is None else c * self.depth_multiplier,
+        )
 
     def forward(self, inputs, training=False):
         z, self._cache = self._depthwise(inputs, self.params.get("bias"))
         return self._activate(z)
 
     def backward_preactivation(self, grad_z):
-        dx, dw, db = _dw.depthwise_conv2d_backward(grad_z, self._cache,
-                                                   self.compute_input_grad)
+        dx, dw, db = _dw.depthwise_conv2d_backward(grad_z, self._cache, self.compute_input_grad)
         self.grads["kernel"] = dw
         if self.use_bias:
             self.grads["bias"] = db
@@ -255,16 +330,41 @@ class SeparableConv2D(_DepthwiseBase):
 
     _depthwise_weight = "depthwise_kernel"
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        depth_multiplier=1,
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        pointwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        pointwise_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _check_positive_int(self.name, "filters", filters)
-        self._set_depthwise_args(kernel_size, strides, padding, data_format, dilation_rate,
-                                 depth_multiplier, activation, use_bias, depthwise_initializer,
-                                 bias_initializer, depthwise_regularizer, bias_regularizer)
+        self._set_depthwise_args(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            depth_multiplier,
+            activation,
+            use_bias,
+            depthwise_initializer,
+            bias_initializer,
+            depthwise_regularizer,
+            bias_regularizer,
+        )
         self.pointwise_initializer = _initializers.get(pointwise_initializer)
         self.pointwise_regularizer = _regularizers.get(pointwise_regularizer)
         self._plans = {}
@@ -272,13 +372,22 @@ class SeparableConv2D(_DepthwiseBase):
     def build(self, input_shape):
         c = known_channels(self, input_shape)
         cm = c * self.depth_multiplier
-        self.add_weight("depthwise_kernel", (*self.kernel_size, c, self.depth_multiplier),
-                        self.depthwise_initializer, regularizer=self.depthwise_regularizer)
-        self.add_weight("pointwise_kernel", (1, 1, cm, self.filters), self.pointwise_initializer,
-                        regularizer=self.pointwise_regularizer)
+        self.add_weight(
+            "depthwise_kernel",
+            (*self.kernel_size, c, self.depth_multiplier),
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+        )
+        self.add_weight(
+            "pointwise_kernel",
+            (1, 1, cm, self.filters),
+            self.pointwise_initializer,
+            regularizer=self.pointwise_regularizer,
+        )
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+            self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -291,12 +400,14 @@ class SeparableConv2D(_DepthwiseBase):
         pw = self.params["pointwise_kernel"].astype(z.dtype, copy=False)
         b = self.params.get("bias")
         y, self._cache = _dw.separable_pointwise(
-            z, dcache, pw, None if b is None else b.astype(z.dtype, copy=False))
+            z, dcache, pw, None if b is None else b.astype(z.dtype, copy=False)
+        )
         return self._activate(y)
 
     def backward_preactivation(self, grad_z):
-        dx, ddw, dpw, db = _dw.separable_conv2d_backward(grad_z, self._cache,
-                                                         self.compute_input_grad)
+        dx, ddw, dpw, db = _dw.separable_conv2d_backward(
+            grad_z, self._cache, self.compute_input_grad
+        )
         self.grads["depthwise_kernel"] = ddw
         self.grads["pointwise_kernel"] = dpw
         if self.use_bias:

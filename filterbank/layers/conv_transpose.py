@@ -27,18 +27,34 @@ from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set
 class _ConvTranspose(ActivationMixin, Layer):
     rank = 2
 
-    def __init__(self, filters, kernel_size, strides, padding, output_padding, data_format,
-                 dilation_rate, activation, use_bias, kernel_initializer, bias_initializer,
-                 kernel_regularizer, bias_regularizer, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides,
+        padding,
+        output_padding,
+        data_format,
+        dilation_rate,
+        activation,
+        use_bias,
+        kernel_initializer,
+        bias_initializer,
+        kernel_regularizer,
+        bias_regularizer,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _check_positive_int(self.name, "filters", filters)
-        conv_geometry_args(self, self.rank, kernel_size, strides, padding, data_format,
-                           dilation_rate)
+        conv_geometry_args(
+            self, self.rank, kernel_size, strides, padding, data_format, dilation_rate
+        )
         if output_padding is None:
             self.output_padding = None
         else:
-            self.output_padding = int_tuple(self, "output_padding", output_padding, self.rank,
-                                            minimum=0)
+            self.output_padding = int_tuple(
+                self, "output_padding", output_padding, self.rank, minimum=0
+            )
             for i, (op, s) in enumerate(zip(self.output_padding, self.strides)):
                 if op >= s:
                     raise ValueError(
@@ -47,16 +63,26 @@ class _ConvTranspose(ActivationMixin, Layer):
                         f"{self.output_padding} with strides={self.strides} (axis {i}: {op} >= "
                         f"{s}). Use output_padding=None, or values below the strides."
                     )
-        set_kernel_layer_args(self, activation, use_bias, kernel_initializer, bias_initializer,
-                              kernel_regularizer, bias_regularizer)
+        set_kernel_layer_args(
+            self,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+        )
         self._plans = {}
 
     # ---- shapes ---------------------------------------------------------------------------
     def _spatial_out(self, sizes):
         ops = self.output_padding or (None,) * self.rank
-        out = tuple(_ct.transpose_output_length(n, k, s, self.padding, op, d)
-                    for n, k, s, op, d in zip(sizes, self.kernel_size, self.strides, ops,
-                                              self.dilation_rate))
+        out = tuple(
+            _ct.transpose_output_length(n, k, s, self.padding, op, d)
+            for n, k, s, op, d in zip(
+                sizes, self.kernel_size, self.strides, ops, self.dilation_rate
+            )
+        )
         if any(o is not None and o < 1 for o in out):
             raise ValueError(
                 f"Layer '{self.name}' would give an empty output {out} for input sizes "
@@ -74,11 +100,16 @@ class _ConvTranspose(ActivationMixin, Layer):
 
     def build(self, input_shape):
         c = known_channels(self, input_shape)
-        self.add_weight("kernel", (*self.kernel_size, self.filters, c),
-                        self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.add_weight(
+            "kernel",
+            (*self.kernel_size, self.filters, c),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+            self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -94,8 +125,14 @@ class _ConvTranspose(ActivationMixin, Layer):
             w_shape = self.params["kernel"].shape
             if self.rank == 1:
                 w_shape = (1, *w_shape)
-            plan = _ct.TransposePlan.make(shape4, w_shape, self._strides2, self.padding,
-                                          self._output_padding2, self._dilation2)
+            plan = _ct.TransposePlan.make(
+                shape4,
+                w_shape,
+                self._strides2,
+                self.padding,
+                self._output_padding2,
+                self._dilation2,
+            )
             if len(self._plans) >= 8:
                 self._plans.clear()
             self._plans[shape4] = plan
@@ -166,13 +203,39 @@ class Conv2DTranspose(_ConvTranspose):
     expected_ndim = 4
     axes = "(batch, height, width, channels)"
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
-        super().__init__(filters, kernel_size, strides, padding, output_padding, data_format,
-                         dilation_rate, activation, use_bias, kernel_initializer,
-                         bias_initializer, kernel_regularizer, bias_regularizer, **kwargs)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            output_padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
         self._strides2, self._dilation2 = self.strides, self.dilation_rate
         self._output_padding2 = self.output_padding
 
@@ -194,14 +257,39 @@ class Conv1DTranspose(_ConvTranspose):
     axes = "(batch, steps, channels)"
     _channel_hint = "Add a channel axis: x[..., None]."
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
-        super().__init__(filters, kernel_size, strides, padding, output_padding, data_format,
-                         dilation_rate, activation, use_bias, kernel_initializer,
-                         bias_initializer, kernel_regularizer, bias_regularizer, **kwargs)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            output_padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
         self._strides2 = (1, *self.strides)
         self._dilation2 = (1, *self.dilation_rate)
         self._output_padding2 = None if self.output_padding is None else (0, *self.output_padding)
-

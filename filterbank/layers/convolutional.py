@@ -47,10 +47,22 @@ class _Conv(ActivationMixin, Layer):
     spatial_axes: tuple = ("height", "width")
     paddings: tuple = _conv.PADDINGS_2D
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _check_positive_int(self.name, "filters", filters)
         self.kernel_size = self._tuple_arg("kernel_size", kernel_size)
@@ -64,8 +76,15 @@ class _Conv(ActivationMixin, Layer):
                 f"Keras), got strides={self.strides} and dilation_rate={self.dilation_rate}. "
                 "Use strides=1 with a dilation, or dilation_rate=1 with strides."
             )
-        set_kernel_layer_args(self, activation, use_bias, kernel_initializer, bias_initializer,
-                              kernel_regularizer, bias_regularizer)
+        set_kernel_layer_args(
+            self,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+        )
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
@@ -76,14 +95,18 @@ class _Conv(ActivationMixin, Layer):
         """Keras's rule: an int means the same value on every spatial axis."""
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             value = (value,) * self.rank  # the message then shows what the int stood for
-        return check_int_tuple(self.name, arg, value, self.rank,
-                               "3" if self.rank == 1 else "3 or (3, 3)")
+        return check_int_tuple(
+            self.name, arg, value, self.rank, "3" if self.rank == 1 else "3 or (3, 3)"
+        )
 
     def _padding_arg(self, padding):
         if isinstance(padding, (int, np.integer, tuple, list)) and not isinstance(padding, bool):
-            fix = ("put layers.ZeroPadding2D(P) before this layer and keep padding='valid'"
-                   if self.rank == 2 else "pad the sequence yourself (np.pad) or use "
-                   "padding='same' (k//2 zeros each side for an odd kernel size k)")
+            fix = (
+                "put layers.ZeroPadding2D(P) before this layer and keep padding='valid'"
+                if self.rank == 2
+                else "pad the sequence yourself (np.pad) or use "
+                "padding='same' (k//2 zeros each side for an odd kernel size k)"
+            )
             raise ValueError(
                 f"Layer '{self.name}' argument padding expects a name, one of "
                 f"{', '.join(repr(p) for p in self.paddings)} (Keras), got {padding!r}. For an "
@@ -92,8 +115,9 @@ class _Conv(ActivationMixin, Layer):
             )
         key = padding.lower() if isinstance(padding, str) else padding
         if key not in self.paddings:
-            raise unknown_name("padding", padding, self.paddings,
-                               where=f"Layer '{self.name}' argument padding")
+            raise unknown_name(
+                "padding", padding, self.paddings, where=f"Layer '{self.name}' argument padding"
+            )
         return key
 
     # ---- shapes ----------------------------------------------------------------------------
@@ -115,8 +139,15 @@ class _Conv(ActivationMixin, Layer):
 
     def _output_spatial(self, shape):
         """Output sizes of the spatial axes; raises when the kernel does not fit."""
-        return _conv.check_fits(f"Layer '{self.name}'", shape[1:-1], self.kernel_size,
-                                self.strides, self.padding, self.dilation_rate, self.spatial_axes)
+        return _conv.check_fits(
+            f"Layer '{self.name}'",
+            shape[1:-1],
+            self.kernel_size,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.spatial_axes,
+        )
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -125,11 +156,16 @@ class _Conv(ActivationMixin, Layer):
                 f"Layer '{self.name}' needs a known number of channels (last axis), got shape "
                 f"{fmt_shape(input_shape)}. Give the Input a channel count, e.g. shape=(28, 28, 1)."
             )
-        self.add_weight("kernel", (*self.kernel_size, channels, self.filters),
-                        self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.add_weight(
+            "kernel",
+            (*self.kernel_size, channels, self.filters),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+            self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
         # Set here too, so build() by hand, then set_weights(), then a call keeps the weights.
         self.built = True
 
@@ -197,10 +233,17 @@ class _Conv(ActivationMixin, Layer):
     def _query(self, plan, dtype):
         (kh, kw), (sh, sw), (dh, dw) = plan.kernel, plan.strides, plan.dilation
         # A Conv1D is a Conv2D of height 1; only 3x3 kernels take the fast paths anyway.
-        return _kernels.Query(plan.x_shape, np.dtype(dtype), (kh, kw), (sh, sw), (dh, dw),
-                              self.padding if self.rank == 2 else "conv1d",
-                              self.activation.name, self.use_bias,
-                              weights_dtype=self.params["kernel"].dtype)
+        return _kernels.Query(
+            plan.x_shape,
+            np.dtype(dtype),
+            (kh, kw),
+            (sh, sw),
+            (dh, dw),
+            self.padding if self.rank == 2 else "conv1d",
+            self.activation.name,
+            self.use_bias,
+            weights_dtype=self.params["kernel"].dtype,
+        )
 
     def inference_fn(self, shape, dtype):
         """A lean ``x -> y`` for inference on inputs of exactly this shape and dtype.
@@ -215,9 +258,18 @@ class _Conv(ActivationMixin, Layer):
             return None
         plan = self.plan_for(shape)
         q = self._query(plan, dtype)
-        return conv_predictor(_kernels.choose("conv2d", q), self._epilogue(q), plan, dtype, self.params, self.use_bias,
-                              self.activation.name, self.activation.forward,
-                              self._y_shape_of(plan), self.padding)
+        return conv_predictor(
+            _kernels.choose("conv2d", q),
+            self._epilogue(q),
+            plan,
+            dtype,
+            self.params,
+            self.use_bias,
+            self.activation.name,
+            self.activation.forward,
+            self._y_shape_of(plan),
+            self.padding,
+        )
 
     def grad_buffer(self, name, dtype):
         """The array ``grads[name]`` is written into on every backward (one per weight,
@@ -238,11 +290,22 @@ class _Conv(ActivationMixin, Layer):
         dz = np.ascontiguousarray(grad_z, dtype=w.dtype).reshape(plan.out_shape)
         # dx in the workspace only when the graph engine hands it straight to the layer
         # before (engine_internal_dx, set around this call); a direct call gets a new array.
-        dx_out = (self.workspace.get("dx", plan.x_shape, w.dtype)
-                  if self.compute_input_grad and self.engine_internal_dx else None)
-        dx, dw, db = plan.backward(dz, w.reshape(plan.w_shape), col, self.compute_input_grad,
-                                   self.use_bias, ws=self.workspace, x=x, dx_out=dx_out,
-                                   dw_out=self.grad_buffer("kernel", w.dtype))
+        dx_out = (
+            self.workspace.get("dx", plan.x_shape, w.dtype)
+            if self.compute_input_grad and self.engine_internal_dx
+            else None
+        )
+        dx, dw, db = plan.backward(
+            dz,
+            w.reshape(plan.w_shape),
+            col,
+            self.compute_input_grad,
+            self.use_bias,
+            ws=self.workspace,
+            x=x,
+            dx_out=dx_out,
+            dw_out=self.grad_buffer("kernel", w.dtype),
+        )
         self.grads["kernel"] = dw.reshape(w.shape)
         if self.use_bias:
             self.grads["bias"] = db
@@ -291,19 +354,50 @@ class Conv2D(_Conv):
     spatial_axes = ("height", "width")
     paddings = _conv.PADDINGS_2D
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
-        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
-                         activation, use_bias, kernel_initializer, bias_initializer,
-                         kernel_regularizer, bias_regularizer, **kwargs)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
 
     def _make_plan(self, shape):
-        pads = _conv.resolve_pads(shape[1:3], self.kernel_size, self.strides, self.padding,
-                                  self.dilation_rate)
-        return _conv.ConvPlan(tuple(shape), self.params["kernel"].shape, self.strides, pads,
-                              self.dilation_rate, where=f"Layer '{self.name}'")
+        pads = _conv.resolve_pads(
+            shape[1:3], self.kernel_size, self.strides, self.padding, self.dilation_rate
+        )
+        return _conv.ConvPlan(
+            tuple(shape),
+            self.params["kernel"].shape,
+            self.strides,
+            pads,
+            self.dilation_rate,
+            where=f"Layer '{self.name}'",
+        )
 
     @staticmethod
     def _x_shape_of(plan):
@@ -335,22 +429,52 @@ class Conv1D(_Conv):
     spatial_axes = ("steps",)
     paddings = _conv.PADDINGS_1D
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
-        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
-                         activation, use_bias, kernel_initializer, bias_initializer,
-                         kernel_regularizer, bias_regularizer, **kwargs)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
 
     def _make_plan(self, shape):
         # A 1D convolution is the 2D one of height 1: x (N, 1, L, C), kernel (1, k, C, F).
         n, length, c = shape
-        pads = ((0, 0),) + _conv.resolve_pads((length,), self.kernel_size, self.strides,
-                                              self.padding, self.dilation_rate)
-        return _conv.ConvPlan((n, 1, length, c), (1, *self.params["kernel"].shape),
-                              (1, self.strides[0]), pads, (1, self.dilation_rate[0]),
-                              where=f"Layer '{self.name}'")
+        pads = ((0, 0),) + _conv.resolve_pads(
+            (length,), self.kernel_size, self.strides, self.padding, self.dilation_rate
+        )
+        return _conv.ConvPlan(
+            (n, 1, length, c),
+            (1, *self.params["kernel"].shape),
+            (1, self.strides[0]),
+            pads,
+            (1, self.dilation_rate[0]),
+            where=f"Layer '{self.name}'",
+        )
 
     @staticmethod
     def _x_shape_of(plan):

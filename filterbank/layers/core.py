@@ -26,8 +26,15 @@ def _check_positive_int(layer_name: str, arg: str, value) -> int:
     return int(value)
 
 
-def set_kernel_layer_args(layer, activation, use_bias, kernel_initializer, bias_initializer,
-                          kernel_regularizer, bias_regularizer) -> None:
+def set_kernel_layer_args(
+    layer,
+    activation,
+    use_bias,
+    kernel_initializer,
+    bias_initializer,
+    kernel_regularizer,
+    bias_regularizer,
+) -> None:
     """Resolve and set the arguments every kernel + bias layer shares (Dense, Conv1D,
     Conv2D); :func:`kernel_layer_config` is the way back."""
     layer.activation = _activations.get(activation, f"Layer '{layer.name}' argument activation")
@@ -101,8 +108,15 @@ class Dense(ActivationMixin, Layer):
     ):
         super().__init__(**kwargs)
         self.units = _check_positive_int(self.name, "units", units)
-        set_kernel_layer_args(self, activation, use_bias, kernel_initializer, bias_initializer,
-                              kernel_regularizer, bias_regularizer)
+        set_kernel_layer_args(
+            self,
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+        )
         self._dx_buffer = None
 
     def check_input_shape(self, shape, index=0):
@@ -149,8 +163,10 @@ class Dense(ActivationMixin, Layer):
         ("epilogue")``); training runs NumPy."""
         if training:
             return None
-        return _kernels.choose("epilogue", _kernels.Query(tuple(shape), np.dtype(dtype),
-                                                          activation=self.activation.name))
+        return _kernels.choose(
+            "epilogue",
+            _kernels.Query(tuple(shape), np.dtype(dtype), activation=self.activation.name),
+        )
 
     def inference_fn(self, shape, dtype):
         """A lean ``x -> y`` for inference (the graph engine's predict path): the same
@@ -162,8 +178,9 @@ class Dense(ActivationMixin, Layer):
         params, use_bias, name = self.params, self.use_bias, self.activation.name
         activate = self.activation.forward
         no_bias = np.zeros(self.units, dtype)
-        kernel = _kernels.choose("epilogue", _kernels.Query(tuple(shape), np.dtype(dtype),
-                                                            activation=name))
+        kernel = _kernels.choose(
+            "epilogue", _kernels.Query(tuple(shape), np.dtype(dtype), activation=name)
+        )
         if kernel.name == "rows":
             # One compiled call for bias + activation: NumPy's per-call overhead is most of
             # the cost at one sample.
@@ -207,10 +224,12 @@ class Dense(ActivationMixin, Layer):
         if self.engine_internal_dx and grad_z.ndim == 2:
             # The graph engine hands dx straight to the layer before: a reused buffer.
             out = self._dx_buffer
-            if out is None or out.shape != (grad_z.shape[0], kernel.shape[0]) or \
-                    out.dtype != grad_z.dtype:
-                out = self._dx_buffer = np.empty((grad_z.shape[0], kernel.shape[0]),
-                                                 grad_z.dtype)
+            if (
+                out is None
+                or out.shape != (grad_z.shape[0], kernel.shape[0])
+                or out.dtype != grad_z.dtype
+            ):
+                out = self._dx_buffer = np.empty((grad_z.shape[0], kernel.shape[0]), grad_z.dtype)
             return np.matmul(grad_z, kernel.T, out=out)
         return grad_z @ kernel.T
 

@@ -29,8 +29,10 @@ class _Merge(Layer):
     def _require_list(self, value, what):
         """``value``: a list of shapes (``what="shape"``) or of arrays (``what="input"``)."""
         if what == "shape":
-            single = not (isinstance(value, (list, tuple))
-                          and all(isinstance(v, (list, tuple)) for v in value))
+            single = not (
+                isinstance(value, (list, tuple))
+                and all(isinstance(v, (list, tuple)) for v in value)
+            )
             desc = f"shape {fmt_shape(value)}" if single else ""
         else:
             single = not isinstance(value, (list, tuple))
@@ -48,7 +50,9 @@ class _Merge(Layer):
 
     def _maybe_build(self, input_shape, actual_shape=None):
         self._require_list(input_shape, "shape")
-        super()._maybe_build(list(input_shape), None if actual_shape is None else list(actual_shape))
+        super()._maybe_build(
+            list(input_shape), None if actual_shape is None else list(actual_shape)
+        )
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # validates the shapes

@@ -48,10 +48,21 @@ class BatchNormalization(Layer):
         (None, 26, 26, 32)
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(
@@ -119,11 +130,11 @@ class BatchNormalization(Layer):
             )
         self._build_rank = len(input_shape)
         if self.scale:
-            self.add_weight("gamma", (c,), self.gamma_initializer,
-                            regularizer=self.gamma_regularizer)
+            self.add_weight(
+                "gamma", (c,), self.gamma_initializer, regularizer=self.gamma_regularizer
+            )
         if self.center:
-            self.add_weight("beta", (c,), self.beta_initializer,
-                            regularizer=self.beta_regularizer)
+            self.add_weight("beta", (c,), self.beta_initializer, regularizer=self.beta_regularizer)
         self.add_weight("moving_mean", (c,), self.moving_mean_initializer, trainable=False)
         self.add_weight("moving_variance", (c,), self.moving_variance_initializer, trainable=False)
 
@@ -137,14 +148,16 @@ class BatchNormalization(Layer):
         mm, mv = self.params["moving_mean"], self.params["moving_variance"]
         if training and self.trainable:
             reduce = self.stats_reducer
-            y, cache = _bn.batch_norm_train_forward(inputs, gamma, beta, self.epsilon, self.axis,
-                                                    reduce=reduce)
+            y, cache = _bn.batch_norm_train_forward(
+                inputs, gamma, beta, self.epsilon, self.axis, reduce=reduce
+            )
             _bn.update_moving(mm, cache.mean, self.momentum)
             _bn.update_moving(mv, cache.var, self.momentum)
             self._cache = ("train", (cache, reduce))
         else:
-            y = _bn.batch_norm_inference_forward(inputs, mm, mv, gamma, beta, self.epsilon,
-                                                 self.axis)
+            y = _bn.batch_norm_inference_forward(
+                inputs, mm, mv, gamma, beta, self.epsilon, self.axis
+            )
             # Statistics as used now: a later training step must not change this backward.
             self._cache = ("inference", (inputs, mm.copy(), mv.copy()))
         return y
@@ -158,7 +171,8 @@ class BatchNormalization(Layer):
         else:
             x, mm, mv = cache
             dx, dgamma, dbeta = _bn.batch_norm_inference_backward(
-                grad, x, mm, mv, gamma, self.epsilon, self.axis)
+                grad, x, mm, mv, gamma, self.epsilon, self.axis
+            )
         if self.scale:
             self.grads["gamma"] = dgamma.astype(self.params["gamma"].dtype, copy=False)
         if self.center:
@@ -169,7 +183,10 @@ class BatchNormalization(Layer):
         config = super().get_config()
         ser_i, ser_r = _initializers.serialize, _regularizers.serialize
         config.update(
-            axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center,
+            axis=self.axis,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            center=self.center,
             scale=self.scale,
             beta_initializer=ser_i(self.beta_initializer),
             gamma_initializer=ser_i(self.gamma_initializer),

@@ -26,8 +26,11 @@ from .base import Layer
 
 
 def _check_epsilon(layer, epsilon):
-    ok = isinstance(epsilon, (int, float, np.integer, np.floating)) and not isinstance(
-        epsilon, bool) and epsilon > 0
+    ok = (
+        isinstance(epsilon, (int, float, np.integer, np.floating))
+        and not isinstance(epsilon, bool)
+        and epsilon > 0
+    )
     if not ok:
         raise ValueError(
             f"Layer '{layer.name}' argument epsilon expects a number > 0, got {epsilon!r}. "
@@ -37,8 +40,16 @@ def _check_epsilon(layer, epsilon):
 
 
 class _PerSampleNorm(Layer):
-    def _set_common(self, epsilon, center, scale, beta_initializer, gamma_initializer,
-                    beta_regularizer, gamma_regularizer):
+    def _set_common(
+        self,
+        epsilon,
+        center,
+        scale,
+        beta_initializer,
+        gamma_initializer,
+        beta_regularizer,
+        gamma_regularizer,
+    ):
         self.epsilon = _check_epsilon(self, epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
@@ -49,16 +60,18 @@ class _PerSampleNorm(Layer):
 
     def _add_gamma_beta(self, shape, gamma=True, beta=True):
         if gamma:
-            self.add_weight("gamma", shape, self.gamma_initializer,
-                            regularizer=self.gamma_regularizer)
+            self.add_weight(
+                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
+            )
         if beta:
-            self.add_weight("beta", shape, self.beta_initializer,
-                            regularizer=self.beta_regularizer)
+            self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
 
     def _common_config(self):
         ser_i, ser_r = _initializers.serialize, _regularizers.serialize
         return dict(
-            epsilon=self.epsilon, center=self.center, scale=self.scale,
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
             beta_initializer=ser_i(self.beta_initializer),
             gamma_initializer=ser_i(self.gamma_initializer),
             beta_regularizer=ser_r(self.beta_regularizer),
@@ -95,21 +108,39 @@ class LayerNormalization(_PerSampleNorm):
         ((None, 4, 6), 48)
     """
 
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
-                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
-                 gamma_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        rms_scaling=False,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         items = axis if isinstance(axis, (list, tuple)) else [axis]
-        if not items or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
-                                for a in items):
+        if not items or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items
+        ):
             raise ValueError(
                 f"Layer '{self.name}' argument axis expects an integer or a list of integers, "
                 f"got {axis!r}. Pass e.g. axis=-1."
             )
         self.axis = [int(a) for a in items] if isinstance(axis, (list, tuple)) else int(axis)
         self.rms_scaling = bool(rms_scaling)
-        self._set_common(epsilon, center, scale, beta_initializer, gamma_initializer,
-                         beta_regularizer, gamma_regularizer)
+        self._set_common(
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+        )
 
     def _axes_of(self, shape):
         ndim = len(shape)
@@ -127,8 +158,7 @@ class LayerNormalization(_PerSampleNorm):
         if self.built:
             want = self._param_shape
             got = tuple(shape[a] for a in axes)
-            if len(shape) != self._rank or any(g is not None and g != w
-                                                for g, w in zip(got, want)):
+            if len(shape) != self._rank or any(g is not None and g != w for g, w in zip(got, want)):
                 raise ValueError(
                     f"Input {index} of layer '{self.name}' expects {self._rank} dims with sizes "
                     f"{want} on axis {self.axis}, got shape {fmt_shape(shape)}."
@@ -143,17 +173,22 @@ class LayerNormalization(_PerSampleNorm):
                 f"{fmt_shape(input_shape)}."
             )
         self._rank, self._param_shape = len(input_shape), shape
-        self._add_gamma_beta(shape, self.scale or self.rms_scaling,
-                             self.center and not self.rms_scaling)
+        self._add_gamma_beta(
+            shape, self.scale or self.rms_scaling, self.center and not self.rms_scaling
+        )
 
     def forward(self, inputs, training=False):
         self.check_input_shape(inputs.shape)
         axes = self._axes_of(inputs.shape)
         gamma, beta = self.params.get("gamma"), self.params.get("beta")
         y, self._cache = _gn.layer_norm_forward(
-            inputs, None if gamma is None else gamma.astype(inputs.dtype, copy=False),
-            None if beta is None else beta.astype(inputs.dtype, copy=False), axes,
-            self.epsilon, self.rms_scaling)
+            inputs,
+            None if gamma is None else gamma.astype(inputs.dtype, copy=False),
+            None if beta is None else beta.astype(inputs.dtype, copy=False),
+            axes,
+            self.epsilon,
+            self.rms_scaling,
+        )
         return y
 
     def backward(self, grad):
@@ -181,12 +216,25 @@ class GroupNormalization(_PerSampleNorm):
         ((None, 8, 8, 16), 32)
     """
 
-    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
-                 gamma_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        groups=32,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if (isinstance(groups, bool) or not isinstance(groups, (int, np.integer))
-                or (groups < 1 and groups != -1)):
+        if (
+            isinstance(groups, bool)
+            or not isinstance(groups, (int, np.integer))
+            or (groups < 1 and groups != -1)
+        ):
             raise ValueError(
                 f"Layer '{self.name}' argument groups expects a positive integer (or -1 for "
                 f"one group per channel), got {groups!r}. Pass e.g. groups=8."
@@ -198,8 +246,15 @@ class GroupNormalization(_PerSampleNorm):
             )
         self.groups = int(groups)
         self.axis = int(axis)
-        self._set_common(epsilon, center, scale, beta_initializer, gamma_initializer,
-                         beta_regularizer, gamma_regularizer)
+        self._set_common(
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+        )
 
     def _axes_of(self, shape):
         ndim = len(shape)
@@ -251,7 +306,9 @@ class GroupNormalization(_PerSampleNorm):
             np.ascontiguousarray(x),
             None if gamma is None else gamma.astype(inputs.dtype, copy=False),
             None if beta is None else beta.astype(inputs.dtype, copy=False),
-            self.groups, self.epsilon)
+            self.groups,
+            self.epsilon,
+        )
         self._cache = (cache, axis, last)
         return y if last else np.moveaxis(y, -1, axis)
 

@@ -36,16 +36,20 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
-                or not 0 <= rate <= 1:
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float, np.integer, np.floating))
+            or not 0 <= rate <= 1
+        ):
             raise ValueError(
                 f"Layer '{self.name}' argument rate expects a number between 0 and 1 (the fraction "
                 f"of units to drop), got {rate!r}. Pass e.g. rate=0.5."
             )
         self.rate = float(rate)
         self.noise_shape = self._check_noise_shape(noise_shape)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
             raise ValueError(
                 f"Layer '{self.name}' argument seed expects a non-negative integer or None, "
                 f"got {seed!r}."
@@ -61,11 +65,15 @@ class Dropout(Layer):
             dims = tuple(noise_shape)
         except TypeError:
             dims = None
+
         def positive(d):
             return isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
 
-        if isinstance(noise_shape, str) or dims is None or not all(
-                d is None or positive(d) for d in dims):
+        if (
+            isinstance(noise_shape, str)
+            or dims is None
+            or not all(d is None or positive(d) for d in dims)
+        ):
             raise ValueError(
                 f"Layer '{self.name}' argument noise_shape expects a tuple of positive integers or "
                 f"None, got {noise_shape!r}. Pass e.g. noise_shape=(None, 1, 1, 32)."

@@ -36,8 +36,11 @@ def _pairs(layer, arg, value, rank, example):
     def bad():
         return ValueError(
             f"Layer '{layer.name}' argument {arg} expects a non-negative int"
-            + (", a pair (before, after)" if rank == 1 else
-               ", a pair (height, width) or ((top, bottom), (left, right))")
+            + (
+                ", a pair (before, after)"
+                if rank == 1
+                else ", a pair (height, width) or ((top, bottom), (left, right))"
+            )
             + f", got {value!r}. Pass e.g. {arg}={example}."
         )
 
@@ -58,7 +61,8 @@ def _pairs(layer, arg, value, rank, example):
             except TypeError:
                 raise bad() from None
     if len(pairs) != rank or not all(
-            len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in pairs):
+        len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in pairs
+    ):
         raise bad()
     return tuple(tuple(int(v) for v in p) for p in pairs)
 
@@ -66,8 +70,11 @@ def _pairs(layer, arg, value, rank, example):
 def _positive_sizes(layer, arg, value, rank):
     if _is_int(value):
         value = (value,) * rank
-    ok = isinstance(value, (tuple, list)) and len(value) == rank and all(
-        _is_int(v) and v >= 1 for v in value)
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == rank
+        and all(_is_int(v) and v >= 1 for v in value)
+    )
     if not ok:
         raise ValueError(
             f"Layer '{layer.name}' argument {arg} expects a positive integer"
@@ -110,8 +117,12 @@ class UpSampling2D(Layer):
                 "filterbank does not implement; use 'nearest' or 'bilinear'."
             )
         if key not in _resize.INTERPOLATIONS:
-            raise unknown_name("interpolation", interpolation, _resize.INTERPOLATIONS,
-                               where=f"Layer '{self.name}' argument interpolation")
+            raise unknown_name(
+                "interpolation",
+                interpolation,
+                _resize.INTERPOLATIONS,
+                where=f"Layer '{self.name}' argument interpolation",
+            )
         self.interpolation = key
 
     def compute_output_shape(self, input_shape):
@@ -128,8 +139,9 @@ class UpSampling2D(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(size=self.size, data_format=self.data_format,
-                      interpolation=self.interpolation)
+        config.update(
+            size=self.size, data_format=self.data_format, interpolation=self.interpolation
+        )
         return config
 
 
@@ -190,8 +202,11 @@ class _Cropping(Layer):
         return (input_shape[0], *self._cropped(input_shape), input_shape[-1])
 
     def _slices(self, shape):
-        return (slice(None),) + tuple(slice(a, n - b) for n, (a, b) in
-                                      zip(shape[1:-1], self.cropping)) + (slice(None),)
+        return (
+            (slice(None),)
+            + tuple(slice(a, n - b) for n, (a, b) in zip(shape[1:-1], self.cropping))
+            + (slice(None),)
+        )
 
     def forward(self, inputs, training=False):
         self._cropped(inputs.shape)
@@ -282,12 +297,12 @@ class ZeroPadding1D(Layer):
         a, b = self.padding
         n, steps, c = inputs.shape
         out = np.zeros((n, steps + a + b, c), dtype=inputs.dtype)
-        out[:, a:a + steps] = inputs
+        out[:, a : a + steps] = inputs
         return out
 
     def backward(self, grad):
         a, b = self.padding
-        return np.ascontiguousarray(grad[:, a:grad.shape[1] - b])
+        return np.ascontiguousarray(grad[:, a : grad.shape[1] - b])
 
     def get_config(self):
         config = super().get_config()

@@ -205,12 +205,12 @@ class ZeroPadding2D(Layer):
         (t, b), (l, r) = self.padding
         n, h, w, c = inputs.shape
         out = np.zeros((n, h + t + b, w + l + r, c), dtype=inputs.dtype)
-        out[:, t:t + h, l:l + w] = inputs
+        out[:, t : t + h, l : l + w] = inputs
         return out
 
     def backward(self, grad):
         (t, b), (l, r) = self.padding
-        return np.ascontiguousarray(grad[:, t:grad.shape[1] - b, l:grad.shape[2] - r])
+        return np.ascontiguousarray(grad[:, t : grad.shape[1] - b, l : grad.shape[2] - r])
 
     def get_config(self):
         config = super().get_config()

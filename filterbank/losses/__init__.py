@@ -42,8 +42,13 @@ bce = BCE = binary_crossentropy
 
 _CLASSES = {
     cls.__name__: cls
-    for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-                MeanSquaredError, MeanAbsoluteError)
+    for cls in (
+        CategoricalCrossentropy,
+        SparseCategoricalCrossentropy,
+        BinaryCrossentropy,
+        MeanSquaredError,
+        MeanAbsoluteError,
+    )
 }
 # Every spelling Keras accepts, keyed without case or underscores.
 _NAMES = {
@@ -99,8 +104,12 @@ def serialize(loss: Loss) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if not isinstance(loss, Loss):
         raise TypeError(f"serialize expects a Loss, got {type(loss).__name__}.")
-    return {"module": "keras.losses", "class_name": type(loss).__name__,
-            "config": loss.get_config(), "registered_name": None}
+    return {
+        "module": "keras.losses",
+        "class_name": type(loss).__name__,
+        "config": loss.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config) -> Loss:
@@ -119,9 +128,25 @@ def deserialize(config) -> Loss:
 
 
 __all__ = [
-    "Loss", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
-    "MeanSquaredError", "MeanAbsoluteError", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "binary_crossentropy", "mean_squared_error",
-    "mean_absolute_error", "mse", "mae", "bce", "MSE", "MAE", "BCE", "get", "serialize",
-    "deserialize", "squeeze_or_expand_to_same_rank",
+    "Loss",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mse",
+    "mae",
+    "bce",
+    "MSE",
+    "MAE",
+    "BCE",
+    "get",
+    "serialize",
+    "deserialize",
+    "squeeze_or_expand_to_same_rank",
 ]

@@ -115,9 +115,7 @@ class Loss:
         return values, grad
 
     def _logits_value_and_grad(self, y_true, logits, upstream, need_grad=True):
-        raise ValueError(
-            f"Loss '{self.name}' has no fused logits path (fuses_with is None)."
-        )
+        raise ValueError(f"Loss '{self.name}' has no fused logits path (fuses_with is None).")
 
     def _upstream_mask(self, y_true, y_pred):
         """Per-value mask (or None) that the reduction treats like Keras's loss mask."""

@@ -104,8 +104,15 @@ class CategoricalCrossentropy(Loss):
 
     default_name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name=None, dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         _set_smoothed_args(self, from_logits, label_smoothing, axis, fuses_with="softmax")
 
@@ -124,8 +131,12 @@ class CategoricalCrossentropy(Loss):
                     "loss='sparse_categorical_crossentropy', or one-hot encode them with "
                     f"keras.utils.to_categorical(y, {c})."
                 )
-            raise shape_error(self.name, y_true.shape, y_pred.shape,
-                              fix or "Give the labels one column per class (one-hot).")
+            raise shape_error(
+                self.name,
+                y_true.shape,
+                y_pred.shape,
+                fix or "Give the labels one column per class (one-hot).",
+            )
         y_true = y_true.astype(y_pred.dtype, copy=False)
         if self.label_smoothing:
             y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / y_pred.shape[-1]
@@ -157,8 +168,12 @@ class CategoricalCrossentropy(Loss):
         return values, grad
 
     def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
 
 
 class _SparseLabels(NamedTuple):
@@ -189,8 +204,15 @@ class SparseCategoricalCrossentropy(Loss):
 
     default_name = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits=False, ignore_class=None, axis=-1,
-                 reduction="sum_over_batch_size", name=None, dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
@@ -246,7 +268,8 @@ class SparseCategoricalCrossentropy(Loss):
             if lo < 0 or hi >= c:
                 fix = (
                     f"Give the last layer at least {hi + 1} units, or check the labels."
-                    if hi >= c else "Labels must be class indices 0, 1, 2, ..."
+                    if hi >= c
+                    else "Labels must be class indices 0, 1, 2, ..."
                 )
                 raise ValueError(
                     f"Loss '{self.name}' expects class labels in [0, {c - 1}] (the predictions "
@@ -289,8 +312,12 @@ class SparseCategoricalCrossentropy(Loss):
         return values, grad
 
     def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "ignore_class": self.ignore_class, "axis": self.axis}
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "ignore_class": self.ignore_class,
+            "axis": self.axis,
+        }
 
 
 def _zero_ignored(values, valid):
@@ -317,8 +344,15 @@ class BinaryCrossentropy(ElementwiseLoss):
 
     default_name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name=None, dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         _set_smoothed_args(self, from_logits, label_smoothing, axis, fuses_with="sigmoid")
 
@@ -363,8 +397,12 @@ class BinaryCrossentropy(ElementwiseLoss):
         return values, (_sigmoid(logits) - y_true) * up
 
     def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
 
 
 # ---- Keras's functional forms: per-sample values -------------------------------------------
@@ -372,20 +410,23 @@ class BinaryCrossentropy(ElementwiseLoss):
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample categorical cross-entropy, shape y_pred.shape[:-1] (Keras's function)."""
-    loss = CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing,
-                                   axis=axis, reduction="none")
+    loss = CategoricalCrossentropy(
+        from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction="none"
+    )
     return loss(y_true, y_pred)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Per-sample sparse categorical cross-entropy, shape y_pred.shape[:-1]."""
-    loss = SparseCategoricalCrossentropy(from_logits=from_logits, ignore_class=ignore_class,
-                                         axis=axis, reduction="none")
+    loss = SparseCategoricalCrossentropy(
+        from_logits=from_logits, ignore_class=ignore_class, axis=axis, reduction="none"
+    )
     return loss(y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample binary cross-entropy: the mean over the last axis (a scalar for 1-D input)."""
-    loss = BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing,
-                              axis=axis, reduction="none")
+    loss = BinaryCrossentropy(
+        from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction="none"
+    )
     return elementwise_function_result(loss, y_true, y_pred)

@@ -54,14 +54,33 @@ from .regression import (
 
 # ---- lookup --------------------------------------------------------------------------------
 
-_CLASSES = {cls.__name__: cls for cls in (
-    Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-    TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
-    RootMeanSquaredError, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-    BinaryCrossentropy)}
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Mean,
+        Accuracy,
+        BinaryAccuracy,
+        CategoricalAccuracy,
+        SparseCategoricalAccuracy,
+        TopKCategoricalAccuracy,
+        SparseTopKCategoricalAccuracy,
+        MeanSquaredError,
+        MeanAbsoluteError,
+        RootMeanSquaredError,
+        CategoricalCrossentropy,
+        SparseCategoricalCrossentropy,
+        BinaryCrossentropy,
+    )
+}
 _NAMES = {cls.default_name: cls for cls in _CLASSES.values() if cls is not Mean}
-_NAMES.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError, "bce": BinaryCrossentropy,
-               "rmse": RootMeanSquaredError})
+_NAMES.update(
+    {
+        "mse": MeanSquaredError,
+        "mae": MeanAbsoluteError,
+        "bce": BinaryCrossentropy,
+        "rmse": RootMeanSquaredError,
+    }
+)
 
 
 def _key(name: str) -> str:
@@ -127,8 +146,12 @@ def serialize(metric: Metric) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if type(metric) not in _CLASSES.values():
         raise TypeError(f"Cannot serialize metric {metric!r}: only built-in metric classes.")
-    return {"module": "keras.metrics", "class_name": type(metric).__name__,
-            "config": metric.get_config(), "registered_name": None}
+    return {
+        "module": "keras.metrics",
+        "class_name": type(metric).__name__,
+        "config": metric.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config) -> Metric:
@@ -146,12 +169,35 @@ def deserialize(config) -> Metric:
 
 
 __all__ = [
-    "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "AutoAccuracy", "BinaryAccuracy",
-    "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
-    "SparseTopKCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError",
-    "RootMeanSquaredError", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "BinaryCrossentropy", "accuracy", "binary_accuracy", "categorical_accuracy",
-    "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-    "sparse_top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "mse",
-    "mae", "MSE", "MAE", "get", "serialize", "deserialize",
+    "Metric",
+    "Mean",
+    "MeanMetricWrapper",
+    "Accuracy",
+    "AutoAccuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "RootMeanSquaredError",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mse",
+    "mae",
+    "MSE",
+    "MAE",
+    "get",
+    "serialize",
+    "deserialize",
 ]

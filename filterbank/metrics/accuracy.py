@@ -36,8 +36,9 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1.0 where (y_pred > threshold) equals the 0/1 label, elementwise."""
     y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     if y_true.shape != y_pred.shape:
-        raise _mismatch("binary_accuracy", y_true, y_pred, y_pred.shape,
-                        "Give one 0/1 label per output unit.")
+        raise _mismatch(
+            "binary_accuracy", y_true, y_pred, y_pred.shape, "Give one 0/1 label per output unit."
+        )
     return (y_true == (y_pred > threshold)).astype(np.float64)
 
 
@@ -45,8 +46,13 @@ def categorical_accuracy(y_true, y_pred):
     """1.0 where argmax(y_pred) == argmax(y_true) (one-hot labels), per sample."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
-        raise _mismatch("categorical_accuracy", y_true, y_pred, y_pred.shape,
-                        "For integer labels use 'sparse_categorical_accuracy'.")
+        raise _mismatch(
+            "categorical_accuracy",
+            y_true,
+            y_pred,
+            y_pred.shape,
+            "For integer labels use 'sparse_categorical_accuracy'.",
+        )
     return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
 
 
@@ -55,8 +61,13 @@ def _sparse_labels(name, y_true, y_pred):
     if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
         y_true = y_true[..., 0]
     if y_true.shape != y_pred.shape[:-1]:
-        raise _mismatch(name, y_true, y_pred, y_pred.shape[:-1],
-                        "For one-hot labels use the categorical (non-sparse) metric.")
+        raise _mismatch(
+            name,
+            y_true,
+            y_pred,
+            y_pred.shape[:-1],
+            "For one-hot labels use the categorical (non-sparse) metric.",
+        )
     return y_true, y_pred
 
 
@@ -76,8 +87,13 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the true class (argmax of one-hot y_true) is among the k top predictions."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
-        raise _mismatch("top_k_categorical_accuracy", y_true, y_pred, y_pred.shape,
-                        "For integer labels use 'sparse_top_k_categorical_accuracy'.")
+        raise _mismatch(
+            "top_k_categorical_accuracy",
+            y_true,
+            y_pred,
+            y_pred.shape,
+            "For integer labels use 'sparse_top_k_categorical_accuracy'.",
+        )
     return _in_top_k(y_true.argmax(axis=-1), y_pred, k)
 
 
@@ -114,8 +130,9 @@ class BinaryAccuracy(MeanMetricWrapper):
     default_name = "binary_accuracy"
 
     def __init__(self, name=None, dtype=None, threshold=0.5):
-        super().__init__(binary_accuracy, name=name or self.default_name, dtype=dtype,
-                         threshold=threshold)
+        super().__init__(
+            binary_accuracy, name=name or self.default_name, dtype=dtype, threshold=threshold
+        )
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
@@ -142,8 +159,9 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
     default_name = "top_k_categorical_accuracy"
 
     def __init__(self, k=5, name=None, dtype=None):
-        super().__init__(top_k_categorical_accuracy, name=name or self.default_name, dtype=dtype,
-                         k=k)
+        super().__init__(
+            top_k_categorical_accuracy, name=name or self.default_name, dtype=dtype, k=k
+        )
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
@@ -152,8 +170,9 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     default_name = "sparse_top_k_categorical_accuracy"
 
     def __init__(self, k=5, name=None, dtype=None):
-        super().__init__(sparse_top_k_categorical_accuracy, name=name or self.default_name,
-                         dtype=dtype, k=k)
+        super().__init__(
+            sparse_top_k_categorical_accuracy, name=name or self.default_name, dtype=dtype, k=k
+        )
 
 
 class AutoAccuracy(Metric):
@@ -174,9 +193,15 @@ class AutoAccuracy(Metric):
             y_true_shape, y_pred_shape = np.shape(y_true), np.shape(y_pred)
             is_binary = y_pred_shape[-1:] == (1,)
             is_sparse = len(y_true_shape) < len(y_pred_shape) or (
-                y_true_shape[-1:] == (1,) and y_pred_shape[-1:] != (1,))
-            cls = (BinaryAccuracy if is_binary
-                   else SparseCategoricalAccuracy if is_sparse else CategoricalAccuracy)
+                y_true_shape[-1:] == (1,) and y_pred_shape[-1:] != (1,)
+            )
+            cls = (
+                BinaryAccuracy
+                if is_binary
+                else SparseCategoricalAccuracy
+                if is_sparse
+                else CategoricalAccuracy
+            )
             self.resolved = cls(name=self.name)
         self.resolved.update_state(y_true, y_pred, sample_weight)
 

@@ -18,6 +18,7 @@ from .base import MeanMetricWrapper
 def _per_sample_loss(loss_cls):
     def fn(y_true, y_pred, **kwargs):
         return loss_cls(reduction="none", **kwargs)(y_true, y_pred)
+
     fn.__name__ = loss_cls.default_name
     return fn
 
@@ -28,8 +29,9 @@ class MeanSquaredError(MeanMetricWrapper):
     default_name = "mean_squared_error"
 
     def __init__(self, name=None, dtype=None):
-        super().__init__(_per_sample_loss(_losses.MeanSquaredError), name=name or self.default_name,
-                         dtype=dtype)
+        super().__init__(
+            _per_sample_loss(_losses.MeanSquaredError), name=name or self.default_name, dtype=dtype
+        )
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
@@ -38,8 +40,9 @@ class MeanAbsoluteError(MeanMetricWrapper):
     default_name = "mean_absolute_error"
 
     def __init__(self, name=None, dtype=None):
-        super().__init__(_per_sample_loss(_losses.MeanAbsoluteError),
-                         name=name or self.default_name, dtype=dtype)
+        super().__init__(
+            _per_sample_loss(_losses.MeanAbsoluteError), name=name or self.default_name, dtype=dtype
+        )
 
 
 class RootMeanSquaredError(MeanSquaredError):
@@ -57,9 +60,14 @@ class CategoricalCrossentropy(MeanMetricWrapper):
     default_name = "categorical_crossentropy"
 
     def __init__(self, name=None, dtype=None, from_logits=False, label_smoothing=0.0, axis=-1):
-        super().__init__(_per_sample_loss(_losses.CategoricalCrossentropy),
-                         name=name or self.default_name, dtype=dtype, from_logits=from_logits,
-                         label_smoothing=label_smoothing, axis=axis)
+        super().__init__(
+            _per_sample_loss(_losses.CategoricalCrossentropy),
+            name=name or self.default_name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
@@ -68,9 +76,13 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
     default_name = "sparse_categorical_crossentropy"
 
     def __init__(self, name=None, dtype=None, from_logits=False, axis=-1):
-        super().__init__(_per_sample_loss(_losses.SparseCategoricalCrossentropy),
-                         name=name or self.default_name, dtype=dtype, from_logits=from_logits,
-                         axis=axis)
+        super().__init__(
+            _per_sample_loss(_losses.SparseCategoricalCrossentropy),
+            name=name or self.default_name,
+            dtype=dtype,
+            from_logits=from_logits,
+            axis=axis,
+        )
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
@@ -79,9 +91,13 @@ class BinaryCrossentropy(MeanMetricWrapper):
     default_name = "binary_crossentropy"
 
     def __init__(self, name=None, dtype=None, from_logits=False, label_smoothing=0.0):
-        super().__init__(_per_sample_loss(_losses.BinaryCrossentropy),
-                         name=name or self.default_name, dtype=dtype, from_logits=from_logits,
-                         label_smoothing=label_smoothing)
+        super().__init__(
+            _per_sample_loss(_losses.BinaryCrossentropy),
+            name=name or self.default_name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+        )
 
 
 def mean_squared_error(y_true, y_pred):

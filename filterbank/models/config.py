@@ -57,8 +57,7 @@ def layer_from_config(entry: dict):
     if cls is None:
         raise ValueError(
             f"Unknown layer class {name!r} in the model config; only built-in layers can be "
-            "loaded. "
-            + did_you_mean(str(name), LAYER_CLASSES)
+            "loaded. " + did_you_mean(str(name), LAYER_CLASSES)
         )
     return cls.from_config(copy.deepcopy(entry.get("config") or {}))
 

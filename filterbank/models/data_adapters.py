@@ -75,8 +75,11 @@ def _is_image_dataset(x) -> bool:
 
 def _looks_like_pydataset(x) -> bool:
     return isinstance(x, PyDataset) or (
-        hasattr(x, "__getitem__") and hasattr(x, "__len__") and hasattr(x, "on_epoch_end")
-        and not hasattr(x, "__next__"))
+        hasattr(x, "__getitem__")
+        and hasattr(x, "__len__")
+        and hasattr(x, "on_epoch_end")
+        and not hasattr(x, "__next__")
+    )
 
 
 # ---- sources: one object per input, yielding raw batches ---------------------------------------
@@ -122,10 +125,18 @@ class ArraySource(Source):
     def batches(self, start=0):
         for step in range(start, self.steps):
             lo = step * self.batch_size
-            idx = (slice(lo, min(lo + self.batch_size, self.n)) if self._perm is None
-                   else self._perm[lo:lo + self.batch_size])
-            yield Prepared(([a[idx] for a in self.xs], [_take(b, idx) for b in self.ys],
-                            [_take(w, idx) for w in self.sws]))
+            idx = (
+                slice(lo, min(lo + self.batch_size, self.n))
+                if self._perm is None
+                else self._perm[lo : lo + self.batch_size]
+            )
+            yield Prepared(
+                (
+                    [a[idx] for a in self.xs],
+                    [_take(b, idx) for b in self.ys],
+                    [_take(w, idx) for w in self.sws],
+                )
+            )
 
 
 class Prepared(tuple):
@@ -201,7 +212,7 @@ class ImageDatasetSource(Source):
             if step >= self.n:
                 warnings.warn(RAN_OUT + f" The dataset has {self.n} batches.", stacklevel=4)
                 return
-            yield self.data.load_batch(self._order[step * bs:(step + 1) * bs])
+            yield self.data.load_batch(self._order[step * bs : (step + 1) * bs])
 
 
 class IterableSource(Source):
@@ -279,7 +290,7 @@ class BatchChecker:
     def _fail(self, index, message):
         for head in (f"{self.where}(): ", f"{self.where}() "):
             if message.startswith(head):
-                message = message[len(head):]
+                message = message[len(head) :]
         return ValueError(f"{self.where}(): batch {index} of the {self.source.kind}: {message}")
 
     def prepare(self, batch, index):
@@ -298,8 +309,10 @@ class BatchChecker:
             return xs
         if y is None and self.model._compiled is not None and self.model._compiled.has_loss:
             raise self._fail(
-                index, "it has no targets (x only), but the model was compiled with a loss. "
-                "Yield (x, y) batches, or make the dataset with labels.")
+                index,
+                "it has no targets (x only), but the model was compiled with a loss. "
+                "Yield (x, y) batches, or make the dataset with labels.",
+            )
         try:
             xs, ys, sws = self.model._prepare_data(x, y, sw, self.where, self.class_weight)
         except ValueError as exc:
@@ -309,22 +322,31 @@ class BatchChecker:
         if self.first_y is None:
             self.first_y = shapes
         elif shapes != self.first_y:
-            raise self._fail(index, (
-                f"its targets y have shape(s) {_shapes(ys)} but earlier batches had "
-                f"{', '.join('None' if s is None else fmt_shape((None, *s)) for s in self.first_y)}. "
-                "Every batch must have the same label layout."))
+            raise self._fail(
+                index,
+                (
+                    f"its targets y have shape(s) {_shapes(ys)} but earlier batches had "
+                    f"{', '.join('None' if s is None else fmt_shape((None, *s)) for s in self.first_y)}. "
+                    "Every batch must have the same label layout."
+                ),
+            )
         return xs, ys, sws
 
     def _check_x(self, xs, index):
         for i, (a, t) in enumerate(zip(xs, self.model._graph.inputs)):
             want = t.shape
             if len(a.shape) != len(want) or any(
-                    w is not None and w != g for w, g in zip(want[1:], a.shape[1:])):
-                raise self._fail(index, (
-                    f"x{'' if len(xs) == 1 else f' for input {i}'} has shape "
-                    f"{fmt_shape(a.shape)}, but the model's input '{t.node.layer.name}' expects "
-                    f"{fmt_shape(want)}. Make every batch the same shape (e.g. resize the "
-                    "images in the generator)."))
+                w is not None and w != g for w, g in zip(want[1:], a.shape[1:])
+            ):
+                raise self._fail(
+                    index,
+                    (
+                        f"x{'' if len(xs) == 1 else f' for input {i}'} has shape "
+                        f"{fmt_shape(a.shape)}, but the model's input '{t.node.layer.name}' expects "
+                        f"{fmt_shape(want)}. Make every batch the same shape (e.g. resize the "
+                        "images in the generator)."
+                    ),
+                )
 
 
 def _shapes(arrays):
@@ -332,9 +354,26 @@ def _shapes(arrays):
 
 
 # ---- loops -------------------------------------------------------------------------------------
-def fit_stream(model, x, *, y, batch_size, epochs, verbose, callbacks, validation_split,
-               validation_data, validation_steps, shuffle, class_weight, sample_weight,
-               initial_epoch, steps_per_epoch, validation_batch_size, validation_freq):
+def fit_stream(
+    model,
+    x,
+    *,
+    y,
+    batch_size,
+    epochs,
+    verbose,
+    callbacks,
+    validation_split,
+    validation_data,
+    validation_steps,
+    shuffle,
+    class_weight,
+    sample_weight,
+    initial_epoch,
+    steps_per_epoch,
+    validation_batch_size,
+    validation_freq,
+):
     """``fit`` for a stream input (or array input with a stream as validation_data)."""
     from .locking import model_lock
     from .training import _callback_list, _find_history
@@ -378,8 +417,9 @@ def fit_stream(model, x, *, y, batch_size, epochs, verbose, callbacks, validatio
             val = ArraySource(vx, vy, vsw, validation_batch_size, False, validation_steps)
 
     steps = source.steps
-    cbl = _callback_list(model, callbacks, add_history=True, verbose=verbose, epochs=epochs,
-                         steps=steps)
+    cbl = _callback_list(
+        model, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
+    )
     model.stop_training = False
     model._initial_epoch = model._initial_step = None
     cbl.on_train_begin()
@@ -407,7 +447,9 @@ def fit_stream(model, x, *, y, batch_size, epochs, verbose, callbacks, validatio
         if step < first_step:
             warnings.warn(
                 f"fit(): epoch {epoch + 1} got no batches from the {source.kind}; training "
-                "stops here. " + RAN_OUT, stacklevel=3)
+                "stops here. " + RAN_OUT,
+                stacklevel=3,
+            )
             break
         first_step = 0
         epoch_logs = dict(logs)
@@ -452,8 +494,9 @@ def evaluate_stream(model, x, *, y, sample_weight, steps, verbose, callbacks, re
             "generator or PyDataset: the batches carry them."
         )
     source = make_source(x, steps, False, "evaluate")
-    cbl = _callback_list(model, callbacks, add_history=False, verbose=verbose, epochs=1,
-                         steps=source.steps)
+    cbl = _callback_list(
+        model, callbacks, add_history=False, verbose=verbose, epochs=1, steps=source.steps
+    )
     logs = run_test_loop(model, source, cbl, "evaluate")
     if not logs:
         raise ValueError(f"evaluate() got no batches from the {source.kind}.")
@@ -465,8 +508,9 @@ def predict_stream(model, x, *, steps, verbose, callbacks):
 
     source = make_source(x, steps, False, "predict")
     checker = BatchChecker(model, source, "predict", targets=False)
-    cbl = _callback_list(model, callbacks, add_history=False, verbose=verbose, epochs=1,
-                         steps=source.steps)
+    cbl = _callback_list(
+        model, callbacks, add_history=False, verbose=verbose, epochs=1, steps=source.steps
+    )
     cbl.on_predict_begin()
     source.begin_epoch(0)
     parts: list = []

@@ -259,8 +259,12 @@ class Model(TrainingMixin):
             )
         arrays = []
         for i, ((layer, wname, arr), w) in enumerate(zip(slots, weights)):
-            w = check_weight_values(w, arr.dtype, f"Model '{self.name}'.set_weights: array {i} "
-                                                  f"(layer '{layer.name}' weight '{wname}')")
+            w = check_weight_values(
+                w,
+                arr.dtype,
+                f"Model '{self.name}'.set_weights: array {i} "
+                f"(layer '{layer.name}' weight '{wname}')",
+            )
             if w.shape != arr.shape:
                 raise ValueError(
                     f"Model '{self.name}'.set_weights: array {i} is for layer '{layer.name}' "
@@ -310,13 +314,24 @@ class Model(TrainingMixin):
             (('dense',), (8, 4), 'numpy')
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"kernel_plan() argument batch_size expects a positive integer, got "
-                             f"{batch_size!r}. Pass e.g. batch_size=64.")
+            raise ValueError(
+                f"kernel_plan() argument batch_size expects a positive integer, got "
+                f"{batch_size!r}. Pass e.g. batch_size=64."
+            )
         return self._require_graph("kernel plan").kernel_plan(batch_size, dtype)
 
-    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None, arithmetic=False, kernels=False,
-                batch_size=32):
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+        arithmetic=False,
+        kernels=False,
+        batch_size=32,
+    ):
         """Print the Keras table of layers, output shapes and parameter counts.
 
         Args:
@@ -339,8 +354,9 @@ class Model(TrainingMixin):
         from .summary import print_summary
 
         if arithmetic:
-            text = self.summary_string(line_length, positions, show_trainable, layer_range,
-                                       arithmetic=True)
+            text = self.summary_string(
+                line_length, positions, show_trainable, layer_range, arithmetic=True
+            )
             (print_fn or print)(text)
         else:
             print_summary(
@@ -354,17 +370,29 @@ class Model(TrainingMixin):
         if kernels:
             from ..ops.kernels import describe
 
-            text = (f"Kernels at batch {batch_size} (filterbank.ops.kernels):\n"
-                    + describe(self.kernel_plan(batch_size)))
+            text = f"Kernels at batch {batch_size} (filterbank.ops.kernels):\n" + describe(
+                self.kernel_plan(batch_size)
+            )
             (print_fn or print)(text)
 
-    def summary_string(self, line_length=None, positions=None, show_trainable=False,
-                       layer_range=None, arithmetic=False) -> str:
+    def summary_string(
+        self,
+        line_length=None,
+        positions=None,
+        show_trainable=False,
+        layer_range=None,
+        arithmetic=False,
+    ) -> str:
         """The :meth:`summary` text, without printing it."""
         from .summary import format_summary
 
-        text = format_summary(self, line_length=line_length, positions=positions,
-                              show_trainable=show_trainable, layer_range=layer_range)
+        text = format_summary(
+            self,
+            line_length=line_length,
+            positions=positions,
+            show_trainable=show_trainable,
+            layer_range=layer_range,
+        )
         if arithmetic:
             from ..explain.arithmetic import arithmetic_text
 
@@ -416,8 +444,10 @@ class Model(TrainingMixin):
         through; "onnx" is the only format.
         """
         if format != "onnx":
-            raise ValueError(f"model.export supports format='onnx' only, got format={format!r}. "
-                             "Save the model itself with model.save('model.keras').")
+            raise ValueError(
+                f"model.export supports format='onnx' only, got format={format!r}. "
+                "Save the model itself with model.save('model.keras')."
+            )
         from ..onnx import export_model
 
         path = export_model(self, filepath, **kwargs)

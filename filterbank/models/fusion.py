@@ -69,8 +69,14 @@ class FusedConvPool:
         self.mid_slot = conv_step.out_slot
         self.out_slot = pool_step.out_slot
         pool = self.pool
-        self.op = ConvPoolOp(pool.pool_size, pool.strides, pool.padding,
-                             self.conv.activation.name, internal_output, internal_input)
+        self.op = ConvPoolOp(
+            pool.pool_size,
+            pool.strides,
+            pool.padding,
+            self.conv.activation.name,
+            internal_output,
+            internal_input,
+        )
         self._cache: ConvPoolCache | None = None
         self._plans: dict = {}  # input shape (and settings) -> (plan, chunks)
         self._predictors = _kernels.KeptFunctions()  # (shape, dtype) -> lean function or None
@@ -96,8 +102,17 @@ class FusedConvPool:
         """(plan, chunks) for an input shape: the layers' own checks (their messages name the
         layer at fault), then :meth:`ConvPoolOp.resolve` (crop, chunks), once per shape."""
         conv, pool = self.conv, self.pool
-        key = (shape, conv.kernel_size, conv.strides, conv.padding, conv.dilation_rate,
-               pool.pool_size, pool.strides, pool.padding, _conv_gemm.COL_LIMIT_ELEMENTS)
+        key = (
+            shape,
+            conv.kernel_size,
+            conv.strides,
+            conv.padding,
+            conv.dilation_rate,
+            pool.pool_size,
+            pool.strides,
+            pool.padding,
+            _conv_gemm.COL_LIMIT_ELEMENTS,
+        )
         hit = self._plans.get(key)
         if hit is not None:
             return hit
@@ -116,10 +131,20 @@ class FusedConvPool:
 
     def _query(self, shape, dtype):
         conv, pool = self.conv, self.pool
-        return _kernels.Query(tuple(shape), np.dtype(dtype), conv.kernel_size, conv.strides,
-                              conv.dilation_rate, conv.padding, conv.activation.name,
-                              conv.use_bias, pool.pool_size, pool.strides, pool.padding,
-                              conv.params["kernel"].dtype)
+        return _kernels.Query(
+            tuple(shape),
+            np.dtype(dtype),
+            conv.kernel_size,
+            conv.strides,
+            conv.dilation_rate,
+            conv.padding,
+            conv.activation.name,
+            conv.use_bias,
+            pool.pool_size,
+            pool.strides,
+            pool.padding,
+            conv.params["kernel"].dtype,
+        )
 
     def kernel_for(self, shape, dtype, training=False) -> _kernels.Kernel:
         """The kernel of this step for inputs of ``shape`` and ``dtype``: for inference
@@ -128,8 +153,9 @@ class FusedConvPool:
         q = self._query(shape, dtype)
         if training:
             pool = _kernels.choose("maxpool", q)
-            return _kernels.Kernel("gemm+pool" if pool.name == "numba" else "gemm+numpy-pool",
-                                   reason=pool.reason)
+            return _kernels.Kernel(
+                "gemm+pool" if pool.name == "numba" else "gemm+numpy-pool", reason=pool.reason
+            )
         return _kernels.choose("conv2d+maxpool", q)
 
     def predict(self, x):
@@ -147,8 +173,9 @@ class FusedConvPool:
             return None
         _, plan, _, _, chunks = self._prepare(np.empty(shape, dtype))  # the checks, once
         conv = self.conv
-        return self.op.predictor(kernel, plan, chunks, dtype, conv.params, conv.use_bias,
-                                 conv.padding)
+        return self.op.predictor(
+            kernel, plan, chunks, dtype, conv.params, conv.use_bias, conv.padding
+        )
 
     def _predict(self, x):
         x, plan, w, b, chunks = self._prepare(x)
@@ -159,8 +186,14 @@ class FusedConvPool:
         """dLoss/dx from dLoss/dy; sets the convolution's ``grads`` (kernel, bias)."""
         conv = self.conv
         cache = self._cache
-        dx, dw, db = self.op.backward(grad, cache, conv.compute_input_grad, conv.use_bias,
-                                      conv.workspace, conv.grad_buffer("kernel", cache.w.dtype))
+        dx, dw, db = self.op.backward(
+            grad,
+            cache,
+            conv.compute_input_grad,
+            conv.use_bias,
+            conv.workspace,
+            conv.grad_buffer("kernel", cache.w.dtype),
+        )
         conv.grads["kernel"] = dw
         if conv.use_bias:
             conv.grads["bias"] = db

@@ -60,8 +60,9 @@ class Step:
     out_slot: int
     multi: bool
     # (shape, dtype) -> the layer's lean inference function (None: use layer.forward)
-    _predictors: _kernels.KeptFunctions = field(default_factory=lambda: _kernels.KeptFunctions(),
-                                                repr=False, compare=False)
+    _predictors: _kernels.KeptFunctions = field(
+        default_factory=lambda: _kernels.KeptFunctions(), repr=False, compare=False
+    )
     # True when the input gradient goes only to the layer before (not out of the graph): a
     # layer offering ``engine_internal_dx`` may then return a buffer it reuses.
     internal_dx: bool = field(default=False, repr=False, compare=False)
@@ -108,8 +109,13 @@ class Graph:
         consumers: slot -> number of layer calls reading it (fan-out).
     """
 
-    def __init__(self, inputs: list[KerasTensor], outputs: list[KerasTensor], owner: str = "model",
-                 fuse: bool | None = None):
+    def __init__(
+        self,
+        inputs: list[KerasTensor],
+        outputs: list[KerasTensor],
+        owner: str = "model",
+        fuse: bool | None = None,
+    ):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self._check_symbolic(owner)
@@ -144,7 +150,9 @@ class Graph:
             step.internal_dx = not step.multi and step.in_slots[0] not in input_set
         # What forward/backward actually run: the steps, with fusable pairs of layers
         # replaced by one fused step (models/fusion.py).
-        self.runs = self._fuse() if (_kernels.fusion_enabled() if fuse is None else fuse) else self.steps
+        self.runs = (
+            self._fuse() if (_kernels.fusion_enabled() if fuse is None else fuse) else self.steps
+        )
         self._ran = self.runs
         self._input_signature = None  # (dtype, shape) of input 0, for takes_as_is
         self._lock = threading.Lock()  # see predict
@@ -166,9 +174,14 @@ class Graph:
             t = self.inputs[0]
             sig = self._input_signature = (np.dtype(t.dtype), t.shape)
         dtype, shape = sig
-        return (len(self.inputs) == 1 and x.dtype == dtype and x.ndim == len(shape)
-                and x.shape[0] > 0 and x.flags.c_contiguous
-                and all(want is None or want == got for want, got in zip(shape[1:], x.shape[1:])))
+        return (
+            len(self.inputs) == 1
+            and x.dtype == dtype
+            and x.ndim == len(shape)
+            and x.shape[0] > 0
+            and x.flags.c_contiguous
+            and all(want is None or want == got for want, got in zip(shape[1:], x.shape[1:]))
+        )
 
     def _fuse(self) -> list:
         readers: dict[int, list] = {}
@@ -185,9 +198,14 @@ class Graph:
                 # Run the pair at the convolution's place: the pool's only input is the
                 # convolution's output, so the order stays topological. Its output and input
                 # gradient may live in its workspace unless they leave the graph.
-                runs.append(FusedConvPool(
-                    step, nxt[0], internal_output=nxt[0].out_slot not in outputs,
-                    internal_input=step.in_slots[0] not in self.input_slots))
+                runs.append(
+                    FusedConvPool(
+                        step,
+                        nxt[0],
+                        internal_output=nxt[0].out_slot not in outputs,
+                        internal_input=step.in_slots[0] not in self.input_slots,
+                    )
+                )
                 absorbed.add(id(nxt[0]))
             else:
                 runs.append(step)
@@ -317,8 +335,7 @@ class Graph:
             for training in (False, True):
                 k = None if run.multi else run.kernel_for(shape, dtype, training)
                 kinds.append("numpy" if k is None else k.name)
-            rows.append(_kernels.PlanRow(tuple(la.name for la in run.layers), tuple(shape),
-                                         *kinds))
+            rows.append(_kernels.PlanRow(tuple(la.name for la in run.layers), tuple(shape), *kinds))
         return rows
 
     def backward(self, output_grads, preactivation=None, input_grads: bool = False):

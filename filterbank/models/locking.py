@@ -71,8 +71,10 @@ def _shared_box(model) -> LockBox:
     then carries it, so models that share layers (a feature-extraction model built from a
     trained model's layers) share one lock, and never run those layers at the same time."""
     layers = _layers(model)
-    box = next((lay.__dict__["_lock_box"] for lay in layers if "_lock_box" in lay.__dict__),
-               None) or LockBox()
+    box = (
+        next((lay.__dict__["_lock_box"] for lay in layers if "_lock_box" in lay.__dict__), None)
+        or LockBox()
+    )
     for lay in layers:
         lay.__dict__.setdefault("_lock_box", box)
     return box
@@ -194,8 +196,11 @@ def _stateful(compiled) -> list:
     stack = list(objs)
     while stack:
         for value in vars(stack.pop()).values():
-            if hasattr(value, "reset_state") and hasattr(value, "__dict__") \
-                    and id(value) not in seen:
+            if (
+                hasattr(value, "reset_state")
+                and hasattr(value, "__dict__")
+                and id(value) not in seen
+            ):
                 seen.add(id(value))
                 objs.append(value)
                 stack.append(value)

@@ -127,8 +127,9 @@ class StepsMixin:
         outs = graph.forward(x_batch, training=False) if fused else graph.predict(x_batch)
         batch = x_batch[0].shape[0]
         total = 0.0
-        for spec, tensor, y, out, sw in zip(comp.outputs, graph.outputs, y_batch, outs,
-                                            sample_weight):
+        for spec, tensor, y, out, sw in zip(
+            comp.outputs, graph.outputs, y_batch, outs, sample_weight
+        ):
             if spec.loss is None or y is None:
                 continue
             z = tensor.node.layer.preactivation() if spec.fused else None
@@ -190,7 +191,7 @@ def _all_finite(x: np.ndarray) -> bool:
         zeros = _ZEROS[flat.dtype] = np.zeros(_ZERO_BLOCK, flat.dtype)
     with np.errstate(invalid="ignore"):  # inf * 0: the answer, not a problem
         for i in range(0, flat.size, _ZERO_BLOCK):
-            part = flat[i:i + _ZERO_BLOCK]
-            if not np.isfinite(part @ zeros[:part.size]):
+            part = flat[i : i + _ZERO_BLOCK]
+            if not np.isfinite(part @ zeros[: part.size]):
                 return False
     return True

@@ -146,8 +146,11 @@ def _layer_range(layers, layer_range):
         return layers
     import re
 
-    if (not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2
-            or not all(isinstance(s, str) for s in layer_range)):
+    if (
+        not isinstance(layer_range, (list, tuple))
+        or len(layer_range) != 2
+        or not all(isinstance(s, str) for s in layer_range)
+    ):
         raise ValueError(
             f"summary() argument layer_range expects two layer names (or regexes), e.g. "
             f"layer_range=('conv2d', 'flatten'), got {layer_range!r}."
@@ -164,8 +167,9 @@ def _layer_range(layers, layer_range):
     return layers[start:stop]
 
 
-def format_summary(model, line_length=None, positions=None, show_trainable=False,
-                   layer_range=None) -> str:
+def format_summary(
+    model, line_length=None, positions=None, show_trainable=False, layer_range=None
+) -> str:
     """The summary table as text (see the module docstring)."""
     chain = _is_chain(model)
     if chain:
@@ -240,8 +244,10 @@ def format_summary(model, line_length=None, positions=None, show_trainable=False
     lines.append(f" Trainable params: {t_count:,} ({readable_memory_size(t_bytes)})")
     lines.append(f" Non-trainable params: {n_count:,} ({readable_memory_size(n_bytes)})")
     if getattr(model, "onnx_input_layout", None) == "NCHW":  # set by filterbank.onnx import
-        lines.append(" Imported from an NCHW ONNX graph: this model takes NHWC input, "
-                     "x.transpose(0, 2, 3, 1).")
+        lines.append(
+            " Imported from an NCHW ONNX graph: this model takes NHWC input, "
+            "x.transpose(0, 2, 3, 1)."
+        )
     if opt_arrays:
         lines.append(f" Optimizer params: {o_count:,} ({readable_memory_size(o_bytes)})")
     return "\n".join(lines)
@@ -285,11 +291,17 @@ def to_ascii(text: str) -> str:
     return text.translate(_ASCII)
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False,
-                  layer_range=None):
+def print_summary(
+    model, line_length=None, positions=None, print_fn=None, show_trainable=False, layer_range=None
+):
     """Print :func:`format_summary`'s text, or hand it to ``print_fn`` in one call."""
-    text = format_summary(model, line_length=line_length, positions=positions,
-                          show_trainable=show_trainable, layer_range=layer_range)
+    text = format_summary(
+        model,
+        line_length=line_length,
+        positions=positions,
+        show_trainable=show_trainable,
+        layer_range=layer_range,
+    )
     if print_fn is not None:
         print_fn(text)
         return

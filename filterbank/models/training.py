@@ -193,12 +193,24 @@ class TrainingMixin(StepsMixin):
             validation_steps = V.check_positive_int(validation_steps, "validation_steps", "fit")
         if DA.is_stream(x) or DA.is_stream(validation_data):
             return DA.fit_stream(
-                self, x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                callbacks=callbacks, validation_split=validation_split,
-                validation_data=validation_data, validation_steps=validation_steps,
-                shuffle=shuffle, class_weight=class_weight, sample_weight=sample_weight,
-                initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                validation_batch_size=val_batch, validation_freq=validation_freq)
+                self,
+                x,
+                y=y,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=callbacks,
+                validation_split=validation_split,
+                validation_data=validation_data,
+                validation_steps=validation_steps,
+                shuffle=shuffle,
+                class_weight=class_weight,
+                sample_weight=sample_weight,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_batch_size=val_batch,
+                validation_freq=validation_freq,
+            )
 
         xs, ys, sws = self._prepare_data(x, y, sample_weight, "fit", class_weight=class_weight)
         n = V.num_samples(xs)
@@ -214,8 +226,11 @@ class TrainingMixin(StepsMixin):
                     "more data or another validation_split."
                 )
             # class_weight shapes training only: the held-out part is scored unweighted (Keras).
-            val_sws = [None] * len(sws) if class_weight is not None else [
-                _cut(w, split_at, None) for w in sws]
+            val_sws = (
+                [None] * len(sws)
+                if class_weight is not None
+                else [_cut(w, split_at, None) for w in sws]
+            )
             val = ([a[split_at:] for a in xs], [_cut(b, split_at, None) for b in ys], val_sws)
             xs = [a[:split_at] for a in xs]
             ys = [_cut(b, None, split_at) for b in ys]
@@ -271,7 +286,8 @@ class TrainingMixin(StepsMixin):
                 cbl.on_train_batch_begin(step)
                 with lock:
                     self.train_step(
-                        [a[idx] for a in xs], [_take(b, idx) for b in ys],
+                        [a[idx] for a in xs],
+                        [_take(b, idx) for b in ys],
                         [_take(w, idx) for w in sws],
                     )
                     logs = self._compiled.logs()
@@ -281,11 +297,15 @@ class TrainingMixin(StepsMixin):
             first_step = 0
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_steps = None if validation_steps is None else min(
-                    validation_steps, math.ceil(V.num_samples(val[0]) / val_batch))
+                val_steps = (
+                    None
+                    if validation_steps is None
+                    else min(validation_steps, math.ceil(V.num_samples(val[0]) / val_batch))
+                )
                 with lock:
-                    val_logs = self._test_loop(*val, batch_size=val_batch, cbl=cbl,
-                                               max_steps=val_steps)
+                    val_logs = self._test_loop(
+                        *val, batch_size=val_batch, cbl=cbl, max_steps=val_steps
+                    )
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -372,9 +392,16 @@ class TrainingMixin(StepsMixin):
         if DA.is_stream(x):
             if steps is not None:
                 steps = V.check_positive_int(steps, "steps", "evaluate")
-            return DA.evaluate_stream(self, x, y=y, sample_weight=sample_weight, steps=steps,
-                                      verbose=verbose, callbacks=callbacks,
-                                      return_dict=return_dict)
+            return DA.evaluate_stream(
+                self,
+                x,
+                y=y,
+                sample_weight=sample_weight,
+                steps=steps,
+                verbose=verbose,
+                callbacks=callbacks,
+                return_dict=return_dict,
+            )
         xs, ys, sws = self._prepare_data(x, y, sample_weight, "evaluate")
         n = V.num_samples(xs)
         n_batches = math.ceil(n / batch_size)

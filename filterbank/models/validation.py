@@ -110,8 +110,10 @@ def as_numeric(a, what: str, where: str) -> np.ndarray:
             "np.asarray(x, dtype='float32')."
         )
         if arr.dtype.kind in "US":
-            hint = ("Encode labels as integer class ids first "
-                    "(e.g. with np.unique(y, return_inverse=True)).")
+            hint = (
+                "Encode labels as integer class ids first "
+                "(e.g. with np.unique(y, return_inverse=True))."
+            )
         raise TypeError(
             f"{where}() expects {what} to be numeric, got an array of "
             f"{kinds.get(arr.dtype.kind, arr.dtype)} (dtype {arr.dtype}). {hint}"
@@ -220,15 +222,23 @@ def _adjust_rank(
                 f"Input(shape={fmt_shape(tuple(ref_shape[1:-1]) + (1,))})."
             )
         elif one_sample:
-            hint = (" It looks like one sample without the batch axis: "
-                    "use x[None] (or np.expand_dims(x, 0)).")
+            hint = (
+                " It looks like one sample without the batch axis: "
+                "use x[None] (or np.expand_dims(x, 0))."
+            )
         elif arr.ndim == ref_ndim - 1:
             hint = " Add the missing axis (x[..., None] adds a channel axis)."
-        elif ref_ndim == 2 and ref_shape[1] is not None and arr.ndim > 2 \
-                and int(np.prod(arr.shape[1:])) == ref_shape[1]:
-            hint = (f" Flatten each sample to {ref_shape[1]} values: x.reshape(len(x), -1), or "
-                    "start the model with layers.Flatten() on the sample's shape "
-                    f"(keras.Input(shape={fmt_shape(arr.shape[1:])})).")
+        elif (
+            ref_ndim == 2
+            and ref_shape[1] is not None
+            and arr.ndim > 2
+            and int(np.prod(arr.shape[1:])) == ref_shape[1]
+        ):
+            hint = (
+                f" Flatten each sample to {ref_shape[1]} values: x.reshape(len(x), -1), or "
+                "start the model with layers.Flatten() on the sample's shape "
+                f"(keras.Input(shape={fmt_shape(arr.shape[1:])}))."
+            )
         else:
             hint = " Reshape the data to the model's input shape."
         raise ValueError(
@@ -255,8 +265,10 @@ def _adjust_rank(
                     f"shape {fmt_shape(tuple(arr.shape[1:]))}."
                 )
             else:
-                hint = (" Resize or crop the data to the model's input shape, "
-                        "or build the model for it.")
+                hint = (
+                    " Resize or crop the data to the model's input shape, "
+                    "or build the model for it."
+                )
             raise ValueError(
                 f"{head} expects shape {fmt_shape(ref_shape)}, got {fmt_shape(arr.shape)} (axis "
                 f"{axis} is {arr.shape[axis]}, expected {want}).{hint}"

@@ -74,8 +74,9 @@ class GraphBuilder:
         from onnx import helper
 
         names = [self.fresh(hint if outputs == 1 else f"{hint}_{i}") for i in range(outputs)]
-        self.nodes.append(helper.make_node(op, inputs, names, name=self.fresh(f"{hint}/{op}"),
-                                           **attrs))
+        self.nodes.append(
+            helper.make_node(op, inputs, names, name=self.fresh(f"{hint}/{op}"), **attrs)
+        )
         return names[0]
 
     # ---- layouts -----------------------------------------------------------------------------
@@ -84,8 +85,9 @@ class GraphBuilder:
         if v.rank < 3 or v.layout == "last":
             return v.name
         if "last" not in v._views:
-            v._views["last"] = self.node("Transpose", [v.name], f"{v.name}_nhwc",
-                                         perm=to_last_perm(v.rank))
+            v._views["last"] = self.node(
+                "Transpose", [v.name], f"{v.name}_nhwc", perm=to_last_perm(v.rank)
+            )
         return v._views["last"]
 
     def first(self, v: Value) -> str:
@@ -93,8 +95,9 @@ class GraphBuilder:
         if v.rank < 3 or v.layout == "first":
             return v.name
         if "first" not in v._views:
-            v._views["first"] = self.node("Transpose", [v.name], f"{v.name}_nchw",
-                                          perm=to_first_perm(v.rank))
+            v._views["first"] = self.node(
+                "Transpose", [v.name], f"{v.name}_nchw", perm=to_first_perm(v.rank)
+            )
         return v._views["first"]
 
     def in_layout(self, v: Value, layout: str) -> str:

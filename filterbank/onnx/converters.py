@@ -63,14 +63,18 @@ def activation(b: GraphBuilder, v: Value, name: str, hint: str) -> Value:
     if name == "leaky_relu":
         from ..ops.activations import LEAKY_SLOPE
 
-        return Value(b.node("LeakyRelu", [v.name], f"{hint}_leaky_relu", alpha=LEAKY_SLOPE),
-                     v.shape, v.layout)
+        return Value(
+            b.node("LeakyRelu", [v.name], f"{hint}_leaky_relu", alpha=LEAKY_SLOPE),
+            v.shape,
+            v.layout,
+        )
     if name == "gelu":
         if b.opset >= 20:
             return Value(b.node("Gelu", [v.name], f"{hint}_gelu"), v.shape, v.layout)
         # Exact GELU, x * 0.5 * (1 + erf(x / sqrt 2)), spelled out before opset 20.
-        scaled = b.node("Mul", [v.name, b.const(f"{hint}_inv_sqrt2", 1 / math.sqrt(2))],
-                        f"{hint}_gelu_scaled")
+        scaled = b.node(
+            "Mul", [v.name, b.const(f"{hint}_inv_sqrt2", 1 / math.sqrt(2))], f"{hint}_gelu_scaled"
+        )
         erf = b.node("Erf", [scaled], f"{hint}_gelu_erf")
         one = b.node("Add", [erf, b.const(f"{hint}_one", 1.0)], f"{hint}_gelu_1p")
         half = b.node("Mul", [one, b.const(f"{hint}_half", 0.5)], f"{hint}_gelu_phi")
@@ -109,11 +113,13 @@ def _pads(layer, cfg, kernel, strides, dilations) -> list[int]:
     if padding == "causal":
         return [(kernel[0] - 1) * dilations[0], 0]
     if padding == "same":
-        sizes = _in_shape(layer)[1:1 + rank]
+        sizes = _in_shape(layer)[1 : 1 + rank]
         begins, ends = same_pads(layer, sizes, kernel, strides, dilations)
         return begins + ends
-    raise ValueError(f"Layer '{layer.name}' has padding={padding!r}, which ONNX export does "
-                     "not know; expected 'valid', 'same' or 'causal'.")
+    raise ValueError(
+        f"Layer '{layer.name}' has padding={padding!r}, which ONNX export does "
+        "not know; expected 'valid', 'same' or 'causal'."
+    )
 
 
 # ---- layers --------------------------------------------------------------------------------
@@ -130,8 +136,16 @@ def _conv(b, layer, inputs):
     ins = [b.first(v), b.const(f"{layer.name}_kernel", k)]
     if cfg.get("use_bias", True):
         ins.append(b.const(f"{layer.name}_bias", w[1]))
-    y = b.node("Conv", ins, layer.name, kernel_shape=kernel, strides=strides, dilations=dil,
-               pads=_pads(layer, cfg, kernel, strides, dil), group=1)
+    y = b.node(
+        "Conv",
+        ins,
+        layer.name,
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dil,
+        pads=_pads(layer, cfg, kernel, strides, dil),
+        group=1,
+    )
     return _layer_activation(b, layer, Value(y, _out_shape(layer), "first"))
 
 
@@ -143,8 +157,9 @@ def _dense(b, layer, inputs):
     x = b.last(v)
     kernel = b.const(f"{layer.name}_kernel", w[0])
     if v.rank == 2:
-        ins = [x, kernel] + ([b.const(f"{layer.name}_bias", w[1])] if cfg.get("use_bias", True)
-                             else [])
+        ins = [x, kernel] + (
+            [b.const(f"{layer.name}_bias", w[1])] if cfg.get("use_bias", True) else []
+        )
         y = b.node("Gemm", ins, layer.name)
     else:  # Keras's Dense acts on the last axis of any rank
         y = b.node("MatMul", [x, kernel], f"{layer.name}_matmul")
@@ -162,15 +177,27 @@ def _activation(b, layer, inputs):
 def _relu(b, layer, inputs):
     cfg = layer.get_config()
     (v,) = inputs
-    slope, thr, top = cfg.get("negative_slope", 0.0), cfg.get("threshold", 0.0), cfg.get(
-        "max_value")
+    slope, thr, top = (
+        cfg.get("negative_slope", 0.0),
+        cfg.get("threshold", 0.0),
+        cfg.get("max_value"),
+    )
     if slope == 0 and thr == 0:
         y = b.node("Relu", [v.name], layer.name)
     else:
         t = b.const(f"{layer.name}_threshold", thr)
-        below = (b.node("Mul", [b.node("Sub", [v.name, t], f"{layer.name}_shift"),
-                                b.const(f"{layer.name}_slope", slope)], f"{layer.name}_below")
-                 if slope else b.const(f"{layer.name}_zero", 0.0))
+        below = (
+            b.node(
+                "Mul",
+                [
+                    b.node("Sub", [v.name, t], f"{layer.name}_shift"),
+                    b.const(f"{layer.name}_slope", slope),
+                ],
+                f"{layer.name}_below",
+            )
+            if slope
+            else b.const(f"{layer.name}_zero", 0.0)
+        )
         above = b.node("Greater", [v.name, t], f"{layer.name}_above")
         y = b.node("Where", [above, v.name, below], layer.name)
     if top is not None:
@@ -222,8 +249,9 @@ def _pool(b, layer, inputs):
     return Value(y, _out_shape(layer), "first")
 
 
-@register("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
-          "GlobalAveragePooling2D")
+@register(
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D"
+)
 def _global_pool(b, layer, inputs):
     (v,) = inputs
     # A reduction over the spatial axes of whichever layout the tensor has: no transpose.
@@ -257,8 +285,9 @@ def _zero_padding(b, layer, inputs):
         pads = [0, 0, t, left, 0, 0, bottom, r]
     else:
         pads = [0, t, left, 0, 0, bottom, r, 0]
-    y = b.node("Pad", [v.name, b.const(f"{layer.name}_pads", pads, np.int64)], layer.name,
-               mode="constant")
+    y = b.node(
+        "Pad", [v.name, b.const(f"{layer.name}_pads", pads, np.int64)], layer.name, mode="constant"
+    )
     return Value(y, _out_shape(layer), v.layout)
 
 
@@ -279,8 +308,10 @@ def _batch_norm(b, layer, inputs):
     mean, var, eps = params["moving_mean"], params["moving_variance"], float(cfg["epsilon"])
     axis = int(cfg.get("axis", -1)) % v.rank
     if axis == v.rank - 1:
-        ins = [b.first(v)] + [b.const(f"{layer.name}_{n}", a) for n, a in
-                              (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var))]
+        ins = [b.first(v)] + [
+            b.const(f"{layer.name}_{n}", a)
+            for n, a in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var))
+        ]
         y = b.node("BatchNormalization", ins, layer.name, epsilon=eps)
         return Value(y, v.shape, "first" if v.rank >= 3 else "last")
     # Another axis: the same affine map as constants broadcast along that axis.
@@ -288,8 +319,11 @@ def _batch_norm(b, layer, inputs):
     shift = (beta - mean * scale).astype(np.float32)
     shape = [1] * v.rank
     shape[axis] = c
-    y = b.node("Mul", [b.last(v), b.const(f"{layer.name}_scale", scale.reshape(shape))],
-               f"{layer.name}_scaled")
+    y = b.node(
+        "Mul",
+        [b.last(v), b.const(f"{layer.name}_scale", scale.reshape(shape))],
+        f"{layer.name}_scaled",
+    )
     y = b.node("Add", [y, b.const(f"{layer.name}_shift", shift.reshape(shape))], layer.name)
     return Value(y, v.shape, "last")
 

@@ -29,10 +29,20 @@ from .converters import (
     register,
 )
 
-INFERENCE_IDENTITY = ("RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-                      "RandomContrast", "RandomBrightness", "SpatialDropout1D",
-                      "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-                      "ActivityRegularization")
+INFERENCE_IDENTITY = (
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
+    "RandomBrightness",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+)
 
 
 @register(*INFERENCE_IDENTITY)
@@ -89,8 +99,9 @@ def _multiply(b, layer, inputs):
 @register("Average")
 def _average(b, layer, inputs):
     s = _merge(b, layer, inputs, "Sum")
-    y = b.node("Mul", [s.name, b.const(f"{layer.name}_inv_n", 1.0 / len(inputs))],
-               f"{layer.name}_mean")
+    y = b.node(
+        "Mul", [s.name, b.const(f"{layer.name}_inv_n", 1.0 / len(inputs))], f"{layer.name}_mean"
+    )
     return Value(y, s.shape, s.layout)
 
 
@@ -114,24 +125,32 @@ def _cropping(b, layer, inputs):
     (v,) = inputs
     rank = v.rank - 2
     crops = _pairs(layer.get_config()["cropping"], rank)
-    sizes = _in_shape(layer)[1:1 + rank]
+    sizes = _in_shape(layer)[1 : 1 + rank]
     starts = [c[0] for c in crops]
     ends = [n - c[1] for n, c in zip(sizes, crops)]
-    y = b.node("Slice", [v.name, b.const(f"{layer.name}_starts", starts, np.int64),
-                         b.const(f"{layer.name}_ends", ends, np.int64),
-                         b.const(f"{layer.name}_axes", _spatial_axes(v), np.int64)], layer.name)
+    y = b.node(
+        "Slice",
+        [
+            v.name,
+            b.const(f"{layer.name}_starts", starts, np.int64),
+            b.const(f"{layer.name}_ends", ends, np.int64),
+            b.const(f"{layer.name}_axes", _spatial_axes(v), np.int64),
+        ],
+        layer.name,
+    )
     return Value(y, _out_shape(layer), v.layout)
 
 
 @register("ZeroPadding1D")
 def _zero_padding1d(b, layer, inputs):
     (v,) = inputs
-    (left, right), = _pairs(layer.get_config()["padding"], 1)
+    ((left, right),) = _pairs(layer.get_config()["padding"], 1)
     axis = _spatial_axes(v)[0]
     pads = [0, 0, 0, 0, 0, 0]
     pads[axis], pads[3 + axis] = left, right
-    y = b.node("Pad", [v.name, b.const(f"{layer.name}_pads", pads, np.int64)], layer.name,
-               mode="constant")
+    y = b.node(
+        "Pad", [v.name, b.const(f"{layer.name}_pads", pads, np.int64)], layer.name, mode="constant"
+    )
     return Value(y, _out_shape(layer), v.layout)
 
 
@@ -146,14 +165,27 @@ def _upsampling(b, layer, inputs):
     x = b.first(v)
     scales = b.const(f"{layer.name}_scales", [1.0, 1.0, *[float(s) for s in size]])
     if interp == "nearest":  # each cell repeated: floor of the scaled-down coordinate
-        y = b.node("Resize", [x, "", scales], layer.name, mode="nearest",
-                   coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        y = b.node(
+            "Resize",
+            [x, "", scales],
+            layer.name,
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
     elif interp == "bilinear":
-        y = b.node("Resize", [x, "", scales], layer.name, mode="linear",
-                   coordinate_transformation_mode="half_pixel")
+        y = b.node(
+            "Resize",
+            [x, "", scales],
+            layer.name,
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+        )
     else:
-        raise ValueError(f"Layer '{layer.name}' uses interpolation={interp!r}; ONNX export "
-                         "supports 'nearest' and 'bilinear'.")
+        raise ValueError(
+            f"Layer '{layer.name}' uses interpolation={interp!r}; ONNX export "
+            "supports 'nearest' and 'bilinear'."
+        )
     return Value(y, _out_shape(layer), "first")
 
 
@@ -171,8 +203,16 @@ def _depthwise(b, layer, inputs):
     ins = [b.first(v), b.const(f"{layer.name}_kernel", k)]
     if cfg.get("use_bias", True):
         ins.append(b.const(f"{layer.name}_bias", w[1]))
-    y = b.node("Conv", ins, layer.name, kernel_shape=kernel, strides=strides, dilations=dil,
-               pads=_pads(layer, cfg, kernel, strides, dil), group=cin)
+    y = b.node(
+        "Conv",
+        ins,
+        layer.name,
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dil,
+        pads=_pads(layer, cfg, kernel, strides, dil),
+        group=cin,
+    )
     return _layer_activation(b, layer, Value(y, _out_shape(layer), "first"))
 
 
@@ -185,9 +225,16 @@ def _separable(b, layer, inputs):
     dil = list(cfg.get("dilation_rate", (1, 1)))
     kh, kw, cin, mult = w[0].shape
     dk = w[0].reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None]
-    d = b.node("Conv", [b.first(v), b.const(f"{layer.name}_depthwise", dk)],
-               f"{layer.name}_depthwise", kernel_shape=kernel, strides=strides, dilations=dil,
-               pads=_pads(layer, cfg, kernel, strides, dil), group=cin)
+    d = b.node(
+        "Conv",
+        [b.first(v), b.const(f"{layer.name}_depthwise", dk)],
+        f"{layer.name}_depthwise",
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dil,
+        pads=_pads(layer, cfg, kernel, strides, dil),
+        group=cin,
+    )
     pk = w[1].transpose(3, 2, 0, 1)  # (1, 1, in*m, out) -> (out, in*m, 1, 1)
     ins = [d, b.const(f"{layer.name}_pointwise", pk)]
     if cfg.get("use_bias", True):
@@ -225,8 +272,11 @@ def _conv_transpose(b, layer, inputs):
     strides = list(cfg["strides"])
     dil = list(cfg.get("dilation_rate", [1] * rank))
     outpad = cfg.get("output_padding")
-    outpad = [None] * rank if outpad is None else (
-        [outpad] * rank if isinstance(outpad, int) else list(outpad))
+    outpad = (
+        [None] * rank
+        if outpad is None
+        else ([outpad] * rank if isinstance(outpad, int) else list(outpad))
+    )
     begins, ends, extra = [], [], []
     for k, s, d, op in zip(kernel, strides, dil, outpad):
         bg, en, ex = transpose_pads(k, s, d, str(cfg.get("padding", "valid")).lower(), op)
@@ -238,8 +288,16 @@ def _conv_transpose(b, layer, inputs):
     ins = [b.first(v), b.const(f"{layer.name}_kernel", k_onnx)]
     if cfg.get("use_bias", True):
         ins.append(b.const(f"{layer.name}_bias", w[1]))
-    y = b.node("ConvTranspose", ins, layer.name, kernel_shape=kernel, strides=strides,
-               dilations=dil, pads=begins + ends, output_padding=extra)
+    y = b.node(
+        "ConvTranspose",
+        ins,
+        layer.name,
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dil,
+        pads=begins + ends,
+        output_padding=extra,
+    )
     return _layer_activation(b, layer, Value(y, _out_shape(layer), "first"))
 
 
@@ -265,16 +323,21 @@ def _layer_norm(b, layer, inputs):
     # Spelled out: (x - mean) / sqrt(var + eps) * gamma + beta over the axes.
     mean = _reduce(b, "ReduceMean", x, axes, f"{layer.name}_mean")
     xc = b.node("Sub", [x, mean], f"{layer.name}_centered")
-    var = _reduce(b, "ReduceMean", b.node("Mul", [xc, xc], f"{layer.name}_sq"), axes,
-                  f"{layer.name}_var")
-    std = b.node("Sqrt", [b.node("Add", [var, b.const(f"{layer.name}_eps", eps)],
-                                 f"{layer.name}_var_eps")], f"{layer.name}_std")
+    var = _reduce(
+        b, "ReduceMean", b.node("Mul", [xc, xc], f"{layer.name}_sq"), axes, f"{layer.name}_var"
+    )
+    std = b.node(
+        "Sqrt",
+        [b.node("Add", [var, b.const(f"{layer.name}_eps", eps)], f"{layer.name}_var_eps")],
+        f"{layer.name}_std",
+    )
     shape = [1] * v.rank
     for a, n in zip(axes, feat):
         shape[a] = n
     y = b.node("Div", [xc, std], f"{layer.name}_normed")
-    y = b.node("Mul", [y, b.const(f"{layer.name}_gamma", gamma.reshape(shape))],
-               f"{layer.name}_scaled")
+    y = b.node(
+        "Mul", [y, b.const(f"{layer.name}_gamma", gamma.reshape(shape))], f"{layer.name}_scaled"
+    )
     y = b.node("Add", [y, b.const(f"{layer.name}_beta", beta.reshape(shape))], layer.name)
     return Value(y, v.shape, "last")
 

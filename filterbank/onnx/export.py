@@ -35,8 +35,10 @@ def require_onnx(what: str = "ONNX export"):
     try:
         import onnx
     except ImportError:
-        raise ImportError(f"{what} needs the 'onnx' package: pip install 'filterbank[onnx]' "
-                          "(or pip install onnx).") from None
+        raise ImportError(
+            f"{what} needs the 'onnx' package: pip install 'filterbank[onnx]' "
+            "(or pip install onnx)."
+        ) from None
     return onnx
 
 
@@ -67,7 +69,7 @@ def _unsupported(layer) -> ValueError:
     return ValueError(
         f"Layer '{layer.name}' ({cls}) has no ONNX converter, so the model cannot be exported. "
         f"Layers that export: {', '.join(sorted(CONVERTERS))}. To add one, register a converter "
-        "in filterbank/onnx/converters.py (@register(\"" + cls + "\"))."
+        'in filterbank/onnx/converters.py (@register("' + cls + '")).'
     )
 
 
@@ -77,11 +79,15 @@ def build_onnx(model, opset: int = 17, channels_first: bool = False):
     from onnx import TensorProto, helper
 
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ValueError(f"export: opset must be an int from {MIN_OPSET} to {MAX_OPSET}, got "
-                         f"{opset!r}. The default, 17, runs on every current runtime.")
+        raise ValueError(
+            f"export: opset must be an int from {MIN_OPSET} to {MAX_OPSET}, got "
+            f"{opset!r}. The default, 17, runs on every current runtime."
+        )
     if not getattr(model, "built", False):
-        raise ValueError(f"Model '{model.name}' is not built, so it has no shapes to export. "
-                         "Give it an input shape (keras.Input(shape=...)) or call model.build().")
+        raise ValueError(
+            f"Model '{model.name}' is not built, so it has no shapes to export. "
+            "Give it an input shape (keras.Input(shape=...)) or call model.build()."
+        )
     layers = _graph_layers(model)
     for layer in layers:
         if type(layer).__name__ != "InputLayer" and type(layer).__name__ not in CONVERTERS:
@@ -97,8 +103,11 @@ def build_onnx(model, opset: int = 17, channels_first: bool = False):
         if layout == "first":
             onnx_shape = [shape[0], shape[-1], *shape[1:-1]]
         name = b.fresh(layer.name)
-        graph_inputs.append(helper.make_tensor_value_info(
-            name, TensorProto.FLOAT, ["batch" if d is None else d for d in onnx_shape]))
+        graph_inputs.append(
+            helper.make_tensor_value_info(
+                name, TensorProto.FLOAT, ["batch" if d is None else d for d in onnx_shape]
+            )
+        )
         values[id(layer)] = Value(name, shape, layout)
     for layer in layers:
         if id(layer) in values:
@@ -106,10 +115,13 @@ def build_onnx(model, opset: int = 17, channels_first: bool = False):
         ins = layer.input if isinstance(layer.input, list) else [layer.input]
         try:
             values[id(layer)] = CONVERTERS[type(layer).__name__](
-                b, layer, [values[id(t.node.layer)] for t in ins])
+                b, layer, [values[id(t.node.layer)] for t in ins]
+            )
         except KeyError as e:  # an input that is not a model input nor a converted layer
-            raise ValueError(f"Layer '{layer.name}' reads a tensor the export did not produce "
-                             f"({e}); is every input of the model in model.inputs?") from None
+            raise ValueError(
+                f"Layer '{layer.name}' reads a tensor the export did not produce "
+                f"({e}); is every input of the model in model.inputs?"
+            ) from None
     graph_outputs = []
     for t in model.outputs:
         v = values[id(t.node.layer)]
@@ -118,13 +130,20 @@ def build_onnx(model, opset: int = 17, channels_first: bool = False):
         src = b.in_layout(v, want)
         out_name = b.node("Identity", [src], f"{t.node.layer.name}_output")
         onnx_shape = [shape[0], shape[-1], *shape[1:-1]] if want == "first" else list(shape)
-        graph_outputs.append(helper.make_tensor_value_info(
-            out_name, TensorProto.FLOAT, ["batch" if d is None else d for d in onnx_shape]))
+        graph_outputs.append(
+            helper.make_tensor_value_info(
+                out_name, TensorProto.FLOAT, ["batch" if d is None else d for d in onnx_shape]
+            )
+        )
     graph = helper.make_graph(b.nodes, model.name, graph_inputs, graph_outputs, b.initializers)
     from .. import __version__
 
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="filterbank", producer_version=__version__)
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="filterbank",
+        producer_version=__version__,
+    )
     # The oldest IR version that carries this opset, so older runtimes open the file too.
     proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
     meta = proto.metadata_props.add()

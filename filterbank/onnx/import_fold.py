@@ -32,11 +32,13 @@ def _fold_bias(ctx, node, syms, consts) -> Sym:
     pos = c.ndim - (rank - axis)  # broadcasting aligns from the right
     ok = c.size == 1 or (c.size == units and 0 <= pos < c.ndim and c.shape[pos] == units)
     if not ok or c.ndim > rank:
-        raise _bad(ctx, node, f"adds a constant of shape {c.shape}; a bias of {units} "
-                              "channels was expected")
+        raise _bad(
+            ctx,
+            node,
+            f"adds a constant of shape {c.shape}; a bias of {units} channels was expected",
+        )
     bias = layer.params["bias"]
-    layer.params["bias"][...] = bias + np.broadcast_to(c.reshape(-1), (units,)).astype(
-        bias.dtype)
+    layer.params["bias"][...] = bias + np.broadcast_to(c.reshape(-1), (units,)).astype(bias.dtype)
     return x
 
 
@@ -51,8 +53,12 @@ def _channel_vector(ctx, node, x: Sym, c) -> np.ndarray:
         return np.full(units, float(c.reshape(-1)[0]))
     if c.ndim <= rank and c.size == units and 0 <= pos < c.ndim and c.shape[pos] == units:
         return c.reshape(-1)
-    raise _bad(ctx, node, f"combines a tensor with a constant of shape {c.shape}; filterbank "
-                          "folds per-channel constants only")
+    raise _bad(
+        ctx,
+        node,
+        f"combines a tensor with a constant of shape {c.shape}; filterbank "
+        "folds per-channel constants only",
+    )
 
 
 def _affine(ctx, node, x: Sym, c, how: str) -> Sym:
@@ -68,10 +74,20 @@ def _affine(ctx, node, x: Sym, c, how: str) -> Sym:
         layer = layers.BatchNormalization(epsilon=eps)
         n = x.t.shape[-1]
         # variance 1 - eps: the layer divides by sqrt(var + eps) = 1
-        x = replace(_call(layer, x, weights=[np.ones(n, np.float32), np.zeros(n, np.float32),
-                                             np.zeros(n, np.float32),
-                                             np.full(n, 1 - eps, np.float32)]),
-                    affine=layer, bias_layer=None)
+        x = replace(
+            _call(
+                layer,
+                x,
+                weights=[
+                    np.ones(n, np.float32),
+                    np.zeros(n, np.float32),
+                    np.zeros(n, np.float32),
+                    np.full(n, 1 - eps, np.float32),
+                ],
+            ),
+            affine=layer,
+            bias_layer=None,
+        )
     gamma, beta = layer.params["gamma"], layer.params["beta"]
     if how == "add":
         beta[...] = beta + v
@@ -109,8 +125,7 @@ def _reduce_spatial(ctx, node):
     from .. import layers
 
     x = _sym(ctx, node)
-    _check_attrs(ctx, node, {"axes": None, "keepdims": [0, 1],
-                             "noop_with_empty_axes": [0]})
+    _check_attrs(ctx, node, {"axes": None, "keepdims": [0, 1], "noop_with_empty_axes": [0]})
     a = _attrs(node)
     axes = a.get("axes")
     if axes is None:
@@ -119,12 +134,17 @@ def _reduce_spatial(ctx, node):
     axes = sorted(int(i) % rank for i in np.asarray(axes).reshape(-1))
     spatial = list(range(2, rank)) if x.rel == "cf" else list(range(1, rank - 1))
     if axes != spatial or rank not in (3, 4):
-        raise _bad(ctx, node, f"reduces axes {axes}; filterbank reduces the spatial axes "
-                              "(global pooling)")
+        raise _bad(
+            ctx, node, f"reduces axes {axes}; filterbank reduces the spatial axes (global pooling)"
+        )
     keep = bool(a.get("keepdims", 1))
     avg = node.op_type == "ReduceMean"
-    cls = {(True, 4): layers.GlobalAveragePooling2D, (False, 4): layers.GlobalMaxPooling2D,
-           (True, 3): layers.GlobalAveragePooling1D, (False, 3): layers.GlobalMaxPooling1D}
+    cls = {
+        (True, 4): layers.GlobalAveragePooling2D,
+        (False, 4): layers.GlobalMaxPooling2D,
+        (True, 3): layers.GlobalAveragePooling1D,
+        (False, 3): layers.GlobalMaxPooling1D,
+    }
     out = _call(cls[(avg, rank)](keepdims=keep), x)
     return [out if keep else replace(out, rel="same")]
 
@@ -173,8 +193,12 @@ def _cast(ctx, node):
     v = ctx["values"][node.input[0]]
     if isinstance(v, Sym):
         if to not in (TensorProto.FLOAT, TensorProto.DOUBLE):
-            raise _bad(ctx, node, f"casts a tensor to {helper.tensor_dtype_to_string(to)}; "
-                                  "filterbank computes in floats")
+            raise _bad(
+                ctx,
+                node,
+                f"casts a tensor to {helper.tensor_dtype_to_string(to)}; "
+                "filterbank computes in floats",
+            )
         return [v]
     return [np.asarray(v).astype(helper.tensor_dtype_to_np_dtype(to))]
 
@@ -189,6 +213,7 @@ def fold(*names):
         for n in names:
             FOLD[n] = fn
         return fn
+
     return deco
 
 
@@ -200,8 +225,11 @@ def _fold_constant_of_shape(ctx, node, ins):
     if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) > MAX_FOLDED:
         raise _bad(ctx, node, f"asks for a constant of shape {shape}")
     a = {at.name: at for at in node.attribute}
-    value = tensor_array(a["value"].t, ctx["path"]).reshape(-1) if "value" in a else np.zeros(
-        1, np.float32)
+    value = (
+        tensor_array(a["value"].t, ctx["path"]).reshape(-1)
+        if "value" in a
+        else np.zeros(1, np.float32)
+    )
     return [np.full(shape, value[0], value.dtype)]
 
 
@@ -216,14 +244,19 @@ def _fold_reshape(ctx, node, ins):
 def _fold_slice(ctx, node, ins):
     data = np.asarray(ins[0])
     starts, ends = (np.asarray(v).reshape(-1) for v in ins[1:3])
-    axes = np.asarray(ins[3]).reshape(-1) if len(ins) > 3 and ins[3] is not None else range(
-        len(starts))
-    steps = np.asarray(ins[4]).reshape(-1) if len(ins) > 4 and ins[4] is not None else [1] * len(
-        starts)
+    axes = (
+        np.asarray(ins[3]).reshape(-1)
+        if len(ins) > 3 and ins[3] is not None
+        else range(len(starts))
+    )
+    steps = (
+        np.asarray(ins[4]).reshape(-1) if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+    )
     index = [slice(None)] * data.ndim
     for s, e, ax, st in zip(starts, ends, axes, steps):
-        index[int(ax)] = slice(int(max(min(s, 2**62), -2**62)), int(max(min(e, 2**62), -2**62)),
-                               int(st))
+        index[int(ax)] = slice(
+            int(max(min(s, 2**62), -(2**62))), int(max(min(e, 2**62), -(2**62))), int(st)
+        )
     return [data[tuple(index)]]
 
 

@@ -37,6 +37,7 @@ def op(*names):
         for n in names:
             OPS[n] = fn
         return fn
+
     return deco
 
 
@@ -47,8 +48,11 @@ def _attrs(node) -> dict:
 
 
 def _bad(ctx, node, what):
-    return file_error(ctx["path"], f"node {node.name!r} ({node.op_type}) {what}",
-                      "filterbank imports this op only in the forms Keras layers express.")
+    return file_error(
+        ctx["path"],
+        f"node {node.name!r} ({node.op_type}) {what}",
+        "filterbank imports this op only in the forms Keras layers express.",
+    )
 
 
 def _sym(ctx, node, i=0) -> Sym:
@@ -94,9 +98,9 @@ def _same_pads(sizes, kernel, strides, dil):
 
 
 def _padding(ctx, node, a, x: Sym, kernel, strides, dil, allow_causal=False):
-    """"valid", "same" or "causal" for these pads, or explicit ((t, b), (l, r)) to pad first."""
+    """ "valid", "same" or "causal" for these pads, or explicit ((t, b), (l, r)) to pad first."""
     rank = len(kernel)
-    sizes = list(x.t.shape[1:1 + rank])
+    sizes = list(x.t.shape[1 : 1 + rank])
     auto = a.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto == "VALID":
@@ -119,8 +123,9 @@ def _padding(ctx, node, a, x: Sym, kernel, strides, dil, allow_causal=False):
 
 def _need_cf(ctx, node, x: Sym):
     if x.rel != "cf":
-        raise _bad(ctx, node, "reads a tensor that is not channels-first here (is a "
-                              "Transpose missing?)")
+        raise _bad(
+            ctx, node, "reads a tensor that is not channels-first here (is a Transpose missing?)"
+        )
 
 
 @op("Conv")
@@ -131,8 +136,18 @@ def _conv(ctx, node):
     _need_cf(ctx, node, x)
     w, b = _const(ctx, node, 1), _const(ctx, node, 2)
     a = _attrs(node)
-    _check_attrs(ctx, node, {"kernel_shape": None, "strides": None, "dilations": None,
-                             "pads": None, "auto_pad": None, "group": [1]})
+    _check_attrs(
+        ctx,
+        node,
+        {
+            "kernel_shape": None,
+            "strides": None,
+            "dilations": None,
+            "pads": None,
+            "auto_pad": None,
+            "group": [1],
+        },
+    )
     rank = w.ndim - 2
     if rank not in (1, 2):
         raise _bad(ctx, node, f"is a {rank}D convolution; filterbank has Conv1D and Conv2D")
@@ -157,9 +172,20 @@ def _pool(ctx, node):
     x = _sym(ctx, node)
     _need_cf(ctx, node, x)
     a = _attrs(node)
-    _check_attrs(ctx, node, {"kernel_shape": None, "strides": None, "pads": None,
-                             "auto_pad": None, "ceil_mode": [0], "dilations": None,
-                             "storage_order": [0], "count_include_pad": [0, 1]})
+    _check_attrs(
+        ctx,
+        node,
+        {
+            "kernel_shape": None,
+            "strides": None,
+            "pads": None,
+            "auto_pad": None,
+            "ceil_mode": [0],
+            "dilations": None,
+            "storage_order": [0],
+            "count_include_pad": [0, 1],
+        },
+    )
     kernel = list(a["kernel_shape"])
     rank = len(kernel)
     if any(d != 1 for d in a.get("dilations", [1])):
@@ -167,13 +193,18 @@ def _pool(ctx, node):
     strides = list(a.get("strides", [1] * rank))
     padding = _padding(ctx, node, a, x, kernel, strides, [1] * rank)
     avg = node.op_type == "AveragePool"
-    if isinstance(padding, tuple) or (avg and padding == "same"
-                                      and a.get("count_include_pad", 0) == 1):
+    if isinstance(padding, tuple) or (
+        avg and padding == "same" and a.get("count_include_pad", 0) == 1
+    ):
         raise _bad(ctx, node, f"pads in a way Keras pooling cannot ({a.get('pads')})")
     if rank not in (1, 2):
         raise _bad(ctx, node, f"pools over {rank} axes")
-    cls = {(False, 2): layers.MaxPooling2D, (True, 2): layers.AveragePooling2D,
-           (False, 1): layers.MaxPooling1D, (True, 1): layers.AveragePooling1D}[(avg, rank)]
+    cls = {
+        (False, 2): layers.MaxPooling2D,
+        (True, 2): layers.AveragePooling2D,
+        (False, 1): layers.MaxPooling1D,
+        (True, 1): layers.AveragePooling1D,
+    }[(avg, rank)]
     return [_call(cls(kernel, strides=strides, padding=padding), x)]
 
 
@@ -186,8 +217,12 @@ def _global_pool(ctx, node):
     _check_attrs(ctx, node, {})
     rank = len(x.t.shape) - 2
     avg = node.op_type == "GlobalAveragePool"
-    cls = {(True, 2): layers.GlobalAveragePooling2D, (False, 2): layers.GlobalMaxPooling2D,
-           (True, 1): layers.GlobalAveragePooling1D, (False, 1): layers.GlobalMaxPooling1D}
+    cls = {
+        (True, 2): layers.GlobalAveragePooling2D,
+        (False, 2): layers.GlobalMaxPooling2D,
+        (True, 1): layers.GlobalAveragePooling1D,
+        (False, 1): layers.GlobalMaxPooling1D,
+    }
     if (avg, rank) not in cls:
         raise _bad(ctx, node, f"pools over {rank} axes")
     return [_call(cls[(avg, rank)](keepdims=True), x)]
@@ -201,8 +236,12 @@ def _flatten(ctx, node, x: Sym) -> Sym:
     out = _call(layers.Flatten(), x)
     if x.rel == "cf":
         shape = x.t.shape[1:]  # Keras (h, w, c): ONNX flattens (c, h, w)
-        perm = np.arange(int(np.prod(shape))).reshape(shape).transpose(
-            len(shape) - 1, *range(len(shape) - 1)).ravel()
+        perm = (
+            np.arange(int(np.prod(shape)))
+            .reshape(shape)
+            .transpose(len(shape) - 1, *range(len(shape) - 1))
+            .ravel()
+        )
         out.rel = "same" if np.array_equal(perm, np.arange(perm.size)) else perm
     elif x.rel != "same":
         raise _bad(ctx, node, "flattens an already permuted tensor")
@@ -226,8 +265,12 @@ def _reshape(ctx, node):
         raise _bad(ctx, node, "has no constant target shape")
     shape = [int(d) for d in shape]
     size = int(np.prod(x.t.shape[1:]))
-    if len(shape) == 2 and (shape[1] in (-1, size)) and shape[0] in (0, -1, 1) or (
-            len(shape) == 2 and shape[0] == -1 and shape[1] == size):
+    if (
+        len(shape) == 2
+        and (shape[1] in (-1, size))
+        and shape[0] in (0, -1, 1)
+        or (len(shape) == 2 and shape[0] == -1 and shape[1] == size)
+    ):
         return [_flatten(ctx, node, x)]
     if x.rel != "same" and len(x.t.shape) >= 3:
         raise _bad(ctx, node, f"reshapes a channels-first tensor to {shape}")
@@ -293,8 +336,12 @@ def _matmul(ctx, node):
     if w is None or w.ndim != 2:
         raise _bad(ctx, node, "has no constant 2D weight")
     layer = layers.Dense(w.shape[1])
-    out = _call(layer, x, rel="same", weights=[_gemm_weights(ctx, node, x, w),
-                                               np.zeros(w.shape[1], w.dtype)])
+    out = _call(
+        layer,
+        x,
+        rel="same",
+        weights=[_gemm_weights(ctx, node, x, w), np.zeros(w.shape[1], w.dtype)],
+    )
     return [replace(out, bias_layer=layer)]
 
 
@@ -310,8 +357,13 @@ def _add(ctx, node):
         return [np.asarray(sum(consts))]
     from .import_fold import _affine, _fold_bias
 
-    if consts and len(syms) == 1 and len(consts) == 1 and syms[0].affine is None and (
-            syms[0].bias_layer is not None):  # Conv/MatMul + Add: that layer's bias
+    if (
+        consts
+        and len(syms) == 1
+        and len(consts) == 1
+        and syms[0].affine is None
+        and (syms[0].bias_layer is not None)
+    ):  # Conv/MatMul + Add: that layer's bias
         return [_fold_bias(ctx, node, syms, consts)]
     if consts and len(syms) == 1 and len(consts) == 1:
         return [_affine(ctx, node, syms[0], consts[0], "add")]
@@ -330,8 +382,12 @@ def _concat(ctx, node):
     _check_attrs(ctx, node, {"axis": None})
     vals = [ctx["values"][n] for n in node.input]
     if not any(isinstance(v, Sym) for v in vals):
-        return [np.concatenate([np.asarray(v).reshape(-1) if np.ndim(v) == 0 else v
-                                for v in vals], axis=int(_attrs(node)["axis"]))]
+        return [
+            np.concatenate(
+                [np.asarray(v).reshape(-1) if np.ndim(v) == 0 else v for v in vals],
+                axis=int(_attrs(node)["axis"]),
+            )
+        ]
     syms = [_sym(ctx, node, i) for i in range(len(node.input))]
     rels = {s.rel if isinstance(s.rel, str) else "perm" for s in syms}
     if len(rels) != 1 or "perm" in rels:
@@ -364,8 +420,11 @@ def _leaky(ctx, node):
     from .. import layers
 
     _check_attrs(ctx, node, {"alpha": None})
-    return [_call(layers.LeakyReLU(negative_slope=float(_attrs(node).get("alpha", 0.01))),
-                  _sym(ctx, node))]
+    return [
+        _call(
+            layers.LeakyReLU(negative_slope=float(_attrs(node).get("alpha", 0.01))), _sym(ctx, node)
+        )
+    ]
 
 
 @op("Elu")
@@ -398,8 +457,9 @@ def _batch_norm(ctx, node):
     from .. import layers
 
     x = _sym(ctx, node)
-    _check_attrs(ctx, node, {"epsilon": None, "momentum": None, "training_mode": [0],
-                             "spatial": [1]})
+    _check_attrs(
+        ctx, node, {"epsilon": None, "momentum": None, "training_mode": [0], "spatial": [1]}
+    )
     if len(x.t.shape) >= 3:
         _need_cf(ctx, node, x)
     gamma, beta, mean, var = (_const(ctx, node, i) for i in range(1, 5))
@@ -424,8 +484,11 @@ def _pad(ctx, node):
         raise _bad(ctx, node, "pads selected axes")
     pads = [int(p) for p in np.asarray(pads).reshape(-1)]
     if len(x.t.shape) != 4 or len(pads) != 8 or min(pads) < 0:
-        raise _bad(ctx, node, f"has pads={pads}; filterbank pads the two spatial axes of "
-                              "images (ZeroPadding2D)")
+        raise _bad(
+            ctx,
+            node,
+            f"has pads={pads}; filterbank pads the two spatial axes of images (ZeroPadding2D)",
+        )
     order = to_first_perm(4) if x.rel == "cf" else [0, 1, 2, 3]
     begin = [pads[order.index(i)] for i in range(4)]
     end = [pads[4 + order.index(i)] for i in range(4)]

@@ -55,8 +55,11 @@ def _parse(data: bytes, path):
     try:
         proto.ParseFromString(data)
     except Exception as e:  # protobuf's DecodeError and friends
-        raise file_error(path, f"it is not an ONNX model ({type(e).__name__}: "
-                               f"{str(e)[:160]})", "The file is damaged or not ONNX.") from None
+        raise file_error(
+            path,
+            f"it is not an ONNX model ({type(e).__name__}: {str(e)[:160]})",
+            "The file is damaged or not ONNX.",
+        ) from None
     if not proto.HasField("graph") or not proto.graph.node:
         raise file_error(path, "it holds no ONNX graph", "The file is damaged or not ONNX.")
     return proto
@@ -68,27 +71,40 @@ def tensor_array(t, path) -> np.ndarray:
 
     where = f"tensor {t.name[:80]!r}"
     if t.data_location == TensorProto.EXTERNAL or t.external_data:
-        raise file_error(path, f"{where} keeps its data in another file",
-                         "filterbank reads self-contained ONNX files only.")
+        raise file_error(
+            path,
+            f"{where} keeps its data in another file",
+            "filterbank reads self-contained ONNX files only.",
+        )
     if any(d < 0 for d in t.dims) or len(t.dims) > 8:
         raise file_error(path, f"{where} declares shape {list(t.dims)}")
-    allowed = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
-               TensorProto.FLOAT16: np.float16, TensorProto.INT64: np.int64,
-               TensorProto.INT32: np.int32, TensorProto.BOOL: np.bool_}
+    allowed = {
+        TensorProto.FLOAT: np.float32,
+        TensorProto.DOUBLE: np.float64,
+        TensorProto.FLOAT16: np.float16,
+        TensorProto.INT64: np.int64,
+        TensorProto.INT32: np.int32,
+        TensorProto.BOOL: np.bool_,
+    }
     if t.data_type not in allowed:
-        raise file_error(path, f"{where} has data type "
-                               f"{helper.tensor_dtype_to_string(t.data_type)}")
+        raise file_error(
+            path, f"{where} has data type {helper.tensor_dtype_to_string(t.data_type)}"
+        )
     count = int(np.prod(list(t.dims), dtype=np.int64)) if t.dims else 1
     dtype = np.dtype(allowed[t.data_type])
     if t.raw_data:
         have = len(t.raw_data) // dtype.itemsize
     else:
-        field = {TensorProto.FLOAT: t.float_data, TensorProto.DOUBLE: t.double_data,
-                 TensorProto.INT64: t.int64_data}.get(t.data_type, t.int32_data)
+        field = {
+            TensorProto.FLOAT: t.float_data,
+            TensorProto.DOUBLE: t.double_data,
+            TensorProto.INT64: t.int64_data,
+        }.get(t.data_type, t.int32_data)
         have = len(field)
     if have != count or (t.raw_data and len(t.raw_data) != count * dtype.itemsize):
-        raise file_error(path, f"{where} declares {count:,} values of shape {list(t.dims)} but "
-                               f"holds {have:,}")
+        raise file_error(
+            path, f"{where} declares {count:,} values of shape {list(t.dims)} but holds {have:,}"
+        )
     from onnx import numpy_helper
 
     try:
@@ -102,10 +118,16 @@ def _input_shape(vi, path) -> list:
     if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
         raise file_error(path, f"graph input {vi.name!r} has no tensor shape")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-    if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]) or any(
-            d is not None and d > 1_000_000 for d in dims):
-        raise file_error(path, f"graph input {vi.name!r} has shape {dims}; filterbank needs a "
-                               "batch axis and fixed positive sizes for the others")
+    if (
+        len(dims) < 2
+        or any(d is None or d < 1 for d in dims[1:])
+        or any(d is not None and d > 1_000_000 for d in dims)
+    ):
+        raise file_error(
+            path,
+            f"graph input {vi.name!r} has shape {dims}; filterbank needs a "
+            "batch axis and fixed positive sizes for the others",
+        )
     return dims
 
 
@@ -145,23 +167,33 @@ def convert(proto, path):
             raise _unsupported(path, node, f"op domain {node.domain!r}")
         fn = OPS.get(node.op_type)
         ins = [values.get(n) if n else None for n in node.input]
-        if node.op_type in FOLD and node.input and all(
-                not isinstance(v, Sym) and (v is not None or not n)
-                for v, n in zip(ins, node.input)):
+        if (
+            node.op_type in FOLD
+            and node.input
+            and all(
+                not isinstance(v, Sym) and (v is not None or not n) for v, n in zip(ins, node.input)
+            )
+        ):
             fn = lambda ctx, node, _f=FOLD[node.op_type], _i=ins: _f(ctx, node, _i)  # noqa: E731
         if fn is None:
             raise _unsupported(path, node, "op")
         for name in node.input:
             if name and name not in values:
-                raise file_error(path, f"node {node.name!r} ({node.op_type}) reads {name!r}, "
-                                       "which no earlier node produces")
+                raise file_error(
+                    path,
+                    f"node {node.name!r} ({node.op_type}) reads {name!r}, "
+                    "which no earlier node produces",
+                )
         try:
             outs = fn(ctx, node)
         except ModelFileError:
             raise
         except Exception as e:  # a layer refusing the settings, or a malformed node
-            raise file_error(path, f"node {node.name!r} ({node.op_type}) cannot be converted "
-                                   f"({type(e).__name__}: {str(e)[:300]})") from None
+            raise file_error(
+                path,
+                f"node {node.name!r} ({node.op_type}) cannot be converted "
+                f"({type(e).__name__}: {str(e)[:300]})",
+            ) from None
         for name, value in zip(node.output, outs):
             values[name] = value
     outputs = []
@@ -170,27 +202,38 @@ def convert(proto, path):
         if not isinstance(v, Sym):
             raise file_error(path, f"graph output {vi.name!r} is not computed from the inputs")
         if v.rel not in ("same", "cf"):
-            raise file_error(path, f"graph output {vi.name!r} is an NCHW map flattened "
-                                   "channels-first; filterbank's Flatten is channels-last")
+            raise file_error(
+                path,
+                f"graph output {vi.name!r} is an NCHW map flattened "
+                "channels-first; filterbank's Flatten is channels-last",
+            )
         outputs.append(v)
     if not outputs:
         raise file_error(path, "its graph has no outputs")
     try:
-        model = fb.Model(inputs[0] if len(inputs) == 1 else inputs,
-                         outputs[0].t if len(outputs) == 1 else [o.t for o in outputs],
-                         name=_safe_name(graph.name or "onnx_model", "onnx_model"))
+        model = fb.Model(
+            inputs[0] if len(inputs) == 1 else inputs,
+            outputs[0].t if len(outputs) == 1 else [o.t for o in outputs],
+            name=_safe_name(graph.name or "onnx_model", "onnx_model"),
+        )
     except (ValueError, TypeError) as e:  # e.g. an input no output depends on
-        raise file_error(path, f"its graph cannot be wired as a model ({str(e)[:300]})"
-                         ) from None
+        raise file_error(path, f"its graph cannot be wired as a model ({str(e)[:300]})") from None
     model.onnx_input_layout = layouts[0] if len(layouts) == 1 else layouts
-    model.onnx_output_layout = ["NCHW" if o.rel == "cf" and len(o.t.shape) >= 3 else
-                                "as in ONNX" for o in outputs]
+    model.onnx_output_layout = [
+        "NCHW" if o.rel == "cf" and len(o.t.shape) >= 3 else "as in ONNX" for o in outputs
+    ]
     return model
 
 
 _AGNOSTIC = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Gelu", "Identity", "Dropout"}
-_CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                   "BatchNormalization"}
+_CHANNELS_FIRST = {
+    "Conv",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "BatchNormalization",
+}
 
 
 def _looks_nhwc(name, rank, consumers, proto) -> bool:
@@ -238,9 +281,11 @@ def _safe_name(name: str, default: str) -> str:
 def _unsupported(path, node, what) -> ModelFileError:
     from .import_ops import OPS as ops
 
-    return file_error(path, f"node {node.name!r} uses {what} {node.op_type!r}, which filterbank "
-                            "cannot import",
-                      f"Supported ops: {', '.join(sorted(ops))}.")
+    return file_error(
+        path,
+        f"node {node.name!r} uses {what} {node.op_type!r}, which filterbank cannot import",
+        f"Supported ops: {', '.join(sorted(ops))}.",
+    )
 
 
 def load_model(path):
@@ -262,8 +307,9 @@ def load_model(path):
     except ModelFileError:
         raise
     except Exception as e:  # whatever else a malformed graph trips: still one error class
-        raise file_error(path, f"its graph cannot be imported ({type(e).__name__}: "
-                               f"{str(e)[:200]})") from None
+        raise file_error(
+            path, f"its graph cannot be imported ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     finally:
         backend.set_rng_state(rng)
 

@@ -59,10 +59,21 @@ def _col2im_kernel(dcol, sh, sw, dh, dw, pt, pl, dx):
 def im2col(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.ndarray:
     """Compiled :func:`filterbank.ops.im2col.im2col`: (N, H, W, C) -> (N, Ho, Wo, kh, kw, C)."""
     x = np.ascontiguousarray(x)
-    col = (np.empty((x.shape[0], *out_hw, *kernel, x.shape[3]), dtype=x.dtype) if out is None
-           else out)
-    _im2col_kernel(x, kernel[0], kernel[1], strides[0], strides[1], dilation[0], dilation[1],
-                   pads[0][0], pads[1][0], col)
+    col = (
+        np.empty((x.shape[0], *out_hw, *kernel, x.shape[3]), dtype=x.dtype) if out is None else out
+    )
+    _im2col_kernel(
+        x,
+        kernel[0],
+        kernel[1],
+        strides[0],
+        strides[1],
+        dilation[0],
+        dilation[1],
+        pads[0][0],
+        pads[1][0],
+        col,
+    )
     return col
 
 
@@ -77,6 +88,7 @@ def col2im(dcol, x_shape, kernel, strides, pads, dilation, out=None) -> np.ndarr
     else:
         dx = out
         dx.fill(0)
-    _col2im_kernel(dcol, strides[0], strides[1], dilation[0], dilation[1], pads[0][0], pads[1][0],
-                   dx)
+    _col2im_kernel(
+        dcol, strides[0], strides[1], dilation[0], dilation[1], pads[0][0], pads[1][0], dx
+    )
     return dx

@@ -119,8 +119,9 @@ def depthwise_backward(xp, w, dy, sh, sw, dh, dw, need_dx, dxp, dw_out):
     dw64 = np.zeros(w.shape, dtype=np.float64)
     if w.shape[3] == 1:
         acc = dw64[:, :, :, 0].copy()
-        _backward_m1(xp, w[:, :, :, 0].copy(), dy.reshape(dy.shape[:4]), sh, sw, dh, dw,
-                     need_dx, dxp, acc)
+        _backward_m1(
+            xp, w[:, :, :, 0].copy(), dy.reshape(dy.shape[:4]), sh, sw, dh, dw, need_dx, dxp, acc
+        )
         dw64[:, :, :, 0] = acc
     else:
         _backward_mm(xp, w, dy, sh, sw, dh, dw, need_dx, dxp, dw64)

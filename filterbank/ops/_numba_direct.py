@@ -42,18 +42,30 @@ def conv3x3_max_pool2x2(x, w, b, relu, y):  # pragma: no cover - compiled; teste
                     w0, w1, w2 = w[0, f], w[1, f], w[2, f]
                     w3, w4, w5 = w[3, f], w[4, f], w[5, f]
                     w6, w7, w8 = w[6, f], w[7, f], w[8, f]
-                    best = ((p00 * w0 + p01 * w1 + p02 * w2) + (p10 * w3 + p11 * w4 + p12 * w5)
-                            + (p20 * w6 + p21 * w7 + p22 * w8))
-                    cand = ((p01 * w0 + p02 * w1 + p03 * w2) + (p11 * w3 + p12 * w4 + p13 * w5)
-                            + (p21 * w6 + p22 * w7 + p23 * w8))
+                    best = (
+                        (p00 * w0 + p01 * w1 + p02 * w2)
+                        + (p10 * w3 + p11 * w4 + p12 * w5)
+                        + (p20 * w6 + p21 * w7 + p22 * w8)
+                    )
+                    cand = (
+                        (p01 * w0 + p02 * w1 + p03 * w2)
+                        + (p11 * w3 + p12 * w4 + p13 * w5)
+                        + (p21 * w6 + p22 * w7 + p23 * w8)
+                    )
                     win = (cand > best) | (cand != cand)
                     best = cand if win else best
-                    cand = ((p10 * w0 + p11 * w1 + p12 * w2) + (p20 * w3 + p21 * w4 + p22 * w5)
-                            + (p30 * w6 + p31 * w7 + p32 * w8))
+                    cand = (
+                        (p10 * w0 + p11 * w1 + p12 * w2)
+                        + (p20 * w3 + p21 * w4 + p22 * w5)
+                        + (p30 * w6 + p31 * w7 + p32 * w8)
+                    )
                     win = (cand > best) | (cand != cand)
                     best = cand if win else best
-                    cand = ((p11 * w0 + p12 * w1 + p13 * w2) + (p21 * w3 + p22 * w4 + p23 * w5)
-                            + (p31 * w6 + p32 * w7 + p33 * w8))
+                    cand = (
+                        (p11 * w0 + p12 * w1 + p13 * w2)
+                        + (p21 * w3 + p22 * w4 + p23 * w5)
+                        + (p31 * w6 + p32 * w7 + p33 * w8)
+                    )
                     win = (cand > best) | (cand != cand)
                     best = cand if win else best
                     best += b[f]

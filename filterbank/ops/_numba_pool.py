@@ -66,8 +66,9 @@ def max_pool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, out, argmax):  # pr
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def max_pool2d_backward(grad, argmax, ph, pw, sh, sw, pad_top, pad_left, dx,
-                        accumulate):  # pragma: no cover
+def max_pool2d_backward(
+    grad, argmax, ph, pw, sh, sw, pad_top, pad_left, dx, accumulate
+):  # pragma: no cover
     """Route each output gradient to its window's argmax cell of ``dx``.
 
     ``accumulate`` (overlapping windows): add into ``dx``, which the caller zeroed.
@@ -101,8 +102,9 @@ def max_pool2d_backward(grad, argmax, ph, pw, sh, sw, pad_top, pad_left, dx,
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def bias_act_max_pool2d_forward(z, bias, relu, ph, pw, sh, sw, pad_top, pad_left, out,
-                                argmax, want_arg):  # pragma: no cover
+def bias_act_max_pool2d_forward(
+    z, bias, relu, ph, pw, sh, sw, pad_top, pad_left, out, argmax, want_arg
+):  # pragma: no cover
     """``out = max over each window of act(z + bias)``, without materialising ``z + bias``.
 
     The bias is added in registers while the window is scanned, so the maximum and its
@@ -175,8 +177,8 @@ def bias_act_max_pool2x2_forward(z, bias, relu, out, argmax, want_arg):  # pragm
     for n in range(n_batch):
         for oy in range(oh):
             for ox in range(ow):
-                r0 = z[n, 2 * oy, 2 * ox:2 * ox + 2]
-                r1 = z[n, 2 * oy + 1, 2 * ox:2 * ox + 2]
+                r0 = z[n, 2 * oy, 2 * ox : 2 * ox + 2]
+                r1 = z[n, 2 * oy + 1, 2 * ox : 2 * ox + 2]
                 o = out[n, oy, ox]
                 a = argmax[n, oy, ox] if want_arg else argmax[0, 0, 0]
                 for c in range(channels):

@@ -83,16 +83,25 @@ def plan_from_coords(in_shape, src_y, src_x, interpolation="bilinear", fill_mode
     oh, ow = src_y.shape[1], src_y.shape[2]
     base = (np.arange(b, dtype=np.int64) * (h * w))[:, None, None]
     if interpolation == "nearest":
-        corners = [(np.floor(src_y + 0.5).astype(np.int64),
-                    np.floor(src_x + 0.5).astype(np.int64), np.ones_like(src_y))]
+        corners = [
+            (
+                np.floor(src_y + 0.5).astype(np.int64),
+                np.floor(src_x + 0.5).astype(np.int64),
+                np.ones_like(src_y),
+            )
+        ]
     else:
         y0 = np.floor(src_y)
         x0 = np.floor(src_x)
         fy, fx = src_y - y0, src_x - x0
         y0 = y0.astype(np.int64)
         x0 = x0.astype(np.int64)
-        corners = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
-                   (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
+        corners = [
+            (y0, x0, (1 - fy) * (1 - fx)),
+            (y0, x0 + 1, (1 - fy) * fx),
+            (y0 + 1, x0, fy * (1 - fx)),
+            (y0 + 1, x0 + 1, fy * fx),
+        ]
     index = np.empty((b * oh * ow, len(corners)), dtype=np.int64)
     weight = np.empty((b * oh * ow, len(corners)), dtype=np.float64)
     fill = np.zeros(b * oh * ow) if fill_mode == "constant" else None
@@ -121,8 +130,9 @@ def _as_transforms(transform, b: int) -> np.ndarray:
     return np.broadcast_to(t, (b, 8))
 
 
-def affine_plan(in_shape, transform, interpolation="bilinear", fill_mode="constant",
-                output_size=None) -> WarpPlan:
+def affine_plan(
+    in_shape, transform, interpolation="bilinear", fill_mode="constant", output_size=None
+) -> WarpPlan:
     """The sampling plan of :func:`affine_transform` (reuse it for the backward pass)."""
     b, h, w = in_shape[0], in_shape[1], in_shape[2]
     oh, ow = (h, w) if output_size is None else output_size
@@ -161,8 +171,9 @@ def apply_plan_adjoint(grad: np.ndarray, plan: WarpPlan) -> np.ndarray:
     return out.reshape(b, h, w, c)
 
 
-def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant",
-                     fill_value=0.0):
+def affine_transform(
+    images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0.0
+):
     """Warp a batch of NHWC images by Keras's 8-number transforms (see the module docstring).
 
     Args:
@@ -201,8 +212,10 @@ def rotation_transforms(angles_deg, height: int, width: int) -> np.ndarray:
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     cos, sin = np.cos(a), np.sin(a)
     zero = np.zeros_like(a)
-    return np.stack([cos, -sin, cx - cx * cos + cy * sin,
-                     sin, cos, cy - cx * sin - cy * cos, zero, zero], axis=1)
+    return np.stack(
+        [cos, -sin, cx - cx * cos + cy * sin, sin, cos, cy - cx * sin - cy * cos, zero, zero],
+        axis=1,
+    )
 
 
 def translation_transforms(dy, dx) -> np.ndarray:
@@ -221,8 +234,19 @@ def zoom_transforms(zy, zx, height: int, width: int) -> np.ndarray:
     zy = np.asarray(zy, dtype=np.float64)
     zx = np.asarray(zx, dtype=np.float64)
     zero = np.zeros_like(zx)
-    return np.stack([zx, zero, (width - 1) / 2.0 * (1 - zx),
-                     zero, zy, (height - 1) / 2.0 * (1 - zy), zero, zero], axis=1)
+    return np.stack(
+        [
+            zx,
+            zero,
+            (width - 1) / 2.0 * (1 - zx),
+            zero,
+            zy,
+            (height - 1) / 2.0 * (1 - zy),
+            zero,
+            zero,
+        ],
+        axis=1,
+    )
 
 
 # ---- resizing ----------------------------------------------------------------------------
@@ -279,8 +303,19 @@ def aspect_crop_box(height: int, width: int, target_h: int, target_w: int):
 
 
 __all__ = [
-    "FILL_MODES", "INTERPOLATIONS", "WarpPlan", "affine_plan", "affine_transform",
-    "apply_plan", "apply_plan_adjoint", "aspect_crop_box", "plan_from_coords", "resize",
-    "resize_backward", "resize_matrix", "rotation_transforms", "translation_transforms",
+    "FILL_MODES",
+    "INTERPOLATIONS",
+    "WarpPlan",
+    "affine_plan",
+    "affine_transform",
+    "apply_plan",
+    "apply_plan_adjoint",
+    "aspect_crop_box",
+    "plan_from_coords",
+    "resize",
+    "resize_backward",
+    "resize_matrix",
+    "rotation_transforms",
+    "translation_transforms",
     "zoom_transforms",
 ]

@@ -48,9 +48,19 @@ from .padding import effective_kernel, pad_amounts
 PADDINGS_2D = ("valid", "same")
 PADDINGS_1D = ("valid", "same", "causal")
 
-__all__ = ["FEW_CHANNELS", "ConvCache", "ConvPlan", "check_fits", "conv1d_backward",
-           "conv1d_forward", "conv2d_backward", "conv2d_forward", "conv_output_size",
-           "numba_kernels", "resolve_pads"]
+__all__ = [
+    "FEW_CHANNELS",
+    "ConvCache",
+    "ConvPlan",
+    "check_fits",
+    "conv1d_backward",
+    "conv1d_forward",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_output_size",
+    "numba_kernels",
+    "resolve_pads",
+]
 
 
 # ---- sizes ---------------------------------------------------------------------------------
@@ -154,8 +164,19 @@ def _conv_forward(x, w, b, strides, pads, dilation, impl, where="conv2d", plan=N
             )
         plan = ConvPlan(x.shape, w.shape, strides, pads, dilation, impl, where)
     y, col = plan.forward(x, w, None if b is None else np.asarray(b, dtype=x.dtype), ws=ws)
-    cache = ConvCache(x.shape, w, col, plan.layout, plan.strides, plan.pads, plan.dilation,
-                      y.shape, impl, has_bias=b is not None, plan=plan)
+    cache = ConvCache(
+        x.shape,
+        w,
+        col,
+        plan.layout,
+        plan.strides,
+        plan.pads,
+        plan.dilation,
+        y.shape,
+        impl,
+        has_bias=b is not None,
+        plan=plan,
+    )
     return y, cache
 
 
@@ -193,8 +214,9 @@ def conv2d_backward(dy, cache: ConvCache, need_dx=True, ws=None):
     w = cache.kernel
     plan = cache.plan
     if plan is None:
-        plan = ConvPlan(cache.x_shape, w.shape, cache.strides, cache.pads, cache.dilation,
-                        cache.impl)
+        plan = ConvPlan(
+            cache.x_shape, w.shape, cache.strides, cache.pads, cache.dilation, cache.impl
+        )
     dy = np.ascontiguousarray(dy, dtype=w.dtype).reshape(plan.out_shape)
     dx, dw, db = plan.backward(dy, w, cache.col, need_dx, cache.has_bias, ws=ws)
     if cache.squeeze_h:
@@ -227,8 +249,9 @@ def conv1d_forward(x, w, b=None, stride=1, padding="valid", dilation=1, impl=Non
             f"conv1d expects x (N, L, C) and kernel (k, C, F), got shapes {x.shape} and {w.shape}."
         )
     pads = ((0, 0),) + resolve_pads(x.shape[1:2], w.shape[:1], (stride,), padding, (dilation,))
-    y, cache = _conv_forward(x[:, None], w[None], b, (1, stride), pads, (1, dilation), impl,
-                             where="conv1d")
+    y, cache = _conv_forward(
+        x[:, None], w[None], b, (1, stride), pads, (1, dilation), impl, where="conv1d"
+    )
     cache.squeeze_h = True
     return y[:, 0], cache
 

@@ -42,6 +42,7 @@ from .workspace import Workspace as _Workspace
 # Inputs with at most this many channels use the channel-major column matrix (see im2col.py).
 FEW_CHANNELS = 4
 
+
 def numba_kernels():
     """The compiled im2col/col2im module, or None (numba missing, or FILTERBANK_DISABLE_NUMBA=1).
 
@@ -119,11 +120,34 @@ class ConvPlan:
     chunk from x.
     """
 
-    __slots__ = ("x_shape", "w_shape", "kernel", "strides", "pads", "dilation", "out_hw",
-                 "out_shape", "layout", "impl", "chunk", "_geometry", "_subs")
+    __slots__ = (
+        "x_shape",
+        "w_shape",
+        "kernel",
+        "strides",
+        "pads",
+        "dilation",
+        "out_hw",
+        "out_shape",
+        "layout",
+        "impl",
+        "chunk",
+        "_geometry",
+        "_subs",
+    )
 
-    def __init__(self, x_shape, w_shape, strides, pads, dilation, impl=None, where="conv2d",
-                 col_limit="default", crop_hw=None):
+    def __init__(
+        self,
+        x_shape,
+        w_shape,
+        strides,
+        pads,
+        dilation,
+        impl=None,
+        where="conv2d",
+        col_limit="default",
+        crop_hw=None,
+    ):
         if len(x_shape) != 4 or len(w_shape) != 4:
             raise ValueError(
                 f"{where} expects x (N, H, W, C) and kernel (kh, kw, C, F), got shapes "
@@ -133,7 +157,8 @@ class ConvPlan:
         kh, kw, cin, f = w_shape
         if cin != c:
             raise ValueError(
-                f"{where}: input has {c} channels but the kernel {tuple(w_shape)} expects {cin}.")
+                f"{where}: input has {c} channels but the kernel {tuple(w_shape)} expects {cin}."
+            )
         ho = conv_output_size(h, kh, strides[0], pads[0], dilation[0])
         wo = conv_output_size(wd, kw, strides[1], pads[1], dilation[1])
         if ho < 1 or wo < 1:
@@ -170,8 +195,16 @@ class ConvPlan:
         """The same convolution for a batch of ``n`` samples, never chunked (cached)."""
         plan = self._subs.get(n)
         if plan is None:
-            plan = ConvPlan((n, *self.x_shape[1:]), self.w_shape, self.strides, self.pads,
-                            self.dilation, self.impl, col_limit=None, crop_hw=self.out_hw)
+            plan = ConvPlan(
+                (n, *self.x_shape[1:]),
+                self.w_shape,
+                self.strides,
+                self.pads,
+                self.dilation,
+                self.impl,
+                col_limit=None,
+                crop_hw=self.out_hw,
+            )
             self._subs[n] = plan
         return plan
 
@@ -213,8 +246,11 @@ class ConvPlan:
         n, h, w, c = self.x_shape
         kh, kw = self.kernel
         ho, wo = self.out_hw
-        if (self.pads != ((0, 0), (0, 0)) or self.layout == "pointwise"
-                or (self.layout == "channel" and c != 1)):
+        if (
+            self.pads != ((0, 0), (0, 0))
+            or self.layout == "pointwise"
+            or (self.layout == "channel" and c != 1)
+        ):
             own = _Workspace()
             return lambda x: self.im2col(x, own)
         (sh, sw), (dh, dw) = self.strides, self.dilation
@@ -260,8 +296,9 @@ class ConvPlan:
         return y, col
 
     # ---- backward -----------------------------------------------------------------------------
-    def backward(self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None, dx_out=None,
-                 dw_out=None):
+    def backward(
+        self, dy, w, col, need_dx=True, need_db=True, ws=None, x=None, dx_out=None, dw_out=None
+    ):
         """(dx, dw, db) from dy (N, Ho, Wo, F); dx/db None when not needed.
 
         ``col`` is the forward's column matrix; when it is None (a chunked forward) the input
@@ -275,8 +312,9 @@ class ConvPlan:
         w2 = w.reshape(-1, f)
         dy2 = dy.reshape(-1, f)
         dw2 = None if dw_out is None else dw_out.reshape(-1, f)
-        dw = np.matmul(col if self.layout == "channel" else col.T, dy2,
-                       out=dw2).reshape(self.w_shape)
+        dw = np.matmul(col if self.layout == "channel" else col.T, dy2, out=dw2).reshape(
+            self.w_shape
+        )
         db = None
         if need_db:
             # A BLAS matrix-vector product: several times faster than dy2.sum(axis=0) for few
@@ -317,10 +355,21 @@ class ConvPlan:
         for i, j, plan in self.chunks():
             col = plan.im2col(x[i:j], ws)
             # The first chunk writes dw (into dw_out), the others add their part to it.
-            part = dw_out if dw is None else (None if ws is None else
-                                              ws.get("dw_part", self.w_shape, dy.dtype))
-            _, dwc, dbc = plan.backward(dy[i:j], w, col, need_dx, need_db, ws,
-                                        dx_out=dx[i:j] if need_dx else None, dw_out=part)
+            part = (
+                dw_out
+                if dw is None
+                else (None if ws is None else ws.get("dw_part", self.w_shape, dy.dtype))
+            )
+            _, dwc, dbc = plan.backward(
+                dy[i:j],
+                w,
+                col,
+                need_dx,
+                need_db,
+                ws,
+                dx_out=dx[i:j] if need_dx else None,
+                dw_out=part,
+            )
             if dw is None:
                 dw = dwc
             else:
@@ -336,5 +385,5 @@ class ConvPlan:
             return dcol.reshape(self.x_shape)
         (sh, sw), (ho, wo) = self.strides, self.out_hw
         dx = np.zeros(self.x_shape, dtype=dcol.dtype)
-        dx[:, :sh * ho:sh, :sw * wo:sw, :] = dcol.reshape(n, ho, wo, c)
+        dx[:, : sh * ho : sh, : sw * wo : sw, :] = dcol.reshape(n, ho, wo, c)
         return dx

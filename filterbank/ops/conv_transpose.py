@@ -108,27 +108,45 @@ class TransposePlan:
                 f"(kh, kw, out, in) expects {cin}."
             )
         ops = (None, None) if output_padding is None else tuple(output_padding)
-        full = tuple((n_ - 1) * s + effective_kernel(k, d)
-                     for n_, k, s, d in zip((h, wd), (kh, kw), strides, dilation))
-        crop = tuple(transpose_crop(k, s, padding, op, d)
-                     for k, s, op, d in zip((kh, kw), strides, ops, dilation))
-        out = tuple(transpose_output_length(n_, k, s, padding, op, d)
-                    for n_, k, s, op, d in zip((h, wd), (kh, kw), strides, ops, dilation))
+        full = tuple(
+            (n_ - 1) * s + effective_kernel(k, d)
+            for n_, k, s, d in zip((h, wd), (kh, kw), strides, dilation)
+        )
+        crop = tuple(
+            transpose_crop(k, s, padding, op, d)
+            for k, s, op, d in zip((kh, kw), strides, ops, dilation)
+        )
+        out = tuple(
+            transpose_output_length(n_, k, s, padding, op, d)
+            for n_, k, s, op, d in zip((h, wd), (kh, kw), strides, ops, dilation)
+        )
         if min(out) < 1:
             raise ValueError(
                 f"conv2d_transpose: input {(h, wd)}, kernel {(kh, kw)}, strides {strides}, "
                 f"padding {padding!r} and output_padding {output_padding} give an empty output "
                 f"{out}. Use padding='valid' or a larger output_padding."
             )
-        return cls(tuple(x_shape), tuple(w_shape), tuple(strides), tuple(dilation), full, crop,
-                   (n, *out, f))
+        return cls(
+            tuple(x_shape),
+            tuple(w_shape),
+            tuple(strides),
+            tuple(dilation),
+            full,
+            crop,
+            (n, *out, f),
+        )
 
     # The associated convolution maps the full grid (N, Hf, Wf, F) to x's (N, H, W, C).
     def _geometry(self):
         n = self.x_shape[0]
         f = self.w_shape[2]
-        return ((n, *self.full_hw, f), self.w_shape[:2], self.strides, ((0, 0), (0, 0)),
-                self.dilation)
+        return (
+            (n, *self.full_hw, f),
+            self.w_shape[:2],
+            self.strides,
+            ((0, 0), (0, 0)),
+            self.dilation,
+        )
 
     def _window(self):
         """(rows, cols) slices of the output within the full grid, and the part inside it."""
@@ -154,7 +172,7 @@ class TransposePlan:
             y = full
         else:
             y = np.zeros(self.out_shape, dtype=x.dtype)
-            y[:, :hh, :ww] = full[:, ch:ch + hh, cw:cw + ww]
+            y[:, :hh, :ww] = full[:, ch : ch + hh, cw : cw + ww]
         if b is not None:
             y += b
         return y
@@ -167,7 +185,7 @@ class TransposePlan:
             dfull = dy
         else:
             dfull = np.zeros((n, *self.full_hw, f), dtype=dy.dtype)
-            dfull[:, ch:ch + hh, cw:cw + ww] = dy[:, :hh, :ww]
+            dfull[:, ch : ch + hh, cw : cw + ww] = dy[:, :hh, :ww]
         geometry = self._geometry()[1:]
         x2 = x.reshape(-1, c)
         w2 = w.reshape(kh * kw * f, c)
@@ -197,8 +215,11 @@ class TransposeCache:
 def _check_output_padding(output_padding, strides, rank):
     if output_padding is None:
         return None
-    op = (output_padding,) * rank if isinstance(output_padding, (int, np.integer)) else tuple(
-        output_padding)
+    op = (
+        (output_padding,) * rank
+        if isinstance(output_padding, (int, np.integer))
+        else tuple(output_padding)
+    )
     if len(op) != rank or any(int(p) < 0 or int(p) >= s for p, s in zip(op, strides)):
         raise ValueError(
             f"conv_transpose output_padding expects {rank} non-negative integers, each smaller "
@@ -207,8 +228,9 @@ def _check_output_padding(output_padding, strides, rank):
     return tuple(int(p) for p in op)
 
 
-def conv2d_transpose_forward(x, w, b=None, strides=(1, 1), padding="valid", output_padding=None,
-                             dilation=(1, 1)):
+def conv2d_transpose_forward(
+    x, w, b=None, strides=(1, 1), padding="valid", output_padding=None, dilation=(1, 1)
+):
     """Transposed 2D convolution, NHWC. Returns (y, cache).
 
     Shapes: x (N, H, W, C), w (kh, kw, F, C) (Keras's Conv2DTranspose kernel), b (F,) or
@@ -242,16 +264,18 @@ def conv2d_transpose_backward(dy, cache: TransposeCache, need_dx=True):
     dy = np.ascontiguousarray(dy, dtype=w.dtype)
     if cache.squeeze_h:
         dy = dy[:, None]
-    dx, dw, db = cache.plan.backward(dy, w.reshape(cache.plan.w_shape), cache.x, need_dx,
-                                     cache.has_bias)
+    dx, dw, db = cache.plan.backward(
+        dy, w.reshape(cache.plan.w_shape), cache.x, need_dx, cache.has_bias
+    )
     if cache.squeeze_h:
         dx = None if dx is None else dx[:, 0]
         dw = dw.reshape(w.shape)
     return dx, dw, db
 
 
-def conv1d_transpose_forward(x, w, b=None, stride=1, padding="valid", output_padding=None,
-                             dilation=1):
+def conv1d_transpose_forward(
+    x, w, b=None, stride=1, padding="valid", output_padding=None, dilation=1
+):
     """Transposed 1D convolution, NWC: the 2D one with a height of 1.
 
     Shapes: x (N, L, C), w (k, F, C), b (F,) or None -> y (N, Lo, F).
@@ -269,8 +293,7 @@ def conv1d_transpose_forward(x, w, b=None, stride=1, padding="valid", output_pad
         op = op[0] if isinstance(op, (tuple, list)) and len(op) == 1 else op
         output_padding = (0, op) if isinstance(op, (int, np.integer)) else (0, None)
         if output_padding[1] is None:
-            raise ValueError(
-                f"conv1d_transpose output_padding expects an integer, got {op!r}.")
+            raise ValueError(f"conv1d_transpose output_padding expects an integer, got {op!r}.")
         if not 0 <= output_padding[1] < stride:
             raise ValueError(
                 f"conv1d_transpose output_padding expects a non-negative integer smaller than "
@@ -284,8 +307,14 @@ def conv1d_transpose_forward(x, w, b=None, stride=1, padding="valid", output_pad
             f"and {w.shape}."
         )
     padding = _padding(padding, PADDINGS)
-    plan = TransposePlan.make((x.shape[0], 1, *x.shape[1:]), (1, *w.shape), (1, stride),
-                              padding, output_padding, (1, dilation))
+    plan = TransposePlan.make(
+        (x.shape[0], 1, *x.shape[1:]),
+        (1, *w.shape),
+        (1, stride),
+        padding,
+        output_padding,
+        (1, dilation),
+    )
     # The dummy height axis (size 1, kernel 1, stride 1, output_padding 0) stays 1 row.
     y = plan.forward(x[:, None], w[None], None if b is None else np.asarray(b, dtype=x.dtype))
     return y[:, 0], TransposeCache(plan, x[:, None], w, b is not None, squeeze_h=True)

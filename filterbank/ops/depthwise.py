@@ -57,8 +57,10 @@ class DepthwiseCache:
 def depthwise_geometry(x_shape, k_shape, strides, padding, dilation, where="depthwise_conv2d"):
     """(pads, (Ho, Wo)) of a depthwise convolution; a ValueError when the kernel does not fit."""
     pads = resolve_pads(x_shape[1:3], k_shape[:2], strides, padding, dilation)
-    out = tuple(conv_output_size(n, k, s, p, d)
-                for n, k, s, p, d in zip(x_shape[1:3], k_shape[:2], strides, pads, dilation))
+    out = tuple(
+        conv_output_size(n, k, s, p, d)
+        for n, k, s, p, d in zip(x_shape[1:3], k_shape[:2], strides, pads, dilation)
+    )
     if min(out) < 1:
         raise ValueError(
             f"{where}: kernel {tuple(k_shape[:2])} (dilation {dilation}) does not fit the input "
@@ -102,7 +104,9 @@ def depthwise_run(x, w, b, strides, pads, dilation, out_hw):
     if fast is not None:
         xp = np.ascontiguousarray(xp)
         y = np.empty((n, *out_hw, c, m), dtype=x.dtype)
-        fast.depthwise_forward(xp, np.ascontiguousarray(w), strides[0], strides[1], dilation[0], dilation[1], y)
+        fast.depthwise_forward(
+            xp, np.ascontiguousarray(w), strides[0], strides[1], dilation[0], dilation[1], y
+        )
     else:
         # One (N, Ho, Wo, C) map per multiplier m: the inner loops run over the C contiguous
         # channels (a trailing axis of size M would make NumPy loop one value at a time).
@@ -143,9 +147,18 @@ def depthwise_conv2d_backward(dy, cache: DepthwiseCache, need_dx=True):
     if fast is not None:
         dw = np.zeros(w.shape, dtype=dy.dtype)
         dxp = np.zeros(xp.shape, dtype=dy.dtype) if need_dx else np.zeros((1, 1, 1, 1), dy.dtype)
-        fast.depthwise_backward(xp, np.ascontiguousarray(w), dy.reshape(n, ho, wo, c, m), cache.strides[0],
-                                cache.strides[1], cache.dilation[0], cache.dilation[1],
-                                need_dx, dxp, dw)
+        fast.depthwise_backward(
+            xp,
+            np.ascontiguousarray(w),
+            dy.reshape(n, ho, wo, c, m),
+            cache.strides[0],
+            cache.strides[1],
+            cache.dilation[0],
+            cache.dilation[1],
+            need_dx,
+            dxp,
+            dw,
+        )
         dxp = dxp if need_dx else None
     else:
         dw, dxp = _depthwise_backward_numpy(dy, xp, w, cache, need_dx, ones)
@@ -153,7 +166,7 @@ def depthwise_conv2d_backward(dy, cache: DepthwiseCache, need_dx=True):
     if need_dx:
         (pt, _), (pl, _) = cache.pads
         h, wd = cache.x_shape[1:3]
-        dx = np.ascontiguousarray(dxp[:, pt:pt + h, pl:pl + wd, :])
+        dx = np.ascontiguousarray(dxp[:, pt : pt + h, pl : pl + wd, :])
     return dx, dw, db
 
 
@@ -200,8 +213,9 @@ class SeparableCache:
     has_bias: bool
 
 
-def separable_conv2d_forward(x, depthwise_kernel, pointwise_kernel, b=None, strides=(1, 1),
-                             padding="valid", dilation=(1, 1)):
+def separable_conv2d_forward(
+    x, depthwise_kernel, pointwise_kernel, b=None, strides=(1, 1), padding="valid", dilation=(1, 1)
+):
     """Depthwise convolution (no bias), then a 1x1 convolution (one GEMM), then the bias.
 
     Shapes: x (N, H, W, C), depthwise_kernel (kh, kw, C, M), pointwise_kernel

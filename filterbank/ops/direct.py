@@ -36,12 +36,14 @@ def numba_kernels():
     return compiled_module("_numba_direct")
 
 
-def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
-             x_shape) -> bool:
+def supports(
+    kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding, x_shape
+) -> bool:
     """True for a one-channel input and the 3x3 conv + 2x2 pool geometry of
     :func:`filterbank.ops.winograd.fits_3x3_pool2x2`."""
-    return x_shape[3] == 1 and fits_3x3_pool2x2(kernel_size, strides, dilation, padding,
-                                                pool_size, pool_strides, pool_padding, x_shape)
+    return x_shape[3] == 1 and fits_3x3_pool2x2(
+        kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding, x_shape
+    )
 
 
 class DirectConvPool:
@@ -63,6 +65,11 @@ class DirectConvPool:
 
     def run(self, x, w, b, relu, out):
         x = self.pad(x)
-        self.kernels.conv3x3_max_pool2x2(x.reshape(x.shape[:3]), w.reshape(9, w.shape[-1]),
-                                         self._no_bias if b is None else b, relu, out)
+        self.kernels.conv3x3_max_pool2x2(
+            x.reshape(x.shape[:3]),
+            w.reshape(9, w.shape[-1]),
+            self._no_bias if b is None else b,
+            relu,
+            out,
+        )
         return out

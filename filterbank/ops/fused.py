@@ -82,9 +82,19 @@ def _is_2x2(pool_size, strides, pads):
     return pool_size == (2, 2) and strides == (2, 2) and pads == ((0, 0), (0, 0))
 
 
-def bias_act_max_pool2d_forward(z, bias, activation, pool_size=(2, 2), strides=None,
-                                padding="valid", *, return_argmax=False, impl=None, out=None,
-                                argmax_out=None):
+def bias_act_max_pool2d_forward(
+    z,
+    bias,
+    activation,
+    pool_size=(2, 2),
+    strides=None,
+    padding="valid",
+    *,
+    return_argmax=False,
+    impl=None,
+    out=None,
+    argmax_out=None,
+):
     """``maxpool(act(z + bias))`` of z (N, H, W, C) -> y (N, OH, OW, C) [, argmax].
 
     ``argmax`` (the window offset ``ky * pw + kx`` of each window's first maximum, as
@@ -98,16 +108,16 @@ def bias_act_max_pool2d_forward(z, bias, activation, pool_size=(2, 2), strides=N
     if impl == "reference":
         a = z if bias is None else z + np.asarray(bias, dtype=z.dtype)
         a = _activate(a, activation, inplace=a is not z)
-        res = _pool.max_pool2d_forward(a, pool_size, strides, padding,
-                                       return_argmax=return_argmax, impl="numpy")
+        res = _pool.max_pool2d_forward(
+            a, pool_size, strides, padding, return_argmax=return_argmax, impl="numpy"
+        )
         return _into(res, return_argmax, out, argmax_out)
     out_hw, pads = _pool.pool_geometry(z.shape[1:3], pool_size, strides, padding)
     shape = (z.shape[0], *out_hw, z.shape[3])
     if impl == "numba":
         z = np.ascontiguousarray(z)
         y = np.empty(shape, dtype=z.dtype) if out is None else out
-        b = (np.zeros(z.shape[3], dtype=z.dtype) if bias is None
-             else np.asarray(bias, dtype=z.dtype))
+        b = np.zeros(z.shape[3], dtype=z.dtype) if bias is None else np.asarray(bias, dtype=z.dtype)
         if not return_argmax:
             arg = np.empty((1, 1, 1, 1), dtype=np.uint8)
         elif argmax_out is None:
@@ -116,16 +126,25 @@ def bias_act_max_pool2d_forward(z, bias, activation, pool_size=(2, 2), strides=N
             arg = argmax_out
         kernels = _pool.numba_kernels()
         if _is_2x2(pool_size, strides, pads):
-            kernels.bias_act_max_pool2x2_forward(z, b, activation == "relu", y, arg,
-                                                 return_argmax)
+            kernels.bias_act_max_pool2x2_forward(z, b, activation == "relu", y, arg, return_argmax)
         else:
             kernels.bias_act_max_pool2d_forward(
-                z, b, activation == "relu", *pool_size, *strides, pads[0][0], pads[1][0], y, arg,
-                return_argmax)
+                z,
+                b,
+                activation == "relu",
+                *pool_size,
+                *strides,
+                pads[0][0],
+                pads[1][0],
+                y,
+                arg,
+                return_argmax,
+            )
         return (y, arg) if return_argmax else y
     # numpy: pool the raw map, then bias and activation on the (smaller) pooled map.
-    res = _pool.max_pool2d_forward(z, pool_size, strides, padding,
-                                   return_argmax=return_argmax, impl="numpy")
+    res = _pool.max_pool2d_forward(
+        z, pool_size, strides, padding, return_argmax=return_argmax, impl="numpy"
+    )
     res = _into(res, return_argmax, out, argmax_out)
     y, arg = res if return_argmax else (res, None)
     if bias is not None:
@@ -146,9 +165,20 @@ def _into(res, return_argmax, out, argmax_out):
     return (y, arg) if return_argmax else y
 
 
-def bias_act_max_pool2d_backward(grad, y, argmax, z_shape, activation, pool_size=(2, 2),
-                                 strides=None, padding="valid", *, need_db=True, impl=None,
-                                 out=None):
+def bias_act_max_pool2d_backward(
+    grad,
+    y,
+    argmax,
+    z_shape,
+    activation,
+    pool_size=(2, 2),
+    strides=None,
+    padding="valid",
+    *,
+    need_db=True,
+    impl=None,
+    out=None,
+):
     """(dz, db) from dLoss/dy ``grad`` (N, OH, OW, C), the forward's ``y`` and ``argmax``.
 
     dz has ``z_shape`` (N, H, W, C); db (C,) is None when ``need_db`` is False. ``out``: an
@@ -163,8 +193,13 @@ def bias_act_max_pool2d_backward(grad, y, argmax, z_shape, activation, pool_size
             dz = np.empty(z_shape, dtype=grad.dtype) if out is None else out
             db = np.zeros(z_shape[3], dtype=np.float64)
             _pool.numba_kernels().bias_act_max_pool2x2_backward(
-                np.ascontiguousarray(grad), np.ascontiguousarray(y), np.ascontiguousarray(argmax),
-                activation == "relu", dz, db)
+                np.ascontiguousarray(grad),
+                np.ascontiguousarray(y),
+                np.ascontiguousarray(argmax),
+                activation == "relu",
+                dz,
+                db,
+            )
             return dz, db.astype(grad.dtype) if need_db else None
     g = grad * (y > 0) if activation == "relu" else grad
     db = None
@@ -173,6 +208,7 @@ def bias_act_max_pool2d_backward(grad, y, argmax, z_shape, activation, pool_size
         # A BLAS matrix-vector product: faster than g2.sum(axis=0) for few columns.
         db = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
     pool_impl = "numba" if impl == "numba" else "numpy"
-    dz = _pool.max_pool2d_backward(g, argmax, z_shape, pool_size, strides, padding,
-                                   impl=pool_impl, out=out)
+    dz = _pool.max_pool2d_backward(
+        g, argmax, z_shape, pool_size, strides, padding, impl=pool_impl, out=out
+    )
     return dz, db

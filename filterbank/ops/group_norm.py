@@ -102,7 +102,7 @@ def layer_norm_backward(dy, cache: NormCache):
     if cache.x is not None:  # rms_scaling: y = x * inv * gamma
         x, inv, n = cache.x, cache.inv_std, np.prod(param_shape)
         g = dy * cache.gamma if cache.gamma is not None else dy
-        dx = g * inv - inv ** 3 * cache.centered * (np.sum(g * x, axis=axes, keepdims=True) / n)
+        dx = g * inv - inv**3 * cache.centered * (np.sum(g * x, axis=axes, keepdims=True) / n)
         dgamma = np.sum(dy * x * inv, axis=other).reshape(param_shape)
         return dx, dgamma, None
     dgamma = np.sum(dy * cache.x_hat, axis=other).reshape(param_shape)

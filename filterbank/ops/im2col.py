@@ -39,7 +39,7 @@ def pad_input(x: np.ndarray, pads) -> np.ndarray:
     n, h, w, c = x.shape
     # zeros + one slice assignment is several times faster than np.pad.
     xp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
-    xp[:, pt:pt + h, pl:pl + w, :] = x
+    xp[:, pt : pt + h, pl : pl + w, :] = x
     return xp
 
 
@@ -67,8 +67,12 @@ def im2col(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.ndarray:
     # matters for one-sample predictions.)
     sn, s_h, s_w, sc = xp.strides
     (sh, sw), (dh, dw) = strides, dilation
-    view = np.ndarray((n, ho, wo, kh, kw, c), dtype=xp.dtype, buffer=xp,
-                      strides=(sn, s_h * sh, s_w * sw, s_h * dh, s_w * dw, sc))
+    view = np.ndarray(
+        (n, ho, wo, kh, kw, c),
+        dtype=xp.dtype,
+        buffer=xp,
+        strides=(sn, s_h * sh, s_w * sw, s_h * dh, s_w * dw, sc),
+    )
     if out is None:
         return np.ascontiguousarray(view)
     np.copyto(out, view)
@@ -115,8 +119,12 @@ def im2col_cmajor(x, kernel, strides, pads, dilation, out_hw, out=None) -> np.nd
     # One strided view of every window, channel-major, then one copy: its inner loop runs
     # over the Wo cells of an output row. (np.ndarray on the buffer is as_strided without
     # its Python overhead, which matters for one-sample predictions.)
-    view = np.ndarray((kh, kw, c, n, ho, wo), dtype=xpt.dtype, buffer=xpt,
-                      strides=(s_h * dh, s_w * dw, sc, sn, s_h * sh, s_w * sw))
+    view = np.ndarray(
+        (kh, kw, c, n, ho, wo),
+        dtype=xpt.dtype,
+        buffer=xpt,
+        strides=(s_h * dh, s_w * dw, sc, sn, s_h * sh, s_w * sw),
+    )
     if out is None:
         return np.ascontiguousarray(view)
     np.copyto(out, view)
@@ -140,4 +148,4 @@ def col2im_cmajor(dcolt, x_shape, kernel, strides, pads, dilation) -> np.ndarray
 def _crop(dxp, pads, h, w):
     """Drop the padding from an (N, Hp, Wp, C) gradient; always returns a C-contiguous array."""
     (pt, _), (pl, _) = pads
-    return np.ascontiguousarray(dxp[:, pt:pt + h, pl:pl + w, :])
+    return np.ascontiguousarray(dxp[:, pt : pt + h, pl : pl + w, :])

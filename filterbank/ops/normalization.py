@@ -120,8 +120,7 @@ def _global_moments(xl, m, reduce):
     else:
         local_mean = m2 = np.zeros(c, xl.dtype)
     total, mean, m2 = reduce.moments(int(m), local_mean, m2)
-    return (np.asarray(mean, dtype=xl.dtype),
-            np.asarray(m2, dtype=xl.dtype) / xl.dtype.type(total))
+    return (np.asarray(mean, dtype=xl.dtype), np.asarray(m2, dtype=xl.dtype) / xl.dtype.type(total))
 
 
 def _inference_scale(moving_var, gamma, epsilon, dtype):
@@ -130,8 +129,9 @@ def _inference_scale(moving_var, gamma, epsilon, dtype):
     return inv_std.astype(dtype), np.asarray(scale, dtype=dtype)
 
 
-def batch_norm_inference_forward(x, moving_mean, moving_var, gamma=None, beta=None,
-                                 epsilon=1e-3, axis=-1):
+def batch_norm_inference_forward(
+    x, moving_mean, moving_var, gamma=None, beta=None, epsilon=1e-3, axis=-1
+):
     """Normalize x (..., C, ...) with fixed statistics (C,): y like x.
 
     The per-channel scale ``gamma / sqrt(var + eps)`` and shift are folded first, so the
@@ -180,8 +180,9 @@ def batch_norm_train_backward(grad, cache: BatchNormCache, gamma=None, reduce=No
     return _from_last(dx.reshape(gl.shape), axis), dgamma, dbeta
 
 
-def batch_norm_inference_backward(grad, x, moving_mean, moving_var, gamma=None, epsilon=1e-3,
-                                  axis=-1):
+def batch_norm_inference_backward(
+    grad, x, moving_mean, moving_var, gamma=None, epsilon=1e-3, axis=-1
+):
     """Gradients of inference-mode batch norm (fixed statistics): (dx, dgamma, dbeta).
 
     Shapes: grad, x (..., C, ...); the rest (C,).

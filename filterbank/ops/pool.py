@@ -92,7 +92,8 @@ def pool_geometry(spatial, pool_size, strides=None, padding="valid"):
     for size, k, s in zip(spatial, pool_size, strides):
         if k < 1 or s < 1:
             raise ValueError(
-                f"pool_size and strides must be positive, got {pool_size} and {strides}.")
+                f"pool_size and strides must be positive, got {pool_size} and {strides}."
+            )
         if padding == "valid" and size < k:
             raise ValueError(
                 f"Pool window {k} is larger than the input ({size}) with padding='valid': "
@@ -117,14 +118,14 @@ def _pad_hw(x, pads, value):
         return x
     n, h, w, c = x.shape
     out = np.full((n, h + pt + pb, w + pl + pr, c), value, dtype=x.dtype)
-    out[:, pt:pt + h, pl:pl + w] = x
+    out[:, pt : pt + h, pl : pl + w] = x
     return out
 
 
 def _window(xp, ky, kx, strides, out_hw):
     """The input cells under window offset (ky, kx) of every output cell: (N, OH, OW, C)."""
     (sh, sw), (oh, ow) = strides, out_hw
-    return xp[:, ky:ky + sh * (oh - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw]
+    return xp[:, ky : ky + sh * (oh - 1) + 1 : sh, kx : kx + sw * (ow - 1) + 1 : sw]
 
 
 def _argmax_dtype(pool_size):
@@ -132,8 +133,9 @@ def _argmax_dtype(pool_size):
 
 
 # ---- 2D max -------------------------------------------------------------------------------
-def max_pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid", *,
-                       return_argmax=False, impl=None):
+def max_pool2d_forward(
+    x, pool_size=(2, 2), strides=None, padding="valid", *, return_argmax=False, impl=None
+):
     """Max pooling of x (N, H, W, C) -> y (N, OH, OW, C) [, argmax (N, OH, OW, C)].
 
     ``argmax`` is the offset ``ky * pw + kx`` of each window's first maximum; pass it to
@@ -188,8 +190,17 @@ def _tiled(spatial, pool_size, strides, padding):
     return padding == "same" or all(n % k == 0 for n, k in zip(spatial, pool_size))
 
 
-def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=None,
-                        padding="valid", *, impl=None, out=None):
+def max_pool2d_backward(
+    grad,
+    argmax,
+    input_shape,
+    pool_size=(2, 2),
+    strides=None,
+    padding="valid",
+    *,
+    impl=None,
+    out=None,
+):
     """dLoss/dx (N, H, W, C) from grad (N, OH, OW, C) and the forward's argmax.
 
     Each output gradient goes to the input cell that won its window; cells that win
@@ -210,8 +221,15 @@ def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=Non
             if not tiled:
                 dx.fill(0)
         numba_kernels().max_pool2d_backward(
-            np.ascontiguousarray(grad), np.ascontiguousarray(argmax), *pool_size, *strides,
-            pads[0][0], pads[1][0], dx, overlap)
+            np.ascontiguousarray(grad),
+            np.ascontiguousarray(argmax),
+            *pool_size,
+            *strides,
+            pads[0][0],
+            pads[1][0],
+            dx,
+            overlap,
+        )
         return dx
 
     (pt, pb), (pl, pr) = pads
@@ -221,8 +239,7 @@ def max_pool2d_backward(grad, argmax, input_shape, pool_size=(2, 2), strides=Non
         if not tiled:
             dxp.fill(0)
     else:
-        dxp = (np.empty if tiled else np.zeros)((n, h + pt + pb, w + pl + pr, c),
-                                                dtype=grad.dtype)
+        dxp = (np.empty if tiled else np.zeros)((n, h + pt + pb, w + pl + pr, c), dtype=grad.dtype)
     ph, pw = pool_size
     buf = np.empty(grad.shape, dtype=grad.dtype) if overlap else None
     hit = np.empty(grad.shape, dtype=bool)
@@ -245,7 +262,7 @@ def _crop(xp, pads):
     (pt, pb), (pl, pr) = pads
     if not (pt or pb or pl or pr):
         return xp
-    return np.ascontiguousarray(xp[:, pt:xp.shape[1] - pb, pl:xp.shape[2] - pr])
+    return np.ascontiguousarray(xp[:, pt : xp.shape[1] - pb, pl : xp.shape[2] - pr])
 
 
 # ---- 2D average ---------------------------------------------------------------------------
@@ -312,8 +329,9 @@ def _as_2d(pool_size, strides):
     return (1, pool_size[0]), (1, strides[0])
 
 
-def max_pool1d_forward(x, pool_size=2, strides=None, padding="valid", *, return_argmax=False,
-                       impl=None):
+def max_pool1d_forward(
+    x, pool_size=2, strides=None, padding="valid", *, return_argmax=False, impl=None
+):
     """Max pooling of x (N, L, C) -> (N, OL, C) [, argmax (N, OL, C): window offsets]."""
     k, s = _as_2d(pool_size, strides)
     res = max_pool2d_forward(x[:, None], k, s, padding, return_argmax=return_argmax, impl=impl)
@@ -322,13 +340,15 @@ def max_pool1d_forward(x, pool_size=2, strides=None, padding="valid", *, return_
     return res[:, 0]
 
 
-def max_pool1d_backward(grad, argmax, input_shape, pool_size=2, strides=None, padding="valid",
-                        *, impl=None):
+def max_pool1d_backward(
+    grad, argmax, input_shape, pool_size=2, strides=None, padding="valid", *, impl=None
+):
     """dLoss/dx (N, L, C) from grad (N, OL, C) and the forward's argmax."""
     k, s = _as_2d(pool_size, strides)
     n, length, c = input_shape
-    return max_pool2d_backward(grad[:, None], argmax[:, None], (n, 1, length, c), k, s, padding,
-                               impl=impl)[:, 0]
+    return max_pool2d_backward(
+        grad[:, None], argmax[:, None], (n, 1, length, c), k, s, padding, impl=impl
+    )[:, 0]
 
 
 def avg_pool1d_forward(x, pool_size=2, strides=None, padding="valid"):

@@ -80,8 +80,12 @@ def numba_kernels():
 
 def _is_3x3_unit(kernel_size, strides, dilation, padding) -> bool:
     """A 3x3, stride-1, undilated "valid" or "same" convolution: what the transforms do."""
-    return (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
-            and tuple(dilation) == (1, 1) and padding in ("valid", "same"))
+    return (
+        tuple(kernel_size) == (3, 3)
+        and tuple(strides) == (1, 1)
+        and tuple(dilation) == (1, 1)
+        and padding in ("valid", "same")
+    )
 
 
 def conv_out_hw(x_shape, padding) -> tuple:
@@ -91,26 +95,37 @@ def conv_out_hw(x_shape, padding) -> tuple:
     return output_size(h, 3, 1, pads), output_size(w, 3, 1, pads)
 
 
-def fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
-                     pool_padding, x_shape) -> bool:
+def fits_3x3_pool2x2(
+    kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding, x_shape
+) -> bool:
     """True for a 3x3, stride-1, undilated "valid" or "same" convolution followed by a
     "valid" 2x2 pooling of stride 2 with at least one pooled cell: the pair whose pooled
     cells are exactly the 2x2 output tiles (here and in :mod:`filterbank.ops.direct`)."""
     oh, ow = conv_out_hw(x_shape, padding)
-    return (_is_3x3_unit(kernel_size, strides, dilation, padding)
-            and tuple(pool_size) == (2, 2) and tuple(pool_strides) == (2, 2)
-            and pool_padding == "valid" and oh >= 2 and ow >= 2)
+    return (
+        _is_3x3_unit(kernel_size, strides, dilation, padding)
+        and tuple(pool_size) == (2, 2)
+        and tuple(pool_strides) == (2, 2)
+        and pool_padding == "valid"
+        and oh >= 2
+        and ow >= 2
+    )
 
 
-def supports(kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding,
-             x_shape) -> bool:
+def supports(
+    kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding, x_shape
+) -> bool:
     """True when a Conv2D -> MaxPooling2D pair of these settings, on inputs of shape
     x_shape (N, H, W, C), is worth running here: :func:`fits_3x3_pool2x2`, at least
     ``MIN_CHANNELS`` input channels and ``MIN_TILES`` pooled cells over the batch."""
     oh, ow = conv_out_hw(x_shape, padding)
-    return (fits_3x3_pool2x2(kernel_size, strides, dilation, padding, pool_size, pool_strides,
-                             pool_padding, x_shape)
-            and x_shape[3] >= MIN_CHANNELS and x_shape[0] * (oh // 2) * (ow // 2) >= MIN_TILES)
+    return (
+        fits_3x3_pool2x2(
+            kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding, x_shape
+        )
+        and x_shape[3] >= MIN_CHANNELS
+        and x_shape[0] * (oh // 2) * (ow // 2) >= MIN_TILES
+    )
 
 
 def supports_conv(kernel_size, strides, dilation, padding, x_shape) -> bool:
@@ -123,8 +138,13 @@ def supports_conv(kernel_size, strides, dilation, padding, x_shape) -> bool:
         return False
     oh, ow = conv_out_hw(x_shape, padding)
     tiles = -(-oh // 2) * -(-ow // 2)
-    return (oh >= 1 and ow >= 1 and x_shape[3] >= MIN_CHANNELS
-            and x_shape[0] * tiles >= MIN_TILES and 9 * oh * ow >= MIN_CONV_SAVING * 16 * tiles)
+    return (
+        oh >= 1
+        and ow >= 1
+        and x_shape[3] >= MIN_CHANNELS
+        and x_shape[0] * tiles >= MIN_TILES
+        and 9 * oh * ow >= MIN_CONV_SAVING * 16 * tiles
+    )
 
 
 # ---- the NumPy reference ------------------------------------------------------------------
@@ -139,7 +159,8 @@ def input_transform(x: np.ndarray, th: int, tw: int) -> np.ndarray:
     n, _, _, c = x.shape
     s = x.strides
     tiles = np.lib.stride_tricks.as_strided(
-        x, (n, th, tw, 4, 4, c), (s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]), writeable=False)
+        x, (n, th, tw, 4, 4, c), (s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]), writeable=False
+    )
     v = np.einsum("ai,ntsijc,bj->ntsabc", BT, tiles, BT)
     return v.reshape(n * th * tw, 16 * c).astype(x.dtype)
 
@@ -196,7 +217,7 @@ class SamePadding:
         hp, wp = h + 2 * lead + extra[0], w + 2 * lead + extra[1]
         if (hp, wp) != (h, w):
             self.buffer = np.zeros((n, hp, wp, c), dtype)
-            self._inner = self.buffer[:, lead:lead + h, lead:lead + w]
+            self._inner = self.buffer[:, lead : lead + h, lead : lead + w]
 
     def __call__(self, x):
         if self.buffer is None:
@@ -208,8 +229,9 @@ class SamePadding:
 def require(kernels, who: str):
     """``kernels``, or a RuntimeError saying that ``who`` needs numba."""
     if kernels is None:
-        raise RuntimeError(f"{who} needs numba (pip install numba) and FILTERBANK_DISABLE_NUMBA "
-                           "unset.")
+        raise RuntimeError(
+            f"{who} needs numba (pip install numba) and FILTERBANK_DISABLE_NUMBA unset."
+        )
     return kernels
 
 
@@ -238,8 +260,8 @@ class _WinogradPlan:
     def _gemm_views(self, rows):
         """(V_k, M_k) stacks over k: (16, rows, C) and (16, rows, F) views of the rows."""
         c, f = self._c, self._f
-        v = self._v[:rows, :16 * c].reshape(rows, 16, c).transpose(1, 0, 2)
-        m = self._m[:rows, :16 * f].reshape(rows, 16, f).transpose(1, 0, 2)
+        v = self._v[:rows, : 16 * c].reshape(rows, 16, c).transpose(1, 0, 2)
+        m = self._m[:rows, : 16 * f].reshape(rows, 16, f).transpose(1, 0, 2)
         return v, m
 
     def _output(self, m, b, relu, out):
@@ -274,8 +296,15 @@ class WinogradConvPool(_WinogradPlan):
     def __init__(self, x_shape, filters, dtype, padding="valid"):
         oh, ow = conv_out_hw(x_shape, padding)
         th, tw = oh // 2, ow // 2  # pooled cells = whole tiles; an odd last row/column unread
-        super().__init__(x_shape, filters, dtype, SamePadding(x_shape, dtype, padding), (th, tw),
-                         (x_shape[0], th, tw, filters), "WinogradConvPool")
+        super().__init__(
+            x_shape,
+            filters,
+            dtype,
+            SamePadding(x_shape, dtype, padding),
+            (th, tw),
+            (x_shape[0], th, tw, filters),
+            "WinogradConvPool",
+        )
 
     def _output(self, m, b, relu, out):
         self.kernels.output_max_pool(m, b, relu, out)
@@ -294,8 +323,15 @@ class WinogradConv(_WinogradPlan):
     def __init__(self, x_shape, filters, dtype, padding="valid"):
         oh, ow = conv_out_hw(x_shape, padding)
         pad = SamePadding(x_shape, dtype, padding, extra=(oh % 2, ow % 2))
-        super().__init__(x_shape, filters, dtype, pad, (-(-oh // 2), -(-ow // 2)),
-                         (x_shape[0], oh, ow, filters), "WinogradConv")
+        super().__init__(
+            x_shape,
+            filters,
+            dtype,
+            pad,
+            (-(-oh // 2), -(-ow // 2)),
+            (x_shape[0], oh, ow, filters),
+            "WinogradConv",
+        )
 
     def _output(self, m, b, relu, out):
         self.kernels.output_tiles(m, b, relu, out)

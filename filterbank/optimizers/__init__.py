@@ -56,8 +56,12 @@ def serialize(optimizer: Optimizer) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"serialize expects an Optimizer, got {type(optimizer).__name__}.")
-    return {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
-            "config": optimizer.get_config(), "registered_name": None}
+    return {
+        "module": "keras.optimizers",
+        "class_name": type(optimizer).__name__,
+        "config": optimizer.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config, custom_objects: dict | None = None) -> Optimizer:
@@ -75,5 +79,16 @@ def deserialize(config, custom_objects: dict | None = None) -> Optimizer:
     return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
 
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "schedules", "get", "serialize",
-           "deserialize", "clip_by_norm", "clip_by_global_norm"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "schedules",
+    "get",
+    "serialize",
+    "deserialize",
+    "clip_by_norm",
+    "clip_by_global_norm",
+]

@@ -48,9 +48,14 @@ def _compiled_update(grad, param, velocity):
     """The compiled update if it applies (float32/64 arrays of one dtype, all C-contiguous,
     numba available: loaded once a model trains, never at import), else None."""
     dtype = param.dtype
-    if (dtype in _FLOATS and grad.dtype == dtype and velocity.dtype == dtype
-            and param.flags.c_contiguous and grad.flags.c_contiguous
-            and velocity.flags.c_contiguous):
+    if (
+        dtype in _FLOATS
+        and grad.dtype == dtype
+        and velocity.dtype == dtype
+        and param.flags.c_contiguous
+        and grad.flags.c_contiguous
+        and velocity.flags.c_contiguous
+    ):
         return _rmsprop_kernel()
     return None
 
@@ -64,11 +69,29 @@ class RMSprop(Optimizer):
 
     default_name = "rmsprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None,
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
-                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name, **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            **kwargs,
+        )
         self.rho = _check_number("RMSprop", "rho", rho, low=0, high=1)
         self.momentum = _check_number("RMSprop", "momentum", momentum, low=0, high=1)
         self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0)
@@ -90,8 +113,15 @@ class RMSprop(Optimizer):
             kernel = _compiled_update(grad, param, v)
         if kernel is not None:
             t = param.dtype.type
-            kernel(param.reshape(-1), grad.reshape(-1), v.reshape(-1), t(rho), t(1.0 - rho),
-                   t(self.epsilon), t(lr))
+            kernel(
+                param.reshape(-1),
+                grad.reshape(-1),
+                v.reshape(-1),
+                t(rho),
+                t(1.0 - rho),
+                t(self.epsilon),
+                t(lr),
+            )
             return
         s = self._scratch(param)  # every temporary lives here: no allocation per step
         v *= rho
@@ -121,8 +151,13 @@ class RMSprop(Optimizer):
             param -= increment
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 class Adam(Optimizer):
@@ -133,19 +168,39 @@ class Adam(Optimizer):
 
     default_name = "adam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None,
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm,
-                         clipvalue=clipvalue, global_clipnorm=global_clipnorm, name=name, **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            **kwargs,
+        )
         cls = type(self).__name__
         self.beta_1 = _check_number(cls, "beta_1", beta_1, low=0, high=1)
         self.beta_2 = _check_number(cls, "beta_2", beta_2, low=0, high=1)
         for arg, default in (("beta_1", 0.9), ("beta_2", 0.999)):
             if getattr(self, arg) >= 1:  # 1 - beta**t is then 0: nothing could be bias-corrected
-                raise ValueError(f"{cls} expects {arg} in [0, 1), got {arg}=1.0: the moving "
-                                 "average would never move and its bias correction divides by "
-                                 f"zero. Use a value below 1 (Keras's default is {default}).")
+                raise ValueError(
+                    f"{cls} expects {arg} in [0, 1), got {arg}=1.0: the moving "
+                    "average would never move and its bias correction divides by "
+                    f"zero. Use a value below 1 (Keras's default is {default})."
+                )
         self.epsilon = _check_number(cls, "epsilon", epsilon, low=0)
         self.amsgrad = bool(amsgrad)
 
@@ -175,8 +230,13 @@ class Adam(Optimizer):
         param -= s
 
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
 
 
 class AdamW(Adam):
@@ -187,14 +247,34 @@ class AdamW(Adam):
 
     default_name = "adamw"
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None, **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **kwargs,
+    ):
         if weight_decay is None:
             raise ValueError(
                 "AdamW expects weight_decay to be a float, got None. Use Adam for no decay."
             )
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay,
-                         clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
-                         name=name, **kwargs)
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            **kwargs,
+        )

@@ -88,19 +88,33 @@ class Optimizer:
 
     default_name = "optimizer"
 
-    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, **kwargs):
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **kwargs,
+    ):
         cls = type(self).__name__
         if "lr" in kwargs:
             warnings.warn(
                 f"{cls}: the argument `lr` was renamed `learning_rate` (Keras 2.3+); "
-                "use learning_rate=.", UserWarning, stacklevel=3)
+                "use learning_rate=.",
+                UserWarning,
+                stacklevel=3,
+            )
             learning_rate = kwargs.pop("lr")
         if kwargs.pop("decay", None) is not None:
             warnings.warn(
                 f"{cls}: the argument `decay` is no longer supported and is ignored, as in "
                 "Keras 3. Use a learning rate schedule such as "
-                "optimizers.schedules.InverseTimeDecay.", UserWarning, stacklevel=3)
+                "optimizers.schedules.InverseTimeDecay.",
+                UserWarning,
+                stacklevel=3,
+            )
         for key, default in _UNSUPPORTED_DEFAULTS.items():
             if key in kwargs:
                 value = kwargs.pop(key)
@@ -119,12 +133,14 @@ class Optimizer:
         if sum(v is not None for v in clips.values()) > 1:
             raise ValueError(
                 f"{cls} accepts only one of clipnorm, clipvalue and global_clipnorm, got "
-                + ", ".join(f"{k}={v}" for k, v in clips.items()) + ". Keep one of them."
+                + ", ".join(f"{k}={v}" for k, v in clips.items())
+                + ". Keep one of them."
             )
         self.clipnorm = _check_number(cls, "clipnorm", clipnorm, low=0, allow_none=True)
         self.clipvalue = _check_number(cls, "clipvalue", clipvalue, low=0, allow_none=True)
-        self.global_clipnorm = _check_number(cls, "global_clipnorm", global_clipnorm, low=0,
-                                             allow_none=True)
+        self.global_clipnorm = _check_number(
+            cls, "global_clipnorm", global_clipnorm, low=0, allow_none=True
+        )
         self.weight_decay = _check_number(cls, "weight_decay", weight_decay, allow_none=True)
         self.name = name or self.default_name
         self._learning_rate = None
@@ -142,8 +158,9 @@ class Optimizer:
         for klass in cls.__mro__:
             init = klass.__dict__.get("__init__")
             if init is not None and klass is not object:
-                names |= {p for p in inspect.signature(init).parameters
-                          if p not in ("self", "kwargs")}
+                names |= {
+                    p for p in inspect.signature(init).parameters if p not in ("self", "kwargs")
+                }
         return sorted(names)
 
     # ---- learning rate -------------------------------------------------------------------
@@ -243,8 +260,9 @@ class Optimizer:
                 )
             grad, param, key = item
             if grad is None:
-                warnings.warn(f"Optimizer '{self.name}': no gradient for '{key}'; skipped.",
-                              stacklevel=3)
+                warnings.warn(
+                    f"Optimizer '{self.name}': no gradient for '{key}'; skipped.", stacklevel=3
+                )
                 continue
             if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
                 raise TypeError(
@@ -369,9 +387,15 @@ class Optimizer:
         lr = self._learning_rate
         if isinstance(lr, _schedules.LearningRateSchedule):
             lr = _schedules.serialize(lr)
-        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
-                "clipvalue": self.clipvalue, **_UNSUPPORTED_DEFAULTS}
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            **_UNSUPPORTED_DEFAULTS,
+        }
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
@@ -380,8 +404,9 @@ class Optimizer:
         for key in ("jit_compile", "is_legacy_optimizer"):
             config.pop(key, None)
         if isinstance(config.get("learning_rate"), dict):
-            config["learning_rate"] = _schedules.deserialize(config["learning_rate"],
-                                                             custom_objects)
+            config["learning_rate"] = _schedules.deserialize(
+                config["learning_rate"], custom_objects
+            )
         return cls(**config)
 
     def __repr__(self):

@@ -68,8 +68,7 @@ class _StepDecay(LearningRateSchedule):
     """Shared by ExponentialDecay and InverseTimeDecay: the same arguments, and progress
     ``step / decay_steps`` (floored when ``staircase``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name=None):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         _positive("decay_steps", type(self).__name__, decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -82,9 +81,13 @@ class _StepDecay(LearningRateSchedule):
         return math.floor(p) if self.staircase else p
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
 
 
 class ExponentialDecay(_StepDecay):
@@ -144,8 +147,15 @@ class PolynomialDecay(LearningRateSchedule):
         0.75
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
-                 cycle=False, name="PolynomialDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        end_learning_rate=0.0001,
+        power=1.0,
+        cycle=False,
+        name="PolynomialDecay",
+    ):
         _positive("decay_steps", "PolynomialDecay", decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -166,9 +176,14 @@ class PolynomialDecay(LearningRateSchedule):
         return (float(self.initial_learning_rate) - end) * (1.0 - p) ** self.power + end
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
-                "power": self.power, "cycle": self.cycle, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+            "cycle": self.cycle,
+            "name": self.name,
+        }
 
 
 class InverseTimeDecay(_StepDecay):
@@ -196,8 +211,15 @@ class CosineDecay(LearningRateSchedule):
         0.5
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
-                 warmup_target=None, warmup_steps=0):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        alpha=0.0,
+        name="CosineDecay",
+        warmup_target=None,
+        warmup_steps=0,
+    ):
         _positive("decay_steps", "CosineDecay", decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -222,9 +244,14 @@ class CosineDecay(LearningRateSchedule):
         return self._decay(step - self.warmup_steps, target)
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
-                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "name": self.name,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
 
 
 class CosineDecayRestarts(LearningRateSchedule):
@@ -236,8 +263,15 @@ class CosineDecayRestarts(LearningRateSchedule):
         (0.5, 1.0)
     """
 
-    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
-                 name="SGDRDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        first_decay_steps,
+        t_mul=2.0,
+        m_mul=1.0,
+        alpha=0.0,
+        name="SGDRDecay",
+    ):
         _positive("first_decay_steps", "CosineDecayRestarts", first_decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.first_decay_steps = first_decay_steps
@@ -260,22 +294,39 @@ class CosineDecayRestarts(LearningRateSchedule):
         return float(self.initial_learning_rate) * ((1.0 - self.alpha) * cosine + self.alpha)
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "first_decay_steps": self.first_decay_steps, "t_mul": self._t_mul,
-                "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "first_decay_steps": self.first_decay_steps,
+            "t_mul": self._t_mul,
+            "m_mul": self._m_mul,
+            "alpha": self.alpha,
+            "name": self.name,
+        }
 
 
-_SCHEDULES = {cls.__name__: cls for cls in (
-    ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay,
-    CosineDecayRestarts)}
+_SCHEDULES = {
+    cls.__name__: cls
+    for cls in (
+        ExponentialDecay,
+        PiecewiseConstantDecay,
+        PolynomialDecay,
+        InverseTimeDecay,
+        CosineDecay,
+        CosineDecayRestarts,
+    )
+}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if not isinstance(schedule, LearningRateSchedule):
         raise TypeError(f"serialize expects a LearningRateSchedule, got {type(schedule).__name__}.")
-    return {"module": "keras.optimizers.schedules", "class_name": type(schedule).__name__,
-            "config": schedule.get_config(), "registered_name": None}
+    return {
+        "module": "keras.optimizers.schedules",
+        "class_name": type(schedule).__name__,
+        "config": schedule.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> LearningRateSchedule:

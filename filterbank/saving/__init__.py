@@ -22,5 +22,14 @@ from .dispatch import load_model, load_weights, save_model
 from .errors import ModelFileError
 from .model_io import save_weights
 
-__all__ = ["FORMAT_VERSION", "Archive", "ModelFileError", "load_model", "load_weights",
-           "read_archive", "save_model", "save_weights", "write_archive"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Archive",
+    "ModelFileError",
+    "load_model",
+    "load_weights",
+    "read_archive",
+    "save_model",
+    "save_weights",
+    "write_archive",
+]

@@ -93,8 +93,9 @@ def _json_bytes(value) -> bytes:
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False).encode("utf-8")
 
 
-def write_archive(path, config: dict, metadata: dict,
-                  tensors: dict[str, dict[str, np.ndarray]]) -> None:
+def write_archive(
+    path, config: dict, metadata: dict, tensors: dict[str, dict[str, np.ndarray]]
+) -> None:
     """Write a model file atomically.
 
     Args:
@@ -109,8 +110,9 @@ def write_archive(path, config: dict, metadata: dict,
     path = os.fspath(path)
     if set(tensors) - set(TENSOR_MEMBERS):
         unknown = sorted(set(tensors) - set(TENSOR_MEMBERS))
-        raise ValueError(f"write_archive: unknown tensor members {unknown}; "
-                         f"use {WEIGHTS!r} and {OPTIMIZER!r}.")
+        raise ValueError(
+            f"write_archive: unknown tensor members {unknown}; use {WEIGHTS!r} and {OPTIMIZER!r}."
+        )
     if WEIGHTS not in tensors:
         raise ValueError(f"write_archive needs the {WEIGHTS!r} member (it may be an empty dict).")
     tensors = {m: {n: np.asarray(a, order="C") for n, a in t.items()} for m, t in tensors.items()}
@@ -119,7 +121,8 @@ def write_archive(path, config: dict, metadata: dict,
     blobs = {m: encode_tensors(t, TENSOR_MEMBERS[m]) for m, t in tensors.items()}
     listing = [
         {"member": m, "name": n, "dtype": str(a.dtype), "shape": list(a.shape)}
-        for m, t in tensors.items() for n, a in t.items()
+        for m, t in tensors.items()
+        for n, a in t.items()
     ]
     metadata = {
         **metadata,
@@ -133,16 +136,19 @@ def write_archive(path, config: dict, metadata: dict,
     members += [(m, blobs[m]) for m in (WEIGHTS, OPTIMIZER) if m in blobs]
     total = sum(len(b) for _, b in members)
     if total > MAX_TOTAL_BYTES:
-        raise ValueError(f"The model is {total:,} bytes; a filterbank file holds at most "
-                         f"{MAX_TOTAL_BYTES:,} bytes.")
+        raise ValueError(
+            f"The model is {total:,} bytes; a filterbank file holds at most "
+            f"{MAX_TOTAL_BYTES:,} bytes."
+        )
 
     def fill(fp):
         with zipfile.ZipFile(fp, "w") as zf:
             for name, data in members:
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                 # JSON compresses well; float tensors barely do, and stored members load faster.
-                info.compress_type = (zipfile.ZIP_DEFLATED if name in _JSON_MEMBERS
-                                      else zipfile.ZIP_STORED)
+                info.compress_type = (
+                    zipfile.ZIP_DEFLATED if name in _JSON_MEMBERS else zipfile.ZIP_STORED
+                )
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, data)
 
@@ -160,8 +166,9 @@ def open_checked(path, allow_hdf5=False):
     """
     p = os.fspath(path)
     if not os.path.exists(p):
-        raise FileNotFoundError(f"Cannot load {p!r}: no such file. Check the path "
-                                f"(working directory: {os.getcwd()!r}).")
+        raise FileNotFoundError(
+            f"Cannot load {p!r}: no such file. Check the path (working directory: {os.getcwd()!r})."
+        )
     try:
         # O_NONBLOCK: opening a FIFO (or a device) must not hang before fstat can refuse it.
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -178,8 +185,11 @@ def open_checked(path, allow_hdf5=False):
             raise hdf5_error(p)
         fp.seek(0)
         if st.st_size > MAX_TOTAL_BYTES + RATIO_FREE_BYTES:
-            raise file_error(p, f"it is {st.st_size:,} bytes, more than a filterbank file may hold "
-                                f"({MAX_TOTAL_BYTES:,})")
+            raise file_error(
+                p,
+                f"it is {st.st_size:,} bytes, more than a filterbank file may hold "
+                f"({MAX_TOTAL_BYTES:,})",
+            )
     except BaseException:
         fp.close()
         raise
@@ -195,13 +205,15 @@ def _check_central_directory(fp, size: int, path) -> None:
     at = tail.rfind(_EOCD)
     if at < 0 or at + 22 > len(tail):
         raise file_error(path, "it is not a zip file (no end-of-archive record)")
-    (_, _, _, _, count, cd_size, _, _) = struct.unpack("<4s4H2LH", tail[at:at + 22])
+    (_, _, _, _, count, cd_size, _, _) = struct.unpack("<4s4H2LH", tail[at : at + 22])
     if count != 0xFFFF and count > _MAX_ENTRIES:
-        raise file_error(path, f"it holds {count} members; a filterbank model has at most "
-                               f"{len(KNOWN)}")
+        raise file_error(
+            path, f"it holds {count} members; a filterbank model has at most {len(KNOWN)}"
+        )
     if cd_size != 0xFFFFFFFF and cd_size > _MAX_CENTRAL_DIR:
-        raise file_error(path, f"its zip directory is {cd_size:,} bytes, far more than "
-                               f"{len(KNOWN)} members need")
+        raise file_error(
+            path, f"its zip directory is {cd_size:,} bytes, far more than {len(KNOWN)} members need"
+        )
     fp.seek(0)
 
 
@@ -217,8 +229,10 @@ def _check_members(zf: zipfile.ZipFile, path) -> list[zipfile.ZipInfo]:
                 bad = "a path outside the archive"
             else:
                 bad = "unknown"
-            raise file_error(path, f"member {name[:100]!r} is {bad}; a filterbank model holds only "
-                                   f"{', '.join(KNOWN)}")
+            raise file_error(
+                path,
+                f"member {name[:100]!r} is {bad}; a filterbank model holds only {', '.join(KNOWN)}",
+            )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise file_error(path, f"member {dup[0]!r} appears {names.count(dup[0])} times")
@@ -231,30 +245,46 @@ def _check_members(zf: zipfile.ZipFile, path) -> list[zipfile.ZipInfo]:
         if info.flag_bits & 0x1:
             raise file_error(path, f"{where} is encrypted", "filterbank never encrypts; " + DAMAGED)
         if info.flag_bits & ~_ALLOWED_FLAGS:
-            raise file_error(path, f"{where} uses unsupported zip features "
-                                   f"(flags {info.flag_bits:#06x})")
+            raise file_error(
+                path, f"{where} uses unsupported zip features (flags {info.flag_bits:#06x})"
+            )
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise file_error(path, f"{where} uses compression method {info.compress_type}; "
-                                   "only stored (0) and deflated (8) are read")
+            raise file_error(
+                path,
+                f"{where} uses compression method {info.compress_type}; "
+                "only stored (0) and deflated (8) are read",
+            )
         if info.is_dir():
             raise file_error(path, f"{where} is a directory")
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise file_error(path, f"{where} is stored uncompressed but declares "
-                                   f"{info.compress_size:,} bytes compressed and "
-                                   f"{info.file_size:,} uncompressed")
+            raise file_error(
+                path,
+                f"{where} is stored uncompressed but declares "
+                f"{info.compress_size:,} bytes compressed and "
+                f"{info.file_size:,} uncompressed",
+            )
         if info.filename in _JSON_MEMBERS and info.file_size > MAX_JSON_BYTES:
-            raise file_error(path, f"{where} declares {info.file_size:,} bytes, more than the "
-                                   f"{MAX_JSON_BYTES:,} a JSON member may hold")
+            raise file_error(
+                path,
+                f"{where} declares {info.file_size:,} bytes, more than the "
+                f"{MAX_JSON_BYTES:,} a JSON member may hold",
+            )
         ratio_limit = MAX_RATIO * max(info.compress_size, 1)
         if info.file_size > RATIO_FREE_BYTES and info.file_size > ratio_limit:
-            raise file_error(path, f"{where} would expand {info.compress_size:,} bytes into "
-                                   f"{info.file_size:,} (more than {MAX_RATIO}x): a zip bomb, "
-                                   "or damage")
+            raise file_error(
+                path,
+                f"{where} would expand {info.compress_size:,} bytes into "
+                f"{info.file_size:,} (more than {MAX_RATIO}x): a zip bomb, "
+                "or damage",
+            )
         _check_local_header(zf, info, path)
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
-            raise file_error(path, f"its members declare {total:,} bytes in all, more than the "
-                                   f"{MAX_TOTAL_BYTES:,} a filterbank file may hold")
+            raise file_error(
+                path,
+                f"its members declare {total:,} bytes in all, more than the "
+                f"{MAX_TOTAL_BYTES:,} a filterbank file may hold",
+            )
     return infos
 
 
@@ -268,15 +298,18 @@ def _check_local_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> Non
         fp.seek(info.header_offset)
         head = fp.read(30)
     if len(head) < 30 or head[:4] != b"PK\x03\x04":
-        raise file_error(path, f"member {info.filename!r} has no local header where the zip "
-                               "directory says")
+        raise file_error(
+            path, f"member {info.filename!r} has no local header where the zip directory says"
+        )
     _, _, flags, method, _, _, crc, csize, usize, _, _ = struct.unpack("<4s5H3L2H", head)
     same = method == info.compress_type and (flags & 0x1) == (info.flag_bits & 0x1)
     if same and not flags & 0x8:  # with a data descriptor the sizes follow the data instead
         same = (crc, csize, usize) == (info.CRC, info.compress_size, info.file_size)
     if not same:
-        raise file_error(path, f"member {info.filename!r} has a local header that disagrees with "
-                               "the zip directory")
+        raise file_error(
+            path,
+            f"member {info.filename!r} has a local header that disagrees with the zip directory",
+        )
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> bytes:
@@ -287,19 +320,25 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> bytes:
     except ModelFileError:
         raise
     except Exception as e:  # on damage zipfile raises BadZipFile, zlib.error, EOFError, OSError...
-        raise file_error(path, f"member {info.filename!r} cannot be read "
-                               f"({type(e).__name__}: {e})") from None
+        raise file_error(
+            path, f"member {info.filename!r} cannot be read ({type(e).__name__}: {e})"
+        ) from None
     if len(data) != info.file_size:
-        raise file_error(path, f"member {info.filename!r} holds {len(data):,} bytes but declares "
-                               f"{info.file_size:,}")
+        raise file_error(
+            path,
+            f"member {info.filename!r} holds {len(data):,} bytes but declares {info.file_size:,}",
+        )
     return data
 
 
 def check_format_version(value, path, member: str, made_by) -> int:
     """Accept an integer format version up to :data:`FORMAT_VERSION`; refuse newer ones."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise file_error(path, f"member {member!r} has format_version {str(value)[:40]!r}; "
-                               "expected a positive integer")
+        raise file_error(
+            path,
+            f"member {member!r} has format_version {str(value)[:40]!r}; "
+            "expected a positive integer",
+        )
     if value > FORMAT_VERSION:
         made = made_by if isinstance(made_by, str) else "an unknown version"
         raise file_error(
@@ -324,14 +363,20 @@ def _check_metadata(meta, path) -> None:
     if not isinstance(listing, list):
         raise file_error(path, f"member {METADATA!r} has no 'tensors' list")
     for entry in listing:
-        ok = (isinstance(entry, dict) and set(entry) == {"member", "name", "dtype", "shape"}
-              and isinstance(entry["member"], str) and entry["member"] in TENSOR_MEMBERS
-              and isinstance(entry["name"], str) and isinstance(entry["dtype"], str)
-              and isinstance(entry["shape"], list)
-              and all(isinstance(d, int) and not isinstance(d, bool) for d in entry["shape"]))
+        ok = (
+            isinstance(entry, dict)
+            and set(entry) == {"member", "name", "dtype", "shape"}
+            and isinstance(entry["member"], str)
+            and entry["member"] in TENSOR_MEMBERS
+            and isinstance(entry["name"], str)
+            and isinstance(entry["dtype"], str)
+            and isinstance(entry["shape"], list)
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in entry["shape"])
+        )
         if not ok:
-            raise file_error(path, f"member {METADATA!r} has a malformed tensor entry "
-                                   f"{str(entry)[:80]}")
+            raise file_error(
+                path, f"member {METADATA!r} has a malformed tensor entry {str(entry)[:80]}"
+            )
 
 
 def _listing(tensors: dict[str, dict[str, np.ndarray]]) -> set:
@@ -347,10 +392,13 @@ def read_archive(path, vet=None) -> Archive:
     fp, size = open_checked(path)
     with fp:
         if not is_zip(fp):
-            raise file_error(path, "it is not a zip file",
-                             "A filterbank model file (.fbk) is a zip; was this saved with "
-                             "model.save()? For a plain .safetensors weights file use "
-                             "model.load_weights().")
+            raise file_error(
+                path,
+                "it is not a zip file",
+                "A filterbank model file (.fbk) is a zip; was this saved with "
+                "model.save()? For a plain .safetensors weights file use "
+                "model.load_weights().",
+            )
         return read_open_archive(fp, size, path, vet)
 
 
@@ -373,8 +421,9 @@ def _read_tensor_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path, member
     except ModelFileError:
         raise
     except Exception as e:
-        raise file_error(path, f"member {info.filename!r} cannot be read "
-                               f"({type(e).__name__}: {e})") from None
+        raise file_error(
+            path, f"member {info.filename!r} cannot be read ({type(e).__name__}: {e})"
+        ) from None
     return read_header(head, path, member, TENSOR_MEMBERS[member], size=info.file_size)
 
 
@@ -391,8 +440,7 @@ def read_open_archive(fp, size: int, path, vet=None) -> Archive:
     try:
         zf = zipfile.ZipFile(fp)
     except Exception as e:
-        raise file_error(path, f"its zip structure is broken "
-                               f"({type(e).__name__}: {e})") from None
+        raise file_error(path, f"its zip structure is broken ({type(e).__name__}: {e})") from None
     with zf:
         infos = {i.filename: i for i in _check_members(zf, path)}
         meta = parse_json(_read_member(zf, infos[METADATA], path), path, METADATA)
@@ -400,22 +448,33 @@ def read_open_archive(fp, size: int, path, vet=None) -> Archive:
         config = parse_json(_read_member(zf, infos[CONFIG], path), path, CONFIG)
         if not isinstance(config, dict):
             raise file_error(path, f"member {CONFIG!r} is not a JSON object")
-        check_format_version(config.get("format_version"), path, CONFIG,
-                             config.get("filterbank_version"))
+        check_format_version(
+            config.get("format_version"), path, CONFIG, config.get("filterbank_version")
+        )
         if config["format_version"] != meta["format_version"]:
-            raise file_error(path, f"members {CONFIG!r} and {METADATA!r} disagree on "
-                                   "format_version")
-        headers = {m: _read_tensor_header(zf, infos[m], path, m)
-                   for m in (WEIGHTS, OPTIMIZER) if m in infos}
+            raise file_error(
+                path, f"members {CONFIG!r} and {METADATA!r} disagree on format_version"
+            )
+        headers = {
+            m: _read_tensor_header(zf, infos[m], path, m)
+            for m in (WEIGHTS, OPTIMIZER)
+            if m in infos
+        }
         listed = {(e["member"], e["name"], e["dtype"], tuple(e["shape"])) for e in meta["tensors"]}
-        held = {(m, n, str(TENSOR_MEMBERS[m][code]), shape)
-                for m, h in headers.items() for n, (code, shape) in h.items()}
+        held = {
+            (m, n, str(TENSOR_MEMBERS[m][code]), shape)
+            for m, h in headers.items()
+            for n, (code, shape) in h.items()
+        }
         if listed != held:
             diff = sorted(listed ^ held, key=str)[0]
             side = "lists" if diff in listed else "does not list"
-            raise file_error(path, f"member {METADATA!r} {side} tensor {diff[1][:80]!r} in "
-                                   f"{diff[0]!r} (dtype {diff[2]}, shape {diff[3]}) but the "
-                                   "tensors disagree")
+            raise file_error(
+                path,
+                f"member {METADATA!r} {side} tensor {diff[1][:80]!r} in "
+                f"{diff[0]!r} (dtype {diff[2]}, shape {diff[3]}) but the "
+                "tensors disagree",
+            )
         if vet is not None:
             vet(config, meta, headers)
         tensors = {}

@@ -20,9 +20,14 @@ import time
 
 from .errors import SaveError
 
-_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
 # Our temporary names: "." + target name (<= 100 chars) + "." + 12 hex digits + ".tmp".
 _TMP_RE = re.compile(r"^\..{1,100}\.[0-9a-f]{12}\.tmp$", re.DOTALL)
 STALE_SECONDS = 10
@@ -56,11 +61,19 @@ def check_target(path: str) -> None:
     if stat.S_ISREG(st.st_mode):
         return
     kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-    fix = ("Give a file name, e.g. 'model.fbk'." if stat.S_ISDIR(st.st_mode) else
-           "Save to the real file's path, or remove the link first." if stat.S_ISLNK(st.st_mode)
-           else "Save to a regular file name, e.g. 'model.fbk'.")
-    raise SaveError(f"Cannot save to {path!r}: it is {kind}, not a regular file, and saving "
-                    f"would replace it. {fix}", errno.EEXIST, None)
+    fix = (
+        "Give a file name, e.g. 'model.fbk'."
+        if stat.S_ISDIR(st.st_mode)
+        else "Save to the real file's path, or remove the link first."
+        if stat.S_ISLNK(st.st_mode)
+        else "Save to a regular file name, e.g. 'model.fbk'."
+    )
+    raise SaveError(
+        f"Cannot save to {path!r}: it is {kind}, not a regular file, and saving "
+        f"would replace it. {fix}",
+        errno.EEXIST,
+        None,
+    )
 
 
 def atomic_write(path: str, fill) -> None:
@@ -73,19 +86,20 @@ def atomic_write(path: str, fill) -> None:
     """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Cannot save to {path!r}: the directory {directory!r} "
-                                "does not exist.")
+        raise FileNotFoundError(
+            f"Cannot save to {path!r}: the directory {directory!r} does not exist."
+        )
     if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot save to {path!r}: it is a directory. "
-                                "Give a file name, e.g. 'model.fbk'.")
+        raise IsADirectoryError(
+            f"Cannot save to {path!r}: it is a directory. Give a file name, e.g. 'model.fbk'."
+        )
     check_target(path)
     clean_stale_temp_files(directory)
     # The temporary name stays short of NAME_MAX even for a 255-character target name.
     tmp = os.path.join(directory, f".{os.path.basename(path)[:100]}.{secrets.token_hex(6)}.tmp")
     try:
         # O_EXCL: never follow or reuse an existing name; 0o666 lets the umask decide.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as e:
         raise _save_error(path, e) from None
     try:
@@ -113,8 +127,12 @@ def _save_error(path: str, e: OSError) -> SaveError:
         why += " (free some space, or save elsewhere)"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         why += " (the folder is not writable: save elsewhere)"
-    return SaveError(f"Cannot save to {path!r}: {why}. Nothing was replaced: any earlier file "
-                     "there is unchanged.", e.errno, None)
+    return SaveError(
+        f"Cannot save to {path!r}: {why}. Nothing was replaced: any earlier file "
+        "there is unchanged.",
+        e.errno,
+        None,
+    )
 
 
 def _hold(fd: int) -> None:
@@ -152,8 +170,11 @@ def clean_stale_temp_files(directory: str) -> list[str]:
         full = os.path.join(directory, name)
         try:
             st = os.lstat(full)
-            if (not stat.S_ISREG(st.st_mode) or now - st.st_mtime < STALE_SECONDS
-                    or (hasattr(os, "getuid") and st.st_uid != os.getuid())):
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or now - st.st_mtime < STALE_SECONDS
+                or (hasattr(os, "getuid") and st.st_uid != os.getuid())
+            ):
                 continue
             if _held_by_other(full):
                 continue

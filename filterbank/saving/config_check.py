@@ -31,11 +31,24 @@ MAX_CONFIG_INT = 2**24
 larger values describe no CNN this library can run, only a model that would exhaust memory."""
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 FLOATX = ("float32", "float64")
-_TOP_KEYS = {"class_name", "config", "compile_config", "floatx", "format_version",
-             "filterbank_version"}
+_TOP_KEYS = {
+    "class_name",
+    "config",
+    "compile_config",
+    "floatx",
+    "format_version",
+    "filterbank_version",
+}
 _SEQUENTIAL_KEYS = {"name", "trainable", "layers", "build_input_shape"}
-_FUNCTIONAL_KEYS = {"name", "trainable", "layers", "input_layers", "output_layers",
-                    "single_input", "single_output"}
+_FUNCTIONAL_KEYS = {
+    "name",
+    "trainable",
+    "layers",
+    "input_layers",
+    "output_layers",
+    "single_input",
+    "single_output",
+}
 _SEQUENTIAL_ENTRY = {"class_name", "config"}
 _FUNCTIONAL_ENTRY = {"class_name", "config", "name", "inbound_nodes", "multi"}
 _COMPILE_KEYS = {"optimizer", "loss", "metrics", "loss_weights"}
@@ -54,8 +67,10 @@ class _Checker:
             self.fail(f"{where} must be a JSON object, got {_kind(value)}")
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            self.fail(f"{where} has unknown key {unknown[0][:60]!r} "
-                      f"(allowed: {', '.join(sorted(allowed))})")
+            self.fail(
+                f"{where} has unknown key {unknown[0][:60]!r} "
+                f"(allowed: {', '.join(sorted(allowed))})"
+            )
         missing = [k for k in required if k not in value]
         if missing:
             self.fail(f"{where} lacks the key {missing[0]!r}")
@@ -97,8 +112,14 @@ def _big_int(config: dict):
 def _kind(value) -> str:
     if value is None:
         return "null"
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }
     text = str(value)
     return f"{names.get(type(value), type(value).__name__)} {text[:40]!r}"
 
@@ -113,15 +134,20 @@ def check_config(config, path) -> None:
     if not isinstance(cls, str) or cls not in MODEL_CLASSES:
         c.fail(f"names model class {str(cls)[:60]!r}; only {', '.join(MODEL_CLASSES)} exist")
     if config.get("floatx", "float32") not in FLOATX:
-        c.fail(f"has floatx {str(config.get('floatx'))[:40]!r}; "
-               f"expected one of {', '.join(FLOATX)}")
+        c.fail(
+            f"has floatx {str(config.get('floatx'))[:40]!r}; expected one of {', '.join(FLOATX)}"
+        )
     inner = config["config"]
     sequential = cls == "Sequential"
     if sequential:
         c.keys(inner, _SEQUENTIAL_KEYS, "the model config", required=("layers",))
     else:
-        c.keys(inner, _FUNCTIONAL_KEYS, "the model config",
-               required=("layers", "input_layers", "output_layers"))
+        c.keys(
+            inner,
+            _FUNCTIONAL_KEYS,
+            "the model config",
+            required=("layers", "input_layers", "output_layers"),
+        )
     if "name" in inner:
         c.name(inner["name"], "the model name")
     for key in ("trainable", "single_input", "single_output"):
@@ -135,12 +161,18 @@ def check_config(config, path) -> None:
     seen: dict[str, str] = {}
     for i, entry in enumerate(layers):
         where = f"layer {i}"
-        c.keys(entry, _SEQUENTIAL_ENTRY if sequential else _FUNCTIONAL_ENTRY, where,
-               required=("class_name", "config"))
+        c.keys(
+            entry,
+            _SEQUENTIAL_ENTRY if sequential else _FUNCTIONAL_ENTRY,
+            where,
+            required=("class_name", "config"),
+        )
         name = entry["class_name"]
         if not isinstance(name, str) or name not in LAYER_CLASSES:
-            c.fail(f"{where} names class {str(name)[:60]!r}, which is not a filterbank layer "
-                   "(only built-in layers can be loaded; nothing is imported from a file)")
+            c.fail(
+                f"{where} names class {str(name)[:60]!r}, which is not a filterbank layer "
+                "(only built-in layers can be loaded; nothing is imported from a file)"
+            )
         cfg = entry["config"]
         c.obj(cfg, f"{where} ({name}) config")
         lname = cfg.get("name", entry.get("name"))
@@ -151,12 +183,15 @@ def check_config(config, path) -> None:
         if lname in seen:
             c.fail(f"{where} reuses the name of an earlier layer; layer names must be unique")
         if cfg.get("dtype") is not None and cfg["dtype"] not in FLOATX:
-            c.fail(f"{where} has dtype {str(cfg['dtype'])[:40]!r}; "
-                   f"expected one of {', '.join(FLOATX)}")
+            c.fail(
+                f"{where} has dtype {str(cfg['dtype'])[:40]!r}; expected one of {', '.join(FLOATX)}"
+            )
         big = _big_int(cfg)
         if big is not None:
-            c.fail(f"{where} has {big[0]!r} = {big[1]}; layer arguments above {MAX_CONFIG_INT:,} "
-                   "describe no model this library can run")
+            c.fail(
+                f"{where} has {big[0]!r} = {big[1]}; layer arguments above {MAX_CONFIG_INT:,} "
+                "describe no model this library can run"
+            )
         if "trainable" in cfg:
             c.typed(cfg["trainable"], (bool,), f"{where} 'trainable'", "true or false")
         if not sequential:
@@ -179,11 +214,18 @@ def check_config(config, path) -> None:
         shape = inner.get("build_input_shape")
         if shape is not None:
             c.typed(shape, (list,), "'build_input_shape'", "a list")
-            if not shape or len(shape) > 8 or not all(
+            if (
+                not shape
+                or len(shape) > 8
+                or not all(
                     d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1)
-                    for d in shape):
-                c.fail(f"has build_input_shape {str(shape)[:60]}; expected 1 to 8 positive "
-                       "integers or nulls")
+                    for d in shape
+                )
+            ):
+                c.fail(
+                    f"has build_input_shape {str(shape)[:60]}; expected 1 to 8 positive "
+                    "integers or nulls"
+                )
     else:
         for key in ("input_layers", "output_layers"):
             names = inner[key]
@@ -194,8 +236,9 @@ def check_config(config, path) -> None:
                 if not isinstance(n, str) or n not in seen:
                     c.fail(f"names {str(n)[:60]!r} in {key!r}, but no layer has that name")
                 if key == "input_layers" and seen[n] != "InputLayer":
-                    c.fail(f"names {n!r} in 'input_layers', but it is a {seen[n]}, "
-                           "not an InputLayer")
+                    c.fail(
+                        f"names {n!r} in 'input_layers', but it is a {seen[n]}, not an InputLayer"
+                    )
     if config.get("compile_config") is not None:
         _check_compile(c, config["compile_config"])
 
@@ -208,8 +251,9 @@ def _check_serialized(c: _Checker, value, where: str):
         c.obj(value["config"], f"{where} config")
     module = value.get("module")
     # Informational only (nothing is imported), but a file naming another module is not ours.
-    if module is not None and (not isinstance(module, str)
-                               or not module.startswith(("keras.", "filterbank."))):
+    if module is not None and (
+        not isinstance(module, str) or not module.startswith(("keras.", "filterbank."))
+    ):
         c.fail(f"has {where} module {str(module)[:60]!r}; expected a keras.* or filterbank.* name")
     if value.get("registered_name") is not None:
         c.typed(value["registered_name"], (str,), f"{where} registered_name", "a string or null")
@@ -240,8 +284,11 @@ def _check_compile(c: _Checker, cc):
     _check_leaf(c, cc.get("loss"), "the compile loss")
     _check_leaf(c, cc.get("metrics"), "the compile metrics")
     weights = cc.get("loss_weights")
-    items = weights if isinstance(weights, list) else (
-        list(weights.values()) if isinstance(weights, dict) else [weights])
+    items = (
+        weights
+        if isinstance(weights, list)
+        else (list(weights.values()) if isinstance(weights, dict) else [weights])
+    )
     for w in items:
         if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float))):
             c.fail(f"has a loss weight {_kind(w)}; expected numbers")

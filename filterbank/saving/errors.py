@@ -86,12 +86,15 @@ def hdf5_error(path) -> ModelFileError:
         >>> str(hdf5_error("w.weights.h5"))[:65]
         "Cannot load 'w.weights.h5': it is an HDF5 file (a Keras .h5 or .w"
     """
-    return file_error(path, "it is an HDF5 file (a Keras .h5 or .weights.h5 file), and a whole "
-                            "model is read from a filterbank file or a Keras 3 .keras archive",
-                      "For Keras 3 weights, build the same model in filterbank and call "
-                      "model.load_weights('x.weights.h5') (needs h5py: pip install "
-                      "'filterbank[keras-files]'); for a Keras 2 .h5 model, re-save it in Keras 3 "
-                      "as model.save('x.keras') and load that.")
+    return file_error(
+        path,
+        "it is an HDF5 file (a Keras .h5 or .weights.h5 file), and a whole "
+        "model is read from a filterbank file or a Keras 3 .keras archive",
+        "For Keras 3 weights, build the same model in filterbank and call "
+        "model.load_weights('x.weights.h5') (needs h5py: pip install "
+        "'filterbank[keras-files]'); for a Keras 2 .h5 model, re-save it in Keras 3 "
+        "as model.save('x.keras') and load that.",
+    )
 
 
 def is_hdf5(head: bytes) -> bool:
@@ -131,8 +134,11 @@ def parse_json(data: bytes, path, member: str):
     Raises :class:`ModelFileError` naming ``path`` and ``member`` on any problem.
     """
     if len(data) > MAX_JSON_BYTES:
-        raise file_error(path, f"member {member!r} is {len(data):,} bytes, more than the "
-                               f"{MAX_JSON_BYTES:,} a JSON member may hold")
+        raise file_error(
+            path,
+            f"member {member!r} is {len(data):,} bytes, more than the "
+            f"{MAX_JSON_BYTES:,} a JSON member may hold",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -140,13 +146,16 @@ def parse_json(data: bytes, path, member: str):
     try:
         value = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as e:
-        raise file_error(path, f"member {member!r} is not valid JSON (line {e.lineno}, "
-                               f"column {e.colno}: {e.msg})") from None
+        raise file_error(
+            path,
+            f"member {member!r} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})",
+        ) from None
     except RecursionError:
         raise file_error(path, f"member {member!r} nests JSON too deeply") from None
     except ValueError as e:  # duplicate keys, integers with too many digits
         raise file_error(path, f"member {member!r} is not valid JSON ({e})") from None
     if not _depth_ok(value, MAX_JSON_DEPTH):
-        raise file_error(path, f"member {member!r} nests JSON more than {MAX_JSON_DEPTH} "
-                               "levels deep")
+        raise file_error(
+            path, f"member {member!r} nests JSON more than {MAX_JSON_DEPTH} levels deep"
+        )
     return value

@@ -45,8 +45,10 @@ from .tensorfile import FLOAT_DTYPES, decode_tensors, encode_tensors, read_heade
 from .values import check_compile_values, check_optimizer_values, check_weights_finite
 from .vetting import check_float_weights, check_memory, check_optimizer_header, refuse_nonfinite
 
-_MISMATCH_FIX = ("Build the model with the architecture the weights were saved from "
-                 "(compare model.summary() with the model that saved them).")
+_MISMATCH_FIX = (
+    "Build the model with the architecture the weights were saved from "
+    "(compare model.summary() with the model that saved them)."
+)
 # Keras code names weights files "*.weights.h5"; filterbank writes no HDF5, but a name is just a
 # name: such files hold plain safetensors, which load_weights recognises by content.
 _PLAIN_WEIGHTS = (".safetensors", ".h5", ".hdf5")
@@ -96,8 +98,9 @@ def _check_target(path, what: str) -> str:
     if isinstance(path, (bytes, bytearray)):
         path = os.fsdecode(path)
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{what} expects a file path (str or pathlib.Path), "
-                        f"got {type(path).__name__}.")
+        raise TypeError(
+            f"{what} expects a file path (str or pathlib.Path), got {type(path).__name__}."
+        )
     return os.fspath(path)
 
 
@@ -160,8 +163,10 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
 
     path = _check_target(path, "model.save")
     if zipped is False:
-        raise ValueError("model.save(zipped=False) is not supported: a filterbank model file is "
-                         "always one zip file.")
+        raise ValueError(
+            "model.save(zipped=False) is not supported: a filterbank model file is "
+            "always one zip file."
+        )
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"model.save: {path!r} exists and overwrite=False.")
     _check_builtin_layers(model)
@@ -182,13 +187,16 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
                 f"model.save: the compile settings use {', '.join(sorted(set(bad)))}, which "
                 "load_model cannot rebuild (only built-in losses, metrics and optimizers can). "
                 "Load the file with load_model(path, compile=False) and compile again.",
-                stacklevel=3)
+                stacklevel=3,
+            )
     try:
         check_config(config, path)  # never write a file that load_model would refuse
     except ModelFileError as e:
-        raise ValueError(f"Cannot save model '{model.name}' to {path!r}: its "
-                         f"{getattr(e, 'what', e)}, so load_model could not read the file "
-                         "back. Nothing was written.") from None
+        raise ValueError(
+            f"Cannot save model '{model.name}' to {path!r}: its "
+            f"{getattr(e, 'what', e)}, so load_model could not read the file "
+            "back. Nothing was written."
+        ) from None
     tensors = {WEIGHTS: {key: arr for key, (_, _, arr) in weights.items()}}
     refuse_nonfinite(tensors[WEIGHTS], model.name, path)
     if include_optimizer and optimizer is not None and getattr(optimizer, "iterations", 0) > 0:
@@ -217,12 +225,17 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     check_float_weights(model_weights(model), model.name, path)
     tensors = {key: arr for key, (_, _, arr) in model_weights(model).items()}
     refuse_nonfinite(tensors, model.name, path)
-    meta = {"format": "filterbank-weights", "format_version": str(FORMAT_VERSION),
-            "filterbank_version": __version__}
+    meta = {
+        "format": "filterbank-weights",
+        "format_version": str(FORMAT_VERSION),
+        "filterbank_version": __version__,
+    }
     blob = encode_tensors(tensors, FLOAT_DTYPES, metadata=meta)
     if len(blob) > MAX_TOTAL_BYTES:
-        raise ValueError(f"The weights are {len(blob):,} bytes; a filterbank file holds at most "
-                         f"{MAX_TOTAL_BYTES:,}.")
+        raise ValueError(
+            f"The weights are {len(blob):,} bytes; a filterbank file holds at most "
+            f"{MAX_TOTAL_BYTES:,}."
+        )
     atomic_write(path, lambda fp: fp.write(blob))
 
 
@@ -239,13 +252,19 @@ def _read_weight_tensors(path, model=None, skip_mismatch=False) -> dict[str, np.
 
     def vet(headers):
         if model is not None:
-            _match_names(model, {k: shape for k, (_, shape) in headers.items()}, path,
-                         _MISMATCH_FIX, skip_mismatch=skip_mismatch)
+            _match_names(
+                model,
+                {k: shape for k, (_, shape) in headers.items()},
+                path,
+                _MISMATCH_FIX,
+                skip_mismatch=skip_mismatch,
+            )
 
     with fp:
         if is_zip(fp):
             return read_open_archive(
-                fp, size, path, vet=lambda c, m, h: vet(h.get(WEIGHTS, {}))).tensors[WEIGHTS]
+                fp, size, path, vet=lambda c, m, h: vet(h.get(WEIGHTS, {}))
+            ).tensors[WEIGHTS]
         fp.seek(0)
         head = fp.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
@@ -266,16 +285,22 @@ def _match_names(model, shapes: dict[str, tuple], path, fix: str, skip_mismatch=
     for key, (layer, wname, arr) in weights.items():
         got = shapes.get(key)
         if got is None:
-            problems.append(f"it has no weight {wname!r} for layer {layer.name!r} (the model "
-                            f"expects shape {tuple(arr.shape)})")
+            problems.append(
+                f"it has no weight {wname!r} for layer {layer.name!r} (the model "
+                f"expects shape {tuple(arr.shape)})"
+            )
         elif tuple(got) != arr.shape:
-            problems.append(f"layer {layer.name!r} weight {wname!r} has shape {tuple(got)} "
-                            f"in the file, but the model expects {tuple(arr.shape)}")
+            problems.append(
+                f"layer {layer.name!r} weight {wname!r} has shape {tuple(got)} "
+                f"in the file, but the model expects {tuple(arr.shape)}"
+            )
     for key in shapes:
         if key not in weights:
             layer, wname = _split_key(key)
-            problems.append(f"it holds weight {wname!r} for layer {layer!r}, which the model "
-                            "does not have" + ("" if weights else " (is the model built?)"))
+            problems.append(
+                f"it holds weight {wname!r} for layer {layer!r}, which the model "
+                "does not have" + ("" if weights else " (is the model built?)")
+            )
     if problems and not skip_mismatch:
         n = len(problems) - 1
         more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
@@ -286,12 +311,16 @@ def _match_names(model, shapes: dict[str, tuple], path, fix: str, skip_mismatch=
 def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch=False) -> None:
     """Match ``tensors`` to the model's weights by name and shape, then copy them in."""
     weights = model_weights(model)
-    problems = _match_names(model, {k: v.shape for k, v in tensors.items()}, path, fix,
-                            skip_mismatch)
+    problems = _match_names(
+        model, {k: v.shape for k, v in tensors.items()}, path, fix, skip_mismatch
+    )
     check_weights_finite({k: v for k, v in tensors.items() if k in weights}, path)
     if problems:
-        warnings.warn(f"load_weights(skip_mismatch=True) skipped {len(problems)} weights of "
-                      f"{os.fspath(path)!r}: {'; '.join(problems)}.", stacklevel=4)
+        warnings.warn(
+            f"load_weights(skip_mismatch=True) skipped {len(problems)} weights of "
+            f"{os.fspath(path)!r}: {'; '.join(problems)}.",
+            stacklevel=4,
+        )
     for key, (_, _, arr) in weights.items():
         got = tensors.get(key)
         if got is not None and got.shape == arr.shape:
@@ -314,12 +343,19 @@ def _weight_guard(shapes: dict[str, tuple], path):
         want = tuple(int(d) for d in shape)
         have = shapes.get(key)
         if have is None:
-            raise file_error(path, f"config.json asks for weight {name!r} of layer {layer.name!r} "
-                                   f"(shape {want}), which model.weights.safetensors does not hold")
+            raise file_error(
+                path,
+                f"config.json asks for weight {name!r} of layer {layer.name!r} "
+                f"(shape {want}), which model.weights.safetensors does not hold",
+            )
         if tuple(have) != want:
-            raise file_error(path, f"config.json gives layer {layer.name!r} weight {name!r} shape "
-                                   f"{want}, but model.weights.safetensors holds shape "
-                                   f"{tuple(have)}")
+            raise file_error(
+                path,
+                f"config.json gives layer {layer.name!r} weight {name!r} shape "
+                f"{want}, but model.weights.safetensors holds shape "
+                f"{tuple(have)}",
+            )
+
     return guard
 
 
@@ -335,8 +371,11 @@ def _rebuild(config: dict, shapes: dict[str, tuple], path):
     except ModelFileError:
         raise
     except Exception as e:  # a constructor's own argument check, or a graph that cannot be wired
-        raise file_error(path, f"config.json describes a model that cannot be built "
-                               f"({type(e).__name__}: {str(e)[:300]})") from e
+        raise file_error(
+            path,
+            f"config.json describes a model that cannot be built "
+            f"({type(e).__name__}: {str(e)[:300]})",
+        ) from e
     finally:
         WEIGHT_GUARD.reset(token)
         backend.set_floatx(floatx)
@@ -360,9 +399,12 @@ def _vet(path, compile: bool, out: dict):
         big = check_sample_sizes(model)
         if big is not None:
             name, shape, nbytes = big
-            raise file_error(path, f"config.json makes layer {name!r} output {shape[1:]} per "
-                                   f"sample ({nbytes:,} bytes), more than any model this library "
-                                   "can run")
+            raise file_error(
+                path,
+                f"config.json makes layer {name!r} output {shape[1:]} per "
+                f"sample ({nbytes:,} bytes), more than any model this library "
+                "can run",
+            )
         if compile and OPTIMIZER in headers:
             check_optimizer_header(headers[OPTIMIZER], model_weights(model), path)
         out["model"] = model
@@ -383,8 +425,10 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
         safe_mode: accepted for Keras compatibility; loading is always safe.
     """
     if custom_objects:
-        raise ValueError("load_model(custom_objects=...) is not supported: filterbank model files "
-                         "hold built-in layers only, and loading never imports code.")
+        raise ValueError(
+            "load_model(custom_objects=...) is not supported: filterbank model files "
+            "hold built-in layers only, and loading never imports code."
+        )
     del safe_mode
     out: dict = {}
     archive = read_archive(path, vet=_vet(path, compile, out))
@@ -397,11 +441,13 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
         try:
             model.compile_from_config(cc)
         except Exception as e:
-            raise file_error(path, f"its compile settings cannot be rebuilt ({type(e).__name__}: "
-                                   f"{str(e)[:300]})",
-                             "If the model was compiled with a custom loss, metric or optimizer, "
-                             "load it with load_model(path, compile=False) and compile it "
-                             "again; otherwise the file is damaged.") from e
+            raise file_error(
+                path,
+                f"its compile settings cannot be rebuilt ({type(e).__name__}: {str(e)[:300]})",
+                "If the model was compiled with a custom loss, metric or optimizer, "
+                "load it with load_model(path, compile=False) and compile it "
+                "again; otherwise the file is damaged.",
+            ) from e
         if state is not None:
             if int(state["iterations"]) < 0:
                 raise file_error(path, "optimizer.safetensors has a negative 'iterations'")
@@ -409,7 +455,10 @@ def load_model(path, compile: bool = True, custom_objects=None, safe_mode: bool 
             try:
                 model.optimizer.set_state(state)
             except Exception as e:
-                raise file_error(path, f"its optimizer state does not fit the "
-                                       f"{type(model.optimizer).__name__} optimizer "
-                                       f"({str(e)[:300]})") from e
+                raise file_error(
+                    path,
+                    f"its optimizer state does not fit the "
+                    f"{type(model.optimizer).__name__} optimizer "
+                    f"({str(e)[:300]})",
+                ) from e
     return model

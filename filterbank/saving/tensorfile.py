@@ -47,8 +47,9 @@ def require_safetensors():
     return st
 
 
-def encode_tensors(tensors: dict[str, np.ndarray], allowed=STATE_DTYPES,
-                   metadata: dict[str, str] | None = None) -> bytes:
+def encode_tensors(
+    tensors: dict[str, np.ndarray], allowed=STATE_DTYPES, metadata: dict[str, str] | None = None
+) -> bytes:
     """Serialize ``{name: array}`` to safetensors bytes (arrays made C-contiguous first).
 
     Raises ``ValueError`` for a dtype outside ``allowed`` (float32/float64, plus int64 for state).
@@ -70,8 +71,9 @@ def encode_tensors(tensors: dict[str, np.ndarray], allowed=STATE_DTYPES,
     return st.save(arrays, metadata=metadata)
 
 
-def read_header(data: bytes, path, member: str,
-                allowed=STATE_DTYPES, size: int | None = None) -> dict[str, tuple[str, tuple]]:
+def read_header(
+    data: bytes, path, member: str, allowed=STATE_DTYPES, size: int | None = None
+) -> dict[str, tuple[str, tuple]]:
     """Validate a safetensors header and return ``{name: (dtype_code, shape)}``.
 
     Checks: the length prefix fits the data, the header is a strict JSON object, every entry
@@ -88,15 +90,19 @@ def read_header(data: bytes, path, member: str,
         raise file_error(path, f"{where} is too short to be a safetensors file ({size} bytes)")
     n = int.from_bytes(data[:8], "little")
     if n < 2 or n > size - 8 or n > MAX_JSON_BYTES or n > len(data) - 8:
-        raise file_error(path, f"{where} declares a safetensors header of {n:,} bytes, but holds "
-                               f"{size:,} bytes in all")
-    header = parse_json(bytes(data[8:8 + n]), path, f"{member or 'safetensors'} header")
+        raise file_error(
+            path,
+            f"{where} declares a safetensors header of {n:,} bytes, but holds "
+            f"{size:,} bytes in all",
+        )
+    header = parse_json(bytes(data[8 : 8 + n]), path, f"{member or 'safetensors'} header")
     if not isinstance(header, dict):
         raise file_error(path, f"the safetensors header of {where} is not a JSON object")
     meta = header.pop("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise file_error(path, f"the safetensors __metadata__ of {where} is not a "
-                               "string-to-string map")
+        raise file_error(
+            path, f"the safetensors __metadata__ of {where} is not a string-to-string map"
+        )
     if len(header) > MAX_TENSORS:
         raise file_error(path, f"{where} holds {len(header):,} tensors, more than {MAX_TENSORS:,}")
     body = size - 8 - n
@@ -110,23 +116,32 @@ def read_header(data: bytes, path, member: str,
             raise file_error(path, f"{label} must have exactly the keys dtype, shape, data_offsets")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if dtype not in allowed:
-            raise file_error(path, f"{label} has dtype {dtype!r}; only {', '.join(allowed)} "
-                                   "are allowed")
+            raise file_error(
+                path, f"{label} has dtype {dtype!r}; only {', '.join(allowed)} are allowed"
+            )
         if not isinstance(shape, list) or len(shape) > 8 or not all(_is_count(d) for d in shape):
             raise file_error(path, f"{label} has an invalid shape {str(shape)[:80]}")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(_is_count(o) for o in offsets) or not offsets[0] <= offsets[1] <= body):
-            raise file_error(path, f"{label} has data offsets {str(offsets)[:80]} outside the "
-                                   f"{body:,} data bytes")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_count(o) for o in offsets)
+            or not offsets[0] <= offsets[1] <= body
+        ):
+            raise file_error(
+                path,
+                f"{label} has data offsets {str(offsets)[:80]} outside the {body:,} data bytes",
+            )
         need = math.prod(shape) * allowed[dtype].itemsize
         if offsets[1] - offsets[0] != need:
-            raise file_error(path, f"{label} has shape {tuple(shape)} ({need:,} bytes) but "
-                                   f"{offsets[1] - offsets[0]:,} data bytes")
+            raise file_error(
+                path,
+                f"{label} has shape {tuple(shape)} ({need:,} bytes) but "
+                f"{offsets[1] - offsets[0]:,} data bytes",
+            )
         out[name] = (dtype, tuple(shape))
         used += need
     if used != body:
-        raise file_error(path, f"{where} holds {body:,} data bytes but its tensors need "
-                               f"{used:,}")
+        raise file_error(path, f"{where} holds {body:,} data bytes but its tensors need {used:,}")
     return out
 
 

@@ -33,9 +33,11 @@ def refuse_nonfinite(tensors, model_name: str, path) -> None:
     bad = nonfinite(tensors)
     if bad is not None:
         layer, wname = _split_key(bad[0])
-        raise ValueError(f"Cannot save model '{model_name}' to {path!r}: layer {layer!r} weight "
-                         f"{wname!r} holds {bad[1]:,} NaN or infinite values, and a filterbank "
-                         f"file holds finite weights only. {DIVERGED} Nothing was written.")
+        raise ValueError(
+            f"Cannot save model '{model_name}' to {path!r}: layer {layer!r} weight "
+            f"{wname!r} holds {bad[1]:,} NaN or infinite values, and a filterbank "
+            f"file holds finite weights only. {DIVERGED} Nothing was written."
+        )
 
 
 def check_float_weights(weights: dict, model_name: str, path) -> None:
@@ -46,7 +48,8 @@ def check_float_weights(weights: dict, model_name: str, path) -> None:
                 f"Cannot save model '{model_name}' to {path!r}: layer '{layer.name}' keeps its "
                 f"weights in {arr.dtype}, and a filterbank file stores float32 or float64. Build "
                 "the model with dtype='float32' (or 'float64') to save it; float16 layers train "
-                "but are not saved. Nothing was written.")
+                "but are not saved. Nothing was written."
+            )
 
 
 def check_optimizer_header(header: dict[str, tuple[str, tuple]], weights: dict, path) -> None:
@@ -59,12 +62,18 @@ def check_optimizer_header(header: dict[str, tuple[str, tuple]], weights: dict, 
     for key, (code, shape) in header.items():
         if key == "iterations":
             if code != "I64" or shape != ():
-                raise file_error(path, "optimizer.safetensors has an invalid 'iterations' "
-                                       f"(dtype {code}, shape {shape})")
+                raise file_error(
+                    path,
+                    "optimizer.safetensors has an invalid 'iterations' "
+                    f"(dtype {code}, shape {shape})",
+                )
             continue
         if code not in FLOAT_DTYPES:
-            raise file_error(path, f"optimizer.safetensors entry {key[:80]!r} has dtype "
-                                   f"{STATE_DTYPES[code].name}; optimizer state is float")
+            raise file_error(
+                path,
+                f"optimizer.safetensors entry {key[:80]!r} has dtype "
+                f"{STATE_DTYPES[code].name}; optimizer state is float",
+            )
         if key == "learning_rate":
             if shape != ():
                 raise file_error(path, "optimizer.safetensors has a non-scalar learning_rate")
@@ -72,16 +81,25 @@ def check_optimizer_header(header: dict[str, tuple[str, tuple]], weights: dict, 
         param, _ = _split_key(key)
         if param not in weights:
             layer, wname = _split_key(param)
-            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} for weight "
-                                   f"{wname!r} of layer {layer!r}, which the model does not have")
+            raise file_error(
+                path,
+                f"optimizer.safetensors holds state {key[:80]!r} for weight "
+                f"{wname!r} of layer {layer!r}, which the model does not have",
+            )
         slots[param] = slots.get(param, 0) + 1
         if slots[param] > MAX_SLOTS:
-            raise file_error(path, f"optimizer.safetensors holds more than {MAX_SLOTS} slots for "
-                                   f"weight {param[:80]!r}; no optimizer keeps more")
+            raise file_error(
+                path,
+                f"optimizer.safetensors holds more than {MAX_SLOTS} slots for "
+                f"weight {param[:80]!r}; no optimizer keeps more",
+            )
         want = weights[param][2].shape
         if tuple(shape) != want:
-            raise file_error(path, f"optimizer.safetensors holds state {key[:80]!r} of shape "
-                                   f"{tuple(shape)} for a weight of shape {tuple(want)}")
+            raise file_error(
+                path,
+                f"optimizer.safetensors holds state {key[:80]!r} of shape "
+                f"{tuple(shape)} for a weight of shape {tuple(want)}",
+            )
     if "iterations" not in header:
         raise file_error(path, "optimizer.safetensors lacks 'iterations'")
 
@@ -91,10 +109,16 @@ def check_memory(headers, path) -> None:
     refuse a file whose tensors need more memory than this process has left, before reading."""
     from ..models.memory import _fmt, available_bytes
 
-    need = sum(math.prod(shape) * FLOAT_DTYPES.get(code, np.dtype("<i8")).itemsize
-               for h in headers.values() for code, shape in h.values())
+    need = sum(
+        math.prod(shape) * FLOAT_DTYPES.get(code, np.dtype("<i8")).itemsize
+        for h in headers.values()
+        for code, shape in h.values()
+    )
     avail = available_bytes()
     if avail is not None and 2 * need > avail:
-        raise file_error(path, f"its tensors need {_fmt(2 * need)} of memory to load (read and "
-                               f"decoded), more than the {_fmt(avail)} available",
-                         "Free memory, or load it on a machine with more.")
+        raise file_error(
+            path,
+            f"its tensors need {_fmt(2 * need)} of memory to load (read and "
+            f"decoded), more than the {_fmt(avail)} available",
+            "Free memory, or load it on a machine with more.",
+        )

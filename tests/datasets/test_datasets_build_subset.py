@@ -38,8 +38,8 @@ def _encode(images: np.ndarray) -> bytes:
 def test_split_counts_are_integer_80_20_and_total_8000_2000(build):
     counts = [build.split_counts(n) for n in build.EXPECTED_COUNTS]
     assert sum(c[0] for c in counts) == 8000 and sum(c[1] for c in counts) == 2000
-    assert build.split_counts(1001) == (801, 200)     # 800.8 rounds up
-    assert build.split_counts(863) == (690, 173)      # 690.4 rounds down
+    assert build.split_counts(1001) == (801, 200)  # 800.8 rounds up
+    assert build.split_counts(863) == (690, 173)  # 690.4 rounds down
     assert build.split_counts(10) == (8, 2)
 
 
@@ -50,10 +50,10 @@ def test_every_byte_survives_the_3_decimal_encoding(build):
 
 def test_decode_rejects_values_that_are_not_bytes_over_255(build):
     values = [0.0] * 784
-    values[5] = 0.5004          # 127.6: not near an integer
+    values[5] = 0.5004  # 127.6: not near an integer
     with pytest.raises(RuntimeError, match="from an integer"):
         build.decode_digit(json.dumps({"data": values}).encode(), 3)
-    values[5] = 0.0039          # 0.99: near 1, but 1/255 is stored as 0.004
+    values[5] = 0.0039  # 0.99: near 1, but 1/255 is stored as 0.004
     with pytest.raises(RuntimeError, match="round"):
         build.decode_digit(json.dumps({"data": values}).encode(), 3)
     with pytest.raises(RuntimeError, match="multiple of 784"):

@@ -20,8 +20,9 @@ def test_cache_dir_follows_filterbank_home(home, monkeypatch):
     assert _download.cache_dir().parent.name == ".filterbank"
 
 
-@pytest.mark.parametrize("value, offline", [("1", True), ("true", True), ("YES", True),
-                                            ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, offline", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)]
+)
 def test_offline_switch(monkeypatch, value, offline):
     monkeypatch.setenv("FILTERBANK_OFFLINE", value)
     assert _download.is_offline() is offline

@@ -50,16 +50,17 @@ def no_system_package(monkeypatch, tmp_path):
 
 # --- IDX ------------------------------------------------------------------------------------
 
+
 def test_parse_idx_round_trip_and_writable():
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     out = parse_idx(_idx(images), expected_ndim=3)
     np.testing.assert_array_equal(out, images)
-    out[0, 0, 0] = 9      # a writable copy, unlike np.frombuffer over bytes
+    out[0, 0, 0] = 9  # a writable copy, unlike np.frombuffer over bytes
 
 
 def test_parse_idx_bad_magic():
     raw = bytearray(_idx(np.zeros(3)))
-    raw[2] = 0x0D         # float32 type code
+    raw[2] = 0x0D  # float32 type code
     with pytest.raises(ValueError, match=r"magic number 0x00000d01, expected 0x00000801"):
         parse_idx(bytes(raw), name="labels.idx")
     with pytest.raises(ValueError, match="too short"):
@@ -73,8 +74,9 @@ def test_parse_idx_wrong_dimensions_names_the_swap():
 
 def test_parse_idx_truncated():
     raw = _idx(np.zeros((2, 28, 28)))
-    with pytest.raises(ValueError,
-                       match=r"shape \(2, 28, 28\) \(1,568 bytes.*got 1,567.*truncated"):
+    with pytest.raises(
+        ValueError, match=r"shape \(2, 28, 28\) \(1,568 bytes.*got 1,567.*truncated"
+    ):
         parse_idx(raw[:-1], name="images")
     with pytest.raises(ValueError, match="announces 3 dimensions"):
         parse_idx(raw[:9], name="images")
@@ -93,11 +95,14 @@ def test_read_idx_gzipped_plain_and_damaged(tmp_path):
 
 # --- the Debian package (real data) -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real():
     if fashion_mnist.system_files() is None:
-        pytest.skip("Debian package dataset-fashion-mnist not installed "
-                    "(apt-get install dataset-fashion-mnist)")
+        pytest.skip(
+            "Debian package dataset-fashion-mnist not installed "
+            "(apt-get install dataset-fashion-mnist)"
+        )
     return fashion_mnist.load_data(source="system")
 
 
@@ -117,7 +122,7 @@ def test_system_package_gives_the_full_dataset(real):
 
 def test_auto_uses_the_system_package_when_nothing_is_cached(real, monkeypatch):
     system = fashion_mnist.system_files()
-    monkeypatch.setattr(fashion_mnist, "read_files", lambda files: files)   # skip parsing
+    monkeypatch.setattr(fashion_mnist, "read_files", lambda files: files)  # skip parsing
     assert fashion_mnist.load_data() == system
 
 
@@ -142,11 +147,11 @@ def test_system_glob_ignores_folders_not_named_fashion(tmp_path, monkeypatch):
             (tmp_path / sub / name).write_bytes(blob)
     monkeypatch.setattr(fashion_mnist, "DPKG_LIST", tmp_path / "absent.list")
     monkeypatch.setattr(fashion_mnist, "SYSTEM_GLOBS", (str(tmp_path / "*fashion*"),))
-    assert fashion_mnist.system_files()["train-images-idx3-ubyte.gz"].parent.name == \
-        "fashion-mnist"
+    assert fashion_mnist.system_files()["train-images-idx3-ubyte.gz"].parent.name == "fashion-mnist"
 
 
 # --- cache, download, errors (fixtures) ---------------------------------------------------------
+
 
 def test_cache_comes_first(home):
     blobs, arrays = _fixture_files(seed=1)
@@ -160,16 +165,17 @@ def test_cache_comes_first(home):
 
 def test_download_checks_hashes_and_caches(serve, monkeypatch, home, no_system_package):
     blobs, arrays = _fixture_files(seed=2)
-    monkeypatch.setattr(fashion_mnist, "FILES",
-                        {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()})
+    monkeypatch.setattr(
+        fashion_mnist, "FILES", {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()}
+    )
     server = serve(blobs)
-    _check(fashion_mnist.load_data(), arrays)        # auto: cache empty, no package -> download
+    _check(fashion_mnist.load_data(), arrays)  # auto: cache empty, no package -> download
     folder = home / "datasets" / "fashion-mnist"
     assert sorted(p.name for p in folder.iterdir()) == sorted(blobs)
     assert len(server.requests) == 4
-    _check(fashion_mnist.load_data(), arrays)        # now from the cache
+    _check(fashion_mnist.load_data(), arrays)  # now from the cache
     assert len(server.requests) == 4
-    _check(fashion_mnist.load_data(source="download"), arrays)   # explicit: fetch again
+    _check(fashion_mnist.load_data(source="download"), arrays)  # explicit: fetch again
     assert len(server.requests) == 8
 
 

@@ -30,13 +30,18 @@ def _fake_mnist_npz(n_train=6, n_test=4, seed=0) -> tuple[bytes, dict]:
 
 def _assert_same(result, arrays):
     (x_train, y_train), (x_test, y_test) = result
-    for got, key in ((x_train, "x_train"), (y_train, "y_train"), (x_test, "x_test"),
-                     (y_test, "y_test")):
+    for got, key in (
+        (x_train, "x_train"),
+        (y_train, "y_train"),
+        (x_test, "x_test"),
+        (y_test, "y_test"),
+    ):
         np.testing.assert_array_equal(got, arrays[key])
         assert got.dtype == np.uint8
 
 
 # --- the bundled subset -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def bundled():
@@ -92,6 +97,7 @@ def test_load_returns_fresh_writable_arrays():
 
 # --- auto: fallback to the bundled subset ---------------------------------------------------
 
+
 def test_auto_offline_falls_back_with_one_line_warning(bundled):
     with pytest.warns(mnist.BundledDataWarning) as record:
         result = mnist.load_data()
@@ -106,7 +112,7 @@ def test_auto_offline_falls_back_with_one_line_warning(bundled):
 
 
 def test_auto_falls_back_when_server_is_down(monkeypatch, home):
-    monkeypatch.delenv("FILTERBANK_OFFLINE")   # origin is a closed local port
+    monkeypatch.delenv("FILTERBANK_OFFLINE")  # origin is a closed local port
     with pytest.warns(mnist.BundledDataWarning, match="download failed"):
         (x_train, _), _ = mnist.load_data()
     assert x_train.shape == (8000, 28, 28)
@@ -123,7 +129,7 @@ def test_auto_falls_back_when_server_hangs(stalled_url, monkeypatch):
 
 def test_auto_falls_back_on_bad_checksum(serve, home):
     data, _ = _fake_mnist_npz()
-    serve({"mnist.npz": data})      # the real SHA-256 cannot match this fake file
+    serve({"mnist.npz": data})  # the real SHA-256 cannot match this fake file
     with pytest.warns(mnist.BundledDataWarning, match="SHA-256"):
         (x_train, _), _ = mnist.load_data()
     assert len(x_train) == 8000
@@ -131,6 +137,7 @@ def test_auto_falls_back_on_bad_checksum(serve, home):
 
 
 # --- download and cache (local server) ------------------------------------------------------
+
 
 def test_download_checks_hash_and_caches_atomically(serve, monkeypatch, home):
     data, arrays = _fake_mnist_npz()
@@ -206,14 +213,22 @@ def test_corrupt_cache_files_give_clear_errors(home):
     np.savez(folder / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(ValueError, match=r"lacks arrays \['y_train', 'x_test', 'y_test'\]"):
         mnist.load_data(source="cache")
-    np.savez(folder / "mnist.npz", x_train=np.zeros((2, 28, 28), np.float32),
-             y_train=np.zeros(2, np.uint8), x_test=np.zeros((1, 28, 28), np.uint8),
-             y_test=np.zeros(1, np.uint8))
+    np.savez(
+        folder / "mnist.npz",
+        x_train=np.zeros((2, 28, 28), np.float32),
+        y_train=np.zeros(2, np.uint8),
+        x_test=np.zeros((1, 28, 28), np.uint8),
+        y_test=np.zeros(1, np.uint8),
+    )
     with pytest.raises(ValueError, match=r"x_train expects uint8 \(n, 28, 28\), got float32"):
         mnist.load_data(source="cache")
-    np.savez(folder / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8),
-             y_train=np.zeros(3, np.uint8), x_test=np.zeros((1, 28, 28), np.uint8),
-             y_test=np.zeros(1, np.uint8))
+    np.savez(
+        folder / "mnist.npz",
+        x_train=np.zeros((2, 28, 28), np.uint8),
+        y_train=np.zeros(3, np.uint8),
+        x_test=np.zeros((1, 28, 28), np.uint8),
+        y_test=np.zeros(1, np.uint8),
+    )
     with pytest.raises(ValueError, match=r"y_train expects uint8 \(2,\), got uint8 \(3,\)"):
         mnist.load_data(source="cache")
 
@@ -229,8 +244,12 @@ def test_garbage_cache_file_is_a_clear_error(home):
 def test_pickled_object_arrays_are_refused(home):
     folder = home / "datasets"
     folder.mkdir(parents=True)
-    np.savez(folder / "mnist.npz", x_train=np.array([{"evil": 1}], dtype=object),
-             y_train=np.zeros(1, np.uint8), x_test=np.zeros((1, 28, 28), np.uint8),
-             y_test=np.zeros(1, np.uint8))
+    np.savez(
+        folder / "mnist.npz",
+        x_train=np.array([{"evil": 1}], dtype=object),
+        y_train=np.zeros(1, np.uint8),
+        x_test=np.zeros((1, 28, 28), np.uint8),
+        y_test=np.zeros(1, np.uint8),
+    )
     with pytest.raises(ValueError, match="allow_pickle"):
         mnist.load_data(source="cache")

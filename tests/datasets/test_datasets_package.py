@@ -13,10 +13,13 @@ from filterbank.datasets import fashion_mnist
 
 
 def test_import_filterbank_loads_no_dataset_code():
-    code = ("import sys, filterbank, filterbank.datasets; "
-            "print(sorted(m for m in sys.modules if m.startswith('filterbank.datasets.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, filterbank, filterbank.datasets; "
+        "print(sorted(m for m in sys.modules if m.startswith('filterbank.datasets.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -28,6 +31,7 @@ def test_keras_style_attribute_access():
 
 def test_unknown_attribute():
     import pytest
+
     with pytest.raises(AttributeError, match="has no attribute 'cifar10'"):
         datasets.cifar10  # noqa: B018
 
@@ -41,8 +45,12 @@ def test_available_offline_without_cache(monkeypatch, tmp_path):
     assert info["mnist"]["samples"] == "8000/2000"
     assert "FILTERBANK_OFFLINE" in info["mnist"]["note"]
     assert info["fashion_mnist"] == dict(
-        available=False, source=None, location=None, samples="60000/10000",
-        note=info["fashion_mnist"]["note"])
+        available=False,
+        source=None,
+        location=None,
+        samples="60000/10000",
+        note=info["fashion_mnist"]["note"],
+    )
     assert "apt-get install dataset-fashion-mnist" in info["fashion_mnist"]["note"]
     assert info["xo"]["source"] == "generated"
 
@@ -66,8 +74,9 @@ def test_available_sees_the_system_package(monkeypatch, tmp_path):
     for name in fashion_mnist.FILES:
         (system / name).write_bytes(b"")
     monkeypatch.setattr(fashion_mnist, "DPKG_LIST", tmp_path / "none.list")
-    monkeypatch.setattr(fashion_mnist, "SYSTEM_GLOBS",
-                        (str(tmp_path / "share" / "datasets" / "*fashion*"),))
+    monkeypatch.setattr(
+        fashion_mnist, "SYSTEM_GLOBS", (str(tmp_path / "share" / "datasets" / "*fashion*"),)
+    )
     info = datasets.available()
     assert info["fashion_mnist"]["available"] is True
     assert info["fashion_mnist"]["source"] == "system"

@@ -16,17 +16,20 @@ def _canonical_x() -> np.ndarray:
     return image
 
 
-ROHRER_O = np.array([
-    [-1, -1, -1, -1, -1, -1, -1, -1, -1],
-    [-1, -1, -1, 1, 1, 1, -1, -1, -1],
-    [-1, -1, 1, -1, -1, -1, 1, -1, -1],
-    [-1, 1, -1, -1, -1, -1, -1, 1, -1],
-    [-1, 1, -1, -1, -1, -1, -1, 1, -1],
-    [-1, 1, -1, -1, -1, -1, -1, 1, -1],
-    [-1, -1, 1, -1, -1, -1, 1, -1, -1],
-    [-1, -1, -1, 1, 1, 1, -1, -1, -1],
-    [-1, -1, -1, -1, -1, -1, -1, -1, -1],
-], np.float32)
+ROHRER_O = np.array(
+    [
+        [-1, -1, -1, -1, -1, -1, -1, -1, -1],
+        [-1, -1, -1, 1, 1, 1, -1, -1, -1],
+        [-1, -1, 1, -1, -1, -1, 1, -1, -1],
+        [-1, 1, -1, -1, -1, -1, -1, 1, -1],
+        [-1, 1, -1, -1, -1, -1, -1, 1, -1],
+        [-1, 1, -1, -1, -1, -1, -1, 1, -1],
+        [-1, -1, 1, -1, -1, -1, 1, -1, -1],
+        [-1, -1, -1, 1, 1, 1, -1, -1, -1],
+        [-1, -1, -1, -1, -1, -1, -1, -1, -1],
+    ],
+    np.float32,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +50,15 @@ def test_plain_x_gives_the_worked_example_response_map():
     image = xo.render("x")
     windows = np.lib.stride_tricks.sliding_window_view(image, (3, 3))
     response = (windows * diag).sum(axis=(-2, -1))
-    expected = [[7, -1, 1, 3, 5, -1, 3], [-1, 9, -1, 3, -1, 1, -1], [1, -1, 9, -3, 1, -1, 5],
-                [3, 3, -3, 5, -3, 3, 3], [5, -1, 1, -3, 9, -1, 1], [-1, 1, -1, 3, -1, 9, -1],
-                [3, -1, 5, 3, 1, -1, 7]]
+    expected = [
+        [7, -1, 1, 3, 5, -1, 3],
+        [-1, 9, -1, 3, -1, 1, -1],
+        [1, -1, 9, -3, 1, -1, 5],
+        [3, 3, -3, 5, -3, 3, 3],
+        [5, -1, 1, -3, 9, -1, 1],
+        [-1, 1, -1, 3, -1, 9, -1],
+        [3, -1, 5, 3, 1, -1, 7],
+    ]
     np.testing.assert_array_equal(response, expected)
 
 
@@ -58,7 +67,7 @@ def test_canonical_x_is_among_the_generated_images(default):
     images = np.concatenate([x_train, x_test])
     labels = np.concatenate([y_train, y_test])
     is_canonical = np.all(images == _canonical_x(), axis=(1, 2))
-    assert is_canonical.sum() >= 10               # about 1 X in 16 is untransformed
+    assert is_canonical.sum() >= 10  # about 1 X in 16 is untransformed
     assert np.all(labels[is_canonical] == 1)
     is_rohrer_o = np.all(images == ROHRER_O, axis=(1, 2))
     assert is_rohrer_o.sum() >= 10 and np.all(labels[is_rohrer_o] == 0)
@@ -72,7 +81,7 @@ def test_shapes_dtypes_values_and_balance(default):
     assert set(np.unique(np.concatenate([x_train, x_test])).tolist()) == {-1.0, 1.0}
     labels = np.concatenate([y_train, y_test])
     assert np.bincount(labels).tolist() == [500, 500]
-    assert 60 < y_test.sum() < 140                # shuffled before the split
+    assert 60 < y_test.sum() < 140  # shuffled before the split
 
 
 def test_transforms_give_variety(default):
@@ -81,7 +90,7 @@ def test_transforms_give_variety(default):
         distinct = {img.tobytes() for img in x_train[y_train == label]}
         assert len(distinct) > 150
     ink = (x_train > 0).sum(axis=(1, 2))
-    assert ink.min() >= 8 and ink.max() > 2 * ink.min()     # thin and thick strokes
+    assert ink.min() >= 8 and ink.max() > 2 * ink.min()  # thin and thick strokes
 
 
 def test_no_image_carries_both_labels():
@@ -123,14 +132,17 @@ def test_test_split_zero_and_odd_counts():
     assert (len(x_train), len(x_test)) == (4, 3)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n=1), "n expects an integer >= 2"),
-    (dict(n=10.0), "n expects an integer >= 2"),
-    (dict(size=5), "size expects an integer >= 7"),
-    (dict(seed=-1), "seed expects a non-negative integer"),
-    (dict(test_split=1.0), r"test_split expects a fraction in \[0, 1\)"),
-    (dict(test_split=-0.1), r"test_split expects a fraction in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n=1), "n expects an integer >= 2"),
+        (dict(n=10.0), "n expects an integer >= 2"),
+        (dict(size=5), "size expects an integer >= 7"),
+        (dict(seed=-1), "seed expects a non-negative integer"),
+        (dict(test_split=1.0), r"test_split expects a fraction in \[0, 1\)"),
+        (dict(test_split=-0.1), r"test_split expects a fraction in \[0, 1\)"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         xo.load_data(**kwargs)
@@ -146,7 +158,7 @@ def test_render_transforms():
     np.testing.assert_array_equal(shifted[:, 1:], _canonical_x()[:, :-1])
     thick = xo.render("x", weight=0.8)
     assert (thick > 0).sum() > (_canonical_x() > 0).sum()
-    turned = xo.render("x", angle=45)       # an X turned by 45 degrees is a "+"
+    turned = xo.render("x", angle=45)  # an X turned by 45 degrees is a "+"
     assert np.all(turned[4, 1:8] == 1) and np.all(turned[1:8, 4] == 1)
 
 
@@ -156,15 +168,20 @@ def test_a_tiny_cnn_learns_xs_and_os_perfectly():
 
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = xo.load_data()
-    model = keras.Sequential([
-        keras.Input(shape=(9, 9, 1)),
-        layers.Conv2D(8, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dense(2, activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(0.01),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(9, 9, 1)),
+            layers.Conv2D(8, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(x_train[..., None], y_train, epochs=10, batch_size=32, verbose=0)
     _, accuracy = model.evaluate(x_test[..., None], y_test, verbose=0)
     assert accuracy == 1.0

@@ -24,20 +24,23 @@ def build(name, shape=(28, 28, 1), classes=10):
     if name == "bn":
         # No bias before a BatchNormalization: its true gradient is 0, so its value after a
         # step is rounding noise in any process, with nothing to compare.
-        return keras.Sequential([
-            keras.Input(shape=(12, 10, 3)),
-            layers.Conv2D(6, 3, use_bias=False),
-            layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
-            layers.Conv2D(5, 3, strides=2, use_bias=False),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-            layers.Flatten(),
-            layers.Dense(8, use_bias=False),
-            layers.BatchNormalization(),
-            layers.Activation("relu"),
-            layers.Dense(classes, activation="softmax"),
-        ], name="bn_model")
+        return keras.Sequential(
+            [
+                keras.Input(shape=(12, 10, 3)),
+                layers.Conv2D(6, 3, use_bias=False),
+                layers.BatchNormalization(momentum=0.9),
+                layers.ReLU(),
+                layers.Conv2D(5, 3, strides=2, use_bias=False),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.Flatten(),
+                layers.Dense(8, use_bias=False),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.Dense(classes, activation="softmax"),
+            ],
+            name="bn_model",
+        )
     if name == "xo":
         return zoo.build("xo", (9, 9, 1), 2)
     return zoo.build(name, shape, classes)
@@ -58,8 +61,7 @@ def make(name, optimizer=None):
     optimizer = optimizer or ("rmsprop" if name != "bn" else "sgd")
     keras.utils.set_random_seed(1)
     model = build(name)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -79,8 +81,15 @@ def one_step(name, batch, shards, order=None):
         if step == 0:
             after_first.extend(w.copy() for w in model.get_weights())
 
-    history = model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
-                        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=snapshot)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=batch,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=snapshot)],
+    )
     scores = model.evaluate(x, y, batch_size=3, verbose=0)
     return after_first, model.get_weights(), history.history, scores
 
@@ -97,12 +106,18 @@ def shuffled(name="xo"):
 def small_model():
     """Conv, batch norm, dropout: every kind of per-rank state."""
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input(shape=(12, 10, 3)), layers.Conv2D(4, 3), layers.BatchNormalization(),
-        layers.ReLU(), layers.Flatten(), layers.Dropout(0.3),
-        layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(12, 10, 3)),
+            layers.Conv2D(4, 3),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.Flatten(),
+            layers.Dropout(0.3),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -158,8 +173,14 @@ def run(scenario, out):
                 else:
                     time.sleep(600)
 
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0,
-                  callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=fault)])
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            verbose=0,
+            callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=fault)],
+        )
     elif scenario.startswith("resume"):
         # resume-full: an unbroken run; resume-killed: rank 1 dies at epoch 1, batch 3;
         # resume-again: the killed run's command rerun, resuming from its backup.
@@ -168,6 +189,7 @@ def run(scenario, out):
         backup = os.path.join(out, "backup-full" if scenario == "resume-full" else "backup")
         callbacks = [keras.callbacks.BackupAndRestore(backup, save_freq=2)]
         if scenario == "resume-killed":
+
             def die(batch, logs):
                 if r == 1 and batch == 3 and model.optimizer.iterations > 8:
                     os.kill(os.getpid(), signal.SIGKILL)

@@ -36,8 +36,9 @@ except ImportError:
 
 pytestmark = [
     pytest.mark.skipif(MPIRUN is None, reason="mpirun not found (apt-get install openmpi-bin)"),
-    pytest.mark.skipif(not HAVE_MPI4PY, reason="mpi4py not installed (pip install "
-                                               "'filterbank[mpi]')"),
+    pytest.mark.skipif(
+        not HAVE_MPI4PY, reason="mpi4py not installed (pip install 'filterbank[mpi]')"
+    ),
     pytest.mark.slow,
 ]
 
@@ -50,14 +51,19 @@ def mpirun(k, args, timeout=120, env=None):
     cmd = [MPIRUN, "--oversubscribe", "-n", str(k)]
     if os.geteuid() == 0:
         cmd.insert(1, "--allow-run-as-root")
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "OMPI_MCA_rmaps_base_oversubscribe": "1",
-                **(env or {})}
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OMPI_MCA_rmaps_base_oversubscribe": "1",
+        **(env or {}),
+    }
     for var in ("PYTHONPATH", *(env or {})):
         cmd += ["-x", var]
     cmd += [sys.executable, *args]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT
+    )
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
 
 
@@ -99,12 +105,16 @@ def references():
             for r in range(3):
                 lo, hi = split_bounds(8, 3, r)
                 b = split_sizes(7, 3)[r]
-                order += list(range(lo, hi))[step * b:(step + 1) * b]
+                order += list(range(lo, hi))[step * b : (step + 1) * b]
         shards3 = {name: W.one_step(name, 7, False, order=order) for name in W.SHARD_MODELS}
     finally:
         backend.set_floatx("float32")
-    return {"exact": full, "shuffled": shuffled, "exact-shards-2": {n: full[n] for n in W.SHARD_MODELS},
-            "exact-shards-3": shards3}
+    return {
+        "exact": full,
+        "shuffled": shuffled,
+        "exact-shards-2": {n: full[n] for n in W.SHARD_MODELS},
+        "exact-shards-3": shards3,
+    }
 
 
 def check_exact(out, k, scenario, reference):
@@ -205,8 +215,21 @@ def test_command_line_under_mpirun_matches_one_process_and_resumes(tmp_path):
     from filterbank.cli import main
     from filterbank.models import load_model
 
-    args = ["train", "--data", "xo", "--model", "xo", "--train-samples", "64", "--epochs", "12",
-            "--batch-size", "16", "--verbose", "2"]
+    args = [
+        "train",
+        "--data",
+        "xo",
+        "--model",
+        "xo",
+        "--train-samples",
+        "64",
+        "--epochs",
+        "12",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "2",
+    ]
     rc, output, _ = mpirun(2, ["-m", "filterbank.cli", *args, "--out", str(tmp_path / "mpi")])
     assert rc == 0, output[-3000:]
     assert output.count("Test accuracy") == 1 and output.count("Epoch 1/12") == 1  # rank 0 only
@@ -219,13 +242,30 @@ def test_command_line_under_mpirun_matches_one_process_and_resumes(tmp_path):
     np.testing.assert_allclose(mpi["history"]["loss"], one["history"]["loss"], rtol=1e-4)
     assert abs(mpi["test_accuracy"] - one["test_accuracy"]) <= 0.01
 
-    cmd = [MPIRUN, "--oversubscribe", "-n", "2", "-x", "PYTHONPATH", sys.executable,
-           "-m", "filterbank.cli", *args, "--out", str(tmp_path / "run")]
+    cmd = [
+        MPIRUN,
+        "--oversubscribe",
+        "-n",
+        "2",
+        "-x",
+        "PYTHONPATH",
+        sys.executable,
+        "-m",
+        "filterbank.cli",
+        *args,
+        "--out",
+        str(tmp_path / "run"),
+    ]
     if os.geteuid() == 0:
         cmd.insert(1, "--allow-run-as-root")
     backup = tmp_path / "run" / "backup" / "backup.npz"
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 90
     while not backup.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -240,6 +280,8 @@ def test_command_line_under_mpirun_matches_one_process_and_resumes(tmp_path):
     assert rc == 0, output[-3000:]
     assert "Resuming the unfinished run" in output
     assert not backup.exists()  # deleted once the run completed
-    for got, want in zip(load_model(tmp_path / "run" / "model.fbk").get_weights(),
-                         load_model(tmp_path / "mpi" / "model.fbk").get_weights()):
+    for got, want in zip(
+        load_model(tmp_path / "run" / "model.fbk").get_weights(),
+        load_model(tmp_path / "mpi" / "model.fbk").get_weights(),
+    ):
         assert got.tobytes() == want.tobytes()

@@ -25,7 +25,8 @@ def test_local_parts_of_a_batch_tile_it(start, length, k):
     whole = slice(start, start + length)
     parts = [local_part(whole, k, r) for r in range(k)]
     assert np.concatenate([np.arange(p.start, p.stop) for p in parts]).tolist() == list(
-        range(start, start + length))
+        range(start, start + length)
+    )
     perm = np.random.default_rng(length).permutation(start + length)[start:]
     arrays = [local_part(perm, k, r) for r in range(k)]
     assert np.concatenate(arrays).tolist() == perm.tolist()
@@ -66,8 +67,11 @@ def test_command_under_mpirun_without_mpi4py_says_how_to_install(monkeypatch):
     assert session_from_env() is None  # no mpirun: the plain command
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
     monkeypatch.setattr(distributed, "mpi_available", lambda: False)
-    with pytest.raises(CLIError, match=r"mpirun started 2 processes but mpi4py is not "
-                                       r"installed.*pip install 'filterbank\[mpi\]'"):
+    with pytest.raises(
+        CLIError,
+        match=r"mpirun started 2 processes but mpi4py is not "
+        r"installed.*pip install 'filterbank\[mpi\]'",
+    ):
         session_from_env()
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")
     assert session_from_env() is None  # mpirun -n 1: the plain command

@@ -134,7 +134,7 @@ def test_shards_mode_each_rank_its_own_part(float64):
     order = []
     for step in range(3):
         for lo, hi in bounds:
-            order += list(range(lo, hi))[step * 2:(step + 1) * 2]
+            order += list(range(lo, hi))[step * 2 : (step + 1) * 2]
     ref = dense_model()
     ref.fit(x[order], y[order], batch_size=4, epochs=1, shuffle=False, verbose=0)
 
@@ -152,11 +152,13 @@ def test_shards_mode_each_rank_its_own_part(float64):
 def test_different_models_are_refused_on_every_rank():
     x, y = data(8)
     built = iter([dense_model(units=5), dense_model(units=4)])
-    with pytest.raises(ValueError, match=r"the model on rank 1 differs from rank 0's: layer 0 is "
-                                         r"Dense with weights kernel \(6, 5\).* on rank 0 but "
-                                         r"Dense with weights kernel \(6, 4\)"):
-        data_parallel(2, lambda: next(built),
-                      lambda m, c: m.fit(x, y, batch_size=4, verbose=0))
+    with pytest.raises(
+        ValueError,
+        match=r"the model on rank 1 differs from rank 0's: layer 0 is "
+        r"Dense with weights kernel \(6, 5\).* on rank 0 but "
+        r"Dense with weights kernel \(6, 4\)",
+    ):
+        data_parallel(2, lambda: next(built), lambda m, c: m.fit(x, y, batch_size=4, verbose=0))
 
 
 def test_different_data_shapes_are_refused():
@@ -166,9 +168,12 @@ def test_different_data_shapes_are_refused():
         weights = None if comm.rank == 0 else np.ones(8)  # only rank 1 weights its samples
         model.fit(x, y, sample_weight=weights, batch_size=4, verbose=0)
 
-    with pytest.raises(ValueError, match=r"fit\(\) got data of other shapes on rank 1 than on "
-                                         r"rank 0: \(6,\) float32, \(\) int64, \(\) float32 vs "
-                                         r"\(6,\) float32, \(\) int64, None"):
+    with pytest.raises(
+        ValueError,
+        match=r"fit\(\) got data of other shapes on rank 1 than on "
+        r"rank 0: \(6,\) float32, \(\) int64, \(\) float32 vs "
+        r"\(6,\) float32, \(\) int64, None",
+    ):
         data_parallel(2, dense_model, body)
 
 
@@ -180,8 +185,11 @@ def test_only_rank_0_prints_and_writes(tmp_path):
             self.seen = self.params["verbose"]
 
     def body(model, comm):
-        cbs = [callbacks.CSVLogger(str(tmp_path / f"log{comm.rank}.csv")),
-               callbacks.ModelCheckpoint(str(tmp_path / f"m{comm.rank}.fbk")), Verbosity()]
+        cbs = [
+            callbacks.CSVLogger(str(tmp_path / f"log{comm.rank}.csv")),
+            callbacks.ModelCheckpoint(str(tmp_path / f"m{comm.rank}.fbk")),
+            Verbosity(),
+        ]
         kept = model._distribution.fit_callbacks(cbs)
         model.fit(x, y, batch_size=4, epochs=1, verbose=2, callbacks=cbs)
         return [type(c).__name__ for c in kept], cbs[-1].seen
@@ -210,7 +218,7 @@ def test_global_batch_smaller_than_the_ranks_in_shards_mode_is_refused():
     x, y = data(8)
 
     def body(model, comm):
-        model.fit(x[comm.rank::2], y[comm.rank::2], batch_size=1, verbose=0)
+        model.fit(x[comm.rank :: 2], y[comm.rank :: 2], batch_size=1, verbose=0)
 
     with pytest.raises(ValueError, match="must be at least 2"):
         data_parallel(2, dense_model, body)
@@ -225,8 +233,9 @@ def test_a_loss_summed_over_the_batch_is_refused():
 
     def build():
         model = dense_model()
-        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(
-            reduction="sum"))
+        model.compile(
+            optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+        )
         return model
 
     with pytest.raises(ValueError, match=r"reduction='sum'.*Use reduction='sum_over_batch_size'"):

@@ -5,8 +5,12 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi", reason="the explore tests need fastapi (pip install filterbank[explore])")
-pytest.importorskip("uvicorn", reason="the explore tests need uvicorn (pip install filterbank[explore])")
+pytest.importorskip(
+    "fastapi", reason="the explore tests need fastapi (pip install filterbank[explore])"
+)
+pytest.importorskip(
+    "uvicorn", reason="the explore tests need uvicorn (pip install filterbank[explore])"
+)
 pytest.importorskip("PIL", reason="the explore tests need Pillow")
 
 
@@ -34,9 +38,27 @@ def run_dir(tmp_path_factory, explore_home):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FILTERBANK_OFFLINE", "1")
         mp.setenv("FILTERBANK_HOME", str(explore_home))
-        status = main(["train", "--model", "seed-sequential", "--train-samples", "384",
-                       "--epochs", "2", "--batch-size", "64", "--validation-split", "0.25",
-                       "--out", str(out), "--verbose", "0", "--seed", "0"])
+        status = main(
+            [
+                "train",
+                "--model",
+                "seed-sequential",
+                "--train-samples",
+                "384",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "64",
+                "--validation-split",
+                "0.25",
+                "--out",
+                str(out),
+                "--verbose",
+                "0",
+                "--seed",
+                "0",
+            ]
+        )
     assert status == 0
     assert json.loads((out / "metrics.json").read_text())["history"]["loss"]
     return out

@@ -60,7 +60,7 @@ def test_explore_command_serves_and_warns_on_a_public_address(run_dir, monkeypat
 
     def fake_run(self):
         served["host"], served["port"] = self.config.host, self.config.port
-        raise KeyboardInterrupt          # Ctrl-C: the command stops cleanly
+        raise KeyboardInterrupt  # Ctrl-C: the command stops cleanly
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     from filterbank.explore.server import free_port
@@ -93,25 +93,29 @@ def test_explore_command_checks_its_packages_first(monkeypatch, capsys, run_dir)
     import importlib.util
 
     real_find = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "uvicorn" else real_find(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "uvicorn" else real_find(name, *a),
+    )
     assert main(["explore", str(run_dir)]) == 2
     assert "needs uvicorn: pip install filterbank[explore]" in capsys.readouterr().err
 
 
 # ---- input rules ------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape, box", [((40, 90), (10, 60)), ((300, 120), (200, 30)),
-                                        ((28, 28), (3, 3))])
+@pytest.mark.parametrize(
+    "shape, box", [((40, 90), (10, 60)), ((300, 120), (200, 30)), ((28, 28), (3, 3))]
+)
 def test_mnist_frame_fits_the_box_and_centres_the_mass(shape, box):
     img = np.zeros(shape, np.float32)
     r, c = (shape[0] - box[0]) // 3, (shape[1] - box[1]) // 5
-    img[r:r + box[0], c:c + box[1]] = 1.0
+    img[r : r + box[0], c : c + box[1]] = 1.0
     out = mnist_frame(img, 28)
     rows, cols = np.nonzero(out > 0.05)
     assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 <= 21
     cy, cx = center_of_mass(out)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
-    assert mnist_frame(np.zeros((50, 50)), 28).max() == 0     # nothing drawn: nothing sent
+    assert mnist_frame(np.zeros((50, 50)), 28).max() == 0  # nothing drawn: nothing sent
 
 
 def test_check_pixels_rules():
@@ -134,8 +138,8 @@ def _png(array, mode):
 
 def test_decode_image_flattens_transparency_converts_and_resizes():
     rgba = np.zeros((10, 20, 4), np.uint8)
-    rgba[..., 3] = 0                               # fully transparent: white paper
-    rgba[3:7, 5:15] = (0, 0, 0, 255)               # a black bar drawn on it
+    rgba[..., 3] = 0  # fully transparent: white paper
+    rgba[3:7, 5:15] = (0, 0, 0, 255)  # a black bar drawn on it
     x, notes = decode_image(_png(rgba, "RGBA"), (5, 10, 1), light_on_dark=True, frame=False)
     assert x.shape == (5, 10, 1) and x[0, 0, 0] == 0 and x[2, 5, 0] > 0.9
     assert any("inverted" in n for n in notes) and any("resized from 20x10" in n for n in notes)

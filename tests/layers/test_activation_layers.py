@@ -43,8 +43,9 @@ def test_softmax_axis_and_engine_hooks():
     y1 = layers.Softmax(axis=1)(x)
     np.testing.assert_allclose(y1.sum(axis=1), 1, rtol=1e-6)
     e = np.exp(x - x.max(axis=(1, 2), keepdims=True))
-    np.testing.assert_allclose(layers.Softmax(axis=(1, 2))(x),
-                               e / e.sum(axis=(1, 2), keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(
+        layers.Softmax(axis=(1, 2))(x), e / e.sum(axis=(1, 2), keepdims=True), rtol=1e-5
+    )
     sm = layers.Softmax()
     assert sm.activation is activations.softmax
     logits = x.astype("float32")
@@ -56,16 +57,19 @@ def test_softmax_axis_and_engine_hooks():
     assert layers.Softmax(axis=1).activation.name != "softmax"
 
 
-@pytest.mark.parametrize("layer,kinks", [
-    (layers.ReLU(), (0.0,)),
-    (layers.ReLU(max_value=2.0, negative_slope=0.2, threshold=0.5), (0.5, 2.0)),
-    (layers.ReLU(max_value=1.0), (0.0, 1.0)),
-    (layers.ReLU(negative_slope=0.3), (0.0,)),
-    (layers.LeakyReLU(), (0.0,)),
-    (layers.LeakyReLU(negative_slope=0.05), (0.0,)),
-    (layers.Softmax(), ()),
-    (layers.Softmax(axis=1), ()),
-])
+@pytest.mark.parametrize(
+    "layer,kinks",
+    [
+        (layers.ReLU(), (0.0,)),
+        (layers.ReLU(max_value=2.0, negative_slope=0.2, threshold=0.5), (0.5, 2.0)),
+        (layers.ReLU(max_value=1.0), (0.0, 1.0)),
+        (layers.ReLU(negative_slope=0.3), (0.0,)),
+        (layers.LeakyReLU(), (0.0,)),
+        (layers.LeakyReLU(negative_slope=0.05), (0.0,)),
+        (layers.Softmax(), ()),
+        (layers.Softmax(axis=1), ()),
+    ],
+)
 def test_gradients(float64, layer, kinks):
     x = off_kinks((3, 4, 5), kinks)
     assert check_layer(layer, x) == x.size
@@ -84,28 +88,45 @@ def test_softmax_backward_preactivation_matches_fused_cross_entropy(float64):
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"Layer 're_lu' argument max_value expects a number >= 0 "
-                                         r"or None, got -1"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 're_lu' argument max_value expects a number >= 0 "
+        r"or None, got -1",
+    ):
         layers.ReLU(max_value=-1)
-    with pytest.raises(ValueError, match=r"argument negative_slope expects a number >= 0, "
-                                         r"got None"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument negative_slope expects a number >= 0, "
+        r"got None",
+    ):
         layers.ReLU(negative_slope=None)
     with pytest.raises(ValueError, match=r"argument threshold expects a number >= 0, got -0.5"):
         layers.ReLU(threshold=-0.5)
-    with pytest.raises(ValueError, match=r"Layer 'leaky_re_lu' argument negative_slope expects "
-                                         r"a number >= 0, got -0.1"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'leaky_re_lu' argument negative_slope expects "
+        r"a number >= 0, got -0.1",
+    ):
         layers.LeakyReLU(-0.1)
-    with pytest.raises(ValueError, match=r"argument axis expects an integer or a tuple of "
-                                         r"integers, got 'last'"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument axis expects an integer or a tuple of "
+        r"integers, got 'last'",
+    ):
         layers.Softmax(axis="last")
     with pytest.raises(ValueError, match=r"has 2 dims .* so axis=2 does not exist"):
         layers.Softmax(axis=2)(keras.Input(shape=(4,)))
 
 
-@pytest.mark.parametrize("layer", [
-    layers.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5, name="r"),
-    layers.LeakyReLU(0.2), layers.Softmax(axis=1), layers.Softmax(axis=(1, 2)),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        layers.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5, name="r"),
+        layers.LeakyReLU(0.2),
+        layers.Softmax(axis=1),
+        layers.Softmax(axis=(1, 2)),
+    ],
+)
 def test_config_round_trip(layer):
     config = layer.get_config()
     clone = type(layer).from_config(config)

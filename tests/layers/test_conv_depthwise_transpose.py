@@ -20,21 +20,38 @@ def _x(shape, seed=0):
 
 GRAD_CASES = [
     (layers.DepthwiseConv2D, dict(kernel_size=(2, 3), activation="tanh"), (2, 5, 4, 3)),
-    (layers.DepthwiseConv2D, dict(kernel_size=3, strides=(2, 1), padding="same",
-                                  depth_multiplier=2), (1, 6, 5, 2)),
+    (
+        layers.DepthwiseConv2D,
+        dict(kernel_size=3, strides=(2, 1), padding="same", depth_multiplier=2),
+        (1, 6, 5, 2),
+    ),
     (layers.DepthwiseConv2D, dict(kernel_size=2, dilation_rate=2, use_bias=False), (1, 5, 6, 2)),
-    (layers.SeparableConv2D, dict(filters=3, kernel_size=(3, 2), padding="same",
-                                  activation="sigmoid"), (2, 5, 4, 2)),
-    (layers.SeparableConv2D, dict(filters=2, kernel_size=3, strides=2, depth_multiplier=2),
-     (1, 7, 6, 3)),
-    (layers.Conv2DTranspose, dict(filters=2, kernel_size=(3, 2), strides=(2, 3),
-                                  activation="tanh"), (2, 3, 4, 3)),
-    (layers.Conv2DTranspose, dict(filters=3, kernel_size=3, strides=2, padding="same",
-                                  output_padding=(1, 0)), (1, 4, 3, 2)),
-    (layers.Conv2DTranspose, dict(filters=2, kernel_size=2, dilation_rate=(2, 1),
-                                  padding="same"), (1, 3, 4, 2)),
-    (layers.Conv1DTranspose, dict(filters=2, kernel_size=3, strides=2, padding="same"),
-     (2, 5, 3)),
+    (
+        layers.SeparableConv2D,
+        dict(filters=3, kernel_size=(3, 2), padding="same", activation="sigmoid"),
+        (2, 5, 4, 2),
+    ),
+    (
+        layers.SeparableConv2D,
+        dict(filters=2, kernel_size=3, strides=2, depth_multiplier=2),
+        (1, 7, 6, 3),
+    ),
+    (
+        layers.Conv2DTranspose,
+        dict(filters=2, kernel_size=(3, 2), strides=(2, 3), activation="tanh"),
+        (2, 3, 4, 3),
+    ),
+    (
+        layers.Conv2DTranspose,
+        dict(filters=3, kernel_size=3, strides=2, padding="same", output_padding=(1, 0)),
+        (1, 4, 3, 2),
+    ),
+    (
+        layers.Conv2DTranspose,
+        dict(filters=2, kernel_size=2, dilation_rate=(2, 1), padding="same"),
+        (1, 3, 4, 2),
+    ),
+    (layers.Conv1DTranspose, dict(filters=2, kernel_size=3, strides=2, padding="same"), (2, 5, 3)),
 ]
 
 
@@ -51,18 +68,33 @@ def test_gradients_by_centered_differences(cls, kwargs, shape):
 KERAS_CASES = [
     ("DepthwiseConv2D", dict(kernel_size=(3, 2), padding="same", strides=(2, 3)), (2, 7, 8, 3)),
     ("DepthwiseConv2D", dict(kernel_size=3, depth_multiplier=3, dilation_rate=2), (1, 9, 7, 2)),
-    ("SeparableConv2D", dict(filters=5, kernel_size=(2, 3), padding="same", depth_multiplier=2,
-                             strides=2), (2, 7, 6, 3)),
+    (
+        "SeparableConv2D",
+        dict(filters=5, kernel_size=(2, 3), padding="same", depth_multiplier=2, strides=2),
+        (2, 7, 6, 3),
+    ),
     ("Conv2DTranspose", dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 5, 4, 3)),
     ("Conv2DTranspose", dict(filters=2, kernel_size=(4, 3), strides=(2, 3)), (1, 3, 4, 2)),
-    ("Conv2DTranspose", dict(filters=2, kernel_size=(2, 5), strides=(3, 2), padding="same"),
-     (1, 3, 4, 2)),
-    ("Conv2DTranspose", dict(filters=3, kernel_size=3, strides=2, padding="same",
-                             output_padding=0), (2, 4, 5, 2)),
-    ("Conv2DTranspose", dict(filters=3, kernel_size=(3, 2), strides=(3, 2), padding="valid",
-                             output_padding=(2, 1)), (1, 3, 3, 2)),
-    ("Conv2DTranspose", dict(filters=2, kernel_size=(3, 2), dilation_rate=(2, 3),
-                             padding="same"), (1, 4, 5, 3)),
+    (
+        "Conv2DTranspose",
+        dict(filters=2, kernel_size=(2, 5), strides=(3, 2), padding="same"),
+        (1, 3, 4, 2),
+    ),
+    (
+        "Conv2DTranspose",
+        dict(filters=3, kernel_size=3, strides=2, padding="same", output_padding=0),
+        (2, 4, 5, 2),
+    ),
+    (
+        "Conv2DTranspose",
+        dict(filters=3, kernel_size=(3, 2), strides=(3, 2), padding="valid", output_padding=(2, 1)),
+        (1, 3, 3, 2),
+    ),
+    (
+        "Conv2DTranspose",
+        dict(filters=2, kernel_size=(3, 2), dilation_rate=(2, 3), padding="same"),
+        (1, 4, 5, 3),
+    ),
     ("Conv2DTranspose", dict(filters=2, kernel_size=1, strides=3), (1, 3, 2, 2)),
     ("Conv1DTranspose", dict(filters=3, kernel_size=4, strides=3, padding="same"), (2, 5, 2)),
     ("Conv1DTranspose", dict(filters=3, kernel_size=3, strides=2, output_padding=1), (2, 5, 2)),
@@ -75,8 +107,10 @@ def test_matches_real_keras(name, kwargs, shape):
     ours = getattr(layers, name)(**kwargs)
     x = _x(shape, 3).astype("float32")
     ours(x)
-    weights = [np.random.default_rng(i).standard_normal(w.shape).astype("float32")
-               for i, w in enumerate(ours.get_weights())]
+    weights = [
+        np.random.default_rng(i).standard_normal(w.shape).astype("float32")
+        for i, w in enumerate(ours.get_weights())
+    ]
     ours.set_weights(weights)
     theirs = getattr(k.layers, name)(**kwargs)
     expected = keras_output(theirs, x, weights)
@@ -86,7 +120,8 @@ def test_matches_real_keras(name, kwargs, shape):
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert ours.compute_output_shape((None, *shape[1:])) == tuple(
-        theirs.compute_output_shape((None, *shape[1:])))
+        theirs.compute_output_shape((None, *shape[1:]))
+    )
 
 
 def test_config_round_trip_and_keras_keys():
@@ -99,8 +134,11 @@ def test_config_round_trip_and_keras_keys():
         keras_keys = set(getattr(k.layers, name)(**kwargs).get_config())
         # Keras's keys minus the ones filterbank leaves out everywhere (constraints, activity
         # regularizers: not supported by any filterbank layer).
-        missing = {key for key in keras_keys - set(config)
-                   if "constraint" not in key and key not in ("activity_regularizer", "dtype")}
+        missing = {
+            key
+            for key in keras_keys - set(config)
+            if "constraint" not in key and key not in ("activity_regularizer", "dtype")
+        }
         assert not missing, (name, missing)
 
 
@@ -120,12 +158,14 @@ def test_model_file_round_trip(tmp_path):
 
 def test_summary_counts_match_keras():
     # Keras 3's counts for these layers (computed by Keras: kernel + bias sizes).
-    model = keras.Sequential([
-        keras.Input(shape=(32, 32, 32)),
-        layers.SeparableConv2D(64, 3, padding="same"),  # 3*3*32 + 32*64 + 64 = 2,400
-        layers.DepthwiseConv2D(3, depth_multiplier=2),  # 3*3*64*2 + 128 = 1,280
-        layers.Conv2DTranspose(16, 3, strides=2),  # 3*3*16*128 + 16 = 18,448
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 32)),
+            layers.SeparableConv2D(64, 3, padding="same"),  # 3*3*32 + 32*64 + 64 = 2,400
+            layers.DepthwiseConv2D(3, depth_multiplier=2),  # 3*3*64*2 + 128 = 1,280
+            layers.Conv2DTranspose(16, 3, strides=2),  # 3*3*16*128 + 16 = 18,448
+        ]
+    )
     assert [la.count_params() for la in model.layers] == [2400, 1280, 18448]
     assert model.output_shape == (None, 61, 61, 16)
     lines = []
@@ -135,19 +175,27 @@ def test_summary_counts_match_keras():
         assert count in text
 
 
-@pytest.mark.parametrize("make,pattern", [
-    (lambda: layers.DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier expects a positive"),
-    (lambda: layers.SeparableConv2D(8, 3, depth_multiplier=-1), "depth_multiplier"),
-    (lambda: layers.SeparableConv2D(0, 3), "filters expects a positive"),
-    (lambda: layers.DepthwiseConv2D(3, padding="full"), "padding"),
-    (lambda: layers.DepthwiseConv2D(3, strides=2, dilation_rate=2), "cannot combine strides"),
-    (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2),
-     r"output_padding must be smaller than the stride.*axis 0: 2 >= 2"),
-    (lambda: layers.Conv2DTranspose(4, 3, output_padding=(0, 1)), "smaller than the stride"),
-    (lambda: layers.Conv2DTranspose(4, 3, output_padding=-1), "non-negative integer"),
-    (lambda: layers.Conv1DTranspose(4, (3, 3)), "kernel_size expects"),
-    (lambda: layers.DepthwiseConv2D(3, data_format="channels_first"), "channels_last"),
-])
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (
+            lambda: layers.DepthwiseConv2D(3, depth_multiplier=0),
+            "depth_multiplier expects a positive",
+        ),
+        (lambda: layers.SeparableConv2D(8, 3, depth_multiplier=-1), "depth_multiplier"),
+        (lambda: layers.SeparableConv2D(0, 3), "filters expects a positive"),
+        (lambda: layers.DepthwiseConv2D(3, padding="full"), "padding"),
+        (lambda: layers.DepthwiseConv2D(3, strides=2, dilation_rate=2), "cannot combine strides"),
+        (
+            lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2),
+            r"output_padding must be smaller than the stride.*axis 0: 2 >= 2",
+        ),
+        (lambda: layers.Conv2DTranspose(4, 3, output_padding=(0, 1)), "smaller than the stride"),
+        (lambda: layers.Conv2DTranspose(4, 3, output_padding=-1), "non-negative integer"),
+        (lambda: layers.Conv1DTranspose(4, (3, 3)), "kernel_size expects"),
+        (lambda: layers.DepthwiseConv2D(3, data_format="channels_first"), "channels_last"),
+    ],
+)
 def test_bad_arguments_are_explained(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
@@ -172,12 +220,14 @@ def test_fit_learns_with_the_new_convolutions():
     a, b = rng.random((2, 64, 1, 1, 1))
     x = (0.2 + 0.5 * a + 0.3 * b * np.linspace(0, 1, 8)[None, None, :, None]).astype("float32")
     x = np.broadcast_to(x, (64, 8, 8, 1)).copy()
-    model = keras.Sequential([
-        keras.Input(shape=(8, 8, 1)),
-        layers.SeparableConv2D(4, 3, padding="same", activation="relu"),
-        layers.DepthwiseConv2D(3, strides=2, padding="same"),
-        layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.SeparableConv2D(4, 3, padding="same", activation="relu"),
+            layers.DepthwiseConv2D(3, strides=2, padding="same"),
+            layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
     first = model.fit(x, x, epochs=1, batch_size=16, verbose=0).history["loss"][0]
     last = model.fit(x, x, epochs=20, batch_size=16, verbose=0).history["loss"][-1]

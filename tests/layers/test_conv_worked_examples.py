@@ -103,8 +103,12 @@ def test_example4_same_padding_gives_ceil(n, s):
 
 def test_example9_conv_param_counts():
     # The seed models' conv layers: 320, 18,496, 36,928 (Sequential) and 73,856 (functional).
-    for cin, filters, params in [(1, 32, 320), (32, 64, 18_496), (64, 64, 36_928),
-                                 (64, 128, 73_856)]:
+    for cin, filters, params in [
+        (1, 32, 320),
+        (32, 64, 18_496),
+        (64, 64, 36_928),
+        (64, 128, 73_856),
+    ]:
         conv = layers.Conv2D(filters, (3, 3), activation="relu")
         conv(keras.Input(shape=(13, 13, cin)))
         assert conv.count_params() == params
@@ -138,8 +142,9 @@ def test_example7_x_and_o_maps():
     mean_conv = layers.Conv2D(3, (3, 3), use_bias=False)
     mean_conv.build((None, 9, 9, 1))
     mean_conv.set_weights([conv.get_weights()[0] / 9])
-    np.testing.assert_allclose(mean_conv(x_image())[0, :, :, 0], np.array(DIAG_MAP_TIMES_9) / 9,
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        mean_conv(x_image())[0, :, :, 0], np.array(DIAG_MAP_TIMES_9) / 9, rtol=1e-6, atol=1e-7
+    )
     np.testing.assert_allclose(mean_conv(x_image())[0, 0, 0, 0], 0.77, atol=0.01)
 
 
@@ -165,9 +170,19 @@ def test_example8_closed_form_kernel_gradient(n, k, seed, float64):
     conv.backward(da1.reshape(1, n, 1))
     got = conv.grads["kernel"].ravel()
 
-    z1 = np.array([sum(x[i - k // 2 + j] * w1[j] for j in range(k) if 0 <= i - k // 2 + j < n)
-                   for i in range(n)])
+    z1 = np.array(
+        [
+            sum(x[i - k // 2 + j] * w1[j] for j in range(k) if 0 <= i - k // 2 + j < n)
+            for i in range(n)
+        ]
+    )
     assert np.all(np.abs(z1) > 1e-6)  # no ReLU kink
-    closed = [sum(x[i - k // 2 + j] * (z1[i] > 0) * dloss_da2.item() * w2[i]
-                  for i in range(n) if 0 <= i - k // 2 + j < n) for j in range(k)]
+    closed = [
+        sum(
+            x[i - k // 2 + j] * (z1[i] > 0) * dloss_da2.item() * w2[i]
+            for i in range(n)
+            if 0 <= i - k // 2 + j < n
+        )
+        for j in range(k)
+    ]
     np.testing.assert_allclose(got, closed, rtol=1e-12, atol=1e-12)

@@ -30,11 +30,18 @@ def test_conv1d_weights_shapes():
     assert layer.name == "conv1d"
 
 
-@pytest.mark.parametrize("arg,value,expected", [
-    ("kernel_size", 3, (3, 3)), ("kernel_size", [5, 2], (5, 2)), ("strides", 2, (2, 2)),
-    ("strides", (1, 3), (1, 3)), ("dilation_rate", 2, (2, 2)), ("padding", "SAME", "same"),
-    ("padding", "Valid", "valid"),
-])
+@pytest.mark.parametrize(
+    "arg,value,expected",
+    [
+        ("kernel_size", 3, (3, 3)),
+        ("kernel_size", [5, 2], (5, 2)),
+        ("strides", 2, (2, 2)),
+        ("strides", (1, 3), (1, 3)),
+        ("dilation_rate", 2, (2, 2)),
+        ("padding", "SAME", "same"),
+        ("padding", "Valid", "valid"),
+    ],
+)
 def test_conv2d_argument_normalisation(arg, value, expected):
     kwargs = {"filters": 2, "kernel_size": 3, arg: value}
     assert getattr(layers.Conv2D(**kwargs), arg) == expected
@@ -43,17 +50,28 @@ def test_conv2d_argument_normalisation(arg, value, expected):
 def test_conv1d_argument_normalisation():
     layer = layers.Conv1D(2, (4,), strides=2, padding="Causal")
     assert (layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding) == (
-        (4,), (2,), (1,), "causal")
+        (4,),
+        (2,),
+        (1,),
+        "causal",
+    )
 
 
-@pytest.mark.parametrize("shape,kwargs,expected", [
-    ((None, 28, 28, 1), dict(kernel_size=3), (None, 26, 26, 8)),
-    ((None, 28, 28, 1), dict(kernel_size=3, padding="same"), (None, 28, 28, 8)),
-    ((None, 7, 9, 2), dict(kernel_size=(3, 2), strides=(2, 3), padding="same"), (None, 4, 3, 8)),
-    ((None, 7, 9, 2), dict(kernel_size=(3, 2), strides=(2, 3)), (None, 3, 3, 8)),
-    ((None, 9, 9, 2), dict(kernel_size=3, dilation_rate=2), (None, 5, 5, 8)),
-    ((None, None, None, 3), dict(kernel_size=3), (None, None, None, 8)),
-])
+@pytest.mark.parametrize(
+    "shape,kwargs,expected",
+    [
+        ((None, 28, 28, 1), dict(kernel_size=3), (None, 26, 26, 8)),
+        ((None, 28, 28, 1), dict(kernel_size=3, padding="same"), (None, 28, 28, 8)),
+        (
+            (None, 7, 9, 2),
+            dict(kernel_size=(3, 2), strides=(2, 3), padding="same"),
+            (None, 4, 3, 8),
+        ),
+        ((None, 7, 9, 2), dict(kernel_size=(3, 2), strides=(2, 3)), (None, 3, 3, 8)),
+        ((None, 9, 9, 2), dict(kernel_size=3, dilation_rate=2), (None, 5, 5, 8)),
+        ((None, None, None, 3), dict(kernel_size=3), (None, None, None, 8)),
+    ],
+)
 def test_conv2d_symbolic_output_shape(shape, kwargs, expected):
     x = keras.Input(shape=shape[1:])
     layer = layers.Conv2D(8, **kwargs)
@@ -63,10 +81,15 @@ def test_conv2d_symbolic_output_shape(shape, kwargs, expected):
         assert layer(np.zeros((2, *shape[1:]), "float32")).shape == (2, *expected[1:])
 
 
-@pytest.mark.parametrize("length,kwargs,expected", [
-    (10, dict(kernel_size=3), 8), (10, dict(kernel_size=3, padding="same", strides=3), 4),
-    (10, dict(kernel_size=3, padding="causal"), 10), (10, dict(kernel_size=3, dilation_rate=3), 4),
-])
+@pytest.mark.parametrize(
+    "length,kwargs,expected",
+    [
+        (10, dict(kernel_size=3), 8),
+        (10, dict(kernel_size=3, padding="same", strides=3), 4),
+        (10, dict(kernel_size=3, padding="causal"), 10),
+        (10, dict(kernel_size=3, dilation_rate=3), 4),
+    ],
+)
 def test_conv1d_output_shape(length, kwargs, expected):
     layer = layers.Conv1D(2, **kwargs)
     assert layer.compute_output_shape((None, length, 1)) == (None, expected, 2)
@@ -74,8 +97,7 @@ def test_conv1d_output_shape(length, kwargs, expected):
 
 
 def test_forward_is_conv_plus_bias_then_activation(rng):
-    layer = layers.Conv2D(3, (2, 3), padding="same", activation="relu",
-                          bias_initializer="ones")
+    layer = layers.Conv2D(3, (2, 3), padding="same", activation="relu", bias_initializer="ones")
     x = rng.standard_normal((2, 5, 6, 4)).astype("float32")
     y = layer(x)
     z, _ = conv_ops.conv2d_forward(x, layer.params["kernel"], None, 1, "same", 1)
@@ -84,10 +106,18 @@ def test_forward_is_conv_plus_bias_then_activation(rng):
 
 def test_config_round_trip():
     layer = layers.Conv2D(
-        16, (3, 5), strides=(2, 1), padding="SAME", activation="relu", use_bias=False,
-        kernel_initializer="he_normal", bias_initializer="ones",
-        kernel_regularizer=regularizers.l2(1e-3), bias_regularizer=regularizers.l1(0.5),
-        name="my_conv")
+        16,
+        (3, 5),
+        strides=(2, 1),
+        padding="SAME",
+        activation="relu",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        bias_initializer="ones",
+        kernel_regularizer=regularizers.l2(1e-3),
+        bias_regularizer=regularizers.l1(0.5),
+        name="my_conv",
+    )
     config = layer.get_config()
     assert config["filters"] == 16 and config["kernel_size"] == (3, 5)
     assert config["strides"] == (2, 1) and config["padding"] == "same"
@@ -97,8 +127,9 @@ def test_config_round_trip():
     assert json.loads(json.dumps(again.get_config())) == json.loads(json.dumps(config))
     again(np.zeros((1, 6, 6, 2), "float32"))
     assert again.get_weights()[0].shape == (3, 5, 2, 16)
-    assert np.isclose(again.regularization_loss(),
-                      1e-3 * float((again.params["kernel"] ** 2).sum()), rtol=1e-5)
+    assert np.isclose(
+        again.regularization_loss(), 1e-3 * float((again.params["kernel"] ** 2).sum()), rtol=1e-5
+    )
 
     c1 = layers.Conv1D(3, 4, strides=2, padding="causal", dilation_rate=1, activation="tanh")
     c1b = layers.Conv1D.from_config(c1.get_config())
@@ -141,21 +172,30 @@ def test_build_by_hand_then_set_weights_keeps_weights():
 
 # ---- errors ------------------------------------------------------------------------------
 def test_missing_channel_axis_message():
-    with pytest.raises(ValueError, match=r"Input 0 of layer 'conv2d' expects 4 dims \(batch, "
-                       r"height, width, channels\), got shape \(5, 28, 28\)\. Add a channel "
-                       r"axis: x\[\.\.\., None\]\."):
+    with pytest.raises(
+        ValueError,
+        match=r"Input 0 of layer 'conv2d' expects 4 dims \(batch, "
+        r"height, width, channels\), got shape \(5, 28, 28\)\. Add a channel "
+        r"axis: x\[\.\.\., None\]\.",
+    ):
         layers.Conv2D(32, 3)(np.zeros((5, 28, 28), "float32"))
-    with pytest.raises(ValueError, match=r"layer 'conv1d' expects 3 dims \(batch, steps, "
-                       r"channels\), got shape \(None, 10\)\. Add a channel axis"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'conv1d' expects 3 dims \(batch, steps, "
+        r"channels\), got shape \(None, 10\)\. Add a channel axis",
+    ):
         layers.Conv1D(2, 3)(keras.Input(shape=(10,)))
 
 
 def test_wrong_channel_count_message():
     layer = layers.Conv2D(8, 3, name="rgb_conv")
     layer(np.zeros((1, 8, 8, 3), "float32"))
-    with pytest.raises(ValueError, match=r"Input 0 of layer 'rgb_conv' expects 3 channels on the "
-                       r"last axis \(its kernel has shape \(3, 3, 3, 8\)\), got shape "
-                       r"\(1, 8, 8, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Input 0 of layer 'rgb_conv' expects 3 channels on the "
+        r"last axis \(its kernel has shape \(3, 3, 3, 8\)\), got shape "
+        r"\(1, 8, 8, 1\)",
+    ):
         layer(np.zeros((1, 8, 8, 1), "float32"))
     with pytest.raises(ValueError, match="expects 3 channels"):
         layer.forward(np.zeros((1, 8, 8, 1), "float32"))  # the graph engine calls forward
@@ -168,12 +208,18 @@ def test_unknown_channels_at_build():
 
 def test_kernel_too_large_message_with_formula():
     x = keras.Input(shape=(2, 9, 1))
-    with pytest.raises(ValueError, match=r"Layer 'conv2d' kernel size 3 is larger than its input "
-                       r"along height: 2 cells .*\(N - F \+ 2P\)/S \+ 1 = \(2 - 3 \+ 0\)/1 \+ 1 "
-                       r"= 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'conv2d' kernel size 3 is larger than its input "
+        r"along height: 2 cells .*\(N - F \+ 2P\)/S \+ 1 = \(2 - 3 \+ 0\)/1 \+ 1 "
+        r"= 0",
+    ):
         layers.Conv2D(4, 3)(x)
-    with pytest.raises(ValueError, match=r"kernel size 3 \(with dilation 2 it spans F = 5 "
-                       r"cells\) is larger than its input along steps.*\(4 - 5 \+ 0\)/1 \+ 1 = 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"kernel size 3 \(with dilation 2 it spans F = 5 "
+        r"cells\) is larger than its input along steps.*\(4 - 5 \+ 0\)/1 \+ 1 = 0",
+    ):
         layers.Conv1D(4, 3, dilation_rate=2).compute_output_shape((None, 4, 1))
     layer = layers.Conv2D(4, 3)
     layer(np.zeros((1, 9, 9, 1), "float32"))
@@ -194,23 +240,33 @@ def test_bad_padding_name_did_you_mean():
 
 @pytest.mark.parametrize("filters", [0, -3, 2.5, None, True])
 def test_filters_must_be_positive_int(filters):
-    with pytest.raises(ValueError, match=r"Layer 'conv2d' argument filters expects a positive "
-                       r"integer"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'conv2d' argument filters expects a positive "
+        r"integer",
+    ):
         layers.Conv2D(filters, 3)
 
 
-@pytest.mark.parametrize("arg,value", [("kernel_size", 0), ("kernel_size", (3, 3, 3)),
-                                       ("strides", (1, 0)), ("dilation_rate", "2")])
+@pytest.mark.parametrize(
+    "arg,value",
+    [("kernel_size", 0), ("kernel_size", (3, 3, 3)), ("strides", (1, 0)), ("dilation_rate", "2")],
+)
 def test_bad_tuple_arguments(arg, value):
     kwargs = {"filters": 2, "kernel_size": 3, arg: value}
-    with pytest.raises(ValueError, match=f"argument {arg} expects a positive integer or a tuple "
-                       "of 2 positive integers"):
+    with pytest.raises(
+        ValueError,
+        match=f"argument {arg} expects a positive integer or a tuple of 2 positive integers",
+    ):
         layers.Conv2D(**kwargs)
 
 
 def test_strides_with_dilation_rejected():
-    with pytest.raises(ValueError, match=r"cannot combine strides > 1 with dilation_rate > 1 .*"
-                       r"strides=\(2, 1\) and dilation_rate=\(1, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot combine strides > 1 with dilation_rate > 1 .*"
+        r"strides=\(2, 1\) and dilation_rate=\(1, 2\)",
+    ):
         layers.Conv2D(4, 3, strides=(2, 1), dilation_rate=(1, 2))
     with pytest.raises(ValueError, match="cannot combine strides > 1 with dilation_rate > 1"):
         layers.Conv1D(4, 3, strides=2, dilation_rate=2)
@@ -220,7 +276,8 @@ def test_channels_first_rejected_with_a_fix():
     with pytest.raises(ValueError, match=r"channels-last only.*transpose\(0, 2, 3, 1\)"):
         layers.Conv2D(4, 3, data_format="channels_first")
     assert layers.Conv2D(4, 3, data_format="channels_last").get_config()["data_format"] == (
-        "channels_last")
+        "channels_last"
+    )
 
 
 def test_unknown_keyword_did_you_mean():

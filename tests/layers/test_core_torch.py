@@ -14,8 +14,13 @@ torch = pytest.importorskip("torch")
 # each small op ~100x slower.
 torch.set_num_threads(1)
 
-ACTIVATIONS = {None: lambda z: z, "relu": torch.relu, "tanh": torch.tanh,
-               "sigmoid": torch.sigmoid, "softmax": lambda z: torch.softmax(z, dim=-1)}
+ACTIVATIONS = {
+    None: lambda z: z,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "softmax": lambda z: torch.softmax(z, dim=-1),
+}
 
 
 @pytest.mark.parametrize("seed", range(10))

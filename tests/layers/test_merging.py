@@ -36,15 +36,21 @@ def test_concatenate_values_and_backward_split():
     assert [g.shape for g in c.backward(np.zeros((2, 6, 3)))] == [(2, 2, 3)] * 3
     x1, x2 = keras.Input(shape=(8, 8, 16)), keras.Input(shape=(8, 8, 4))
     assert layers.Concatenate()([x1, x2]).shape == (None, 8, 8, 20)
-    assert layers.Concatenate(axis=1).compute_output_shape([(None, None, 2), (None, 3, 2)]) == \
-        (None, None, 2)
+    assert layers.Concatenate(axis=1).compute_output_shape([(None, None, 2), (None, 3, 2)]) == (
+        None,
+        None,
+        2,
+    )
 
 
-@pytest.mark.parametrize("layer,shapes", [
-    (layers.Add(), [(2, 3, 2), (2, 3, 2), (2, 3, 2)]),
-    (layers.Concatenate(), [(2, 3, 2), (2, 3, 1)]),
-    (layers.Concatenate(axis=1), [(2, 1, 2), (2, 3, 2), (2, 2, 2)]),
-])
+@pytest.mark.parametrize(
+    "layer,shapes",
+    [
+        (layers.Add(), [(2, 3, 2), (2, 3, 2), (2, 3, 2)]),
+        (layers.Concatenate(), [(2, 3, 2), (2, 3, 1)]),
+        (layers.Concatenate(axis=1), [(2, 1, 2), (2, 3, 2), (2, 2, 2)]),
+    ],
+)
 def test_gradients(float64, layer, shapes):
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(s) for s in shapes]
@@ -52,9 +58,13 @@ def test_gradients(float64, layer, shapes):
 
 
 def test_errors_name_the_layer_and_every_shape():
-    with pytest.raises(ValueError, match=(
+    with pytest.raises(
+        ValueError,
+        match=(
             r"Layer 'add' adds inputs elementwise, so they need the same shape; got shapes "
-            r"\[\(None, 4, 4, 8\), \(None, 4, 4, 16\)\]\. Make them match")):
+            r"\[\(None, 4, 4, 8\), \(None, 4, 4, 16\)\]\. Make them match"
+        ),
+    ):
         layers.Add()([keras.Input(shape=(4, 4, 8)), keras.Input(shape=(4, 4, 16))])
     with pytest.raises(ValueError, match=r"\[\(None, 3\), \(None, 3\), \(None, 4\)\]"):
         layers.Add(name="add_3")([np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 4))])
@@ -62,19 +72,29 @@ def test_errors_name_the_layer_and_every_shape():
     add([np.zeros((2, 3)), np.zeros((2, 3))])
     with pytest.raises(ValueError, match=r"got shapes \[\(2, 3\), \(5, 3\)\]"):  # batch sizes
         add.forward([np.zeros((2, 3)), np.zeros((5, 3))])
-    with pytest.raises(ValueError, match=(
+    with pytest.raises(
+        ValueError,
+        match=(
             r"Layer 'concatenate' expects inputs with matching shapes except along the "
             r"concatenation axis -1, got shapes \[\(None, 4, 4, 3\), \(None, 5, 4, 2\)\] "
-            r"\(axis 1 differs: 4, 5\)")):
+            r"\(axis 1 differs: 4, 5\)"
+        ),
+    ):
         layers.Concatenate()([keras.Input(shape=(4, 4, 3)), keras.Input(shape=(5, 4, 2))])
-    with pytest.raises(ValueError, match=r"expects inputs with the same number of dims, got "
-                                         r"shapes \[\(None, 4, 3\), \(None, 4, 4, 3\)\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects inputs with the same number of dims, got "
+        r"shapes \[\(None, 4, 3\), \(None, 4, 4, 3\)\]",
+    ):
         layers.Concatenate()([keras.Input(shape=(4, 3)), keras.Input(shape=(4, 4, 3))])
     with pytest.raises(ValueError, match=r"cannot concatenate along axis=0"):
         layers.Concatenate(axis=0)([keras.Input(shape=(4,)), keras.Input(shape=(4,))])
-    with pytest.raises(ValueError, match=r"Layer 'add_1' expects a list of inputs, got a single "
-                                         r"shape \(None, 4\)\. Call it on a list: "
-                                         r"Add\(\)\(\[x1, x2\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'add_1' expects a list of inputs, got a single "
+        r"shape \(None, 4\)\. Call it on a list: "
+        r"Add\(\)\(\[x1, x2\]\)",
+    ):
         layers.Add(name="add_1")(keras.Input(shape=(4,)))
     with pytest.raises(ValueError, match=r"got a single shape \(None, 4\)"):
         layers.Concatenate(name="c")(np.zeros((2, 4)))

@@ -33,8 +33,11 @@ def _shapes(rng, n_inputs):
     full = [int(rng.integers(2, 5)) for _ in range(rank)]
     shapes = []
     for _ in range(n_inputs):
-        shapes.append(tuple(full[0] if i == 0 else (1 if rng.random() < 0.3 else d)
-                            for i, d in enumerate(full)))
+        shapes.append(
+            tuple(
+                full[0] if i == 0 else (1 if rng.random() < 0.3 else d) for i, d in enumerate(full)
+            )
+        )
     return shapes
 
 
@@ -59,8 +62,7 @@ def test_matches_torch(name, seed):
     assert len(dxs) == len(xs)
     for i, (dx, t) in enumerate(zip(dxs, ts)):
         assert dx.shape == xs[i].shape
-        np.testing.assert_allclose(dx, t.grad.numpy(), rtol=1e-10, atol=1e-12,
-                                   err_msg=f"input {i}")
+        np.testing.assert_allclose(dx, t.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=f"input {i}")
 
 
 def test_maximum_tie_goes_to_the_first_input():
@@ -78,28 +80,34 @@ def test_matches_real_keras(name):
     xs = [rng.standard_normal(s).astype("float32") for s in ((2, 4, 3, 5), (2, 1, 3, 1))]
     expected = keras_output(getattr(k.layers, name)(), xs)
     np.testing.assert_allclose(getattr(layers, name)()(xs), expected, rtol=1e-6)
-    assert getattr(layers, name)().compute_output_shape([(None, 4, 3, 5), (None, 1, 3, 1)]) \
-        == tuple(getattr(k.layers, name)().compute_output_shape([(None, 4, 3, 5),
-                                                                   (None, 1, 3, 1)]))
+    assert getattr(layers, name)().compute_output_shape(
+        [(None, 4, 3, 5), (None, 1, 3, 1)]
+    ) == tuple(getattr(k.layers, name)().compute_output_shape([(None, 4, 3, 5), (None, 1, 3, 1)]))
 
 
 def test_functional_forms_build_the_layers(tmp_path):
     a = keras.Input(shape=(4, 4, 3), name="a")
     b = keras.Input(shape=(4, 4, 3), name="b")
-    outs = [layers.add([a, b]), layers.subtract([a, b]), layers.multiply([a, b]),
-            layers.average([a, b]), layers.maximum([a, b]), layers.minimum([a, b], name="low")]
+    outs = [
+        layers.add([a, b]),
+        layers.subtract([a, b]),
+        layers.multiply([a, b]),
+        layers.average([a, b]),
+        layers.maximum([a, b]),
+        layers.minimum([a, b], name="low"),
+    ]
     y = layers.concatenate(outs, axis=-1)
     model = keras.Model([a, b], y)
     assert model.output_shape == (None, 4, 4, 18)
     names = [type(la).__name__ for la in model.layers[2:]]
-    assert names == ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-                     "Concatenate"]
+    assert names == ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
     assert model.get_layer("low").name == "low"
     rng = np.random.default_rng(0)
     xa, xb = rng.standard_normal((2, 2, 4, 4, 3)).astype("float32")
     got = model.predict([xa, xb], verbose=0)
-    want = np.concatenate([xa + xb, xa - xb, xa * xb, (xa + xb) / 2, np.maximum(xa, xb),
-                           np.minimum(xa, xb)], axis=-1)
+    want = np.concatenate(
+        [xa + xb, xa - xb, xa * xb, (xa + xb) / 2, np.maximum(xa, xb), np.minimum(xa, xb)], axis=-1
+    )
     np.testing.assert_allclose(got, want, rtol=1e-6)
     path = tmp_path / "m.keras"
     model.save(path)

@@ -43,15 +43,18 @@ KERAS_TORCH_FAILS = (9, 10)
 
 
 @pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
-@pytest.mark.parametrize("name,kwargs,shape",
-                         [c for i, c in enumerate(CASES) if i not in KERAS_TORCH_FAILS])
+@pytest.mark.parametrize(
+    "name,kwargs,shape", [c for i, c in enumerate(CASES) if i not in KERAS_TORCH_FAILS]
+)
 def test_matches_real_keras(name, kwargs, shape):
     k = real_keras()
     x = _x(shape, 1).astype("float32")
     ours = getattr(layers, name)(**kwargs)
     ours(x)
-    weights = [np.random.default_rng(i).standard_normal(w.shape).astype("float32")
-               for i, w in enumerate(ours.get_weights())]
+    weights = [
+        np.random.default_rng(i).standard_normal(w.shape).astype("float32")
+        for i, w in enumerate(ours.get_weights())
+    ]
     ours.set_weights(weights)
     theirs = getattr(k.layers, name)(**kwargs)
     expected = keras_output(theirs, x, weights)  # inference: dropout is the identity
@@ -59,15 +62,20 @@ def test_matches_real_keras(name, kwargs, shape):
     assert ours.count_params() == theirs.count_params()  # what summary() prints
     np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5)
     assert ours.compute_output_shape((None, *shape[1:])) == tuple(
-        theirs.compute_output_shape((None, *shape[1:])))
+        theirs.compute_output_shape((None, *shape[1:]))
+    )
     keras_keys = set(getattr(k.layers, name)(**kwargs).get_config())
-    missing = {key for key in keras_keys - set(ours.get_config())
-               if "constraint" not in key and key != "dtype"}
+    missing = {
+        key
+        for key in keras_keys - set(ours.get_config())
+        if "constraint" not in key and key != "dtype"
+    }
     assert not missing
 
 
-@pytest.mark.parametrize("name,kwargs,shape",
-                         [c for c in CASES if not c[0].startswith("SpatialDropout")])
+@pytest.mark.parametrize(
+    "name,kwargs,shape", [c for c in CASES if not c[0].startswith("SpatialDropout")]
+)
 def test_gradients_by_centered_differences(name, kwargs, shape):
     keras.backend.set_floatx("float64")
     try:
@@ -150,36 +158,41 @@ def test_model_file_round_trip(tmp_path):
 
 
 def test_summary_counts():
-    model = keras.Sequential([
-        keras.Input(shape=(16, 16, 32)),
-        layers.GroupNormalization(groups=8),  # gamma + beta: 64
-        layers.LayerNormalization(),  # 64
-        layers.LayerNormalization(axis=[1, 2, 3]),  # 2 * 16*16*32 = 16,384
-        layers.UpSampling2D(),
-        layers.Cropping2D(2),
-        layers.SpatialDropout2D(0.1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(16, 16, 32)),
+            layers.GroupNormalization(groups=8),  # gamma + beta: 64
+            layers.LayerNormalization(),  # 64
+            layers.LayerNormalization(axis=[1, 2, 3]),  # 2 * 16*16*32 = 16,384
+            layers.UpSampling2D(),
+            layers.Cropping2D(2),
+            layers.SpatialDropout2D(0.1),
+        ]
+    )
     assert [la.count_params() for la in model.layers] == [64, 64, 16384, 0, 0, 0]
     assert model.output_shape == (None, 28, 28, 32)
     text = model.summary_string()
     assert "16,384" in text and "(None, 28, 28, 32)" in text
 
 
-@pytest.mark.parametrize("make,pattern", [
-    (lambda: layers.Cropping2D(-1), "cropping expects a non-negative"),
-    (lambda: layers.Cropping2D(((1, 2), (3,))), "cropping expects"),
-    (lambda: layers.Cropping1D((1, -2)), "non-negative"),
-    (lambda: layers.ZeroPadding1D(-1), "padding expects a non-negative"),
-    (lambda: layers.UpSampling2D(0), "size expects a positive"),
-    (lambda: layers.UpSampling2D(2, interpolation="bicubic"), "does not implement.*'bilinear'"),
-    (lambda: layers.UpSampling2D(2, interpolation="linear"), "Unknown interpolation 'linear'"),
-    (lambda: layers.UpSampling1D((2, 2)), "size expects a positive integer"),
-    (lambda: layers.SpatialDropout2D(1.5), "rate expects a number between 0 and 1"),
-    (lambda: layers.LayerNormalization(epsilon=0), "epsilon expects a number > 0"),
-    (lambda: layers.LayerNormalization(axis="last"), "axis expects an integer"),
-    (lambda: layers.GroupNormalization(groups=0), "groups expects a positive integer"),
-    (lambda: layers.GroupNormalization(axis=1.5), "axis expects an integer"),
-])
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (lambda: layers.Cropping2D(-1), "cropping expects a non-negative"),
+        (lambda: layers.Cropping2D(((1, 2), (3,))), "cropping expects"),
+        (lambda: layers.Cropping1D((1, -2)), "non-negative"),
+        (lambda: layers.ZeroPadding1D(-1), "padding expects a non-negative"),
+        (lambda: layers.UpSampling2D(0), "size expects a positive"),
+        (lambda: layers.UpSampling2D(2, interpolation="bicubic"), "does not implement.*'bilinear'"),
+        (lambda: layers.UpSampling2D(2, interpolation="linear"), "Unknown interpolation 'linear'"),
+        (lambda: layers.UpSampling1D((2, 2)), "size expects a positive integer"),
+        (lambda: layers.SpatialDropout2D(1.5), "rate expects a number between 0 and 1"),
+        (lambda: layers.LayerNormalization(epsilon=0), "epsilon expects a number > 0"),
+        (lambda: layers.LayerNormalization(axis="last"), "axis expects an integer"),
+        (lambda: layers.GroupNormalization(groups=0), "groups expects a positive integer"),
+        (lambda: layers.GroupNormalization(axis=1.5), "axis expects an integer"),
+    ],
+)
 def test_bad_arguments_are_explained(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()

@@ -41,11 +41,18 @@ def test_inference_uses_moving_stats_and_leaves_them_alone():
     x = np.random.default_rng(1).standard_normal((4, 3)).astype("float32")
     bn.build((None, 3))
     bn.built = True
-    bn.set_weights([np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, -1.0]),
-                    np.array([0.5, -0.5, 0.0]), np.array([4.0, 1.0, 0.25])])
+    bn.set_weights(
+        [
+            np.array([1.0, 2.0, 3.0]),
+            np.array([0.0, 1.0, -1.0]),
+            np.array([0.5, -0.5, 0.0]),
+            np.array([4.0, 1.0, 0.25]),
+        ]
+    )
     y = bn(x, training=False)
-    expected = (np.array([1.0, 2, 3]) * (x - [0.5, -0.5, 0.0]) / np.sqrt(np.array([4.0, 1, 0.25])
-                                                                            + 0.01) + [0, 1, -1])
+    expected = np.array([1.0, 2, 3]) * (x - [0.5, -0.5, 0.0]) / np.sqrt(
+        np.array([4.0, 1, 0.25]) + 0.01
+    ) + [0, 1, -1]
     np.testing.assert_allclose(y, expected, rtol=1e-5)
     np.testing.assert_array_equal(bn.params["moving_mean"], [0.5, -0.5, 0.0])
 
@@ -65,21 +72,30 @@ def test_trainable_false_means_inference_even_in_training():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("kwargs,shape", [
-    ({}, (4, 3)),
-    ({}, (3, 2, 3, 2)),
-    ({"axis": 1}, (3, 2, 3, 2)),
-    ({"center": False}, (5, 3)),
-    ({"scale": False, "epsilon": 0.1}, (2, 3, 3)),
-])
+@pytest.mark.parametrize(
+    "kwargs,shape",
+    [
+        ({}, (4, 3)),
+        ({}, (3, 2, 3, 2)),
+        ({"axis": 1}, (3, 2, 3, 2)),
+        ({"center": False}, (5, 3)),
+        ({"scale": False, "epsilon": 0.1}, (2, 3, 3)),
+    ],
+)
 @pytest.mark.parametrize("training", [True, False])
 def test_gradients(float64, kwargs, shape, training):
     rng = np.random.default_rng(3)
     bn = layers.BatchNormalization(**kwargs)
     x = rng.standard_normal(shape) * 1.5 + 0.5
     bn(x)  # build, then move the weights off their trivial initial values
-    bn.set_weights([rng.standard_normal(w.shape) if i < len(bn.trainable_param_names())
-                    else rng.uniform(0.5, 1.5, w.shape) for i, w in enumerate(bn.get_weights())])
+    bn.set_weights(
+        [
+            rng.standard_normal(w.shape)
+            if i < len(bn.trainable_param_names())
+            else rng.uniform(0.5, 1.5, w.shape)
+            for i, w in enumerate(bn.get_weights())
+        ]
+    )
     n_weights = sum(bn.params[n].size for n in bn.trainable_param_names())
     assert check_layer(bn, x, training=training) == x.size + n_weights
 
@@ -99,20 +115,29 @@ def test_backward_uses_the_statistics_of_its_forward():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"Input 0 of layer 'batch_normalization' expects 2 dims "
-                                         r"with 3 features on axis -1, got shape \(4, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Input 0 of layer 'batch_normalization' expects 2 dims "
+        r"with 3 features on axis -1, got shape \(4, 5\)",
+    ):
         bn = layers.BatchNormalization()
         bn(np.zeros((4, 3)))
         bn(np.zeros((4, 5)))
-    with pytest.raises(ValueError, match=r"has shape \(None, 4\), so axis=0 is not a feature "
-                                         r"axis"):
+    with pytest.raises(
+        ValueError,
+        match=r"has shape \(None, 4\), so axis=0 is not a feature "
+        r"axis",
+    ):
         layers.BatchNormalization(axis=0)(keras.Input(shape=(4,)))
     with pytest.raises(ValueError, match=r"axis=3 is not a feature axis"):
         layers.BatchNormalization(axis=3)(keras.Input(shape=(4, 2)))
     with pytest.raises(ValueError, match=r"needs a known size on axis -1"):
         layers.BatchNormalization()(keras.Input(shape=(4, None)))
-    with pytest.raises(ValueError, match=r"argument momentum expects a number in \[0, 1\], "
-                                         r"got 1.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument momentum expects a number in \[0, 1\], "
+        r"got 1.5",
+    ):
         layers.BatchNormalization(momentum=1.5)
     with pytest.raises(ValueError, match=r"argument epsilon expects a number > 0, got 0"):
         layers.BatchNormalization(epsilon=0)
@@ -121,14 +146,30 @@ def test_errors():
 
 
 def test_config_round_trip():
-    bn = layers.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-5, center=False,
-                                   gamma_initializer="random_normal",
-                                   moving_variance_initializer="zeros",
-                                   gamma_regularizer="l2", name="bn")
+    bn = layers.BatchNormalization(
+        axis=1,
+        momentum=0.9,
+        epsilon=1e-5,
+        center=False,
+        gamma_initializer="random_normal",
+        moving_variance_initializer="zeros",
+        gamma_regularizer="l2",
+        name="bn",
+    )
     config = bn.get_config()
-    for key in ("axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
-                "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
-                "beta_regularizer", "gamma_regularizer"):
+    for key in (
+        "axis",
+        "momentum",
+        "epsilon",
+        "center",
+        "scale",
+        "beta_initializer",
+        "gamma_initializer",
+        "moving_mean_initializer",
+        "moving_variance_initializer",
+        "beta_regularizer",
+        "gamma_regularizer",
+    ):
         assert key in config
     clone = layers.BatchNormalization.from_config(config)
     assert clone.get_config() == config

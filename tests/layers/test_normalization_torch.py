@@ -25,8 +25,12 @@ def random_case(seed):
     epsilon = [1e-3, 1e-5][seed % 2]
     x = rng.standard_normal(shape) * rng.uniform(0.5, 3) + rng.uniform(-2, 2)
     c = shape[-1]
-    weights = [rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(c),
-               rng.uniform(0.5, 2.0, c)]
+    weights = [
+        rng.standard_normal(c),
+        rng.standard_normal(c),
+        rng.standard_normal(c),
+        rng.uniform(0.5, 2.0, c),
+    ]
     return rng, x, momentum, epsilon, weights
 
 

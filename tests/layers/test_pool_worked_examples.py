@@ -58,7 +58,7 @@ def response_map(img, f):
     out = np.zeros((7, 7))
     for i in range(7):
         for j in range(7):
-            out[i, j] = (img[i:i + 3, j:j + 3] * f).sum() / 9
+            out[i, j] = (img[i : i + 3, j : j + 3] * f).sum() / 9
     return out
 
 
@@ -77,7 +77,8 @@ def test_example_7_max_pool_same_gives_4x4_maps():
     pool = layers.MaxPooling2D(pool_size=(2, 2), strides=2, padding="same")
     assert pool(keras.Input(shape=(7, 7, 3))).shape == (None, 4, 4, 3)  # ceil(7 / 2)
     pooled = layers.MaxPooling2D(pool_size=(2, 2), strides=2, padding="same")(
-        stack.astype("float32"))
+        stack.astype("float32")
+    )
     assert pooled.shape == (1, 4, 4, 3)
     for c, name in enumerate(FILTERS):
         np.testing.assert_allclose(pooled[0, :, :, c] * 9, POOLED_TIMES_9[name], atol=1e-5)

@@ -48,8 +48,11 @@ def test_noise_shape_broadcasts_the_mask():
     y = layers.Dropout(0.5, noise_shape=(None, 1, 1, 8))(x, training=True)
     # whole channels are dropped: every pixel of a channel shares the mask
     assert (y == y[:, :1, :1, :]).all()
-    with pytest.raises(ValueError, match=r"noise_shape \(2, 3, 1, 8\) does not broadcast to the "
-                                         r"input shape \(2, 4, 4, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"noise_shape \(2, 3, 1, 8\) does not broadcast to the "
+        r"input shape \(2, 4, 4, 8\)",
+    ):
         layers.Dropout(0.5, noise_shape=(2, 3, 1, 8))(x, training=True)
     with pytest.raises(ValueError, match=r"noise_shape \(1, 8\) has 2 dims"):
         layers.Dropout(0.5, noise_shape=(1, 8))(x, training=True)
@@ -73,11 +76,17 @@ def test_gradient_with_a_fixed_mask(float64, noise_shape):
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"Layer 'dropout' argument rate expects a number between "
-                                         r"0 and 1 .* got 1.5\. Pass e\.g\. rate=0\.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'dropout' argument rate expects a number between "
+        r"0 and 1 .* got 1.5\. Pass e\.g\. rate=0\.5",
+    ):
         layers.Dropout(1.5)
-    with pytest.raises(ValueError, match=r"argument noise_shape expects a tuple of positive "
-                                         r"integers or None, got 'abc'"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument noise_shape expects a tuple of positive "
+        r"integers or None, got 'abc'",
+    ):
         layers.Dropout(0.5, noise_shape="abc")
     with pytest.raises(ValueError, match=r"argument seed expects a non-negative integer"):
         layers.Dropout(0.5, seed=-1)

@@ -19,15 +19,16 @@ W = np.random.default_rng(1).uniform(0.5, 2.0, size=40).astype("float32")
 
 def _model(seed=0):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input(shape=(5, 4, 2)),
-        layers.Conv2D(3, 2, activation="relu"),
-        layers.Dropout(0.2),
-        layers.Flatten(),
-        layers.Dense(2, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(5, 4, 2)),
+            layers.Conv2D(3, 2, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -68,8 +69,9 @@ def _same_weights(a, b):
 @pytest.mark.parametrize("weights", [False, True])
 def test_pydataset_without_shuffle_trains_exactly_like_the_arrays(weights):
     ref = _model()
-    h_ref = ref.fit(X, Y, sample_weight=W if weights else None, batch_size=8, epochs=2,
-                    shuffle=False, verbose=0)
+    h_ref = ref.fit(
+        X, Y, sample_weight=W if weights else None, batch_size=8, epochs=2, shuffle=False, verbose=0
+    )
     model = _model()
     data = Batches(weights=weights, workers=4, use_multiprocessing=True, max_queue_size=3)
     h = model.fit(data, epochs=2, shuffle=False, verbose=0)
@@ -91,7 +93,7 @@ def test_generator_with_sample_weights_trains_exactly_like_the_arrays():
 def test_pydataset_shuffle_visits_every_batch_once_per_epoch_in_a_new_order():
     model, data = _model(), Batches()
     model.fit(data, epochs=3, verbose=0)
-    epochs = [data.seen[i:i + 5] for i in range(0, 15, 5)]
+    epochs = [data.seen[i : i + 5] for i in range(0, 15, 5)]
     assert all(sorted(e) == list(range(5)) for e in epochs)
     assert len({tuple(e) for e in epochs}) > 1
 
@@ -113,22 +115,23 @@ def test_evaluate_and_predict_take_streams_and_equal_the_arrays():
     assert model.evaluate(_gen(), verbose=0) == pytest.approx(want, rel=1e-12)
     p = model.predict(X, verbose=0)
     np.testing.assert_allclose(model.predict(Batches(), verbose=0), p, rtol=1e-6)
-    np.testing.assert_allclose(model.predict((X[i:i + 8] for i in range(0, 40, 8)), verbose=0),
-                               p, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict((X[i : i + 8] for i in range(0, 40, 8)), verbose=0), p, rtol=1e-6
+    )
     assert model.predict(Batches(), steps=2, verbose=0).shape == (16, 2)
 
 
 def test_validation_data_may_be_a_stream_and_validation_steps_limits_it():
     model = _model()
-    h = model.fit(Batches(), validation_data=Batches(), validation_steps=2, epochs=1,
-                  verbose=0)
+    h = model.fit(Batches(), validation_data=Batches(), validation_steps=2, epochs=1, verbose=0)
     want = model.evaluate(X[:16], Y[:16], verbose=0)
     assert h.history["val_loss"][0] == pytest.approx(want[0], rel=1e-12)
     # arrays for training, a generator for validation
     model = _model()
     h = model.fit(X, Y, validation_data=_gen(2), epochs=1, verbose=0)
-    assert h.history["val_loss"][0] == pytest.approx(model.evaluate(X[:16], Y[:16],
-                                                                    verbose=0)[0], rel=1e-12)
+    assert h.history["val_loss"][0] == pytest.approx(
+        model.evaluate(X[:16], Y[:16], verbose=0)[0], rel=1e-12
+    )
 
 
 def test_an_iterable_is_passed_over_afresh_each_epoch():
@@ -149,7 +152,7 @@ def test_generator_with_steps_per_epoch_continues_across_epochs():
         i = 0
         while True:
             seen.append(i)
-            yield X[8 * (i % 5):8 * (i % 5) + 8], Y[8 * (i % 5):8 * (i % 5) + 8]
+            yield X[8 * (i % 5) : 8 * (i % 5) + 8], Y[8 * (i % 5) : 8 * (i % 5) + 8]
             i += 1
 
     model.fit(endless(), steps_per_epoch=3, epochs=2, verbose=0)
@@ -160,14 +163,14 @@ def test_generator_running_out_before_steps_per_epoch_warns_and_ends_the_epoch()
     model = _model()
     with pytest.warns(UserWarning, match="ran out of data"):
         h = model.fit(_gen(5), steps_per_epoch=3, epochs=3, verbose=0)
-    assert len(h.history["loss"]) == 2       # 3 batches, then 2, then none: training stops
+    assert len(h.history["loss"]) == 2  # 3 batches, then 2, then none: training stops
 
 
 def test_generator_without_steps_has_an_unknown_length_until_it_ends(capsys):
     seen = {}
     cb = callbacks.LambdaCallback(on_train_begin=lambda logs: seen.update(cb.params))
     _model().fit(_gen(5), epochs=1, verbose=1, callbacks=[cb])
-    assert seen["steps"] is None             # the progress bar shows n/Unknown while live
+    assert seen["steps"] is None  # the progress bar shows n/Unknown while live
     assert "5/5 [" in capsys.readouterr().out  # and the count once the epoch is over
 
 
@@ -192,8 +195,11 @@ def test_a_batch_of_the_wrong_shape_mid_epoch_names_the_batch_and_both_shapes():
         yield from _gen(3)
         yield X[:8, :, :3], Y[:8]
 
-    with pytest.raises(ValueError, match=r"fit\(\): batch 3 of the generator: .*\(None, 5, 4, 2\)"
-                                         r".*\(8, 5, 3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"fit\(\): batch 3 of the generator: .*\(None, 5, 4, 2\)"
+        r".*\(8, 5, 3, 2\)",
+    ):
         _model().fit(bad(), verbose=0)
 
 
@@ -227,11 +233,14 @@ def test_a_pydataset_without_len_says_what_to_implement():
         _model().fit(NoLen(), verbose=0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(y=Y), "argument y must be None"),
-    (dict(sample_weight=W), "argument sample_weight must be None"),
-    (dict(validation_split=0.2), "validation_split=0.2 works with arrays only"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(y=Y), "argument y must be None"),
+        (dict(sample_weight=W), "argument sample_weight must be None"),
+        (dict(validation_split=0.2), "validation_split=0.2 works with arrays only"),
+    ],
+)
 def test_arguments_that_a_stream_carries_itself_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         _model().fit(Batches(), verbose=0, **kwargs)
@@ -239,7 +248,7 @@ def test_arguments_that_a_stream_carries_itself_are_refused(kwargs, match):
 
 def test_batches_without_targets_are_refused_by_fit():
     with pytest.raises(ValueError, match="batch 0 of the generator: it has no targets"):
-        _model().fit((X[i:i + 8] for i in range(0, 40, 8)), verbose=0)
+        _model().fit((X[i : i + 8] for i in range(0, 40, 8)), verbose=0)
 
 
 def test_a_tuple_of_four_is_not_a_batch():
@@ -269,13 +278,13 @@ class Interrupt(callbacks.Callback):
 
 
 @pytest.mark.parametrize("save_freq, at", [("epoch", (2, 1)), (2, (1, 2))])
-def test_backup_and_restore_resumes_a_shuffled_pydataset_bit_identically(tmp_path, save_freq,
-                                                                         at):
+def test_backup_and_restore_resumes_a_shuffled_pydataset_bit_identically(tmp_path, save_freq, at):
     def fit(extra, folder):
         model = _model(seed=3)
         cbs = [BackupAndRestore(tmp_path / folder, save_freq=save_freq), *extra]
-        return model, model.fit(Batches(), epochs=4, callbacks=cbs,
-                                validation_data=Batches(), verbose=0)
+        return model, model.fit(
+            Batches(), epochs=4, callbacks=cbs, validation_data=Batches(), verbose=0
+        )
 
     ref, h_ref = fit([], "ref")
     with pytest.raises(KeyboardInterrupt):

@@ -29,22 +29,30 @@ def folder(tmp_path_factory):
 
 def _datasets(folder, **kwargs):
     return keras.utils.image_dataset_from_directory(
-        folder, image_size=(9, 7), batch_size=5, validation_split=0.25, subset="both",
-        seed=3, verbose=False, **kwargs)
+        folder,
+        image_size=(9, 7),
+        batch_size=5,
+        validation_split=0.25,
+        subset="both",
+        seed=3,
+        verbose=False,
+        **kwargs,
+    )
 
 
 def _model(seed=0):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input(shape=(9, 7, 3)),
-        layers.RandomFlip("horizontal", seed=1),
-        layers.Rescaling(1 / 255),
-        layers.Conv2D(2, 3, activation="relu"),
-        layers.GlobalAveragePooling2D(),
-        layers.Dense(2, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(9, 7, 3)),
+            layers.RandomFlip("horizontal", seed=1),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(2, 3, activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -52,29 +60,31 @@ def test_fit_on_an_unshuffled_dataset_equals_fit_on_its_arrays(folder):
     train, val = _datasets(folder, shuffle=False)
     x, y = train.to_numpy()
     ref = _model()
-    h_ref = ref.fit(x, y, batch_size=5, epochs=2, shuffle=False,
-                    validation_data=val.to_numpy(), verbose=0)
+    h_ref = ref.fit(
+        x, y, batch_size=5, epochs=2, shuffle=False, validation_data=val.to_numpy(), verbose=0
+    )
     model = _model()
     h = model.fit(train, epochs=2, validation_data=val, verbose=0)
     for a, b in zip(ref.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert h.history == h_ref.history
-    assert model.evaluate(val, verbose=0) == pytest.approx(ref.evaluate(*val.to_numpy(),
-                                                                        verbose=0))
-    np.testing.assert_allclose(model.predict(val, verbose=0), ref.predict(val.to_numpy()[0],
-                                                                          verbose=0))
+    assert model.evaluate(val, verbose=0) == pytest.approx(ref.evaluate(*val.to_numpy(), verbose=0))
+    np.testing.assert_allclose(
+        model.predict(val, verbose=0), ref.predict(val.to_numpy()[0], verbose=0)
+    )
 
 
 def test_files_are_decoded_one_batch_at_a_time(folder, monkeypatch):
     train, _ = _datasets(folder)
     decoded = []
     original = ImageDataset.load_image
-    monkeypatch.setattr(ImageDataset, "load_image",
-                        lambda self, path: decoded.append(path) or original(self, path))
+    monkeypatch.setattr(
+        ImageDataset, "load_image", lambda self, path: decoded.append(path) or original(self, path)
+    )
     counts = []
     spy = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: counts.append(len(decoded)))
     _model().fit(train, epochs=1, callbacks=[spy], verbose=0)
-    assert counts == [5, 10, 15, 18]          # 18 training images, batches of 5
+    assert counts == [5, 10, 15, 18]  # 18 training images, batches of 5
 
 
 def test_each_epoch_has_a_new_order_fixed_by_seed_and_epoch(folder):
@@ -114,28 +124,43 @@ def test_backup_and_restore_resumes_an_image_dataset_run_exactly(folder, tmp_pat
 
 def test_label_modes_train_with_their_losses(folder):
     for label_mode, loss, units, activation in (
-            ("categorical", "categorical_crossentropy", 2, "softmax"),
-            ("binary", "binary_crossentropy", 1, "sigmoid")):
+        ("categorical", "categorical_crossentropy", 2, "softmax"),
+        ("binary", "binary_crossentropy", 1, "sigmoid"),
+    ):
         train = keras.utils.image_dataset_from_directory(
-            folder, image_size=(9, 7), batch_size=6, label_mode=label_mode, seed=1,
-            color_mode="grayscale", verbose=False)
-        model = keras.Sequential([keras.Input(shape=(9, 7, 1)), layers.Rescaling(1 / 255),
-                                  layers.Flatten(), layers.Dense(units, activation=activation)])
+            folder,
+            image_size=(9, 7),
+            batch_size=6,
+            label_mode=label_mode,
+            seed=1,
+            color_mode="grayscale",
+            verbose=False,
+        )
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(9, 7, 1)),
+                layers.Rescaling(1 / 255),
+                layers.Flatten(),
+                layers.Dense(units, activation=activation),
+            ]
+        )
         model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
         history = model.fit(train, epochs=2, verbose=0)
         assert len(history.history["accuracy"]) == 2
 
 
 def test_an_unbatched_dataset_is_refused_by_fit(folder):
-    single = keras.utils.image_dataset_from_directory(folder, image_size=(9, 7),
-                                                      batch_size=None, verbose=False)
+    single = keras.utils.image_dataset_from_directory(
+        folder, image_size=(9, 7), batch_size=None, verbose=False
+    )
     with pytest.raises(ValueError, match="batch_size=None"):
         _model().fit(single, verbose=0)
 
 
 def test_a_dataset_without_labels_predicts_but_does_not_fit(folder):
-    images = keras.utils.image_dataset_from_directory(folder, labels=None, image_size=(9, 7),
-                                                      batch_size=7, shuffle=False, verbose=False)
+    images = keras.utils.image_dataset_from_directory(
+        folder, labels=None, image_size=(9, 7), batch_size=7, shuffle=False, verbose=False
+    )
     model = _model()
     assert model.predict(images, verbose=0).shape == (24, 2)
     with pytest.raises(ValueError, match="batch 0 of the image dataset: it has no targets"):
@@ -145,10 +170,10 @@ def test_a_dataset_without_labels_predicts_but_does_not_fit(folder):
 # ---- utils ---------------------------------------------------------------------------------
 def test_utils_names_as_keras():
     assert keras.utils.PyDataset is keras.utils.Sequence
-    assert keras.utils.image_dataset_from_directory is \
-        keras.datasets.image_dataset_from_directory
-    np.testing.assert_array_equal(keras.utils.to_categorical(np.array([[2], [0]]), 3),
-                                  [[0, 0, 1], [1, 0, 0]])
+    assert keras.utils.image_dataset_from_directory is keras.datasets.image_dataset_from_directory
+    np.testing.assert_array_equal(
+        keras.utils.to_categorical(np.array([[2], [0]]), 3), [[0, 0, 1], [1, 0, 0]]
+    )
 
 
 def test_split_dataset():

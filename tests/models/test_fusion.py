@@ -60,8 +60,10 @@ def test_pairs_that_must_not_fuse(case):
         out = layers.MaxPooling1D(2)(layers.Conv1D(3, 3, activation="relu")(inp))
         model = keras.Model(inp, out)
     elif case in ("tanh", "avg_pool"):
-        model = seed_functional(conv_act="tanh" if case == "tanh" else "relu",
-                                pool="avg" if case == "avg_pool" else "max")
+        model = seed_functional(
+            conv_act="tanh" if case == "tanh" else "relu",
+            pool="avg" if case == "avg_pool" else "max",
+        )
     else:
         inp = keras.Input(shape=(8, 8, 1))
         c = layers.Conv2D(2, 3, activation="relu")(inp)
@@ -125,8 +127,13 @@ def test_fused_gradients_match_finite_differences(image, float64):
     for layer in model.layers:
         for name in layer.trainable_param_names():
             key = f"{layer.name}/{name}"
-            assert_close(recorded[key], numeric_grad(loss, layer.params[name]), rtol=1e-6,
-                         atol=1e-8, what=key)
+            assert_close(
+                recorded[key],
+                numeric_grad(loss, layer.params[name]),
+                rtol=1e-6,
+                atol=1e-8,
+                what=key,
+            )
     # The input gradient goes through both fused steps (the first one included).
     graph = model._graph
     outs = graph.forward([x], training=True)
@@ -166,8 +173,9 @@ def test_predict_forward_and_keep_agree():
     np.testing.assert_allclose(model(x), y_forward, rtol=1e-6, atol=1e-7)
     # One sample at a time gives the same rows (the batch-1 inference path).
     for i in range(len(x)):
-        np.testing.assert_allclose(model.predict_on_batch(x[i:i + 1])[0], y_forward[i],
-                                   rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            model.predict_on_batch(x[i : i + 1])[0], y_forward[i], rtol=1e-5, atol=1e-7
+        )
 
 
 def test_backward_after_an_unfused_forward():
@@ -219,7 +227,7 @@ def test_fused_model_matches_torch(float64):
     dw, db = t(dense.params["kernel"]), t(dense.params["bias"])
     h = torch.tensor(x).permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
     h = F.max_pool2d(F.relu(F.conv2d(h, *ws[0])), 2)
-    h = F.relu(F.conv2d(F.pad(h, (1, 1, 0, 1)), *ws[1]))   # Keras "same": (2, 3) kernel
+    h = F.relu(F.conv2d(F.pad(h, (1, 1, 0, 1)), *ws[1]))  # Keras "same": (2, 3) kernel
     h = F.max_pool2d(F.pad(h, (0, 1, 0, 1), value=-np.inf), 2)  # "same" pool, 3x3 -> 2x2
     h = F.relu(F.conv2d(h, *ws[2]))
     logits = h.permute(0, 2, 3, 1).reshape(len(x), -1) @ dw + db
@@ -227,12 +235,11 @@ def test_fused_model_matches_torch(float64):
     ref.backward()
     np.testing.assert_allclose(loss, ref.item(), rtol=1e-10)
     for c, (wt, bt) in zip(convs, ws):
-        np.testing.assert_allclose(got[f"{c.name}/kernel"],
-                                   wt.grad.numpy().transpose(2, 3, 1, 0), rtol=1e-7, atol=1e-12)
-        np.testing.assert_allclose(got[f"{c.name}/bias"], bt.grad.numpy(), rtol=1e-7,
-                                   atol=1e-12)
-    np.testing.assert_allclose(got[f"{dense.name}/kernel"], dw.grad.numpy(), rtol=1e-7,
-                               atol=1e-12)
+        np.testing.assert_allclose(
+            got[f"{c.name}/kernel"], wt.grad.numpy().transpose(2, 3, 1, 0), rtol=1e-7, atol=1e-12
+        )
+        np.testing.assert_allclose(got[f"{c.name}/bias"], bt.grad.numpy(), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(got[f"{dense.name}/kernel"], dw.grad.numpy(), rtol=1e-7, atol=1e-12)
 
 
 def test_fused_step_is_close_to_the_layers_but_not_bit_identical():

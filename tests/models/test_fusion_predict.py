@@ -36,8 +36,10 @@ def reference(model, x):
 
 
 @pytest.mark.parametrize("c", [1, 3, 6])
-@pytest.mark.parametrize("conv_kwargs", [{}, {"padding": "same"}, {"strides": 2},
-                                         {"use_bias": False}, {"dilation_rate": 2}])
+@pytest.mark.parametrize(
+    "conv_kwargs",
+    [{}, {"padding": "same"}, {"strides": 2}, {"use_bias": False}, {"dilation_rate": 2}],
+)
 @pytest.mark.parametrize("n", [1, 5])
 def test_predict_matches_the_plain_forward(c, conv_kwargs, n, rng):
     model = cnn(c, conv_kwargs)
@@ -46,8 +48,7 @@ def test_predict_matches_the_plain_forward(c, conv_kwargs, n, rng):
     for _ in range(2):  # the second call runs the kept inference functions
         np.testing.assert_allclose(model.predict_on_batch(x), ref, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(model(x), ref, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(model.predict(x, batch_size=2, verbose=0), ref, rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(model.predict(x, batch_size=2, verbose=0), ref, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("compiled", [True, False])
@@ -76,8 +77,9 @@ def test_compiled_row_epilogues_propagate_nan():
         pytest.skip("numba not installed")
     z = np.array([[1.0, np.nan, -2.0], [-1.0, 0.0, -0.0]], "float32")
     rows.bias_relu_rows(z, np.zeros(3, "float32"), True)
-    np.testing.assert_array_equal(z, np.maximum(np.array(
-        [[1.0, np.nan, -2.0], [-1.0, 0.0, -0.0]], "float32"), 0))
+    np.testing.assert_array_equal(
+        z, np.maximum(np.array([[1.0, np.nan, -2.0], [-1.0, 0.0, -0.0]], "float32"), 0)
+    )
     s = np.array([[1.0, 2.0, 3.0], [np.nan, 0.0, 1.0]], "float32")
     rows.bias_softmax_rows(s, np.array([0.5, 0.0, -0.5], "float32"), True)
     ref = act_ops.softmax_forward(np.array([[1.5, 2.0, 2.5]], "float32"))
@@ -142,8 +144,11 @@ def test_fast_input_lane_still_reports_nan_and_inf(bad, n, rng):
     x = rng.random((n, 11, 11, 1)).astype("float32")
     assert model.predict_on_batch(x).shape == (n, 3)
     x[2, 5, 5, 0] = bad
-    with pytest.raises(ValueError, match=r"predict_on_batch\(\) found 1 NaN or infinite value "
-                                         r"in x \(first in sample 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"predict_on_batch\(\) found 1 NaN or infinite value "
+        r"in x \(first in sample 2\)",
+    ):
         model.predict_on_batch(x)
 
 
@@ -161,8 +166,10 @@ def test_inputs_off_the_fast_lane_are_converted(rng):
 
 def test_direct_layer_calls_get_new_arrays(rng):
     """Only the graph engine may receive reused buffers; a direct backward call never does."""
-    for layer, shape in ((layers.Conv2D(3, 2, activation="relu"), (2, 5, 6, 3)),
-                         (layers.Dense(4, activation="relu"), (3, 5))):
+    for layer, shape in (
+        (layers.Conv2D(3, 2, activation="relu"), (2, 5, 6, 3)),
+        (layers.Dense(4, activation="relu"), (3, 5)),
+    ):
         x = rng.standard_normal(shape).astype("float32")
         y = layer(x)
         g = rng.standard_normal(y.shape).astype("float32")
@@ -276,8 +283,9 @@ def winograd_cnn(padding="valid", use_bias=True, pooled_output=False):
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("pooled_output", [False, True])
-def test_winograd_predictions_match_the_plain_forward(padding, use_bias, pooled_output, rng,
-                                                      monkeypatch):
+def test_winograd_predictions_match_the_plain_forward(
+    padding, use_bias, pooled_output, rng, monkeypatch
+):
     from filterbank.ops import winograd
 
     if winograd.numba_kernels() is None:
@@ -294,8 +302,9 @@ def test_winograd_predictions_match_the_plain_forward(padding, use_bias, pooled_
     np.testing.assert_array_equal(got, keep)  # ...never the array a caller holds
     # One image is too little work for it: the im2col GEMM runs (and agrees).
     calls.clear()
-    np.testing.assert_allclose(model.predict_on_batch(x[:1]), ref[:1], rtol=1e-5,
-                               atol=1e-6 * np.abs(ref).max())
+    np.testing.assert_allclose(
+        model.predict_on_batch(x[:1]), ref[:1], rtol=1e-5, atol=1e-6 * np.abs(ref).max()
+    )
     assert not calls
 
 
@@ -306,8 +315,7 @@ def test_winograd_can_be_turned_off(rng, monkeypatch):
     monkeypatch.setattr(winograd.WinogradConvPool, "run", lambda *a: pytest.fail("ran"))
     model = winograd_cnn()
     x = rng.standard_normal((24, 14, 13, 2)).astype("float32")
-    np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x), rtol=1e-5, atol=1e-7)
 
 
 def test_one_channel_first_layers_run_the_direct_kernel(rng, monkeypatch):
@@ -321,8 +329,9 @@ def test_one_channel_first_layers_run_the_direct_kernel(rng, monkeypatch):
         for n in (1, 7):  # any batch: no BLAS call to amortise
             x = rng.random((n, 11, 11, 1)).astype("float32")
             calls.clear()
-            np.testing.assert_allclose(model.predict_on_batch(x), reference(model, x),
-                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                model.predict_on_batch(x), reference(model, x), rtol=1e-5, atol=1e-7
+            )
             assert calls
 
 
@@ -338,6 +347,7 @@ def test_unpooled_3x3_convolutions_run_winograd_in_predict(rng, monkeypatch):
     model = keras.Model(inp, layers.Dense(2)(layers.Flatten()(x)))
     xb = rng.standard_normal((8, 15, 14, 3)).astype("float32")  # 8 x 7 x 6 tiles >= 256
     ref = reference(model, xb)
-    np.testing.assert_allclose(model.predict_on_batch(xb), ref, rtol=1e-5,
-                               atol=1e-6 * np.abs(ref).max())
+    np.testing.assert_allclose(
+        model.predict_on_batch(xb), ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max()
+    )
     assert calls

@@ -246,8 +246,15 @@ def test_layer_of_another_model_is_refused():
 
 def test_feature_extraction_model_shares_layers():
     """Keras's intermediate-activations idiom: a second Model over an existing graph."""
-    model = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(2, 3, activation="relu"),
-                              layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3)])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6, 6, 1)),
+            layers.Conv2D(2, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(3),
+        ]
+    )
     feats = keras.Model(inputs=model.input, outputs=[layer.output for layer in model.layers[:2]])
     x = np.random.default_rng(0).normal(size=(4, 6, 6, 1)).astype("float32")
     conv_out, pool_out = feats.predict(x, verbose=0)

@@ -208,8 +208,12 @@ def test_readable_memory_size_and_ascii():
 def test_layer_range_and_keras_arguments():
     model = seed_sequential()
     text = model.summary_string(layer_range=("conv2d_1", "flatten"))
-    assert [r[0] for r in rows(text)] == ["conv2d_1 (Conv2D)", "max_pooling2d_1 (MaxPooling2D)",
-                                          "conv2d_2 (Conv2D)", "flatten (Flatten)"]
+    assert [r[0] for r in rows(text)] == [
+        "conv2d_1 (Conv2D)",
+        "max_pooling2d_1 (MaxPooling2D)",
+        "conv2d_2 (Conv2D)",
+        "flatten (Flatten)",
+    ]
     assert text.splitlines()[-3] == " Total params: 93,322 (364.54 KB)"  # totals stay whole-model
     got = []
     model.summary(print_fn=got.append, expand_nested=True, layer_range=["dense.*", "dense_1"])

@@ -437,8 +437,9 @@ def test_class_weight_does_not_weight_the_validation_split():
     x, y = blobs(40)
     model = mlp()
     model.compile(optimizer=PlainSGD(0.0), loss="sparse_categorical_crossentropy")
-    h = model.fit(x, y, batch_size=40, validation_split=0.25, class_weight={0: 5.0, 1: 0.1, 2: 1.0},
-                  verbose=0)
+    h = model.fit(
+        x, y, batch_size=40, validation_split=0.25, class_weight={0: 5.0, 1: 0.1, 2: 1.0}, verbose=0
+    )
     val_loss = model.evaluate(x[30:], y[30:], verbose=0)
     unweighted_train_loss = model.evaluate(x[:30], y[:30], verbose=0)
     assert h.history["val_loss"][0] == pytest.approx(val_loss, rel=1e-6)

@@ -36,30 +36,64 @@ def _image_block(rng, x, rank):
         dil = 1 if strides > 1 else int(rng.integers(1, 3))
         if rank == 2:
             kernel = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-            kw = dict(strides=(strides, int(rng.integers(1, 3))) if dil == 1 else 1,
-                      dilation_rate=(dil, 1) if dil > 1 else 1)
+            kw = dict(
+                strides=(strides, int(rng.integers(1, 3))) if dil == 1 else 1,
+                dilation_rate=(dil, 1) if dil > 1 else 1,
+            )
         else:
             kernel, kw = int(rng.integers(1, 4)), dict(strides=strides, dilation_rate=dil)
         act = ACTIVATIONS[rng.integers(0, len(ACTIVATIONS))]
-        return _try(conv(int(rng.integers(1, 5)), kernel, padding=padding, activation=act,
-                         use_bias=bool(rng.integers(0, 4)), **kw), x)
+        return _try(
+            conv(
+                int(rng.integers(1, 5)),
+                kernel,
+                padding=padding,
+                activation=act,
+                use_bias=bool(rng.integers(0, 4)),
+                **kw,
+            ),
+            x,
+        )
     if pick == 3:
-        cls = [layers.MaxPooling2D, layers.AveragePooling2D] if rank == 2 else [
-            layers.MaxPooling1D, layers.AveragePooling1D]
-        size = (int(rng.integers(1, 4)), int(rng.integers(1, 4))) if rank == 2 else int(
-            rng.integers(1, 4))
+        cls = (
+            [layers.MaxPooling2D, layers.AveragePooling2D]
+            if rank == 2
+            else [layers.MaxPooling1D, layers.AveragePooling1D]
+        )
+        size = (
+            (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+            if rank == 2
+            else int(rng.integers(1, 4))
+        )
         strides = [None, 1, 2][rng.integers(0, 3)]
-        return _try(cls[rng.integers(0, 2)](size, strides=strides,
-                                            padding=["valid", "same"][rng.integers(0, 2)]), x)
+        return _try(
+            cls[rng.integers(0, 2)](
+                size, strides=strides, padding=["valid", "same"][rng.integers(0, 2)]
+            ),
+            x,
+        )
     if pick == 4:
         return _try(layers.BatchNormalization(epsilon=float(rng.choice([1e-3, 1e-5]))), x)
     if pick == 5 and rank == 2:
-        return _try(layers.ZeroPadding2D(((int(rng.integers(0, 2)), int(rng.integers(0, 3))),
-                                          (int(rng.integers(0, 3)), int(rng.integers(0, 2))))), x)
+        return _try(
+            layers.ZeroPadding2D(
+                (
+                    (int(rng.integers(0, 2)), int(rng.integers(0, 3))),
+                    (int(rng.integers(0, 3)), int(rng.integers(0, 2))),
+                )
+            ),
+            x,
+        )
     if pick == 6:
-        return _try([layers.ReLU(), layers.ReLU(max_value=0.5, negative_slope=0.1,
-                                                threshold=0.05), layers.LeakyReLU(0.15),
-                     layers.Dropout(0.3)][rng.integers(0, 4)], x)
+        return _try(
+            [
+                layers.ReLU(),
+                layers.ReLU(max_value=0.5, negative_slope=0.1, threshold=0.05),
+                layers.LeakyReLU(0.15),
+                layers.Dropout(0.3),
+            ][rng.integers(0, 4)],
+            x,
+        )
     if pick == 7:  # a residual branch
         c = x.shape[-1]
         conv_kw = dict(padding="same", activation="relu")
@@ -74,8 +108,10 @@ def _head(rng, x, classes):
     rank = len(x.shape) - 2
     pick = rng.integers(0, 4)
     if rank >= 1 and pick == 0:
-        cls = {1: [layers.GlobalMaxPooling1D, layers.GlobalAveragePooling1D],
-               2: [layers.GlobalMaxPooling2D, layers.GlobalAveragePooling2D]}[rank]
+        cls = {
+            1: [layers.GlobalMaxPooling1D, layers.GlobalAveragePooling1D],
+            2: [layers.GlobalMaxPooling2D, layers.GlobalAveragePooling2D],
+        }[rank]
         keep = bool(rng.integers(0, 2))
         x = cls[rng.integers(0, 2)](keepdims=keep)(x)
         if keep:
@@ -84,8 +120,9 @@ def _head(rng, x, classes):
         x = layers.Reshape((-1,))(x)
     elif rank >= 1:
         x = layers.Flatten()(x)
-    x = layers.Dense(int(rng.integers(2, 6)),
-                     activation=ACTIVATIONS[rng.integers(0, len(ACTIVATIONS))])(x)
+    x = layers.Dense(
+        int(rng.integers(2, 6)), activation=ACTIVATIONS[rng.integers(0, len(ACTIVATIONS))]
+    )(x)
     if rng.integers(0, 2):
         x = layers.Dense(classes)(x)
         return layers.Softmax()(x)
@@ -106,8 +143,11 @@ def random_model(seed: int):
     x = inputs
     for _ in range(int(rng.integers(1, 5))):
         if kind == "flat":
-            x = [layers.Dense(int(rng.integers(2, 6)), activation=ACTIVATIONS[rng.integers(0, 8)]),
-                 layers.BatchNormalization(), layers.Dropout(0.2)][rng.integers(0, 3)](x)
+            x = [
+                layers.Dense(int(rng.integers(2, 6)), activation=ACTIVATIONS[rng.integers(0, 8)]),
+                layers.BatchNormalization(),
+                layers.Dropout(0.2),
+            ][rng.integers(0, 3)](x)
         else:
             x = _image_block(rng, x, len(shape) - 1)
     outputs = _head(rng, x, int(rng.integers(2, 5)))

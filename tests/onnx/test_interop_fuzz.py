@@ -73,7 +73,8 @@ def test_fuzz_onnx_import(tmp_path):
                         a.ints[0] = int(rng.choice([-5, 0, 7, 2**31]))
             elif kind == 2:
                 p.graph.node[rng.integers(0, len(p.graph.node))].op_type = str(
-                    rng.choice(["Loop", "Conv", "Gemm", "Transpose", "If", "Relu"]))
+                    rng.choice(["Loop", "Conv", "Gemm", "Transpose", "If", "Relu"])
+                )
             elif kind == 3:
                 del p.graph.node[rng.integers(0, len(p.graph.node))]
             else:
@@ -109,7 +110,8 @@ def test_fuzz_keras_archive(tmp_path):
             layer = cfg["config"]["layers"][rng.integers(0, len(cfg["config"]["layers"]))]
             key = list(layer["config"])[rng.integers(0, len(layer["config"]))]
             layer["config"][key] = [None, -1, 10**9, "x", [1, 2], {"a": 1}, True][
-                rng.integers(0, 7)]
+                rng.integers(0, 7)
+            ]
             if rng.integers(0, 4) == 0:
                 layer["class_name"] = str(rng.choice(["Lambda", "os.system", "Conv3D", ""]))
             m["config.json"] = json.dumps(cfg).encode()

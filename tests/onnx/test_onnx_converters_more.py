@@ -27,9 +27,14 @@ def _run(layer_fn, in_shapes, opset=17, channels_first_input=False, seed=0):
     K.Model(ins, out)  # builds it
     ws = layer.get_weights()
     if ws:
-        layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") if "variance" not in
-                           str(i) else rng.uniform(0.5, 2, w.shape).astype("float32")
-                           for i, w in enumerate(ws)])
+        layer.set_weights(
+            [
+                rng.normal(0, 0.5, w.shape).astype("float32")
+                if "variance" not in str(i)
+                else rng.uniform(0.5, 2, w.shape).astype("float32")
+                for i, w in enumerate(ws)
+            ]
+        )
     xs = [rng.normal(size=(3, *s)).astype("float32") for s in in_shapes]
     want = np.asarray(layer(xs if len(xs) > 1 else xs[0], training=False).detach().cpu().numpy())
     b = GraphBuilder(opset)
@@ -39,12 +44,16 @@ def _run(layer_fn, in_shapes, opset=17, channels_first_input=False, seed=0):
         if channels_first_input and len(s) >= 2:  # start from an NCHW value too
             v = Value(b.first(v), (None, *s), "first")
         values.append(v)
-        graph_in.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT,
-                                                      ["n", *s]))
+        graph_in.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, ["n", *s]))
     y = CONVERTERS[type(layer).__name__](b, layer, values)
     out_name = b.node("Identity", [b.last(y)], "y")
-    graph = helper.make_graph(b.nodes, "g", graph_in, [helper.make_tensor_value_info(
-        out_name, TensorProto.FLOAT, [])], b.initializers)
+    graph = helper.make_graph(
+        b.nodes,
+        "g",
+        graph_in,
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [])],
+        b.initializers,
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
     onnx.checker.check_model(proto)
@@ -57,16 +66,14 @@ def _run(layer_fn, in_shapes, opset=17, channels_first_input=False, seed=0):
 
 L = K.layers
 CASES = [
-    (lambda: L.DepthwiseConv2D((3, 2), depth_multiplier=2, padding="same", strides=2),
-     [(7, 6, 3)]),
+    (lambda: L.DepthwiseConv2D((3, 2), depth_multiplier=2, padding="same", strides=2), [(7, 6, 3)]),
     (lambda: L.DepthwiseConv2D(3, activation="relu", dilation_rate=2), [(9, 8, 2)]),
     (lambda: L.SeparableConv2D(4, (3, 3), depth_multiplier=2, padding="same"), [(6, 7, 3)]),
     (lambda: L.SeparableConv2D(3, 2, strides=2, activation="tanh"), [(7, 7, 2)]),
     (lambda: L.Conv2DTranspose(3, (3, 2), strides=2, padding="same"), [(4, 5, 2)]),
     (lambda: L.Conv2DTranspose(2, 3, strides=2, padding="valid"), [(4, 3, 3)]),
     (lambda: L.Conv2DTranspose(2, 4, strides=2, padding="same"), [(3, 3, 2)]),
-    (lambda: L.Conv2DTranspose(2, 3, strides=1, padding="same", activation="relu"),
-     [(5, 4, 2)]),
+    (lambda: L.Conv2DTranspose(2, 3, strides=1, padding="same", activation="relu"), [(5, 4, 2)]),
     (lambda: L.Conv1DTranspose(3, 3, strides=2, padding="same"), [(6, 2)]),
     (lambda: L.UpSampling2D((2, 3)), [(3, 4, 2)]),
     (lambda: L.UpSampling2D(2, interpolation="bilinear"), [(3, 4, 2)]),

@@ -8,8 +8,9 @@ from filterbank import layers, zoo
 from tests.onnx.random_models import random_model, sample_input
 
 onnx = pytest.importorskip("onnx", reason="ONNX export tests need onnx (pip install onnx)")
-ort = pytest.importorskip("onnxruntime",
-                          reason="ONNX export tests need onnxruntime (pip install onnxruntime)")
+ort = pytest.importorskip(
+    "onnxruntime", reason="ONNX export tests need onnxruntime (pip install onnxruntime)"
+)
 
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 

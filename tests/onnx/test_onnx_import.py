@@ -10,8 +10,9 @@ from filterbank.saving import ModelFileError
 from tests.onnx.random_models import random_model, sample_input
 
 onnx = pytest.importorskip("onnx", reason="ONNX import tests need onnx (pip install onnx)")
-ort = pytest.importorskip("onnxruntime",
-                          reason="ONNX import tests need onnxruntime (pip install onnxruntime)")
+ort = pytest.importorskip(
+    "onnxruntime", reason="ONNX import tests need onnxruntime (pip install onnxruntime)"
+)
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
@@ -40,8 +41,14 @@ def _torch_model():
             self.bn = nn.BatchNorm2d(6)
             self.c2 = nn.Conv2d(6, 6, (3, 1), padding=(1, 0))
             self.c3 = nn.Conv2d(12, 8, 3, stride=2, padding=1)  # symmetric pads: not "same"
-            self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 4 * 5, 16), nn.LeakyReLU(0.1),
-                                      nn.Dropout(0.3), nn.Linear(16, 5), nn.Softmax(dim=1))
+            self.head = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(8 * 4 * 5, 16),
+                nn.LeakyReLU(0.1),
+                nn.Dropout(0.3),
+                nn.Linear(16, 5),
+                nn.Softmax(dim=1),
+            )
 
         def forward(self, x):
             y = torch.relu(self.bn(self.c1(x)))
@@ -62,9 +69,16 @@ def test_pytorch_export_imports(tmp_path):
     torch, net = _torch_model()
     path = tmp_path / "torch.onnx"
     x = torch.randn(1, 3, 16, 20)
-    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                      opset_version=17)
+    torch.onnx.export(
+        net,
+        (x,),
+        str(path),
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+        opset_version=17,
+    )
     model = load_model(path)
     assert model.onnx_input_layout == "NCHW"
     assert model.input_shape == (None, 16, 20, 3)  # channels-last, as every filterbank model
@@ -90,17 +104,30 @@ def test_pytorch_export_imports(tmp_path):
 def _keras_style_graph(path):
     """An NHWC graph as tf2onnx writes it: Transposes around the conv, MatMul + Add."""
     rng = np.random.default_rng(1)
-    init = [numpy_helper.from_array(a.astype("float32"), n) for n, a in [
-        ("w", rng.normal(size=(4, 2, 3, 3))), ("b", rng.normal(size=4)),
-        ("dense_w", rng.normal(size=(3 * 3 * 4, 6)) * 0.2), ("dense_b", rng.normal(size=6)),
-    ]] + [numpy_helper.from_array(np.array([-1, 36], np.int64), "shape")]
+    init = [
+        numpy_helper.from_array(a.astype("float32"), n)
+        for n, a in [
+            ("w", rng.normal(size=(4, 2, 3, 3))),
+            ("b", rng.normal(size=4)),
+            ("dense_w", rng.normal(size=(3 * 3 * 4, 6)) * 0.2),
+            ("dense_b", rng.normal(size=6)),
+        ]
+    ] + [numpy_helper.from_array(np.array([-1, 36], np.int64), "shape")]
     nodes = [
         helper.make_node("Transpose", ["x"], ["x_t"], perm=[0, 3, 1, 2]),
-        helper.make_node("Conv", ["x_t", "w", "b"], ["c"], kernel_shape=[3, 3],
-                         pads=[0, 0, 1, 1], strides=[2, 2]),
+        helper.make_node(
+            "Conv", ["x_t", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[0, 0, 1, 1], strides=[2, 2]
+        ),
         helper.make_node("Relu", ["c"], ["r"]),
-        helper.make_node("AveragePool", ["r"], ["p"], kernel_shape=[2, 2], strides=[1, 1],
-                         pads=[0, 0, 1, 1], count_include_pad=0),
+        helper.make_node(
+            "AveragePool",
+            ["r"],
+            ["p"],
+            kernel_shape=[2, 2],
+            strides=[1, 1],
+            pads=[0, 0, 1, 1],
+            count_include_pad=0,
+        ),
         helper.make_node("Transpose", ["p"], ["p_t"], perm=[0, 2, 3, 1]),
         helper.make_node("Reshape", ["p_t", "shape"], ["f"]),
         helper.make_node("MatMul", ["f", "dense_w"], ["m"]),
@@ -108,9 +135,12 @@ def _keras_style_graph(path):
         helper.make_node("Softmax", ["a"], ["y"], axis=-1),
     ]
     graph = helper.make_graph(
-        nodes, "keras_style",
+        nodes,
+        "keras_style",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6, 6, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 6])], init)
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 6])],
+        init,
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     proto.ir_version = 8
     onnx.checker.check_model(proto)
@@ -148,9 +178,12 @@ def test_round_trip_of_random_models(tmp_path):
 
 def test_unsupported_op_names_the_node(tmp_path):
     nodes = [helper.make_node("Cos", ["x"], ["y"], name="my_cos")]
-    graph = helper.make_graph(nodes, "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(proto, tmp_path / "cos.onnx")
     with pytest.raises(ModelFileError, match="node 'my_cos' uses op 'Cos'"):
@@ -161,10 +194,15 @@ def test_unsupported_attribute_names_the_node(tmp_path):
     w = numpy_helper.from_array(np.ones((4, 1, 3, 3), "float32"), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="grouped", group=2)]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 5, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 3, 3])], [w])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-              tmp_path / "g.onnx")
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 3, 3])],
+        [w],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "g.onnx"
+    )
     with pytest.raises(ModelFileError, match=r"node 'grouped' \(Conv\) has group=2"):
         load_model(tmp_path / "g.onnx")
 
@@ -172,13 +210,17 @@ def test_unsupported_attribute_names_the_node(tmp_path):
 def test_declared_size_beyond_data_is_refused(tmp_path):
     t = numpy_helper.from_array(np.ones((2, 3), "float32"), "w")
     t.dims[:] = [2000, 3000]  # declares 6 million floats, holds 6
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
-                              [t])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+        [t],
+    )
     buf = io.BytesIO()
-    buf.write(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-              .SerializeToString())
+    buf.write(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    )
     (tmp_path / "big.onnx").write_bytes(buf.getvalue())
     with pytest.raises(ModelFileError, match="declares 6,000,000 values"):
         load_model(tmp_path / "big.onnx")
@@ -248,9 +290,14 @@ def test_keras_exported_onnx_imports(tmp_path):
     km = K.Model(inputs, outputs)
     bn = km.layers[2]
     rng = np.random.default_rng(1)
-    bn.set_weights([rng.uniform(0.5, 2, 4).astype("float32"), rng.normal(size=4).astype(
-        "float32"), rng.normal(size=4).astype("float32"), rng.uniform(0.5, 2, 4).astype(
-        "float32")])
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 2, 4).astype("float32"),
+            rng.normal(size=4).astype("float32"),
+            rng.normal(size=4).astype("float32"),
+            rng.uniform(0.5, 2, 4).astype("float32"),
+        ]
+    )
     xs = rng.normal(size=(5, 8, 8, 2)).astype("float32")
     km.predict(xs, verbose=0)
     km.export(str(tmp_path / "bn.onnx"), format="onnx", verbose=False)
@@ -286,8 +333,14 @@ def test_pytorch_idioms_view_flatten_and_pools(tmp_path):
     torch.manual_seed(1)
     net = Net().eval()
     path = tmp_path / "idioms.onnx"
-    torch.onnx.export(net, (torch.randn(1, 2, 10, 12),), str(path), dynamo=False,
-                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    torch.onnx.export(
+        net,
+        (torch.randn(1, 2, 10, 12),),
+        str(path),
+        dynamo=False,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+    )
     model = load_model(path)
     xs = np.random.default_rng(3).normal(size=(4, 2, 10, 12)).astype("float32")
     assert _rel(model.predict(xs.transpose(0, 2, 3, 1), verbose=0), _ort(path, xs)) < TOL

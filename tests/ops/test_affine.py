@@ -21,7 +21,7 @@ def _extend(img, iy, ix, mode, fill_value):
             return min(max(i, 0), n - 1)
         if mode == "wrap":
             return i % n
-        if mode == "reflect":   # d c b a | a b c d | d c b a
+        if mode == "reflect":  # d c b a | a b c d | d c b a
             i = i % (2 * n)
             return i if i < n else 2 * n - 1 - i
         return i
@@ -41,15 +41,17 @@ def naive_warp(images, t, interpolation, fill_mode, fill_value=0.0):
                 k = c0 * x + c1 * y + 1
                 sx, sy = (a0 * x + a1 * y + a2) / k, (b0 * x + b1 * y + b2) / k
                 if interpolation == "nearest":
-                    out[n, y, x] = _extend(images[n], math.floor(sy + 0.5), math.floor(sx + 0.5),
-                                           fill_mode, fill_value)
+                    out[n, y, x] = _extend(
+                        images[n], math.floor(sy + 0.5), math.floor(sx + 0.5), fill_mode, fill_value
+                    )
                     continue
                 y0, x0 = math.floor(sy), math.floor(sx)
                 fy, fx = sy - y0, sx - x0
                 for dy, wy in ((0, 1 - fy), (1, fy)):
                     for dx, wx in ((0, 1 - fx), (1, fx)):
-                        out[n, y, x] += wy * wx * _extend(images[n], y0 + dy, x0 + dx,
-                                                          fill_mode, fill_value)
+                        out[n, y, x] += (
+                            wy * wx * _extend(images[n], y0 + dy, x0 + dx, fill_mode, fill_value)
+                        )
     return out
 
 
@@ -59,7 +61,7 @@ def _random_transforms(rng, b, h, w):
     t[:, 2] += rng.uniform(-3, 3, b)
     t[:, 5] += rng.uniform(-3, 3, b)
     t[:, 0] *= rng.uniform(0.7, 1.4, b)
-    t[:, 6:] = rng.uniform(-0.01, 0.01, (b, 2))     # a little perspective too
+    t[:, 6:] = rng.uniform(-0.01, 0.01, (b, 2))  # a little perspective too
     return t
 
 
@@ -96,13 +98,14 @@ def test_flips_are_exact():
 @pytest.mark.parametrize("fill_mode", A.FILL_MODES)
 def test_translation_by_whole_pixels_is_exact_with_each_fill_mode(fill_mode):
     img = np.random.default_rng(1).normal(size=(1, 5, 6, 1))
-    got = A.affine_transform(img, A.translation_transforms([2.0], [-1.0]), "bilinear",
-                             fill_mode, fill_value=-7.0)[0, :, :, 0]
+    got = A.affine_transform(
+        img, A.translation_transforms([2.0], [-1.0]), "bilinear", fill_mode, fill_value=-7.0
+    )[0, :, :, 0]
     # down by 2, left by 1: out[y, x] = in[y - 2, x + 1], the rest by the fill rule
     pad = {"reflect": "symmetric", "wrap": "wrap", "nearest": "edge"}.get(fill_mode, "constant")
     kw = {"constant_values": -7.0} if pad == "constant" else {}
     padded = np.pad(img[0, :, :, 0], 3, mode=pad, **kw)
-    np.testing.assert_array_equal(got, padded[3 - 2:3 - 2 + 5, 3 + 1:3 + 1 + 6])
+    np.testing.assert_array_equal(got, padded[3 - 2 : 3 - 2 + 5, 3 + 1 : 3 + 1 + 6])
 
 
 def test_identity_transform_changes_nothing():
@@ -141,19 +144,21 @@ def test_bad_arguments_are_named():
 def test_bilinear_resize_equals_torch_interpolate(shape, size):
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(4).normal(size=shape)
-    want = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2), size=size,
-                                           mode="bilinear", align_corners=False)
-    np.testing.assert_allclose(A.resize(x, *size), want.permute(0, 2, 3, 1).numpy(),
-                               rtol=1e-12, atol=1e-12)
+    want = torch.nn.functional.interpolate(
+        torch.from_numpy(x).permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False
+    )
+    np.testing.assert_allclose(
+        A.resize(x, *size), want.permute(0, 2, 3, 1).numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_nearest_resize_uses_half_pixel_centres():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(5).normal(size=(1, 7, 5, 1))
-    want = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2), size=(3, 9),
-                                           mode="nearest-exact")
-    np.testing.assert_array_equal(A.resize(x, 3, 9, "nearest"),
-                                  want.permute(0, 2, 3, 1).numpy())
+    want = torch.nn.functional.interpolate(
+        torch.from_numpy(x).permute(0, 3, 1, 2), size=(3, 9), mode="nearest-exact"
+    )
+    np.testing.assert_array_equal(A.resize(x, 3, 9, "nearest"), want.permute(0, 2, 3, 1).numpy())
 
 
 def test_resize_backward_is_the_adjoint():
@@ -174,9 +179,15 @@ def test_warp_equals_keras_affine_transform(fill_mode, interpolation):
     images = rng.normal(size=(2, 8, 6, 3)).astype("float32")
     t = A.rotation_transforms(rng.uniform(-60, 60, 2), 8, 6)
     t[:, 2] += 0.37
-    want = keras.ops.convert_to_numpy(keras.ops.image.affine_transform(
-        images, t.astype("float32"), interpolation=interpolation, fill_mode=fill_mode,
-        fill_value=0.25))
+    want = keras.ops.convert_to_numpy(
+        keras.ops.image.affine_transform(
+            images,
+            t.astype("float32"),
+            interpolation=interpolation,
+            fill_mode=fill_mode,
+            fill_value=0.25,
+        )
+    )
     got = A.affine_transform(images, t, interpolation, fill_mode, fill_value=0.25)
     # float32 coordinates in Keras: a nearest pick can flip at an exact .5 tie; compare most
     close = np.isclose(got, want, rtol=1e-4, atol=1e-4)

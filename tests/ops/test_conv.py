@@ -15,8 +15,10 @@ from filterbank.ops.padding import pad_amounts
 
 # ---- naive references: explicit loops over output pixels ---------------------------------
 def naive_pads(h, w, kernel, strides, padding, dilation):
-    return (pad_amounts(h, kernel[0], strides[0], padding, dilation[0]),
-            pad_amounts(w, kernel[1], strides[1], padding, dilation[1]))
+    return (
+        pad_amounts(h, kernel[0], strides[0], padding, dilation[0]),
+        pad_amounts(w, kernel[1], strides[1], padding, dilation[1]),
+    )
 
 
 def naive_conv2d(x, w, b, strides, padding, dilation):
@@ -26,7 +28,7 @@ def naive_conv2d(x, w, b, strides, padding, dilation):
     (sh, sw), (dh, dw) = strides, dilation
     (pt, pb), (pl, pr) = naive_pads(h, wd, (kh, kw), strides, padding, dilation)
     xp = np.zeros((n, h + pt + pb, wd + pl + pr, c))
-    xp[:, pt:pt + h, pl:pl + wd] = x
+    xp[:, pt : pt + h, pl : pl + wd] = x
     ho = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
     wo = (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
     y = np.zeros((n, ho, wo, f))
@@ -47,7 +49,7 @@ def naive_conv2d_backward(x, w, dy, strides, padding, dilation):
     (sh, sw), (dh, dw_) = strides, dilation
     (pt, pb), (pl, pr) = naive_pads(h, wd, (kh, kw), strides, padding, dilation)
     xp = np.zeros((n, h + pt + pb, wd + pl + pr, c))
-    xp[:, pt:pt + h, pl:pl + wd] = x
+    xp[:, pt : pt + h, pl : pl + wd] = x
     dxp = np.zeros_like(xp)
     dw = np.zeros(w.shape)
     for i in range(dy.shape[1]):
@@ -57,7 +59,7 @@ def naive_conv2d_backward(x, w, dy, strides, padding, dilation):
                     r, s = i * sh + a * dh, j * sw + e * dw_
                     dw[a, e] += xp[:, r, s, :].T @ dy[:, i, j, :]
                     dxp[:, r, s, :] += dy[:, i, j, :] @ w[a, e].T
-    return dxp[:, pt:pt + h, pl:pl + wd], dw, dy.sum(axis=(0, 1, 2))
+    return dxp[:, pt : pt + h, pl : pl + wd], dw, dy.sum(axis=(0, 1, 2))
 
 
 def naive_conv1d(x, w, b, stride, padding, dilation):
@@ -75,7 +77,8 @@ def _configs_2d():
     rng = np.random.default_rng(42)
     out = []
     for padding, (sh, sw), (dh, dw) in itertools.product(
-            ["valid", "same"], [(1, 1), (2, 1), (1, 3), (3, 2)], [(1, 1), (2, 1), (1, 2)]):
+        ["valid", "same"], [(1, 1), (2, 1), (1, 3), (3, 2)], [(1, 1), (2, 1), (1, 2)]
+    ):
         kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 5))
         c = int(rng.choice([1, 2, 3, 5, 8]))
         h = (kh - 1) * dh + 1 + int(rng.integers(0, 6))
@@ -187,12 +190,14 @@ def test_conv1d_backward_matches_loops(cfg, rng):
     if padding == "causal":
         front = (k - 1) * dilation
         xpad = np.pad(x, ((0, 0), (front, 0), (0, 0)))
-        rdx, rdw, rdb = naive_conv2d_backward(xpad[:, None], w[None], dy[:, None], (1, stride),
-                                              "valid", (1, dilation))
+        rdx, rdw, rdb = naive_conv2d_backward(
+            xpad[:, None], w[None], dy[:, None], (1, stride), "valid", (1, dilation)
+        )
         rdx = rdx[:, :, front:]
     else:
-        rdx, rdw, rdb = naive_conv2d_backward(x[:, None], w[None], dy[:, None], (1, stride),
-                                              padding, (1, dilation))
+        rdx, rdw, rdb = naive_conv2d_backward(
+            x[:, None], w[None], dy[:, None], (1, stride), padding, (1, dilation)
+        )
     assert dx.shape == x.shape and dw.shape == w.shape
     np.testing.assert_allclose(dx, rdx[:, 0], rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(dw, rdw[0], rtol=1e-11, atol=1e-11)
@@ -200,8 +205,10 @@ def test_conv1d_backward_matches_loops(cfg, rng):
 
 
 # ---- float32 stays float32 ---------------------------------------------------------------
-@pytest.mark.parametrize("c,kernel,impl", [(1, (3, 3), "numpy"), (6, (3, 3), "numpy"),
-                                           (6, (3, 3), None), (4, (1, 1), "numpy")])
+@pytest.mark.parametrize(
+    "c,kernel,impl",
+    [(1, (3, 3), "numpy"), (6, (3, 3), "numpy"), (6, (3, 3), None), (4, (1, 1), "numpy")],
+)
 def test_float32_end_to_end(c, kernel, impl, rng):
     x = rng.standard_normal((2, 6, 5, c)).astype("float32")
     w = rng.standard_normal((*kernel, c, 3)).astype("float32")
@@ -256,23 +263,27 @@ def test_numba_kernels_match_numpy(case, dtype, rng):
 
     xs, kernel, strides, padding, dilation = case
     pads = conv.resolve_pads(xs[1:3], kernel, strides, padding, dilation)
-    out_hw = tuple(conv.conv_output_size(n, k, s, p, d)
-                   for n, k, s, p, d in zip(xs[1:3], kernel, strides, pads, dilation))
+    out_hw = tuple(
+        conv.conv_output_size(n, k, s, p, d)
+        for n, k, s, p, d in zip(xs[1:3], kernel, strides, pads, dilation)
+    )
     x = rng.standard_normal(xs).astype(dtype)
     geometry = (kernel, strides, pads, dilation, out_hw)
     ref = np_kernels.im2col(x, *geometry)
     np.testing.assert_array_equal(_numba_conv.im2col(x, *geometry), ref)
     # The channel-major variant holds the same numbers, transposed.
-    np.testing.assert_array_equal(np_kernels.im2col_cmajor(x, *geometry),
-                                  ref.transpose(3, 4, 5, 0, 1, 2))
+    np.testing.assert_array_equal(
+        np_kernels.im2col_cmajor(x, *geometry), ref.transpose(3, 4, 5, 0, 1, 2)
+    )
     dcol = rng.standard_normal(ref.shape).astype(dtype)
     ref_dx = np_kernels.col2im(dcol, xs, kernel, strides, pads, dilation)
     tol = 1e-12 if dtype == "float64" else 1e-5
     got = _numba_conv.col2im(dcol, xs, kernel, strides, pads, dilation)
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got, ref_dx, rtol=tol, atol=tol)
-    got_cm = np_kernels.col2im_cmajor(np.ascontiguousarray(dcol.transpose(3, 4, 5, 0, 1, 2)), xs,
-                                      kernel, strides, pads, dilation)
+    got_cm = np_kernels.col2im_cmajor(
+        np.ascontiguousarray(dcol.transpose(3, 4, 5, 0, 1, 2)), xs, kernel, strides, pads, dilation
+    )
     np.testing.assert_allclose(got_cm, ref_dx, rtol=tol, atol=tol)
 
 
@@ -310,6 +321,7 @@ def test_import_filterbank_does_not_import_numba():
     )
     env = {k: v for k, v in os.environ.items() if k != "FILTERBANK_DISABLE_NUMBA"}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    res = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr

@@ -40,8 +40,9 @@ def _random_config(seed, rank):
 
 
 def _check(ours, theirs):
-    for a, b, what in zip(ours, theirs, ("forward", "input gradient", "kernel gradient",
-                                         "bias gradient")):
+    for a, b, what in zip(
+        ours, theirs, ("forward", "input gradient", "kernel gradient", "bias gradient")
+    ):
         oracle.close(a, b, atol=1e-9, what=what)
 
 

@@ -14,10 +14,12 @@ from tests.gradcheck import assert_close, numeric_grad
 def _naive_depthwise(x, w, strides, padding, dilation):
     n, h, wd, c = x.shape
     kh, kw, _, m = w.shape
-    (pt, pb), (pl, pr) = (pad_amounts(s_, k, st, padding, d) for s_, k, st, d in
-                          zip((h, wd), (kh, kw), strides, dilation))
+    (pt, pb), (pl, pr) = (
+        pad_amounts(s_, k, st, padding, d)
+        for s_, k, st, d in zip((h, wd), (kh, kw), strides, dilation)
+    )
     xp = np.zeros((n, h + pt + pb, wd + pl + pr, c))
-    xp[:, pt:pt + h, pl:pl + wd] = x
+    xp[:, pt : pt + h, pl : pl + wd] = x
     ho = (xp.shape[1] - (kh - 1) * dilation[0] - 1) // strides[0] + 1
     wo = (xp.shape[2] - (kw - 1) * dilation[1] - 1) // strides[1] + 1
     y = np.zeros((n, ho, wo, c * m))
@@ -29,9 +31,15 @@ def _naive_depthwise(x, w, strides, padding, dilation):
                         total = 0.0
                         for a in range(kh):
                             for e in range(kw):
-                                total += (xp[b, i * strides[0] + a * dilation[0],
-                                             j * strides[1] + e * dilation[1], ch]
-                                          * w[a, e, ch, mm])
+                                total += (
+                                    xp[
+                                        b,
+                                        i * strides[0] + a * dilation[0],
+                                        j * strides[1] + e * dilation[1],
+                                        ch,
+                                    ]
+                                    * w[a, e, ch, mm]
+                                )
                         y[b, i, j, ch * m + mm] = total
     return y
 
@@ -48,9 +56,10 @@ def _naive_transpose(x, w, strides, dilation, crop, out_hw):
             for j in range(wd):
                 for a in range(kh):
                     for e in range(kw):
-                        full[b, i * strides[0] + a * dilation[0],
-                             j * strides[1] + e * dilation[1]] += w[a, e] @ x[b, i, j]
-    return full[:, crop[0]:crop[0] + out_hw[0], crop[1]:crop[1] + out_hw[1]]
+                        full[
+                            b, i * strides[0] + a * dilation[0], j * strides[1] + e * dilation[1]
+                        ] += w[a, e] @ x[b, i, j]
+    return full[:, crop[0] : crop[0] + out_hw[0], crop[1] : crop[1] + out_hw[1]]
 
 
 CASES = [
@@ -82,13 +91,18 @@ def test_depthwise_and_separable_gradients(x_shape, k, strides, padding, dilatio
     g = rng.standard_normal(y.shape)
 
     def loss():
-        return float(np.sum(dw.separable_conv2d_forward(x, w, pw, b, strides, padding,
-                                                        dilation)[0] * g))
+        return float(
+            np.sum(dw.separable_conv2d_forward(x, w, pw, b, strides, padding, dilation)[0] * g)
+        )
 
     _, cache = dw.separable_conv2d_forward(x, w, pw, b, strides, padding, dilation)
     dx, dk, dp, db = dw.separable_conv2d_backward(g, cache)
-    for name, analytic, arr in (("x", dx, x), ("depthwise", dk, w), ("pointwise", dp, pw),
-                                ("bias", db, b)):
+    for name, analytic, arr in (
+        ("x", dx, x),
+        ("depthwise", dk, w),
+        ("pointwise", dp, pw),
+        ("bias", db, b),
+    ):
         assert_close(analytic, numeric_grad(loss, arr), what=name)
 
 
@@ -122,8 +136,9 @@ def test_transpose_gradients(x_shape, k, strides, padding, op, dilation):
     g = rng.standard_normal(y.shape)
 
     def loss():
-        return float(np.sum(ct.conv2d_transpose_forward(x, w, b, strides, padding, op,
-                                                        dilation)[0] * g))
+        return float(
+            np.sum(ct.conv2d_transpose_forward(x, w, b, strides, padding, op, dilation)[0] * g)
+        )
 
     dx, dk, db = ct.conv2d_transpose_backward(g, cache)
     for name, analytic, arr in (("x", dx, x), ("kernel", dk, w), ("bias", db, b)):
@@ -152,8 +167,9 @@ def test_float32_stays_float32():
 
 def test_op_errors_name_what_went_wrong():
     with pytest.raises(ValueError, match=r"smaller than its stride"):
-        ct.conv2d_transpose_forward(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)), strides=2,
-                                    output_padding=2)
+        ct.conv2d_transpose_forward(
+            np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)), strides=2, output_padding=2
+        )
     with pytest.raises(ValueError, match=r"kernel \(kh, kw, C, M\)"):
         dw.depthwise_conv2d_forward(np.ones((1, 3, 3, 2)), np.ones((3, 3, 3, 1)))
     with pytest.raises(ValueError, match="does not fit"):
@@ -162,8 +178,9 @@ def test_op_errors_name_what_went_wrong():
 
 @pytest.mark.parametrize("x_shape,k,strides,padding,dilation,m", CASES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_depthwise_matches_the_numpy_reference(monkeypatch, x_shape, k, strides,
-                                                         padding, dilation, m, dtype):
+def test_compiled_depthwise_matches_the_numpy_reference(
+    monkeypatch, x_shape, k, strides, padding, dilation, m, dtype
+):
     pytest.importorskip("numba")
     from filterbank.ops.conv_gemm import compiled_module
 
@@ -203,6 +220,7 @@ def test_bilinear_upsampling_matches_a_per_pixel_loop():
         r0, r1, fr = source(a, sh, 3)
         for b in range(5 * sw):
             c0, c1, fc = source(b, sw, 5)
-            ref[:, a, b] = ((1 - fr) * ((1 - fc) * x[:, r0, c0] + fc * x[:, r0, c1])
-                            + fr * ((1 - fc) * x[:, r1, c0] + fc * x[:, r1, c1]))
+            ref[:, a, b] = (1 - fr) * ((1 - fc) * x[:, r0, c0] + fc * x[:, r0, c1]) + fr * (
+                (1 - fc) * x[:, r1, c0] + fc * x[:, r1, c1]
+            )
     np.testing.assert_allclose(y, ref, atol=1e-12)

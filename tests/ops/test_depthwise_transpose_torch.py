@@ -58,10 +58,13 @@ def _random_geometry(rng, seed):
 
 def _depthwise_torch(xt, w, strides, padding, dilation):
     c, m = w.shape[2], w.shape[3]
-    wt = torch.tensor(w.reshape(*w.shape[:2], c * m).transpose(2, 0, 1)[:, None].copy(),
-                      requires_grad=True)  # (C*M, 1, kh, kw)
-    (pt, pb), (pl, pr) = (pad_amounts(n, k, s, padding, d) for n, k, s, d in
-                          zip(xt.shape[2:], w.shape[:2], strides, dilation))
+    wt = torch.tensor(
+        w.reshape(*w.shape[:2], c * m).transpose(2, 0, 1)[:, None].copy(), requires_grad=True
+    )  # (C*M, 1, kh, kw)
+    (pt, pb), (pl, pr) = (
+        pad_amounts(n, k, s, padding, d)
+        for n, k, s, d in zip(xt.shape[2:], w.shape[:2], strides, dilation)
+    )
     yt = F.conv2d(F.pad(xt, (pl, pr, pt, pb)), wt, stride=strides, dilation=dilation, groups=c)
     return yt, wt
 
@@ -97,8 +100,10 @@ def test_depthwise_matches_torch(seed):
 def test_separable_matches_torch(seed):
     rng = np.random.default_rng(900 + seed)
     padding, strides, dilation, kernel, sizes = _random_geometry(rng, seed)
-    c, m, f, n = (int(v) for v in (rng.integers(1, 5), rng.integers(1, 3), rng.integers(1, 6),
-                                   rng.integers(1, 3)))
+    c, m, f, n = (
+        int(v)
+        for v in (rng.integers(1, 5), rng.integers(1, 3), rng.integers(1, 6), rng.integers(1, 3))
+    )
     x = rng.standard_normal((n, *sizes, c))
     dk = rng.standard_normal((*kernel, c, m))
     pk = rng.standard_normal((1, 1, c * m, f))
@@ -138,9 +143,12 @@ def _transpose_torch(xt, w, b, strides, padding, output_padding, dilation):
     wt = torch.tensor(w.transpose(3, 2, 0, 1).copy(), requires_grad=True)  # (C, F, kh, kw)
     bt = torch.tensor(b, requires_grad=True)
     full = F.conv_transpose2d(xt, wt, bt, stride=strides, dilation=dilation)
-    geo = [_keras_transpose_axis(n, k, s, padding, None if output_padding is None else op, d)
-           for n, k, s, op, d in zip(xt.shape[2:], w.shape[:2], strides,
-                                     output_padding or (None, None), dilation)]
+    geo = [
+        _keras_transpose_axis(n, k, s, padding, None if output_padding is None else op, d)
+        for n, k, s, op, d in zip(
+            xt.shape[2:], w.shape[:2], strides, output_padding or (None, None), dilation
+        )
+    ]
     (ch, ho), (cw, wo) = geo
     # Crop at the start, then zero-extend (the bias too: Keras adds it after the transposed
     # convolution, so the zero cells past the full grid still get it).
@@ -191,8 +199,9 @@ def test_conv1d_transpose_matches_torch(seed):
     dx, dwk, db = ct.conv2d_transpose_backward(dy, cache)
 
     xt = torch.tensor(x.transpose(0, 2, 1)[:, :, None].copy(), requires_grad=True)
-    yt, wt, bt = _transpose_torch(xt, w[None], b, (1, s), padding,
-                                  None if op is None else (0, op), (1, 1))
+    yt, wt, bt = _transpose_torch(
+        xt, w[None], b, (1, s), padding, None if op is None else (0, op), (1, 1)
+    )
     (yt[:, :, 0] * torch.tensor(dy.transpose(0, 2, 1).copy())).sum().backward()
     _close(y, yt.detach().numpy()[:, :, 0].transpose(0, 2, 1), "forward")
     _close(dx, xt.grad.numpy()[:, :, 0].transpose(0, 2, 1), "input gradient")

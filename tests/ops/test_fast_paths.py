@@ -19,8 +19,15 @@ from filterbank.ops.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_NUMBA = pool.numba_kernels() is not None and conv.numba_kernels() is not None
-FAST_IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    not HAVE_NUMBA, reason="numba not installed, or FILTERBANK_DISABLE_NUMBA is set"))]
+FAST_IMPLS = [
+    "numpy",
+    pytest.param(
+        "numba",
+        marks=pytest.mark.skipif(
+            not HAVE_NUMBA, reason="numba not installed, or FILTERBANK_DISABLE_NUMBA is set"
+        ),
+    ),
+]
 
 
 # ---- Workspace -----------------------------------------------------------------------------
@@ -65,13 +72,15 @@ def _z(shape, seed, dtype, ties=False):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("activation", ["relu", "linear"])
 @pytest.mark.parametrize("h,w,pool_size,strides,padding", FUSED_CASES)
-def test_fused_pool_matches_the_unfused_reference(h, w, pool_size, strides, padding, activation,
-                                                  dtype, impl):
+def test_fused_pool_matches_the_unfused_reference(
+    h, w, pool_size, strides, padding, activation, dtype, impl
+):
     z = _z((3, h, w, 5), h * 13 + w, dtype)
     b = _z((5,), 1, dtype)
     args = (activation, pool_size, strides, padding)
-    y_ref, arg_ref = fused.bias_act_max_pool2d_forward(z, b, *args, return_argmax=True,
-                                                       impl="reference")
+    y_ref, arg_ref = fused.bias_act_max_pool2d_forward(
+        z, b, *args, return_argmax=True, impl="reference"
+    )
     y, arg = fused.bias_act_max_pool2d_forward(z, b, *args, return_argmax=True, impl=impl)
     assert y.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(y, y_ref)  # max commutes with bias and relu: exact
@@ -80,8 +89,9 @@ def test_fused_pool_matches_the_unfused_reference(h, w, pool_size, strides, padd
     if impl == "numba":  # the bias is added before comparing: the very same argmax
         np.testing.assert_array_equal(arg[live], arg_ref[live])
     g = _z(y.shape, 2, dtype)
-    dz_ref, db_ref = fused.bias_act_max_pool2d_backward(g, y_ref, arg_ref, z.shape, *args,
-                                                        impl="reference")
+    dz_ref, db_ref = fused.bias_act_max_pool2d_backward(
+        g, y_ref, arg_ref, z.shape, *args, impl="reference"
+    )
     dz, db = fused.bias_act_max_pool2d_backward(g, y, arg, z.shape, *args, impl=impl)
     assert dz.shape == z.shape and dz.dtype == z.dtype and db.dtype == z.dtype
     tol = 1e-12 if dtype == "float64" else 1e-5
@@ -95,18 +105,21 @@ def test_fused_pool_matches_the_unfused_reference(h, w, pool_size, strides, padd
 
 @pytest.mark.parametrize("impl", FAST_IMPLS)
 @pytest.mark.parametrize("h,w,pool_size,strides,padding", FUSED_CASES)
-def test_fused_pool_with_ties_routes_gradients_like_the_reference(h, w, pool_size, strides,
-                                                                  padding, impl):
+def test_fused_pool_with_ties_routes_gradients_like_the_reference(
+    h, w, pool_size, strides, padding, impl
+):
     z = _z((2, h, w, 4), h + w, "float64", ties=True)
     b = np.array([0.0, 1.0, -1.0, 0.5])
     args = ("relu", pool_size, strides, padding)
-    y_ref, arg_ref = fused.bias_act_max_pool2d_forward(z, b, *args, return_argmax=True,
-                                                       impl="reference")
+    y_ref, arg_ref = fused.bias_act_max_pool2d_forward(
+        z, b, *args, return_argmax=True, impl="reference"
+    )
     y, arg = fused.bias_act_max_pool2d_forward(z, b, *args, return_argmax=True, impl=impl)
     np.testing.assert_array_equal(y, y_ref)
     g = _z(y.shape, 3, "float64")
-    dz_ref, db_ref = fused.bias_act_max_pool2d_backward(g, y_ref, arg_ref, z.shape, *args,
-                                                        impl="reference")
+    dz_ref, db_ref = fused.bias_act_max_pool2d_backward(
+        g, y_ref, arg_ref, z.shape, *args, impl="reference"
+    )
     dz, db = fused.bias_act_max_pool2d_backward(g, y, arg, z.shape, *args, impl=impl)
     np.testing.assert_allclose(dz, dz_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(db, db_ref, rtol=1e-12, atol=1e-12)
@@ -115,20 +128,24 @@ def test_fused_pool_with_ties_routes_gradients_like_the_reference(h, w, pool_siz
 @pytest.mark.parametrize("impl", FAST_IMPLS)
 def test_fused_pool_buffers_bias_none_and_batch_of_one(impl):
     z = _z((1, 6, 6, 3), 0, "float32")
-    y_ref, arg_ref = fused.bias_act_max_pool2d_forward(z, None, "relu", 2, return_argmax=True,
-                                                       impl="reference")
+    y_ref, arg_ref = fused.bias_act_max_pool2d_forward(
+        z, None, "relu", 2, return_argmax=True, impl="reference"
+    )
     out = np.full((1, 3, 3, 3), np.nan, np.float32)
     arg_out = np.zeros((1, 3, 3, 3), np.uint8)
-    y, arg = fused.bias_act_max_pool2d_forward(z, None, "relu", 2, return_argmax=True, impl=impl,
-                                               out=out, argmax_out=arg_out)
+    y, arg = fused.bias_act_max_pool2d_forward(
+        z, None, "relu", 2, return_argmax=True, impl=impl, out=out, argmax_out=arg_out
+    )
     assert y is out and arg is arg_out
     np.testing.assert_array_equal(y, y_ref)
     # Inference (no argmax) at batch 1 must not write anywhere else.
-    np.testing.assert_array_equal(fused.bias_act_max_pool2d_forward(z, None, "relu", 2,
-                                                                    impl=impl), y_ref)
+    np.testing.assert_array_equal(
+        fused.bias_act_max_pool2d_forward(z, None, "relu", 2, impl=impl), y_ref
+    )
     dz_out = np.full(z.shape, np.nan, np.float32)
-    dz, db = fused.bias_act_max_pool2d_backward(np.ones_like(y), y, arg, z.shape, "relu", 2,
-                                                impl=impl, out=dz_out, need_db=False)
+    dz, db = fused.bias_act_max_pool2d_backward(
+        np.ones_like(y), y, arg, z.shape, "relu", 2, impl=impl, out=dz_out, need_db=False
+    )
     assert dz is dz_out and db is None and not np.isnan(dz).any()
     assert dz.sum() == (y > 0).sum()
 
@@ -144,13 +161,15 @@ def test_fused_pool_rejects_other_activations():
 def test_pool_backward_into_a_buffer(impl):
     x = _z((2, 7, 6, 3), 5, "float32")
     for pool_size, strides, padding in [((2, 2), None, "valid"), ((3, 3), (2, 2), "same")]:
-        y, arg = pool.max_pool2d_forward(x, pool_size, strides, padding, return_argmax=True,
-                                         impl=impl)
+        y, arg = pool.max_pool2d_forward(
+            x, pool_size, strides, padding, return_argmax=True, impl=impl
+        )
         g = _z(y.shape, 6, "float32")
         ref = pool.max_pool2d_backward(g, arg, x.shape, pool_size, strides, padding, impl=impl)
         out = np.full(x.shape, np.nan, np.float32)
-        got = pool.max_pool2d_backward(g, arg, x.shape, pool_size, strides, padding, impl=impl,
-                                       out=out)
+        got = pool.max_pool2d_backward(
+            g, arg, x.shape, pool_size, strides, padding, impl=impl, out=out
+        )
         assert got is out
         np.testing.assert_array_equal(got, ref)
 
@@ -177,10 +196,10 @@ def test_im2col_kernels_fill_a_given_buffer(rng):
 # ---- ConvPlan: workspaces and chunks ------------------------------------------------------------
 # (x shape, kernel, strides, padding, filters): each column-matrix layout.
 PLAN_CASES = [
-    ((5, 9, 8, 1), (3, 3), (1, 1), "valid", 4),   # channel-major (few channels)
-    ((5, 9, 8, 6), (3, 2), (2, 1), "same", 3),    # pixel-major
-    ((5, 7, 7, 16), (3, 3), (1, 1), "same", 8),   # pixel-major, channels > 2 * Wo
-    ((5, 6, 5, 4), (1, 1), (2, 2), "valid", 3),   # pointwise, strided
+    ((5, 9, 8, 1), (3, 3), (1, 1), "valid", 4),  # channel-major (few channels)
+    ((5, 9, 8, 6), (3, 2), (2, 1), "same", 3),  # pixel-major
+    ((5, 7, 7, 16), (3, 3), (1, 1), "same", 8),  # pixel-major, channels > 2 * Wo
+    ((5, 6, 5, 4), (1, 1), (2, 2), "valid", 3),  # pointwise, strided
 ]
 
 
@@ -225,22 +244,30 @@ def test_cropped_plan_computes_the_leading_rows_and_columns(case, rng):
     x = rng.standard_normal(xs)
     w = rng.standard_normal(full.w_shape)
     for col_limit in ("default", 1):
-        plan = conv.ConvPlan(xs, full.w_shape, full.strides, full.pads, full.dilation,
-                             crop_hw=crop, col_limit=col_limit)
+        plan = conv.ConvPlan(
+            xs,
+            full.w_shape,
+            full.strides,
+            full.pads,
+            full.dilation,
+            crop_hw=crop,
+            col_limit=col_limit,
+        )
         assert plan.out_shape == (xs[0], *crop, f)
         y, col = plan.forward(x, w)
         y_full, col_full = full.forward(x, w)
-        np.testing.assert_allclose(y, y_full[:, :crop[0], :crop[1]], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(y, y_full[:, : crop[0], : crop[1]], rtol=1e-12, atol=1e-12)
         # The gradient of the cropped plan is the full one with zeros on the dropped cells.
         dy = rng.standard_normal(y.shape)
         dy_full = np.zeros(y_full.shape)
-        dy_full[:, :crop[0], :crop[1]] = dy
+        dy_full[:, : crop[0], : crop[1]] = dy
         got = plan.backward(dy, w, col, x=x)
         for a, b in zip(got, full.backward(dy_full, w, col_full)):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="crop"):
-        conv.ConvPlan(xs, full.w_shape, full.strides, full.pads, full.dilation,
-                      crop_hw=(ho + 1, wo))
+        conv.ConvPlan(
+            xs, full.w_shape, full.strides, full.pads, full.dilation, crop_hw=(ho + 1, wo)
+        )
 
 
 def test_plan_chunks_follow_the_column_limit(monkeypatch):
@@ -250,8 +277,7 @@ def test_plan_chunks_follow_the_column_limit(monkeypatch):
     monkeypatch.setattr(conv_gemm, "COL_LIMIT_ELEMENTS", 2 * per_sample)
     plan = _plan(case)
     assert plan.chunk == 2
-    assert [(i, j, p.x_shape[0]) for i, j, p in plan.chunks()] == [(0, 2, 2), (2, 4, 2),
-                                                                   (4, 5, 1)]
+    assert [(i, j, p.x_shape[0]) for i, j, p in plan.chunks()] == [(0, 2, 2), (2, 4, 2), (4, 5, 1)]
     assert plan.sub(2) is plan.sub(2) and plan.sub(2).chunk == 2
 
 
@@ -315,6 +341,12 @@ def test_compiled_kernels_stay_in_bounds(tmp_path):
     # A fresh cache folder: the on-disk kernels were compiled without bounds checks.
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
     env.pop("FILTERBANK_DISABLE_NUMBA", None)
-    res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0 and "in bounds" in res.stdout, res.stderr[-3000:]

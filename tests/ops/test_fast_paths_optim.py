@@ -39,8 +39,9 @@ def test_other_rmsprop_variants_and_layouts_take_the_numpy_path(monkeypatch):
     kernel = adaptive._rmsprop_kernel()
     if kernel is None:
         pytest.skip("numba not installed")
-    monkeypatch.setattr(adaptive, "_rmsprop_kernel",
-                        lambda: (lambda *a: calls.append(a) or kernel(*a)))
+    monkeypatch.setattr(
+        adaptive, "_rmsprop_kernel", lambda: lambda *a: calls.append(a) or kernel(*a)
+    )
     w = np.ones((4, 3), "float32")
     RMSprop(centered=True).apply_gradients([(np.ones((4, 3), "float32"), w, "a")])
     RMSprop(momentum=0.5).apply_gradients([(np.ones((4, 3), "float32"), w, "a")])

@@ -22,8 +22,10 @@ def naive_train(x, gamma, beta, eps, axis):
     return np.moveaxis(y, -1, axis), means, variances
 
 
-@pytest.mark.parametrize("shape,axis", [((8, 3), -1), ((4, 5, 6, 3), -1), ((4, 3, 5, 2), 1),
-                                        ((3, 7, 4), 1), ((5, 2, 3, 4), 3)])
+@pytest.mark.parametrize(
+    "shape,axis",
+    [((8, 3), -1), ((4, 5, 6, 3), -1), ((4, 3, 5, 2), 1), ((3, 7, 4), 1), ((5, 2, 3, 4), 3)],
+)
 def test_train_forward_matches_loop(shape, axis):
     rng = np.random.default_rng(len(shape) + axis)
     x = rng.standard_normal(shape) * 3 + 1
@@ -36,8 +38,9 @@ def test_train_forward_matches_loop(shape, axis):
     np.testing.assert_allclose(cache.var, var, rtol=1e-12)  # biased (divides by M)
 
 
-@pytest.mark.parametrize("scale,center", [(True, True), (False, True), (True, False),
-                                          (False, False)])
+@pytest.mark.parametrize(
+    "scale,center", [(True, True), (False, True), (True, False), (False, False)]
+)
 def test_train_backward_vs_finite_differences(scale, center):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4, 2, 3))
@@ -66,8 +69,9 @@ def test_inference_forward_and_backward(axis):
     gamma, beta = rng.standard_normal(c), rng.standard_normal(c)
     shape = [1, 1, 1]
     shape[axis] = c
-    expected = (gamma.reshape(shape) * (x - mm.reshape(shape)) / np.sqrt(mv.reshape(shape) + 1e-3)
-                + beta.reshape(shape))
+    expected = gamma.reshape(shape) * (x - mm.reshape(shape)) / np.sqrt(
+        mv.reshape(shape) + 1e-3
+    ) + beta.reshape(shape)
     y = bn.batch_norm_inference_forward(x, mm, mv, gamma, beta, 1e-3, axis)
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
     G = rng.standard_normal(x.shape)

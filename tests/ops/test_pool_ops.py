@@ -12,8 +12,13 @@ import pytest
 from filterbank.ops import pool
 
 ROOT = Path(__file__).resolve().parents[2]
-IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    pool.numba_kernels() is None, reason="numba not installed"))]
+IMPLS = [
+    "numpy",
+    pytest.param(
+        "numba",
+        marks=pytest.mark.skipif(pool.numba_kernels() is None, reason="numba not installed"),
+    ),
+]
 
 
 # ---- naive references: explicit loops over every output cell ----------------------------
@@ -25,8 +30,9 @@ def naive_windows(n_in, k, s, padding):
     else:
         out = (n_in - k) // s + 1
         before = 0
-    return [[i for i in range(o * s - before, o * s - before + k) if 0 <= i < n_in]
-            for o in range(out)]
+    return [
+        [i for i in range(o * s - before, o * s - before + k) if 0 <= i < n_in] for o in range(out)
+    ]
 
 
 def naive_pool2d(x, g, pool_size, strides, padding, kind):
@@ -122,10 +128,12 @@ def test_avg_pool2d_matches_naive(h, w, pool_size, strides, padding):
 @pytest.mark.parametrize("h,w,pool_size,strides,padding", CASES_2D)
 def test_numba_and_numpy_agree_exactly_in_float32(h, w, pool_size, strides, padding):
     x = _data((3, h, w, 5), seed=7 * h + w, ties=True).astype(np.float32)
-    y_np, arg_np = pool.max_pool2d_forward(x, pool_size, strides, padding, return_argmax=True,
-                                           impl="numpy")
-    y_nb, arg_nb = pool.max_pool2d_forward(x, pool_size, strides, padding, return_argmax=True,
-                                           impl="numba")
+    y_np, arg_np = pool.max_pool2d_forward(
+        x, pool_size, strides, padding, return_argmax=True, impl="numpy"
+    )
+    y_nb, arg_nb = pool.max_pool2d_forward(
+        x, pool_size, strides, padding, return_argmax=True, impl="numba"
+    )
     assert y_nb.dtype == np.float32 and arg_nb.dtype == arg_np.dtype
     np.testing.assert_array_equal(y_np, y_nb)
     np.testing.assert_array_equal(arg_np, arg_nb)
@@ -141,9 +149,19 @@ def naive_pool1d(x, g, k, s, padding, kind):
     return y[:, 0], dx[:, 0]
 
 
-CASES_1D = [(length, k, s, p) for length, k, s in
-            [(10, 2, 2), (9, 2, 2), (11, 3, 1), (12, 3, 2), (7, 2, 3), (5, 5, 1), (8, 1, 1)]
-            for p in ("valid", "same")] + [(2, 3, 1, "same")]
+CASES_1D = [
+    (length, k, s, p)
+    for length, k, s in [
+        (10, 2, 2),
+        (9, 2, 2),
+        (11, 3, 1),
+        (12, 3, 2),
+        (7, 2, 3),
+        (5, 5, 1),
+        (8, 1, 1),
+    ]
+    for p in ("valid", "same")
+] + [(2, 3, 1, "same")]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -159,8 +177,9 @@ def test_pool1d_matches_naive(length, k, s, padding, impl):
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
     y_ref, dx_ref = naive_pool1d(x, g, k, s, padding, "avg")
     np.testing.assert_allclose(pool.avg_pool1d_forward(x, k, s, padding), y_ref, rtol=1e-12)
-    np.testing.assert_allclose(pool.avg_pool1d_backward(g, x.shape, k, s, padding), dx_ref,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        pool.avg_pool1d_backward(g, x.shape, k, s, padding), dx_ref, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_strides_default_to_pool_size_and_output_sizes():
@@ -240,19 +259,24 @@ def test_global_pools_match_naive(shape, keepdims):
             i = int(np.argmax(flat[b, :, ch]))  # first maximum
             assert y.reshape(n, c)[b, ch] == flat[b, i, ch]
             dx_ref[b, i, ch] = gm[b, ch]
-    np.testing.assert_array_equal(pool.global_max_pool_backward(g, x, keepdims),
-                                  dx_ref.reshape(shape))
+    np.testing.assert_array_equal(
+        pool.global_max_pool_backward(g, x, keepdims), dx_ref.reshape(shape)
+    )
     ya = pool.global_avg_pool_forward(x, keepdims)
     np.testing.assert_allclose(ya.reshape(n, c), flat.mean(axis=1))
     dxa = pool.global_avg_pool_backward(g, shape, keepdims)
-    np.testing.assert_allclose(dxa.reshape(n, -1, c), np.repeat(gm[:, None] / flat.shape[1],
-                                                                flat.shape[1], axis=1))
+    np.testing.assert_allclose(
+        dxa.reshape(n, -1, c), np.repeat(gm[:, None] / flat.shape[1], flat.shape[1], axis=1)
+    )
 
 
 # ---- errors and switches ------------------------------------------------------------------
 def test_valid_window_larger_than_input_explains_the_formula():
-    with pytest.raises(ValueError, match=r"Pool window 3 is larger than the input \(2\).*"
-                                         r"floor\(\(2 - 3\) / 1\) \+ 1 = 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pool window 3 is larger than the input \(2\).*"
+        r"floor\(\(2 - 3\) / 1\) \+ 1 = 0",
+    ):
         pool.max_pool2d_forward(np.zeros((1, 2, 5, 1)), 3, 1)
 
 
@@ -275,17 +299,25 @@ def test_impl_numba_when_unavailable_says_how_to_get_it(monkeypatch):
 
 def _run(code, **env):
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run([sys.executable, "-c", code], env=full_env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=full_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_numba_is_lazy_and_can_be_disabled():
-    res = _run("import sys, filterbank\n"
-               "from filterbank import layers\n"
-               "layers.MaxPooling2D()\n"
-               "assert 'numba' not in sys.modules, 'numba imported at import time'\n"
-               "from filterbank.ops import pool\n"
-               "assert pool.numba_kernels() is None\n"
-               "assert 'numba' not in sys.modules\n",
-               FILTERBANK_DISABLE_NUMBA="1")
+    res = _run(
+        "import sys, filterbank\n"
+        "from filterbank import layers\n"
+        "layers.MaxPooling2D()\n"
+        "assert 'numba' not in sys.modules, 'numba imported at import time'\n"
+        "from filterbank.ops import pool\n"
+        "assert pool.numba_kernels() is None\n"
+        "assert 'numba' not in sys.modules\n",
+        FILTERBANK_DISABLE_NUMBA="1",
+    )
     assert res.returncode == 0, res.stderr

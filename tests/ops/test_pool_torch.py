@@ -48,8 +48,9 @@ def test_max_pool2d_vs_torch(seed):
     for impl in IMPLS:
         y, arg = pool.max_pool2d_forward(x, ks, strides, padding, return_argmax=True, impl=impl)
         check_close(y, y_ref)
-        check_close(pool.max_pool2d_backward(g, arg, x.shape, ks, strides, padding, impl=impl),
-                    dx_ref)
+        check_close(
+            pool.max_pool2d_backward(g, arg, x.shape, ks, strides, padding, impl=impl), dx_ref
+        )
 
 
 @pytest.mark.parametrize("seed", range(35))
@@ -68,11 +69,13 @@ def test_max_pool1d_vs_torch(seed):
     g = rng.standard_normal(y_ref.shape)
     dx_ref = grad(g)
     for impl in IMPLS:
-        y, arg = pool.max_pool1d_forward(x, ks[0], strides[0], padding, return_argmax=True,
-                                         impl=impl)
+        y, arg = pool.max_pool1d_forward(
+            x, ks[0], strides[0], padding, return_argmax=True, impl=impl
+        )
         check_close(y, y_ref)
-        check_close(pool.max_pool1d_backward(g, arg, x.shape, ks[0], strides[0], padding,
-                                             impl=impl), dx_ref)
+        check_close(
+            pool.max_pool1d_backward(g, arg, x.shape, ks[0], strides[0], padding, impl=impl), dx_ref
+        )
 
 
 @pytest.mark.parametrize("seed", range(15))

@@ -21,8 +21,10 @@ def _close(ours, theirs, what):
 @pytest.mark.parametrize("seed", range(N_CONFIGS))
 def test_upsample2d_matches_torch_interpolate(mode, seed):
     rng = np.random.default_rng(2000 + seed)
-    n, h, w, c = (int(v) for v in (rng.integers(1, 3), rng.integers(1, 7), rng.integers(1, 7),
-                                   rng.integers(1, 4)))
+    n, h, w, c = (
+        int(v)
+        for v in (rng.integers(1, 3), rng.integers(1, 7), rng.integers(1, 7), rng.integers(1, 4))
+    )
     size = tuple(int(v) for v in rng.integers(1, 5, 2))
     x = rng.standard_normal((n, h, w, c))
     y, cache = resize.upsample2d_forward(x, size, mode)

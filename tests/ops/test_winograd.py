@@ -15,7 +15,7 @@ def direct(x, w, b=None, relu=False, padding="valid"):
     """maxpool2x2(act(conv3x3(x, w) + b)) the plain way: im2col convolution, then pooling."""
     z, _ = conv.conv2d_forward(x, w, b, padding=padding, impl="numpy")
     n, h, wd, f = z.shape
-    z = z[:, :h // 2 * 2, :wd // 2 * 2].reshape(n, h // 2, 2, wd // 2, 2, f).max(axis=(2, 4))
+    z = z[:, : h // 2 * 2, : wd // 2 * 2].reshape(n, h // 2, 2, wd // 2, 2, f).max(axis=(2, 4))
     return np.maximum(z, 0) if relu else z
 
 
@@ -33,9 +33,11 @@ CASES = [
 
 def data(rng, case, dtype):
     (n, h, w, c, f), _ = case
-    return (rng.standard_normal((n, h, w, c)).astype(dtype),
-            rng.standard_normal((3, 3, c, f)).astype(dtype),
-            rng.standard_normal(f).astype(dtype))
+    return (
+        rng.standard_normal((n, h, w, c)).astype(dtype),
+        rng.standard_normal((3, 3, c, f)).astype(dtype),
+        rng.standard_normal(f).astype(dtype),
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -57,8 +59,13 @@ def test_compiled_path_equals_the_direct_convolution(case, dtype, bias, rng):
     x, w, b = data(rng, case, dtype)
     b = b if bias else None
     padding = case[1]
-    ref = direct(x.astype(np.float64), w.astype(np.float64),
-                 None if b is None else b.astype(np.float64), True, padding)
+    ref = direct(
+        x.astype(np.float64),
+        w.astype(np.float64),
+        None if b is None else b.astype(np.float64),
+        True,
+        padding,
+    )
     plan = winograd.WinogradConvPool(x.shape, w.shape[3], dtype, padding)
     out = np.full(plan.out_shape, np.nan, dtype)
     got = plan.run(x, w, b, True, out)
@@ -80,15 +87,17 @@ def test_compiled_transforms_equal_the_numpy_transforms(rng):
     th, tw = 3, 2
     v = np.full((2 * th * tw, 16 * 5 + 3), np.nan)  # longer rows: the padding is left alone
     k.input_transform(x, th, tw, v)
-    np.testing.assert_allclose(v[:, :80], winograd.input_transform(x, th, tw), rtol=1e-14,
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        v[:, :80], winograd.input_transform(x, th, tw), rtol=1e-14, atol=1e-14
+    )
     assert np.isnan(v[:, 80:]).all()
     m = rng.standard_normal((2 * th * tw, 16 * 6))
     b = rng.standard_normal(6)
     y = np.empty((2, th, tw, 6))
     k.output_max_pool(m, b, False, y)
-    np.testing.assert_allclose(y, winograd.output_max_pool(m, b, False, 2, th, tw),
-                               rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(
+        y, winograd.output_max_pool(m, b, False, 2, th, tw), rtol=1e-14, atol=1e-14
+    )
 
 
 @needs_numba
@@ -122,17 +131,31 @@ def test_row_lengths_avoid_strides_at_multiples_of_one_kib():
 
 
 def test_supports_only_what_the_transforms_compute():
-    ok = dict(kernel_size=(3, 3), strides=(1, 1), dilation=(1, 1), padding="valid",
-              pool_size=(2, 2), pool_strides=(2, 2), pool_padding="valid",
-              x_shape=(64, 13, 13, 32))
+    ok = dict(
+        kernel_size=(3, 3),
+        strides=(1, 1),
+        dilation=(1, 1),
+        padding="valid",
+        pool_size=(2, 2),
+        pool_strides=(2, 2),
+        pool_padding="valid",
+        x_shape=(64, 13, 13, 32),
+    )
     assert winograd.supports(**ok)
     assert winograd.supports(**{**ok, "padding": "same"})
-    for change in [{"kernel_size": (3, 2)}, {"kernel_size": (5, 5)}, {"strides": (2, 2)},
-                   {"dilation": (2, 2)}, {"pool_size": (3, 3)}, {"pool_strides": (1, 1)},
-                   {"pool_padding": "same"}, {"padding": "causal"},
-                   {"x_shape": (64, 13, 13, winograd.MIN_CHANNELS - 1)},  # too thin
-                   {"x_shape": (1, 13, 13, 32)},  # too few tiles: 1 image of 5x5 cells
-                   {"x_shape": (512, 3, 40, 32)}]:  # a 1-row map has no pooled row
+    for change in [
+        {"kernel_size": (3, 2)},
+        {"kernel_size": (5, 5)},
+        {"strides": (2, 2)},
+        {"dilation": (2, 2)},
+        {"pool_size": (3, 3)},
+        {"pool_strides": (1, 1)},
+        {"pool_padding": "same"},
+        {"padding": "causal"},
+        {"x_shape": (64, 13, 13, winograd.MIN_CHANNELS - 1)},  # too thin
+        {"x_shape": (1, 13, 13, 32)},  # too few tiles: 1 image of 5x5 cells
+        {"x_shape": (512, 3, 40, 32)},
+    ]:  # a 1-row map has no pooled row
         assert not winograd.supports(**{**ok, **change}), change
 
 
@@ -152,9 +175,13 @@ def test_unpooled_convolution_equals_the_direct_one(case, dtype, bias, relu, rng
     x, w, b = data(rng, case, dtype)
     b = b if bias else None
     padding = case[1]
-    z, _ = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64),
-                               None if b is None else b.astype(np.float64), padding=padding,
-                               impl="numpy")
+    z, _ = conv.conv2d_forward(
+        x.astype(np.float64),
+        w.astype(np.float64),
+        None if b is None else b.astype(np.float64),
+        padding=padding,
+        impl="numpy",
+    )
     ref = np.maximum(z, 0) if relu else z
     plan = winograd.WinogradConv(x.shape, w.shape[3], dtype, padding)
     out = np.full(plan.out_shape, np.nan, dtype)  # every cell must be written, none past it
@@ -165,12 +192,21 @@ def test_unpooled_convolution_equals_the_direct_one(case, dtype, bias, relu, rng
 
 
 def test_supports_conv_leaves_wasteful_tilings_to_the_gemm():
-    ok = dict(kernel_size=(3, 3), strides=(1, 1), dilation=(1, 1), padding="valid",
-              x_shape=(16, 26, 26, 64))
+    ok = dict(
+        kernel_size=(3, 3),
+        strides=(1, 1),
+        dilation=(1, 1),
+        padding="valid",
+        x_shape=(16, 26, 26, 64),
+    )
     assert winograd.supports_conv(**ok) and winograd.supports_conv(**{**ok, "padding": "same"})
-    for change in [{"kernel_size": (5, 5)}, {"strides": (2, 2)}, {"dilation": (2, 2)},
-                   {"x_shape": (16, 26, 26, 3)},  # too thin
-                   {"x_shape": (64, 5, 5, 64)},  # 3x3 output: 4 tiles for 9 cells, 1.27x
-                   {"x_shape": (1, 12, 12, 64)},  # 25 tiles: too few
-                   {"x_shape": (16, 26, 64)}]:  # not an image batch
+    for change in [
+        {"kernel_size": (5, 5)},
+        {"strides": (2, 2)},
+        {"dilation": (2, 2)},
+        {"x_shape": (16, 26, 26, 3)},  # too thin
+        {"x_shape": (64, 5, 5, 64)},  # 3x3 output: 4 tiles for 9 cells, 1.27x
+        {"x_shape": (1, 12, 12, 64)},  # 25 tiles: too few
+        {"x_shape": (16, 26, 64)},
+    ]:  # not an image batch
         assert not winograd.supports_conv(**{**ok, **change}), change

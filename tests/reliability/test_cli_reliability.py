@@ -251,8 +251,19 @@ def test_non_utf8_out_path_completes_the_run(tmp_path, cli):
     assert {b"model.fbk", b"metrics.json"} <= {os.fsencode(n) for n in names}
     # a model path with such bytes (the plot's title names it): the run completes, plot included
     out2 = os.fsencode(tmp_path) + b"/again-\xfe"
-    proc = cli([*XO, "--epochs", "1", "--verbose", "0", "--model",
-                os.fsdecode(out + b"/model.fbk"), "--out", os.fsdecode(out2)])
+    proc = cli(
+        [
+            *XO,
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+            "--model",
+            os.fsdecode(out + b"/model.fbk"),
+            "--out",
+            os.fsdecode(out2),
+        ]
+    )
     assert "warning" not in proc.stderr, proc.stderr
     assert set(os.listdir(out2)) == {b"model.fbk", b"metrics.json", b"curves.png"}
 

@@ -384,8 +384,11 @@ def test_load_weights_checks_names_before_reading_tensor_data(tmp_path, monkeypa
     monkeypatch.setattr(io, "decode_tensors", no_decode)
     monkeypatch.setattr(archive, "decode_tensors", no_decode)
     for name in ("w.safetensors", "m.fbk"):
-        with pytest.raises(ModelFileError, match=r"layer 'dense' weight 'kernel' has shape "
-                                                 r"\(3, 2\) in the file"):
+        with pytest.raises(
+            ModelFileError,
+            match=r"layer 'dense' weight 'kernel' has shape "
+            r"\(3, 2\) in the file",
+        ):
             other.load_weights(tmp_path / name)
 
 

@@ -90,8 +90,12 @@ TRIGGERS = {
     "Images without a channel axis": [
         lambda t: _compiled(
             keras.Sequential(
-                [keras.Input(shape=(28, 28, 3)), layers.Conv2D(4, 3), layers.Flatten(),
-                 layers.Dense(2)]
+                [
+                    keras.Input(shape=(28, 28, 3)),
+                    layers.Conv2D(4, 3),
+                    layers.Flatten(),
+                    layers.Dense(2),
+                ]
             )
         ).fit(np.zeros((60000, 28, 28), "uint8"), np.zeros(60000, "uint8"), verbose=0),
         lambda t: layers.Conv2D(4, 3, name="conv2d")(np.zeros((60000, 28, 28), "float32")),

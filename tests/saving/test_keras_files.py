@@ -32,8 +32,11 @@ def _rel(a, b):
 def _keras_safe(model) -> bool:
     # Keras on the torch backend counts padded cells in "same" average pooling (TensorFlow
     # and JAX Keras, and filterbank, do not): no oracle for that case.
-    return not any(type(layer).__name__.startswith("AveragePooling")
-                   and layer.get_config()["padding"] == "same" for layer in model.layers)
+    return not any(
+        type(layer).__name__.startswith("AveragePooling")
+        and layer.get_config()["padding"] == "same"
+        for layer in model.layers
+    )
 
 
 def _models():
@@ -60,8 +63,10 @@ def test_filterbank_keras_files_load_in_keras_and_back(tmp_path):
         km.save(kpath)
         back = fb.models.load_model(kpath)
         assert [type(a).__name__ for a in back.layers] == [type(a).__name__ for a in model.layers]
-        assert _rel(back.predict(xs[0] if len(xs) == 1 else xs, verbose=0),
-                    _keras_predict(km, xs)) < TOL, model.name
+        assert (
+            _rel(back.predict(xs[0] if len(xs) == 1 else xs, verbose=0), _keras_predict(km, xs))
+            < TOL
+        ), model.name
         # ... and Keras's .weights.h5 into a filterbank model of the same architecture.
         if i % 5 == 0:
             km.save_weights(tmp_path / f"k{i}.weights.h5")
@@ -155,8 +160,7 @@ def test_layer_order_matches_keras_on_branching_graphs(tmp_path):
 def test_compile_settings_cross_both_ways(tmp_path):
     K = keras_real
     km = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
-    km.compile(K.optimizers.Adam(0.0125), "sparse_categorical_crossentropy",
-               metrics=["accuracy"])
+    km.compile(K.optimizers.Adam(0.0125), "sparse_categorical_crossentropy", metrics=["accuracy"])
     km.save(tmp_path / "c.keras")
     model = fb.models.load_model(tmp_path / "c.keras")
     assert type(model.optimizer).__name__ == "Adam"

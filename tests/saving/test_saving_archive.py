@@ -27,9 +27,11 @@ CFG = {"class_name": "Sequential", "config": {"name": "s", "layers": []}}
 def tensors():
     rng = np.random.default_rng(0)
     return {
-        WEIGHTS: {"dense/kernel": rng.normal(size=(4, 3)).astype("float32"),
-                  "dense/bias": rng.normal(size=3),  # float64 stays float64
-                  "empty/w": np.zeros((0, 3), "float32")},
+        WEIGHTS: {
+            "dense/kernel": rng.normal(size=(4, 3)).astype("float32"),
+            "dense/bias": rng.normal(size=3),  # float64 stays float64
+            "empty/w": np.zeros((0, 3), "float32"),
+        },
         OPTIMIZER: {"iterations": np.int64(11), "dense/kernel/m": np.ones((4, 3), "float32")},
     }
 
@@ -95,8 +97,9 @@ def test_optimizer_member_is_optional(tmp_path):
 def test_deflated_tensors_from_other_zip_tools_are_read(saved, tmp_path):
     m = members(saved)
     p = write_bytes(tmp_path, raw_zip([entry(n, b, 8) for n, b in m.items()]))
-    np.testing.assert_array_equal(read_archive(p).tensors[WEIGHTS]["dense/kernel"],
-                                  tensors()[WEIGHTS]["dense/kernel"])
+    np.testing.assert_array_equal(
+        read_archive(p).tensors[WEIGHTS]["dense/kernel"], tensors()[WEIGHTS]["dense/kernel"]
+    )
 
 
 def test_reads_older_format_versions(saved, monkeypatch):
@@ -107,8 +110,9 @@ def test_reads_older_format_versions(saved, monkeypatch):
 # ---- writing --------------------------------------------------------------------------------
 def test_write_refuses_bad_dtypes_and_members(tmp_path):
     with pytest.raises(ValueError, match=r"'dense/kernel' has dtype int32.*astype\('float32'\)"):
-        write_archive(tmp_path / "a.fbk", CFG, {},
-                      {WEIGHTS: {"dense/kernel": np.zeros(2, "int32")}})
+        write_archive(
+            tmp_path / "a.fbk", CFG, {}, {WEIGHTS: {"dense/kernel": np.zeros(2, "int32")}}
+        )
     with pytest.raises(ValueError, match="unknown tensor members"):
         write_archive(tmp_path / "a.fbk", CFG, {}, {WEIGHTS: {}, "extra": {}})
     assert os.listdir(tmp_path) == []
@@ -184,14 +188,17 @@ def test_too_many_members_rejected_before_parsing(saved, tmp_path):
 
 
 # ---- members ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name, why", [
-    ("../config.json", "a path outside the archive"),
-    ("a/../../evil", "a path outside the archive"),
-    ("/etc/passwd", "an absolute path"),
-    ("C:\\evil", "an absolute path"),
-    ("notes.txt", "unknown"),
-    ("config.json\x00../evil", "unknown"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("../config.json", "a path outside the archive"),
+        ("a/../../evil", "a path outside the archive"),
+        ("/etc/passwd", "an absolute path"),
+        ("C:\\evil", "an absolute path"),
+        ("notes.txt", "unknown"),
+        ("config.json\x00../evil", "unknown"),
+    ],
+)
 def test_unknown_and_traversal_members(saved, tmp_path, name, why):
     m = members(saved)
     p = write_bytes(tmp_path, raw_zip([entry(n, b) for n, b in m.items()] + [entry(name, b"x")]))
@@ -201,20 +208,25 @@ def test_unknown_and_traversal_members(saved, tmp_path, name, why):
 def test_duplicate_and_missing_members(saved, tmp_path):
     m = members(saved)
     entries = [entry(n, b) for n, b in m.items()]
-    load_error(write_bytes(tmp_path, raw_zip(entries + [entry(CONFIG, b"{}")])),
-               "member 'config.json' appears 2 times")
+    load_error(
+        write_bytes(tmp_path, raw_zip(entries + [entry(CONFIG, b"{}")])),
+        "member 'config.json' appears 2 times",
+    )
     for gone in (CONFIG, METADATA, WEIGHTS):
         p = write_bytes(tmp_path, assemble({n: b for n, b in m.items() if n != gone}))
         load_error(p, f"member '{gone}' is missing")
 
 
-@pytest.mark.parametrize("lie, match", [
-    ({"flags": 0x1}, "is encrypted"),
-    ({"flags": 0x20}, "unsupported zip features"),
-    ({"method_field": 12}, "compression method 12"),
-    ({"usize": 2**31}, "is stored uncompressed but declares"),
-    ({"crc": 1234}, "cannot be read .*CRC"),
-])
+@pytest.mark.parametrize(
+    "lie, match",
+    [
+        ({"flags": 0x1}, "is encrypted"),
+        ({"flags": 0x20}, "unsupported zip features"),
+        ({"method_field": 12}, "compression method 12"),
+        ({"usize": 2**31}, "is stored uncompressed but declares"),
+        ({"crc": 1234}, "cannot be read .*CRC"),
+    ],
+)
 def test_header_checks(saved, tmp_path, lie, match):
     m = members(saved)
     entries = [entry(n, b, **(lie if n == WEIGHTS else {})) for n, b in m.items()]
@@ -232,8 +244,9 @@ def test_declared_sizes_are_capped(saved, tmp_path):
     m = members(saved)
     big = [entry(n, b, 8, **({"usize": 2**32 - 1} if n == WEIGHTS else {})) for n, b in m.items()]
     load_error(write_bytes(tmp_path, raw_zip(big)), "zip bomb")
-    big_json = [entry(n, b, 8, **({"usize": 17 * 2**20} if n == CONFIG else {}))
-                for n, b in m.items()]
+    big_json = [
+        entry(n, b, 8, **({"usize": 17 * 2**20} if n == CONFIG else {})) for n, b in m.items()
+    ]
     load_error(write_bytes(tmp_path, raw_zip(big_json)), "a JSON member may hold")
 
 
@@ -241,30 +254,35 @@ def test_zip_bomb_honest_header(saved, tmp_path):
     m = members(saved)
     entries = [entry(n, b) for n, b in m.items() if n != WEIGHTS]
     entries.append(entry(WEIGHTS, b"", 8, raw=BOMB, crc=BOMB_CRC, csize=len(BOMB), usize=BOMB_SIZE))
-    load_error(write_bytes(tmp_path, raw_zip(entries)),
-               r"would expand .* \(more than 100x\): a zip bomb")
+    load_error(
+        write_bytes(tmp_path, raw_zip(entries)), r"would expand .* \(more than 100x\): a zip bomb"
+    )
 
 
 def test_zip_bomb_lying_header_reads_only_the_declared_bytes(saved, tmp_path):
     m = members(saved)
     entries = [entry(n, b) for n, b in m.items() if n != WEIGHTS]
     entries.append(entry(WEIGHTS, b"", 8, raw=BOMB, crc=BOMB_CRC, csize=len(BOMB), usize=1000))
-    load_error(write_bytes(tmp_path, raw_zip(entries)),
-               "member 'model.weights.safetensors' cannot be read")
+    load_error(
+        write_bytes(tmp_path, raw_zip(entries)), "member 'model.weights.safetensors' cannot be read"
+    )
 
 
 # ---- JSON members ----------------------------------------------------------------------------
-@pytest.mark.parametrize("text, match", [
-    (b'{\n  "a": 1,\n  oops\n}', r"member 'config.json' is not valid JSON \(line 3, column 3"),
-    (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
-    (b"\xff\xfe{}", "is not UTF-8 text"),
-    (b"[" * 100 + b"]" * 100, "nests JSON more than 64 levels deep"),
-    (b"[" * 200_000 + b"]" * 200_000, "nests JSON"),
-    (b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON"),
-    (b"[1, 2]", "member 'config.json' is not a JSON object"),
-    (b'{"format_version": "1"}', "format_version '1'; expected a positive integer"),
-    (b'{"format_version": 1.0}', "expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (b'{\n  "a": 1,\n  oops\n}', r"member 'config.json' is not valid JSON \(line 3, column 3"),
+        (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b"\xff\xfe{}", "is not UTF-8 text"),
+        (b"[" * 100 + b"]" * 100, "nests JSON more than 64 levels deep"),
+        (b"[" * 200_000 + b"]" * 200_000, "nests JSON"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        (b"[1, 2]", "member 'config.json' is not a JSON object"),
+        (b'{"format_version": "1"}', "format_version '1'; expected a positive integer"),
+        (b'{"format_version": 1.0}', "expected a positive integer"),
+    ],
+)
 def test_config_json_checks(saved, tmp_path, text, match):
     m = members(saved)
     m[CONFIG] = text
@@ -278,9 +296,11 @@ def test_newer_format_is_refused_with_upgrade_advice(saved, tmp_path):
         doc = json.loads(m[member])
         doc.update(format_version=2, filterbank_version="9.9.9")
         m[member] = json.dumps(doc).encode()
-    load_error(write_bytes(tmp_path, assemble(m)),
-               r"made by filterbank 9\.9\.9 with format 2; this filterbank \(0\.1\.0\) reads up to "
-               r"format 1\. Upgrade filterbank")
+    load_error(
+        write_bytes(tmp_path, assemble(m)),
+        r"made by filterbank 9\.9\.9 with format 2; this filterbank \(0\.1\.0\) reads up to "
+        r"format 1\. Upgrade filterbank",
+    )
 
 
 def test_config_and_metadata_must_agree_on_version(saved, tmp_path, monkeypatch):
@@ -297,8 +317,9 @@ def test_metadata_tensor_list_must_match(saved, tmp_path):
     doc = json.loads(m[METADATA])
     doc["tensors"][0]["shape"] = [99]
     m[METADATA] = json.dumps(doc).encode()
-    load_error(write_bytes(tmp_path, assemble(m)),
-               "member 'metadata.json' (does not )?lists? tensor")
+    load_error(
+        write_bytes(tmp_path, assemble(m)), "member 'metadata.json' (does not )?lists? tensor"
+    )
     doc["tensors"] = "all"
     m[METADATA] = json.dumps(doc).encode()
     load_error(write_bytes(tmp_path, assemble(m)), "has no 'tensors' list")
@@ -327,8 +348,10 @@ def test_safetensors_dtype_shape_offsets(saved, tmp_path):
         h["dense/kernel"]["extra"] = 1
 
     load_error(_with_header(saved, tmp_path, dtype), "has dtype 'F16'; only F32, F64 are allowed")
-    load_error(_with_header(saved, tmp_path, shape),
-               r"has shape \(3, 4, 2\) \(96 bytes\) but 48 data bytes")
+    load_error(
+        _with_header(saved, tmp_path, shape),
+        r"has shape \(3, 4, 2\) \(96 bytes\) but 48 data bytes",
+    )
     load_error(_with_header(saved, tmp_path, offsets), "outside the")
     load_error(_with_header(saved, tmp_path, keys), "must have exactly the keys")
 

@@ -10,14 +10,19 @@ from tests.saving.zipfuzz import KINDS, mutated_files
 
 CONFIG = {
     "class_name": "Sequential",
-    "config": {"name": "sequential", "layers": [
-        {"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [None, 4]}},
-        {"class_name": "Dense", "config": {"name": "dense", "units": 3, "activation": "relu"}},
-    ]},
+    "config": {
+        "name": "sequential",
+        "layers": [
+            {"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [None, 4]}},
+            {"class_name": "Dense", "config": {"name": "dense", "units": 3, "activation": "relu"}},
+        ],
+    },
 }
 TENSORS = {
-    WEIGHTS: {"dense/kernel": np.arange(12, dtype="float32").reshape(4, 3),
-              "dense/bias": np.ones(3, "float32")},
+    WEIGHTS: {
+        "dense/kernel": np.arange(12, dtype="float32").reshape(4, 3),
+        "dense/bias": np.ones(3, "float32"),
+    },
     OPTIMIZER: {"iterations": np.int64(7), "dense/kernel/m": np.zeros((4, 3), "float32")},
 }
 EXAMPLES = 500  # the load_model fuzz (test_saving_fuzz_model.py) runs 1,100 more
@@ -32,17 +37,24 @@ def test_fuzz_read_archive(tmp_path):
     work.mkdir()
     harness = Harness(work)
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=mutated_files(members))
     def run(case):
         kind, data = case
         harness.check(read_archive, kind, data)
 
     run()
-    print(f"\n{harness.cases} cases: {dict(harness.outcomes)}; "
-          f"peak {harness.peak / 2**20:.1f} MiB; "
-          f"per kind {sorted(harness.by_kind.items())}")
+    print(
+        f"\n{harness.cases} cases: {dict(harness.outcomes)}; "
+        f"peak {harness.peak / 2**20:.1f} MiB; "
+        f"per kind {sorted(harness.by_kind.items())}"
+    )
     assert harness.cases >= EXAMPLES - 50  # hypothesis never runs a case twice
     assert set(harness.kinds) == set(KINDS), "every kind of mutation must be exercised"
     assert harness.outcomes["ModelFileError"] > harness.cases // 2

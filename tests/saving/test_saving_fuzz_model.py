@@ -31,8 +31,13 @@ def small_cnn():
     model = keras.Model(inp, out)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)
-    model.fit(rng.random((8, 6, 6, 2), dtype="float32"), rng.integers(0, 4, 8), epochs=1,
-              batch_size=4, verbose=0)
+    model.fit(
+        rng.random((8, 6, 6, 2), dtype="float32"),
+        rng.integers(0, 4, 8),
+        epochs=1,
+        batch_size=4,
+        verbose=0,
+    )
     return model
 
 
@@ -62,8 +67,13 @@ def test_fuzz_load_model(tmp_path):
             # epsilon -- and then predictions may differ.)
             assert np.array_equal(model.predict(x, verbose=0), want)
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=SEED is None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=SEED is None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=mutated_files(members))
     def run(case):
         kind, data = case
@@ -73,8 +83,10 @@ def test_fuzz_load_model(tmp_path):
         run = seed(int(SEED))(run)
 
     run()
-    print(f"\n{harness.cases} cases: {dict(harness.outcomes)}; "
-          f"peak {harness.peak / 2**20:.1f} MiB; per kind {sorted(harness.by_kind.items())}")
+    print(
+        f"\n{harness.cases} cases: {dict(harness.outcomes)}; "
+        f"peak {harness.peak / 2**20:.1f} MiB; per kind {sorted(harness.by_kind.items())}"
+    )
     assert harness.cases >= min(1000, EXAMPLES)
     assert set(harness.kinds) == set(KINDS)
     assert harness.outcomes["ModelFileError"] > harness.cases // 2

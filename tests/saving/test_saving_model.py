@@ -21,21 +21,28 @@ Y_IMG = RNG.integers(0, 3, 24)
 
 
 def sequential_cnn():
-    return keras.Sequential([
-        keras.Input(shape=(8, 8, 1)),
-        layers.Conv2D(4, 3, activation="relu", kernel_regularizer="l2"),
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(),
-        layers.Flatten(),
-        layers.Dropout(0.25),
-        layers.Dense(3, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.Conv2D(4, 3, activation="relu", kernel_regularizer="l2"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.25),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def lazy_sequential():
     # No Input: built from the first batch fit() sees (the config records build_input_shape).
-    return keras.Sequential([layers.Conv2D(4, 3, activation="relu"), layers.Flatten(),
-                             layers.Dense(3, activation="softmax")])
+    return keras.Sequential(
+        [
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def functional_cnn():
@@ -53,12 +60,17 @@ def functional_cnn():
 
 def trained(model, optimizer="adam"):
     if not isinstance(model, keras.Sequential):  # functional_cnn: two outputs
-        model.compile(optimizer=optimizer, loss=["sparse_categorical_crossentropy", "mse"],
-                      metrics=[["accuracy"], []], loss_weights=[1.0, 0.5])
+        model.compile(
+            optimizer=optimizer,
+            loss=["sparse_categorical_crossentropy", "mse"],
+            metrics=[["accuracy"], []],
+            loss_weights=[1.0, 0.5],
+        )
         model.fit(X_IMG, [Y_IMG, Y_IMG.astype("float32")], epochs=1, batch_size=8, verbose=0)
     else:
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         model.fit(X_IMG, Y_IMG, epochs=1, batch_size=8, verbose=0)
     return model
 
@@ -69,8 +81,9 @@ def targets(model):
 
 def same_arrays(a, b):
     a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
-    return len(a) == len(b) and all(x.dtype == y.dtype and np.array_equal(x, y)
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b)
+    )
 
 
 def members(path):
@@ -110,10 +123,14 @@ def test_save_load_predict_bit_identical(tmp_path, build):
     assert loaded.optimizer.iterations == model.optimizer.iterations == 3
 
 
-@pytest.mark.parametrize("build, optimizer", [
-    (sequential_cnn, "adam"), (functional_cnn, "rmsprop"),
-    (sequential_cnn, keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)),
-])
+@pytest.mark.parametrize(
+    "build, optimizer",
+    [
+        (sequential_cnn, "adam"),
+        (functional_cnn, "rmsprop"),
+        (sequential_cnn, keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)),
+    ],
+)
 def test_resumed_training_is_bit_identical(tmp_path, build, optimizer):
     model = trained(build(), optimizer)
     path = tmp_path / "ckpt.fbk"
@@ -145,9 +162,11 @@ def test_resuming_without_optimizer_state_differs(tmp_path):
 def test_compiled_objects_and_schedules_round_trip(tmp_path):
     model = keras.Sequential([keras.Input(shape=(5,)), layers.Dense(3)])
     schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=2, decay_rate=0.5)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
     x, y = RNG.random((16, 5), dtype="float32"), RNG.integers(0, 3, 16)
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     model.save(tmp_path / "m.fbk")
@@ -224,8 +243,9 @@ def test_save_refuses_custom_layers_and_existing_files(tmp_path):
         pass
 
     custom = keras.Sequential([keras.Input(shape=(3,)), Scale("relu", name="scale")])
-    with pytest.raises(ValueError, match="Layer 'scale' is a Scale, not a built-in filterbank "
-                       "layer"):
+    with pytest.raises(
+        ValueError, match="Layer 'scale' is a Scale, not a built-in filterbank layer"
+    ):
         custom.save(tmp_path / "c.fbk")
     model.save(tmp_path / "m.fbk")
     with pytest.raises(FileExistsError, match="overwrite=False"):
@@ -242,11 +262,17 @@ def test_custom_compile_objects_warn_on_save_and_load_uncompiled(tmp_path):
     model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
     model.compile(optimizer="sgd", loss=Halved())
     model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
-    with pytest.warns(UserWarning, match=r"use Halved, which load_model cannot rebuild.*"
-                      r"compile=False"):
+    with pytest.warns(
+        UserWarning,
+        match=r"use Halved, which load_model cannot rebuild.*"
+        r"compile=False",
+    ):
         model.save(tmp_path / "m.fbk")
-    with pytest.raises(ModelFileError, match=r"compile settings cannot be rebuilt .*Unknown loss "
-                       r"'Halved'.*load_model\(path, compile=False\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"compile settings cannot be rebuilt .*Unknown loss "
+        r"'Halved'.*load_model\(path, compile=False\)",
+    ):
         load_model(tmp_path / "m.fbk")
     loaded = load_model(tmp_path / "m.fbk", compile=False)
     assert same_arrays(loaded.get_weights(), model.get_weights())
@@ -279,37 +305,58 @@ def test_load_weights_from_a_model_file(tmp_path):
 def test_load_weights_mismatches_name_layer_weight_and_shapes(tmp_path):
     sequential_cnn().save_weights(tmp_path / "w.safetensors")
     keras.utils.clear_session()
-    wider = keras.Sequential([
-        keras.Input(shape=(8, 8, 1)), layers.Conv2D(5, 3, activation="relu"),
-        layers.BatchNormalization(), layers.MaxPooling2D(), layers.Flatten(),
-        layers.Dropout(0.25), layers.Dense(3, activation="softmax")])
+    wider = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.Conv2D(5, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.25),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     before = wider.get_weights()
-    with pytest.raises(ModelFileError, match=r"Cannot load '.*w\.safetensors': layer 'conv2d' "
-                       r"weight 'kernel' has shape \(3, 3, 1, 4\) in the file, but the model "
-                       r"expects \(3, 3, 1, 5\) \(and \d+ more problems\)\. Build the model"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"Cannot load '.*w\.safetensors': layer 'conv2d' "
+        r"weight 'kernel' has shape \(3, 3, 1, 4\) in the file, but the model "
+        r"expects \(3, 3, 1, 5\) \(and \d+ more problems\)\. Build the model",
+    ):
         wider.load_weights(tmp_path / "w.safetensors")
     assert same_arrays(wider.get_weights(), before)  # all or nothing
     keras.utils.clear_session()
     other = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(3)])
-    with pytest.raises(ModelFileError, match=r"layer 'dense' weight 'kernel' has shape \(36, 3\) "
-                       r"in the file, but the model expects \(64, 3\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"layer 'dense' weight 'kernel' has shape \(36, 3\) "
+        r"in the file, but the model expects \(64, 3\)",
+    ):
         other.load_weights(tmp_path / "w.safetensors")
-    renamed = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Flatten(),
-                                layers.Dense(3, name="head")])
+    renamed = keras.Sequential(
+        [keras.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(3, name="head")]
+    )
     with pytest.raises(ModelFileError, match="it has no weight 'kernel' for layer 'head'"):
         renamed.load_weights(tmp_path / "w.safetensors")
-    with pytest.warns(UserWarning, match=r"skipped \d+ weights of .*it has no weight 'kernel' "
-                      "for layer 'head'"):
+    with pytest.warns(
+        UserWarning,
+        match=r"skipped \d+ weights of .*it has no weight 'kernel' "
+        "for layer 'head'",
+    ):
         renamed.load_weights(tmp_path / "w.safetensors", skip_mismatch=True)
 
 
 def test_load_weights_extra_weights_and_damage(tmp_path):
     keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2), layers.Dense(2)]).save_weights(
-        tmp_path / "w.safetensors")
+        tmp_path / "w.safetensors"
+    )
     keras.utils.clear_session()
     short = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
-    with pytest.raises(ModelFileError, match="holds weight '(kernel|bias)' for layer 'dense_1', "
-                       r"which the model does not have \(and 1 more problem\)"):
+    with pytest.raises(
+        ModelFileError,
+        match="holds weight '(kernel|bias)' for layer 'dense_1', "
+        r"which the model does not have \(and 1 more problem\)",
+    ):
         short.load_weights(tmp_path / "w.safetensors")
     blob = (tmp_path / "w.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(blob[:-3])
@@ -337,35 +384,51 @@ def test_unknown_layer_classes_are_refused(saved, class_name):
     def change(doc):
         _layer(doc, "Dense")["class_name"] = class_name
 
-    with pytest.raises(ModelFileError, match=rf"layer 6 names class '{class_name}', which is not a "
-                       "filterbank layer .*nothing is imported"):
+    with pytest.raises(
+        ModelFileError,
+        match=rf"layer 6 names class '{class_name}', which is not a "
+        "filterbank layer .*nothing is imported",
+    ):
         load_model(rewrite(saved, CONFIG, change))
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda d: d.update(class_name="Lambda"), "names model class 'Lambda'"),
-    (lambda d: d.update(floatx="float16"), "has floatx 'float16'"),
-    (lambda d: d["config"].update(evil=1), "the model config has unknown key 'evil'"),
-    (lambda d: _layer(d, "Dense")["config"].update(dtype="object"), "has dtype 'object'"),
-    (lambda d: _layer(d, "Dense")["config"].update(name="conv2d"), "reuses the name"),
-    (lambda d: d["config"].update(build_input_shape=[None, -3]), "build_input_shape"),
-    (lambda d: d["compile_config"].update(loss=7), "the compile loss = an integer '7'"),
-    (lambda d: d["compile_config"]["optimizer"].update(module="os"), "module 'os'"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda d: d.update(class_name="Lambda"), "names model class 'Lambda'"),
+        (lambda d: d.update(floatx="float16"), "has floatx 'float16'"),
+        (lambda d: d["config"].update(evil=1), "the model config has unknown key 'evil'"),
+        (lambda d: _layer(d, "Dense")["config"].update(dtype="object"), "has dtype 'object'"),
+        (lambda d: _layer(d, "Dense")["config"].update(name="conv2d"), "reuses the name"),
+        (lambda d: d["config"].update(build_input_shape=[None, -3]), "build_input_shape"),
+        (lambda d: d["compile_config"].update(loss=7), "the compile loss = an integer '7'"),
+        (lambda d: d["compile_config"]["optimizer"].update(module="os"), "module 'os'"),
+    ],
+)
 def test_structural_config_checks(saved, change, match):
     with pytest.raises(ModelFileError, match=match):
         load_model(rewrite(saved, CONFIG, change))
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda d: _layer(d, "Dense")["config"].update(units=-3),
-     r"cannot be built \(ValueError: Layer 'dense' argument units expects a positive integer"),
-    (lambda d: _layer(d, "Dense")["config"].update(unitz=3),
-     r"cannot be built \(TypeError: Dense\(\) got an unexpected keyword argument 'unitz'. "
-     r"Did you mean 'units'"),
-    (lambda d: _layer(d, "Dropout")["config"].update(rate=7), "cannot be built"),
-    (lambda d: d["compile_config"].update(optimizer="adamm"), "compile settings cannot be rebuilt"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            lambda d: _layer(d, "Dense")["config"].update(units=-3),
+            r"cannot be built \(ValueError: Layer 'dense' argument units expects a positive integer",
+        ),
+        (
+            lambda d: _layer(d, "Dense")["config"].update(unitz=3),
+            r"cannot be built \(TypeError: Dense\(\) got an unexpected keyword argument 'unitz'. "
+            r"Did you mean 'units'",
+        ),
+        (lambda d: _layer(d, "Dropout")["config"].update(rate=7), "cannot be built"),
+        (
+            lambda d: d["compile_config"].update(optimizer="adamm"),
+            "compile settings cannot be rebuilt",
+        ),
+    ],
+)
 def test_constructor_errors_are_wrapped(saved, change, match):
     with pytest.raises(ModelFileError, match=match):
         load_model(rewrite(saved, CONFIG, change))
@@ -378,9 +441,12 @@ def test_huge_weights_are_refused_before_allocation(saved):
     path = rewrite(saved, CONFIG, change)
     tracemalloc.start()
     try:
-        with pytest.raises(ModelFileError, match=r"config.json gives layer 'dense' weight 'kernel' "
-                           r"shape \(36, 16777216\), but model.weights.safetensors holds shape "
-                           r"\(36, 3\)"):
+        with pytest.raises(
+            ModelFileError,
+            match=r"config.json gives layer 'dense' weight 'kernel' "
+            r"shape \(36, 16777216\), but model.weights.safetensors holds shape "
+            r"\(36, 3\)",
+        ):
             load_model(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -399,7 +465,8 @@ def rewrite_tensors(path, member, change):
     meta = json.loads(m["metadata.json"])
     meta["tensors"] = [t for t in meta["tensors"] if t["member"] != member] + [
         {"member": member, "name": k, "dtype": str(a.dtype), "shape": list(a.shape)}
-        for k, a in arrays.items()]
+        for k, a in arrays.items()
+    ]
     m["metadata.json"] = json.dumps(meta).encode()
     out = path.with_name("edited.fbk")
     out.write_bytes(assemble(m))
@@ -416,14 +483,22 @@ def test_weight_mismatches_in_model_files(saved):
     def extra(arrays):
         arrays["ghost/kernel"] = np.zeros((2, 2), "float32")
 
-    with pytest.raises(ModelFileError, match=r"config.json asks for weight 'bias' of layer 'dense' "
-                       r"\(shape \(3,\)\), which model.weights.safetensors does not hold"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"config.json asks for weight 'bias' of layer 'dense' "
+        r"\(shape \(3,\)\), which model.weights.safetensors does not hold",
+    ):
         load_model(rewrite_tensors(saved, WEIGHTS, drop))
-    with pytest.raises(ModelFileError, match=r"gives layer 'dense' weight 'bias' shape \(3,\), but "
-                       r"model.weights.safetensors holds shape \(1, 3\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"gives layer 'dense' weight 'bias' shape \(3,\), but "
+        r"model.weights.safetensors holds shape \(1, 3\)",
+    ):
         load_model(rewrite_tensors(saved, WEIGHTS, reshape))
-    with pytest.raises(ModelFileError, match="holds weight 'kernel' for layer 'ghost', which the "
-                       "model does not have"):
+    with pytest.raises(
+        ModelFileError,
+        match="holds weight 'kernel' for layer 'ghost', which the model does not have",
+    ):
         load_model(rewrite_tensors(saved, WEIGHTS, extra))
 
 
@@ -438,11 +513,18 @@ def test_optimizer_state_must_fit_the_model(saved):
         arrays["dense/bias/momentum"] = np.zeros(3, "int64")
 
     for change, match in (
-            (wrong_shape, r"state 'dense/bias/momentum' of shape \(1, 3\) for a weight of shape "
-                          r"\(3,\)"),
-            (unknown, "state 'nowhere/kernel/momentum' for weight 'kernel' of layer 'nowhere', "
-                      "which the model does not have"),
-            (int_slot, "'dense/bias/momentum' has dtype int64; optimizer state is float")):
+        (
+            wrong_shape,
+            r"state 'dense/bias/momentum' of shape \(1, 3\) for a weight of shape "
+            r"\(3,\)",
+        ),
+        (
+            unknown,
+            "state 'nowhere/kernel/momentum' for weight 'kernel' of layer 'nowhere', "
+            "which the model does not have",
+        ),
+        (int_slot, "'dense/bias/momentum' has dtype int64; optimizer state is float"),
+    ):
         path = rewrite_tensors(saved, OPTIMIZER, change)
         with pytest.raises(ModelFileError, match=match):
             load_model(path)
@@ -461,6 +543,9 @@ def test_absurd_layer_arguments_are_refused(saved):
     def change(doc):
         _layer(doc, "Conv2D")["config"]["dilation_rate"] = [1, 2**31]
 
-    with pytest.raises(ModelFileError, match=r"layer 1 \(Conv2D 'conv2d'\) has 'dilation_rate' = "
-                       "2147483648; layer arguments above 16,777,216"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"layer 1 \(Conv2D 'conv2d'\) has 'dilation_rate' = "
+        "2147483648; layer arguments above 16,777,216",
+    ):
         load_model(rewrite(saved, CONFIG, change))

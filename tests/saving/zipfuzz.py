@@ -21,20 +21,67 @@ WEIGHTS, OPTIMIZER = "model.weights.safetensors", "optimizer.safetensors"
 ORDER = (CONFIG, METADATA, WEIGHTS, OPTIMIZER)
 
 HOSTILE_NAMES = [
-    "../config.json", "../../etc/passwd", "/config.json", "/tmp/evil", "C:\\evil.json",
-    "..\\..\\evil", "a/../../b", "./config.json", "config.json/", "CONFIG.JSON", "config.json ",
-    "config.json\x00../evil", "inner.zip", "model.weights.safetensors.bak", "__init__.py",
-    "weights/", "", "x" * 300,
+    "../config.json",
+    "../../etc/passwd",
+    "/config.json",
+    "/tmp/evil",
+    "C:\\evil.json",
+    "..\\..\\evil",
+    "a/../../b",
+    "./config.json",
+    "config.json/",
+    "CONFIG.JSON",
+    "config.json ",
+    "config.json\x00../evil",
+    "inner.zip",
+    "model.weights.safetensors.bak",
+    "__init__.py",
+    "weights/",
+    "",
+    "x" * 300,
 ]
 HOSTILE_CLASSES = [
-    "os.system", "__import__", "builtins.eval", "subprocess.Popen", "posix.system", "Lambda",
-    "eval", "exec", "Layer", "Model", "KerasTensor", "dense", "Dense ", "Dense\x00", "__class__",
-    "filterbank.layers.Dense", "", None, 1, ["Dense"], {"a": 1},
+    "os.system",
+    "__import__",
+    "builtins.eval",
+    "subprocess.Popen",
+    "posix.system",
+    "Lambda",
+    "eval",
+    "exec",
+    "Layer",
+    "Model",
+    "KerasTensor",
+    "dense",
+    "Dense ",
+    "Dense\x00",
+    "__class__",
+    "filterbank.layers.Dense",
+    "",
+    None,
+    1,
+    ["Dense"],
+    {"a": 1},
 ]
 JSON_JUNK = [
-    b"", b"{", b"}", b"[]", b"null", b"1", b'"config"', b"{'a': 1}", b'{"a": 1,}', b"\xff\xfe{}",
-    b"\xef\xbb\xbf{}", b'{"a": NaN}', b'{"a": 1, "a": 2}', b"[" * 100_000 + b"]" * 100_000,
-    b'{"a": ' + b"9" * 5000 + b"}", b'{"a": "\\ud800"}', b"\x00" * 64, b'{"a": 1e999}',
+    b"",
+    b"{",
+    b"}",
+    b"[]",
+    b"null",
+    b"1",
+    b'"config"',
+    b"{'a': 1}",
+    b'{"a": 1,}',
+    b"\xff\xfe{}",
+    b"\xef\xbb\xbf{}",
+    b'{"a": NaN}',
+    b'{"a": 1, "a": 2}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"a": ' + b"9" * 5000 + b"}",
+    b'{"a": "\\ud800"}',
+    b"\x00" * 64,
+    b'{"a": 1e999}',
     b'{"format_version": 1, "filterbank_version": "0.1.0", "tensors": "all"}',
 ]
 EXTREME = [0, 1, 2**16 - 1, 2**31 - 1, 2**31, 2**32 - 1, 2**40]
@@ -53,8 +100,15 @@ def entry(name, payload: bytes, method: int = 0, **lies) -> dict:
         raw = c.compress(payload) + c.flush()
     else:
         raw = payload
-    e = {"name": name, "raw": raw, "method": method, "crc": zlib.crc32(payload),
-         "csize": len(raw), "usize": len(payload), "flags": 0}
+    e = {
+        "name": name,
+        "raw": raw,
+        "method": method,
+        "crc": zlib.crc32(payload),
+        "csize": len(raw),
+        "usize": len(payload),
+        "flags": 0,
+    }
     e.update(lies)
     return e
 
@@ -66,13 +120,47 @@ def raw_zip(entries: list[dict], comment: bytes = b"") -> bytes:
         flags = e["flags"] | (0x800 if not name.isascii() else 0)
         method = e.get("method_field", e["method"])
         offset = len(out)
-        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21,
-                           e["crc"] & 0xFFFFFFFF, e["csize"] & 0xFFFFFFFF, e["usize"] & 0xFFFFFFFF,
-                           len(name), 0) + name + e["raw"]
-        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 0x0314, 20, flags, method, 0, 0x21,
-                               e["crc"] & 0xFFFFFFFF, e["csize"] & 0xFFFFFFFF,
-                               e["usize"] & 0xFFFFFFFF, len(name), 0, 0, 0, 0, 0o644 << 16,
-                               offset) + name
+        out += (
+            struct.pack(
+                "<4s5H3L2H",
+                b"PK\x03\x04",
+                20,
+                flags,
+                method,
+                0,
+                0x21,
+                e["crc"] & 0xFFFFFFFF,
+                e["csize"] & 0xFFFFFFFF,
+                e["usize"] & 0xFFFFFFFF,
+                len(name),
+                0,
+            )
+            + name
+            + e["raw"]
+        )
+        central += (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                0x0314,
+                20,
+                flags,
+                method,
+                0,
+                0x21,
+                e["crc"] & 0xFFFFFFFF,
+                e["csize"] & 0xFFFFFFFF,
+                e["usize"] & 0xFFFFFFFF,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
+            )
+            + name
+        )
     n = len(entries) & 0xFFFF
     eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), len(comment))
     return bytes(out + central + eocd + comment)
@@ -80,14 +168,15 @@ def raw_zip(entries: list[dict], comment: bytes = b"") -> bytes:
 
 def assemble(members: dict[str, bytes], deflate_json: bool = True) -> bytes:
     """A valid archive from ``{name: bytes}``: JSON deflated, tensors stored (as filterbank)."""
-    return raw_zip([entry(n, b, 8 if deflate_json and n.endswith(".json") else 0)
-                    for n, b in members.items()])
+    return raw_zip(
+        [entry(n, b, 8 if deflate_json and n.endswith(".json") else 0) for n, b in members.items()]
+    )
 
 
 # ---- safetensors helpers ----------------------------------------------------------------------
 def split_safetensors(blob: bytes):
     n = int.from_bytes(blob[:8], "little")
-    return json.loads(blob[8:8 + n]), blob[8 + n:]
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
 
 def join_safetensors(header, body: bytes, pad: bool = True) -> bytes:
@@ -99,10 +188,15 @@ def join_safetensors(header, body: bytes, pad: bool = True) -> bytes:
 
 # ---- strategies ------------------------------------------------------------------------------
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True)
-    | st.text(max_size=20) | st.sampled_from(HOSTILE_CLASSES[:8]),
-    lambda inner: (st.lists(inner, max_size=4)
-                   | st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=20)
+    | st.sampled_from(HOSTILE_CLASSES[:8]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -137,7 +231,7 @@ def mutated_files(draw, members: dict[str, bytes]):
 
 def _truncate(draw, m):
     data = assemble(m)
-    return data[:draw(st.integers(0, len(data) - 1))]
+    return data[: draw(st.integers(0, len(data) - 1))]
 
 
 def _flip(draw, m):
@@ -150,7 +244,7 @@ def _flip(draw, m):
 def _flip_in_zip_structure(draw, m):
     # Aim the damage at headers (the first bytes of each member and the directory at the end).
     data = bytearray(assemble(m))
-    starts = [i for i in range(len(data) - 3) if data[i:i + 2] == b"PK"]
+    starts = [i for i in range(len(data) - 3) if data[i : i + 2] == b"PK"]
     for _ in range(draw(st.integers(1, 4))):
         base = draw(st.sampled_from(starts))
         pos = min(len(data) - 1, base + draw(st.integers(0, 45)))
@@ -210,8 +304,9 @@ def _lying_header(draw, m):
     else:
         value = draw(st.sampled_from(EXTREME) | st.integers(0, 2**32 - 1))
     method = draw(st.sampled_from([0, 8]))
-    return raw_zip([entry(n, b, method, **({field: value} if n == target else {}))
-                    for n, b in m.items()])
+    return raw_zip(
+        [entry(n, b, method, **({field: value} if n == target else {})) for n, b in m.items()]
+    )
 
 
 def _bomb(draw, m):
@@ -231,7 +326,8 @@ def _nested_zip(draw, m):
 
 def _json_text(draw, m):
     m[draw(st.sampled_from([CONFIG, METADATA]))] = draw(
-        st.sampled_from(JSON_JUNK) | st.binary(max_size=200))
+        st.sampled_from(JSON_JUNK) | st.binary(max_size=200)
+    )
     return assemble(m)
 
 
@@ -254,8 +350,9 @@ def _json_value(draw, m):
 def _version(draw, m):
     target = draw(st.sampled_from([CONFIG, METADATA]))
     doc = json.loads(m[target])
-    doc["format_version"] = draw(st.sampled_from(
-        [0, 2, 999, -1, "1", 1.0, None, True, 10**30, [1]]))
+    doc["format_version"] = draw(
+        st.sampled_from([0, 2, 999, -1, "1", 1.0, None, True, 10**30, [1]])
+    )
     m[target] = json.dumps(doc).encode()
     return assemble(m)
 
@@ -276,14 +373,42 @@ def _class_name(draw, m):
 def _layer_arg(draw, m):
     # Extreme values for the numbers and names inside layer configs (units, filters, shapes...).
     doc = json.loads(m[CONFIG])
-    spots = [p for p, v in _paths(doc)
-             if p and (isinstance(v, (int, float)) and not isinstance(v, bool)
-                       or p[-1] in ("name", "padding", "activation", "dtype", "data_format"))]
+    spots = [
+        p
+        for p, v in _paths(doc)
+        if p
+        and (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            or p[-1] in ("name", "padding", "activation", "dtype", "data_format")
+        )
+    ]
     if not spots:
         return assemble(m)
-    value = draw(st.sampled_from(
-        [0, -1, 2**31, 10**12, 2**63, -(2**63), 1e308, -0.0, 0.5, True, "", "same", "../x",
-         "float16", "object", "U1000000", [10**9, 10**9], None]))
+    value = draw(
+        st.sampled_from(
+            [
+                0,
+                -1,
+                2**31,
+                10**12,
+                2**63,
+                -(2**63),
+                1e308,
+                -0.0,
+                0.5,
+                True,
+                "",
+                "same",
+                "../x",
+                "float16",
+                "object",
+                "U1000000",
+                [10**9, 10**9],
+                None,
+            ]
+        )
+    )
     m[CONFIG] = json.dumps(_replace(doc, draw(st.sampled_from(spots)), value)).encode()
     return assemble(m)
 
@@ -292,26 +417,52 @@ def _safetensors_header(draw, m):
     target = draw(st.sampled_from([n for n in (WEIGHTS, OPTIMIZER) if n in m]))
     header, body = split_safetensors(m[target])
     names = [k for k in header if k != "__metadata__"]
-    what = draw(st.sampled_from(["shape", "dtype", "offsets", "drop", "add", "rename", "meta",
-                                 "length", "junk"]))
+    what = draw(
+        st.sampled_from(
+            ["shape", "dtype", "offsets", "drop", "add", "rename", "meta", "length", "junk"]
+        )
+    )
     name = draw(st.sampled_from(names)) if names else None
     if what == "shape" and name:
         shape = header[name]["shape"]
-        header[name]["shape"] = draw(st.sampled_from([
-            shape[::-1], shape + [1], shape[:-1], [d + 1 for d in shape], [-1], [2**40, 2**40],
-            [0], ["3"], None, [1.5], [True]]))
+        header[name]["shape"] = draw(
+            st.sampled_from(
+                [
+                    shape[::-1],
+                    shape + [1],
+                    shape[:-1],
+                    [d + 1 for d in shape],
+                    [-1],
+                    [2**40, 2**40],
+                    [0],
+                    ["3"],
+                    None,
+                    [1.5],
+                    [True],
+                ]
+            )
+        )
     elif what == "dtype" and name:
-        header[name]["dtype"] = draw(st.sampled_from(
-            ["F16", "BF16", "I32", "I64", "U8", "BOOL", "C64", "F8_E4M3", "f32", "", None, 4]))
+        header[name]["dtype"] = draw(
+            st.sampled_from(
+                ["F16", "BF16", "I32", "I64", "U8", "BOOL", "C64", "F8_E4M3", "f32", "", None, 4]
+            )
+        )
     elif what == "offsets" and name:
         b, e = header[name]["data_offsets"]
-        header[name]["data_offsets"] = draw(st.sampled_from(
-            [[e, b], [b, e + 4], [b + 4, e + 4], [0, 2**62], [-4, e], [b], None, [b, e, e]]))
+        header[name]["data_offsets"] = draw(
+            st.sampled_from(
+                [[e, b], [b, e + 4], [b + 4, e + 4], [0, 2**62], [-4, e], [b], None, [b, e, e]]
+            )
+        )
     elif what == "drop" and name:
         del header[name]
     elif what == "add":
         header[draw(st.sampled_from(["extra/kernel", name or "x", "../x"]))] = {
-            "dtype": "F32", "shape": [1], "data_offsets": [len(body), len(body) + 4]}
+            "dtype": "F32",
+            "shape": [1],
+            "data_offsets": [len(body), len(body) + 4],
+        }
         body += b"\0\0\0\0"
     elif what == "rename" and name:
         header[draw(st.text(min_size=1, max_size=12))] = header.pop(name)
@@ -324,7 +475,7 @@ def _safetensors_header(draw, m):
         m[target] = (new % 2**64).to_bytes(8, "little") + blob[8:]
         return assemble(m)
     else:
-        m[target] = draw(st.binary(max_size=64)) + m[target][draw(st.integers(0, 16)):]
+        m[target] = draw(st.binary(max_size=64)) + m[target][draw(st.integers(0, 16)) :]
         return assemble(m)
     m[target] = join_safetensors(header, body, pad=draw(st.booleans()))
     return assemble(m)
@@ -360,13 +511,26 @@ def _many_members(draw, m):
 
 
 _KINDS = {
-    "truncate": _truncate, "flip": _flip, "flip_zip_structure": _flip_in_zip_structure,
-    "splice": _splice, "random_bytes": _random_bytes, "drop_member": _drop_member,
-    "extra_member": _extra_member, "duplicate_member": _duplicate_member,
-    "rename_member": _rename_member, "lying_header": _lying_header, "zip_bomb": _bomb,
-    "nested_zip": _nested_zip, "json_text": _json_text, "json_value": _json_value,
-    "format_version": _version, "class_name": _class_name, "layer_arg": _layer_arg,
-    "safetensors_header": _safetensors_header, "safetensors_data": _safetensors_data,
-    "metadata_listing": _metadata_listing, "many_members": _many_members,
+    "truncate": _truncate,
+    "flip": _flip,
+    "flip_zip_structure": _flip_in_zip_structure,
+    "splice": _splice,
+    "random_bytes": _random_bytes,
+    "drop_member": _drop_member,
+    "extra_member": _extra_member,
+    "duplicate_member": _duplicate_member,
+    "rename_member": _rename_member,
+    "lying_header": _lying_header,
+    "zip_bomb": _bomb,
+    "nested_zip": _nested_zip,
+    "json_text": _json_text,
+    "json_value": _json_value,
+    "format_version": _version,
+    "class_name": _class_name,
+    "layer_arg": _layer_arg,
+    "safetensors_header": _safetensors_header,
+    "safetensors_data": _safetensors_data,
+    "metadata_listing": _metadata_listing,
+    "many_members": _many_members,
 }
 KINDS = sorted(_KINDS)

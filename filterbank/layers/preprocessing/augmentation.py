@@ -103,12 +103,27 @@ class RandomRotation(WarpLayer):
         (2, 8, 8, 1)
     """
 
-    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, data_format=None, **kwargs):
-        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
-                         fill_value=fill_value, data_format=data_format, **kwargs)
-        self.factor = base_factor(self, factor, "factor", (-1, 1),
-                                  "a fraction of a full turn: 0.1 is +-36 degrees")
+    def __init__(
+        self,
+        factor,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            fill_mode=fill_mode,
+            interpolation=interpolation,
+            seed=seed,
+            fill_value=fill_value,
+            data_format=data_format,
+            **kwargs,
+        )
+        self.factor = base_factor(
+            self, factor, "factor", (-1, 1), "a fraction of a full turn: 0.1 is +-36 degrees"
+        )
 
     def transforms(self, batch, height, width):
         angles = self.uniform(self.factor[0] * 360.0, self.factor[1] * 360.0, batch)
@@ -136,17 +151,33 @@ class RandomTranslation(WarpLayer):
         (1, 10, 10, 3)
     """
 
-    def __init__(self, height_factor, width_factor, fill_mode="reflect",
-                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
-                 **kwargs):
-        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
-                         fill_value=fill_value, data_format=data_format, **kwargs)
+    def __init__(
+        self,
+        height_factor,
+        width_factor,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            fill_mode=fill_mode,
+            interpolation=interpolation,
+            seed=seed,
+            fill_value=fill_value,
+            data_format=data_format,
+            **kwargs,
+        )
         self.height_factor = as_config_value(height_factor)
         self.width_factor = as_config_value(width_factor)
-        self.height_range = range_factor(self, height_factor, "height_factor", False,
-                                         "a fraction of the height")
-        self.width_range = range_factor(self, width_factor, "width_factor", False,
-                                        "a fraction of the width")
+        self.height_range = range_factor(
+            self, height_factor, "height_factor", False, "a fraction of the height"
+        )
+        self.width_range = range_factor(
+            self, width_factor, "width_factor", False, "a fraction of the width"
+        )
 
     def transforms(self, batch, height, width):
         dy = self.uniform(*self.height_range, batch) * height
@@ -177,22 +208,43 @@ class RandomZoom(WarpLayer):
         (1, 6, 6, 1)
     """
 
-    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
-                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
-                 **kwargs):
-        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
-                         fill_value=fill_value, data_format=data_format, **kwargs)
+    def __init__(
+        self,
+        height_factor,
+        width_factor=None,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            fill_mode=fill_mode,
+            interpolation=interpolation,
+            seed=seed,
+            fill_value=fill_value,
+            data_format=data_format,
+            **kwargs,
+        )
         self.height_factor = as_config_value(height_factor)
         self.width_factor = as_config_value(width_factor)
-        self.height_range = range_factor(self, height_factor, "height_factor", True,
-                                         "a relative zoom")
-        self.width_range = None if width_factor is None else range_factor(
-            self, width_factor, "width_factor", True, "a relative zoom")
+        self.height_range = range_factor(
+            self, height_factor, "height_factor", True, "a relative zoom"
+        )
+        self.width_range = (
+            None
+            if width_factor is None
+            else range_factor(self, width_factor, "width_factor", True, "a relative zoom")
+        )
 
     def transforms(self, batch, height, width):
         zy = self.uniform(1.0 + self.height_range[0], 1.0 + self.height_range[1], batch)
-        zx = zy if self.width_range is None else self.uniform(
-            1.0 + self.width_range[0], 1.0 + self.width_range[1], batch)
+        zx = (
+            zy
+            if self.width_range is None
+            else self.uniform(1.0 + self.width_range[0], 1.0 + self.width_range[1], batch)
+        )
         return zoom_transforms(zy, zx, height, width)
 
     def get_config(self):
@@ -223,8 +275,9 @@ class RandomContrast(RandomImageLayer):
 
     def __init__(self, factor, value_range=(0, 255), seed=None, data_format=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.factor = base_factor(self, factor, "factor", (0, 1),
-                                  "the largest relative change of contrast")
+        self.factor = base_factor(
+            self, factor, "factor", (0, 1), "the largest relative change of contrast"
+        )
         try:
             lo, hi = (float(v) for v in value_range)
         except (TypeError, ValueError):
@@ -254,8 +307,11 @@ class RandomContrast(RandomImageLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(factor=list(self.factor), value_range=list(self.value_range),
-                      data_format="channels_last")
+        config.update(
+            factor=list(self.factor),
+            value_range=list(self.value_range),
+            data_format="channels_last",
+        )
         return config
 
 
@@ -294,17 +350,17 @@ class RandomCrop(RandomImageLayer):
             top = int(self.uniform(0, ih - self.height + 1, None))
             left = int(self.uniform(0, iw - self.width + 1, None))
             self._box = (inputs.shape, top, left, self.height, self.width, False)
-            return inputs[:, top:top + self.height, left:left + self.width]
+            return inputs[:, top : top + self.height, left : left + self.width]
         top, left, ch, cw = aspect_crop_box(ih, iw, self.height, self.width)
         self._box = (inputs.shape, top, left, ch, cw, True)
-        return resize(inputs[:, top:top + ch, left:left + cw], self.height, self.width)
+        return resize(inputs[:, top : top + ch, left : left + cw], self.height, self.width)
 
     def backward(self, grad):
         shape, top, left, ch, cw, resized = self._box
         if resized:
             grad = resize_backward(grad, (ch, cw))
         out = np.zeros(shape, dtype=grad.dtype)
-        out[:, top:top + ch, left:left + cw] = grad
+        out[:, top : top + ch, left : left + cw] = grad
         return out
 
     def get_config(self):

@@ -32,8 +32,9 @@ def check_positive_int(layer: Layer, name: str, value) -> int:
 
 
 def check_seed(layer: Layer, seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or seed < 0):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+    ):
         raise ValueError(
             f"Layer '{layer.name}' argument seed expects a non-negative integer or None, "
             f"got {seed!r}."
@@ -142,15 +143,23 @@ class RandomImageLayer(ImageLayer):
 class WarpLayer(RandomImageLayer):
     """Rotation/translation/zoom: one affine warp (``ops.affine``) with fill_mode/interpolation."""
 
-    def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, data_format=None, **kwargs):
+    def __init__(
+        self,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(seed=seed, **kwargs)
         where = f"Layer '{self.name}' argument"
         if fill_mode not in FILL_MODES:
             raise unknown_name("fill_mode", fill_mode, FILL_MODES, f"{where} fill_mode")
         if interpolation not in INTERPOLATIONS:
-            raise unknown_name("interpolation", interpolation, INTERPOLATIONS,
-                               f"{where} interpolation")
+            raise unknown_name(
+                "interpolation", interpolation, INTERPOLATIONS, f"{where} interpolation"
+            )
         if not _is_number(fill_value):
             raise ValueError(f"{where} fill_value expects a number, got {fill_value!r}.")
         check_data_format(self, data_format)
@@ -166,8 +175,9 @@ class WarpLayer(RandomImageLayer):
         from ...ops.affine import affine_plan, apply_plan
 
         b, h, w, _ = images.shape
-        self._plan = affine_plan(images.shape, self.transforms(b, h, w), self.interpolation,
-                                 self.fill_mode)
+        self._plan = affine_plan(
+            images.shape, self.transforms(b, h, w), self.interpolation, self.fill_mode
+        )
         return apply_plan(images, self._plan, self.fill_value)
 
     def augment_backward(self, grad):
@@ -177,8 +187,12 @@ class WarpLayer(RandomImageLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(fill_mode=self.fill_mode, interpolation=self.interpolation,
-                      fill_value=self.fill_value, data_format="channels_last")
+        config.update(
+            fill_mode=self.fill_mode,
+            interpolation=self.interpolation,
+            fill_value=self.fill_value,
+            data_format="channels_last",
+        )
         return config
 
 

@@ -88,18 +88,34 @@ class Resizing(ImageLayer):
         (2, 4, 6, 3)
     """
 
-    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
-                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
-                 antialias=False, data_format=None, **kwargs):
+    def __init__(
+        self,
+        height,
+        width,
+        interpolation="bilinear",
+        crop_to_aspect_ratio=False,
+        pad_to_aspect_ratio=False,
+        fill_mode="constant",
+        fill_value=0.0,
+        antialias=False,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.height = check_positive_int(self, "height", height)
         self.width = check_positive_int(self, "width", width)
         if interpolation not in INTERPOLATIONS:
-            raise unknown_name("interpolation", interpolation, INTERPOLATIONS,
-                               f"Layer '{self.name}' argument interpolation")
-        for arg, value, default in (("pad_to_aspect_ratio", pad_to_aspect_ratio, False),
-                                    ("fill_mode", fill_mode, "constant"),
-                                    ("antialias", antialias, False)):
+            raise unknown_name(
+                "interpolation",
+                interpolation,
+                INTERPOLATIONS,
+                f"Layer '{self.name}' argument interpolation",
+            )
+        for arg, value, default in (
+            ("pad_to_aspect_ratio", pad_to_aspect_ratio, False),
+            ("fill_mode", fill_mode, "constant"),
+            ("antialias", antialias, False),
+        ):
             if value != default:
                 raise ValueError(
                     f"Layer '{self.name}' argument {arg}={value!r} is not supported by "
@@ -117,11 +133,15 @@ class Resizing(ImageLayer):
 
     def forward(self, inputs, training=False):
         _, ih, iw, _ = inputs.shape
-        top, left, ch, cw = (aspect_crop_box(ih, iw, self.height, self.width)
-                             if self.crop_to_aspect_ratio else (0, 0, ih, iw))
+        top, left, ch, cw = (
+            aspect_crop_box(ih, iw, self.height, self.width)
+            if self.crop_to_aspect_ratio
+            else (0, 0, ih, iw)
+        )
         self._box = (inputs.shape, top, left, ch, cw)
-        return resize(inputs[:, top:top + ch, left:left + cw], self.height, self.width,
-                      self.interpolation)
+        return resize(
+            inputs[:, top : top + ch, left : left + cw], self.height, self.width, self.interpolation
+        )
 
     def backward(self, grad):
         shape, top, left, ch, cw = self._box
@@ -129,16 +149,22 @@ class Resizing(ImageLayer):
         if (ch, cw) == tuple(shape[1:3]):
             return g
         out = np.zeros(shape, dtype=grad.dtype)
-        out[:, top:top + ch, left:left + cw] = g
+        out[:, top : top + ch, left : left + cw] = g
         return out
 
     def get_config(self):
         config = super().get_config()
-        config.update(height=self.height, width=self.width, interpolation=self.interpolation,
-                      crop_to_aspect_ratio=self.crop_to_aspect_ratio,
-                      pad_to_aspect_ratio=False, fill_mode="constant",
-                      fill_value=self.fill_value, antialias=False,
-                      data_format="channels_last")
+        config.update(
+            height=self.height,
+            width=self.width,
+            interpolation=self.interpolation,
+            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+            pad_to_aspect_ratio=False,
+            fill_mode="constant",
+            fill_value=self.fill_value,
+            antialias=False,
+            data_format="channels_last",
+        )
         return config
 
 
@@ -171,17 +197,17 @@ class CenterCrop(ImageLayer):
         if ih >= self.height and iw >= self.width:
             top, left = (ih - self.height) // 2, (iw - self.width) // 2
             self._box = (inputs.shape, top, left, self.height, self.width, False)
-            return inputs[:, top:top + self.height, left:left + self.width]
+            return inputs[:, top : top + self.height, left : left + self.width]
         top, left, ch, cw = aspect_crop_box(ih, iw, self.height, self.width)
         self._box = (inputs.shape, top, left, ch, cw, True)
-        return resize(inputs[:, top:top + ch, left:left + cw], self.height, self.width)
+        return resize(inputs[:, top : top + ch, left : left + cw], self.height, self.width)
 
     def backward(self, grad):
         shape, top, left, ch, cw, resized = self._box
         if resized:
             grad = resize_backward(grad, (ch, cw))
         out = np.zeros(shape, dtype=grad.dtype)
-        out[:, top:top + ch, left:left + cw] = grad
+        out[:, top : top + ch, left : left + cw] = grad
         return out
 
     def get_config(self):

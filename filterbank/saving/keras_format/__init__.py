@@ -62,9 +62,11 @@ def _members(blob: bytes, path) -> dict[str, bytes]:
         zf = zipfile.ZipFile(io.BytesIO(blob))
         infos = zf.infolist()
     except Exception as e:
-        raise file_error(path, f"it is not a readable zip file ({type(e).__name__}: "
-                               f"{str(e)[:120]})", "The file is damaged or not a .keras model."
-                         ) from None
+        raise file_error(
+            path,
+            f"it is not a readable zip file ({type(e).__name__}: {str(e)[:120]})",
+            "The file is damaged or not a .keras model.",
+        ) from None
     if len(infos) > 64:
         raise file_error(path, f"it holds {len(infos)} members; a .keras model holds 3")
     out: dict[str, bytes] = {}
@@ -74,23 +76,32 @@ def _members(blob: bytes, path) -> dict[str, bytes]:
         if name.startswith("assets/") and info.is_dir():
             continue  # Keras writes an empty assets/ folder; the layers read here have none
         if name == "model.weights.json" or name.startswith("model.weights_"):
-            raise file_error(path, "its weights are sharded", "filterbank reads single-file "
-                                                              ".keras archives only.")
+            raise file_error(
+                path,
+                "its weights are sharded",
+                "filterbank reads single-file .keras archives only.",
+            )
         if name not in MEMBERS:
-            raise file_error(path, f"member {name[:100]!r} is unknown; a .keras model holds "
-                                   f"{', '.join(MEMBERS)}")
+            raise file_error(
+                path, f"member {name[:100]!r} is unknown; a .keras model holds {', '.join(MEMBERS)}"
+            )
         if name in out:
             raise file_error(path, f"member {name!r} appears twice")
         if info.flag_bits & 0x1:
             raise file_error(path, f"member {name!r} is encrypted")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise file_error(path, f"member {name!r} uses compression method "
-                                   f"{info.compress_type}")
+            raise file_error(path, f"member {name!r} uses compression method {info.compress_type}")
         limit = MAX_JSON_BYTES if name.endswith(".json") else len(blob) * MAX_RATIO
-        if info.file_size > max(limit, RATIO_FREE_BYTES) and name != WEIGHTS_H5 or (
-                info.file_size > RATIO_FREE_BYTES + MAX_RATIO * max(info.compress_size, 1)):
-            raise file_error(path, f"member {name!r} declares {info.file_size:,} bytes from "
-                                   f"{info.compress_size:,} compressed: too large, or damage")
+        if (
+            info.file_size > max(limit, RATIO_FREE_BYTES)
+            and name != WEIGHTS_H5
+            or (info.file_size > RATIO_FREE_BYTES + MAX_RATIO * max(info.compress_size, 1))
+        ):
+            raise file_error(
+                path,
+                f"member {name!r} declares {info.file_size:,} bytes from "
+                f"{info.compress_size:,} compressed: too large, or damage",
+            )
         total += info.file_size
         if total > 2 * 1024**3:
             raise file_error(path, "its members declare more than 2 GiB in all")
@@ -98,16 +109,21 @@ def _members(blob: bytes, path) -> dict[str, bytes]:
             with zf.open(info) as f:
                 data = f.read(info.file_size + 1)
         except Exception as e:
-            raise file_error(path, f"member {name!r} cannot be read ({type(e).__name__}: "
-                                   f"{str(e)[:120]})") from None
+            raise file_error(
+                path, f"member {name!r} cannot be read ({type(e).__name__}: {str(e)[:120]})"
+            ) from None
         if len(data) != info.file_size:
-            raise file_error(path, f"member {name!r} holds {len(data):,} bytes but declares "
-                                   f"{info.file_size:,}")
+            raise file_error(
+                path, f"member {name!r} holds {len(data):,} bytes but declares {info.file_size:,}"
+            )
         out[name] = data
     for name in (CONFIG, WEIGHTS_H5):
         if name not in out:
-            raise file_error(path, f"member {name!r} is missing",
-                             "The file is damaged or not a Keras 3 .keras model.")
+            raise file_error(
+                path,
+                f"member {name!r} is missing",
+                "The file is damaged or not a Keras 3 .keras model.",
+            )
     return out
 
 
@@ -136,8 +152,9 @@ def _rebuild(fb_config: dict, groups: dict[str, list[np.ndarray]], path):
     try:
         paths = _layer_paths(fb_config)
     except (KeyError, TypeError, ValueError, RecursionError) as e:
-        raise file_error(path, f"config.json describes a graph that cannot be ordered ({e})"
-                         ) from None
+        raise file_error(
+            path, f"config.json describes a graph that cannot be ordered ({e})"
+        ) from None
     seen: dict[str, int] = {}
 
     def guard(layer, name, shape):
@@ -147,13 +164,19 @@ def _rebuild(fb_config: dict, groups: dict[str, list[np.ndarray]], path):
         arrays = groups.get(gpath, [])
         want = tuple(int(d) for d in shape)
         if i >= len(arrays):
-            raise file_error(path, f"config.json gives layer {layer.name!r} weight {name!r} "
-                                   f"(shape {want}), which model.weights.h5 does not hold at "
-                                   f"{gpath}/vars/{i}")
+            raise file_error(
+                path,
+                f"config.json gives layer {layer.name!r} weight {name!r} "
+                f"(shape {want}), which model.weights.h5 does not hold at "
+                f"{gpath}/vars/{i}",
+            )
         if tuple(arrays[i].shape) != want:
-            raise file_error(path, f"layer {layer.name!r} weight {name!r} has shape "
-                                   f"{tuple(arrays[i].shape)} in model.weights.h5, but the "
-                                   f"config gives it shape {want}")
+            raise file_error(
+                path,
+                f"layer {layer.name!r} weight {name!r} has shape "
+                f"{tuple(arrays[i].shape)} in model.weights.h5, but the "
+                f"config gives it shape {want}",
+            )
 
     floatx, rng_state = backend.floatx(), backend.get_rng_state()
     token = WEIGHT_GUARD.set(guard)
@@ -163,8 +186,11 @@ def _rebuild(fb_config: dict, groups: dict[str, list[np.ndarray]], path):
     except ModelFileError:
         raise
     except Exception as e:
-        raise file_error(path, f"config.json describes a model that cannot be built "
-                               f"({type(e).__name__}: {str(e)[:300]})") from e
+        raise file_error(
+            path,
+            f"config.json describes a model that cannot be built "
+            f"({type(e).__name__}: {str(e)[:300]})",
+        ) from e
     finally:
         WEIGHT_GUARD.reset(token)
         backend.set_floatx(floatx)
@@ -179,8 +205,12 @@ def model_paths(model) -> dict[str, str]:
 
     if isinstance(model, Sequential):
         layers = model.layers
-        return dict(zip([layer.name for layer in layers],
-                        weight_paths([type(layer).__name__ for layer in layers])))
+        return dict(
+            zip(
+                [layer.name for layer in layers],
+                weight_paths([type(layer).__name__ for layer in layers]),
+            )
+        )
     inbound = {}
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
@@ -188,8 +218,11 @@ def model_paths(model) -> dict[str, str]:
         else:
             ins = layer.input if isinstance(layer.input, list) else [layer.input]
             inbound[layer.name] = [t.node.layer.name for t in ins]
-    order = functional_order(inbound, [t.node.layer.name for t in model.inputs],
-                             [t.node.layer.name for t in model.outputs])
+    order = functional_order(
+        inbound,
+        [t.node.layer.name for t in model.inputs],
+        [t.node.layer.name for t in model.outputs],
+    )
     classes = {layer.name: type(layer).__name__ for layer in model.layers}
     return dict(zip(order, weight_paths([classes[n] for n in order])))
 
@@ -201,21 +234,29 @@ def _assign(model, groups: dict[str, list[np.ndarray]], path, paths=None) -> Non
     for layer in model.layers:
         arrays = groups.get(paths.get(layer.name), [])
         if len(arrays) != len(layer.params):
-            raise file_error(path, f"layer {layer.name!r} has {len(layer.params)} weights but "
-                                   f"{paths.get(layer.name)}/vars in model.weights.h5 holds "
-                                   f"{len(arrays)}",
-                             "Build the model with the architecture the weights were saved "
-                             "from (Keras matches weights by layer position and class).")
+            raise file_error(
+                path,
+                f"layer {layer.name!r} has {len(layer.params)} weights but "
+                f"{paths.get(layer.name)}/vars in model.weights.h5 holds "
+                f"{len(arrays)}",
+                "Build the model with the architecture the weights were saved "
+                "from (Keras matches weights by layer position and class).",
+            )
         for (wname, w), a in zip(layer.params.items(), arrays):
             if a.shape != w.shape:
-                raise file_error(path, f"layer {layer.name!r} weight {wname!r} has shape "
-                                       f"{a.shape} in the file, but the model expects {w.shape}")
+                raise file_error(
+                    path,
+                    f"layer {layer.name!r} weight {wname!r} has shape "
+                    f"{a.shape} in the file, but the model expects {w.shape}",
+                )
         plan.append((layer, arrays))
     used = set(paths.values())
     for gpath, arrays in groups.items():
         if gpath.startswith("layers/") and arrays and gpath not in used:
-            raise file_error(path, f"model.weights.h5 holds weights at {gpath!r} for a layer "
-                                   "the model does not have")
+            raise file_error(
+                path,
+                f"model.weights.h5 holds weights at {gpath!r} for a layer the model does not have",
+            )
     for layer, arrays in plan:
         for w, a in zip(layer.params.values(), arrays):
             w[...] = a.astype(w.dtype, copy=False)
@@ -233,9 +274,12 @@ def _compile(model, config: dict, path) -> None:
     try:
         model.compile_from_config(keep)
     except Exception as e:
-        warnings.warn(f"{os.fspath(path)!r}: its compile settings cannot be rebuilt "
-                      f"({type(e).__name__}: {str(e)[:200]}); the model is loaded uncompiled. "
-                      "Call model.compile(...) before fit.", stacklevel=3)
+        warnings.warn(
+            f"{os.fspath(path)!r}: its compile settings cannot be rebuilt "
+            f"({type(e).__name__}: {str(e)[:200]}); the model is loaded uncompiled. "
+            "Call model.compile(...) before fit.",
+            stacklevel=3,
+        )
 
 
 def load_keras(path, compile: bool = True):
@@ -255,8 +299,10 @@ def load_keras(path, compile: bool = True):
     except ModelFileError:
         raise
     except Exception as e:  # whatever else a malformed config trips: still one error class
-        raise file_error(path, f"config.json cannot be read as a Keras model "
-                               f"({type(e).__name__}: {str(e)[:200]})") from None
+        raise file_error(
+            path,
+            f"config.json cannot be read as a Keras model ({type(e).__name__}: {str(e)[:200]})",
+        ) from None
     if compile:
         _compile(model, config, path)
     return model
@@ -276,9 +322,11 @@ def _check_layers(model) -> None:
 
     for layer in model.layers:
         if LAYER_CLASSES.get(type(layer).__name__) is not type(layer):
-            raise ValueError(f"Layer '{layer.name}' is a {type(layer).__name__}, not a built-in "
-                             "layer; a .keras file written by filterbank holds built-in layers "
-                             "only.")
+            raise ValueError(
+                f"Layer '{layer.name}' is a {type(layer).__name__}, not a built-in "
+                "layer; a .keras file written by filterbank holds built-in layers "
+                "only."
+            )
 
 
 def save_keras(model, path, overwrite: bool = True) -> None:
@@ -291,18 +339,23 @@ def save_keras(model, path, overwrite: bool = True) -> None:
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"model.save: {path!r} exists and overwrite=False.")
     if not getattr(model, "built", False):
-        raise ValueError(f"Model '{model.name}' is not built; give it an input shape before "
-                         "saving it as .keras.")
+        raise ValueError(
+            f"Model '{model.name}' is not built; give it an input shape before saving it as .keras."
+        )
     _check_layers(model)
-    floatx = next((str(w.dtype) for layer in model.layers for w in layer.params.values()),
-                  "float32")
+    floatx = next(
+        (str(w.dtype) for layer in model.layers for w in layer.params.values()), "float32"
+    )
     paths = model_paths(model)
-    groups = {paths[layer.name]: (layer.name, list(layer.params.values()))
-              for layer in model.layers}
+    groups = {
+        paths[layer.name]: (layer.name, list(layer.params.values())) for layer in model.layers
+    }
     h5 = write_h5(groups, model.name)
-    meta = {"keras_version": KERAS_VERSION,
-            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-            "producer": f"filterbank {__version__}"}
+    meta = {
+        "keras_version": KERAS_VERSION,
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        "producer": f"filterbank {__version__}",
+    }
     config = keras_config(model, floatx if floatx in ("float32", "float64") else "float32")
     if getattr(model, "optimizer", None) is not None:  # same keys as Keras's compile config
         config["compile_config"] = model.get_compile_config()

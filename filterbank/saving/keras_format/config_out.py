@@ -11,10 +11,20 @@ Example:
 
 from __future__ import annotations
 
-_INITIALIZER_KEYS = ("kernel_initializer", "bias_initializer", "beta_initializer",
-                     "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer")
-_REGULARIZER_KEYS = ("kernel_regularizer", "bias_regularizer", "beta_regularizer",
-                     "gamma_regularizer")
+_INITIALIZER_KEYS = (
+    "kernel_initializer",
+    "bias_initializer",
+    "beta_initializer",
+    "gamma_initializer",
+    "moving_mean_initializer",
+    "moving_variance_initializer",
+)
+_REGULARIZER_KEYS = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "beta_regularizer",
+    "gamma_regularizer",
+)
 _REGULARIZER_CLASSES = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2"}
 
 
@@ -23,8 +33,12 @@ def _camel(name: str) -> str:
 
 
 def _policy(dtype: str) -> dict:
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype},
-            "registered_name": None}
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": dtype},
+        "registered_name": None,
+    }
 
 
 def _keras_object(value, module: str, class_map=None):
@@ -32,8 +46,12 @@ def _keras_object(value, module: str, class_map=None):
         return value
     cls = value.get("class_name")
     cls = (class_map or {}).get(cls) or _camel(cls)
-    return {"module": module, "class_name": cls, "config": dict(value.get("config") or {}),
-            "registered_name": None}
+    return {
+        "module": module,
+        "class_name": cls,
+        "config": dict(value.get("config") or {}),
+        "registered_name": None,
+    }
 
 
 def layer_entry(layer, floatx: str) -> dict:
@@ -42,10 +60,18 @@ def layer_entry(layer, floatx: str) -> dict:
     cfg = dict(layer.get_config())
     cfg.pop("batch_input_shape", None)  # Keras 3 takes shapes from the InputLayer
     if cls == "InputLayer":
-        return {"module": "keras.layers", "class_name": cls, "registered_name": None,
-                "config": {"batch_shape": list(cfg.get("batch_shape") or layer.batch_shape),
-                           "dtype": cfg.get("dtype") or floatx, "sparse": False,
-                           "ragged": False, "name": layer.name}}
+        return {
+            "module": "keras.layers",
+            "class_name": cls,
+            "registered_name": None,
+            "config": {
+                "batch_shape": list(cfg.get("batch_shape") or layer.batch_shape),
+                "dtype": cfg.get("dtype") or floatx,
+                "sparse": False,
+                "ragged": False,
+                "name": layer.name,
+            },
+        }
     cfg["dtype"] = _policy(cfg.get("dtype") or floatx)
     for key in _INITIALIZER_KEYS:
         if key in cfg:
@@ -64,9 +90,14 @@ def layer_entry(layer, floatx: str) -> dict:
 
 
 def _tensor(t) -> dict:
-    return {"class_name": "__keras_tensor__",
-            "config": {"shape": list(t.shape), "dtype": t.dtype,
-                       "keras_history": [t.node.layer.name, 0, 0]}}
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": list(t.shape),
+            "dtype": t.dtype,
+            "keras_history": [t.node.layer.name, 0, 0],
+        },
+    }
 
 
 def keras_config(model, floatx: str = "float32") -> dict:
@@ -77,11 +108,19 @@ def keras_config(model, floatx: str = "float32") -> dict:
         layers = [layer_entry(t.node.layer, floatx) for t in model.inputs]
         layers += [layer_entry(layer, floatx) for layer in model.layers]
         shape = list(model.inputs[0].shape)
-        return {"module": "keras", "class_name": "Sequential", "registered_name": None,
-                "config": {"name": model.name, "trainable": model.trainable,
-                           "dtype": _policy(floatx), "layers": layers,
-                           "build_input_shape": shape},
-                "build_config": {"input_shape": shape}}
+        return {
+            "module": "keras",
+            "class_name": "Sequential",
+            "registered_name": None,
+            "config": {
+                "name": model.name,
+                "trainable": model.trainable,
+                "dtype": _policy(floatx),
+                "layers": layers,
+                "build_input_shape": shape,
+            },
+            "build_config": {"input_shape": shape},
+        }
     layers = []
     for layer in model.layers:
         entry = layer_entry(layer, floatx)
@@ -98,9 +137,16 @@ def keras_config(model, floatx: str = "float32") -> dict:
         items = [[t.node.layer.name, 0, 0] for t in tensors]
         return items[0] if single and len(items) == 1 else items
 
-    return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "registered_name": "Functional",
-            "config": {"name": model.name, "trainable": model.trainable, "layers": layers,
-                       "input_layers": ends(model.inputs, len(model.inputs) == 1),
-                       "output_layers": ends(model.outputs, len(model.outputs) == 1)},
-            "build_config": {"input_shape": None}}
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "registered_name": "Functional",
+        "config": {
+            "name": model.name,
+            "trainable": model.trainable,
+            "layers": layers,
+            "input_layers": ends(model.inputs, len(model.inputs) == 1),
+            "output_layers": ends(model.outputs, len(model.outputs) == 1),
+        },
+        "build_config": {"input_shape": None},
+    }

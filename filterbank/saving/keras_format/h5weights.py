@@ -29,8 +29,10 @@ def require_h5py(what: str = "Keras .keras and .weights.h5 files"):
     try:
         import h5py
     except ImportError:
-        raise ImportError(f"{what} need the 'h5py' package: pip install "
-                          "'filterbank[keras-files]' (or pip install h5py).") from None
+        raise ImportError(
+            f"{what} need the 'h5py' package: pip install "
+            "'filterbank[keras-files]' (or pip install h5py)."
+        ) from None
     return h5py
 
 
@@ -44,17 +46,24 @@ def _check_dataset(ds, where: str, size: int, path) -> np.ndarray:
         raise file_error(path, f"weight {where!r} has {len(shape)} dimensions")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize if shape else dt.itemsize
     if ds.compression is not None or ds.external or ds.chunks is not None or ds.is_virtual:
-        raise file_error(path, f"weight {where!r} is chunked, compressed, virtual or stored "
-                               "outside the file; Keras writes plain contiguous arrays")
+        raise file_error(
+            path,
+            f"weight {where!r} is chunked, compressed, virtual or stored "
+            "outside the file; Keras writes plain contiguous arrays",
+        )
     if nbytes > size:
-        raise file_error(path, f"weight {where!r} declares {nbytes:,} bytes, more than the "
-                               f"whole weights file holds ({size:,})")
+        raise file_error(
+            path,
+            f"weight {where!r} declares {nbytes:,} bytes, more than the "
+            f"whole weights file holds ({size:,})",
+        )
     offset = ds.id.get_offset()
     if nbytes and (offset is None or offset < 0 or offset + nbytes > size):
         raise file_error(path, f"weight {where!r} points outside the weights file")
     if ds.id.get_storage_size() not in (0, nbytes) and nbytes:
-        raise file_error(path, f"weight {where!r} stores a different number of bytes than "
-                               "its shape needs")
+        raise file_error(
+            path, f"weight {where!r} stores a different number of bytes than its shape needs"
+        )
     del h5py
     return np.asarray(ds[()]).astype(dt.newbyteorder("="), copy=False)
 
@@ -74,31 +83,38 @@ def read_h5(blob: bytes, path) -> dict[str, list[np.ndarray]]:
                 for key in list(group.keys()):
                     count[0] += 1
                     if count[0] > MAX_GROUPS:
-                        raise file_error(path, f"model.weights.h5 has more than {MAX_GROUPS:,} "
-                                               "entries")
+                        raise file_error(
+                            path, f"model.weights.h5 has more than {MAX_GROUPS:,} entries"
+                        )
                     link = group.get(key, getlink=True)
                     if not isinstance(link, h5py.HardLink):
-                        raise file_error(path, f"model.weights.h5 entry {prefix + key!r} is a "
-                                               f"{type(link).__name__}; only plain groups and "
-                                               "datasets are read")
+                        raise file_error(
+                            path,
+                            f"model.weights.h5 entry {prefix + key!r} is a "
+                            f"{type(link).__name__}; only plain groups and "
+                            "datasets are read",
+                        )
                     if not prefix and key not in ("layers", "vars"):
                         continue  # optimizer and metric state: not loaded, not read
                     item = group[key]
                     here = f"{prefix}{key}"
                     if isinstance(item, h5py.Group):
                         if key == "vars":
-                            out[prefix.rstrip("/")] = _read_vars(item, here, len(blob), path,
-                                                                 count)
+                            out[prefix.rstrip("/")] = _read_vars(item, here, len(blob), path, count)
                         else:
                             stack.append((here + "/", item))
                     elif key != "vars":
-                        raise file_error(path, f"model.weights.h5 holds a dataset at {here!r} "
-                                               "outside any 'vars' group")
+                        raise file_error(
+                            path,
+                            f"model.weights.h5 holds a dataset at {here!r} "
+                            "outside any 'vars' group",
+                        )
     except ModelFileError:
         raise
     except Exception as e:  # the HDF5 library's own errors on a damaged file
-        raise file_error(path, f"model.weights.h5 cannot be read ({type(e).__name__}: "
-                               f"{str(e)[:200]})") from None
+        raise file_error(
+            path, f"model.weights.h5 cannot be read ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     return out
 
 
@@ -106,8 +122,11 @@ def _read_vars(group, where: str, size: int, path, count) -> list[np.ndarray]:
     h5py = require_h5py()
     keys = list(group.keys())
     if sorted(keys, key=lambda k: (len(k), k)) != [str(i) for i in range(len(keys))]:
-        raise file_error(path, f"model.weights.h5 group {where!r} holds {keys[:5]}; expected "
-                               "datasets named 0, 1, 2, ...")
+        raise file_error(
+            path,
+            f"model.weights.h5 group {where!r} holds {keys[:5]}; expected "
+            "datasets named 0, 1, 2, ...",
+        )
     arrays = []
     for i in range(len(keys)):
         count[1] += 1
@@ -115,8 +134,11 @@ def _read_vars(group, where: str, size: int, path, count) -> list[np.ndarray]:
             raise file_error(path, f"model.weights.h5 holds more than {MAX_TENSORS:,} tensors")
         link = group.get(str(i), getlink=True)
         if not isinstance(link, h5py.HardLink):  # checked before following: no other files
-            raise file_error(path, f"model.weights.h5 entry {where}/{i} is a "
-                                   f"{type(link).__name__}; only plain datasets are read")
+            raise file_error(
+                path,
+                f"model.weights.h5 entry {where}/{i} is a "
+                f"{type(link).__name__}; only plain datasets are read",
+            )
         ds = group[str(i)]
         if not isinstance(ds, h5py.Dataset):
             raise file_error(path, f"model.weights.h5 entry {where}/{i} is not a dataset")

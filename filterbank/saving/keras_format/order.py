@@ -41,8 +41,9 @@ def weight_paths(class_names: list[str]) -> list[str]:
     return out
 
 
-def functional_order(inbound: dict[str, list[str]], inputs: list[str],
-                     outputs: list[str]) -> list[str]:
+def functional_order(
+    inbound: dict[str, list[str]], inputs: list[str], outputs: list[str]
+) -> list[str]:
     """Layer names in Keras's functional ``model.layers`` order.
 
     ``inbound`` maps every layer name to the names of the layers feeding it (in call order;

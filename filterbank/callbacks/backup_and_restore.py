@@ -87,8 +87,8 @@ class BackupAndRestore(Callback):
             atomically, so there is never a half-written one.
 
     A rerun finds the backup at ``on_train_begin``, restores the state listed in the module
-    docstring and tells ``fit`` where to continue (``model._initial_epoch`` and, for a mid-epoch
-    backup, ``model._initial_step``); a run stopped early (EarlyStopping) stays stopped. This
+    docstring and tells ``fit`` where to continue (``model.resume_at(epoch, step)``, the step for a
+    mid-epoch backup); a run stopped early (EarlyStopping) stays stopped. This
     callback runs after all other callbacks at every hook, so it saves their final state.
 
     Example:
@@ -177,7 +177,7 @@ class BackupAndRestore(Callback):
             # First batch after a mid-epoch resume: the order is drawn, now the rest.
             rng, meta, arrays = self._pending
             self._pending = None
-            set_metric_state(self.model._compiled, meta, arrays)
+            set_metric_state(self.model.compiled_state, meta, arrays)
             backend.set_rng_state(rng)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -238,7 +238,7 @@ class BackupAndRestore(Callback):
         }
         if step:
             meta["epoch_rng"] = self._epoch_rng
-            meta["metrics"] = metric_state(model._compiled, arrays)
+            meta["metrics"] = metric_state(model.compiled_state, arrays)
         arrays[_META] = np.frombuffer(to_json(meta), dtype=np.uint8)
         os.makedirs(self.backup_dir, exist_ok=True)
         atomic_write(self.backup_path, lambda fp: np.savez(fp, **arrays))
@@ -342,12 +342,13 @@ class BackupAndRestore(Callback):
             gen.bit_generator.state = meta["layer_rngs"][key]
         self._restore_callbacks(meta["callbacks"], arrays)
         epochs = self.params.get("epochs", meta["epoch"])
-        model._initial_epoch = max(epochs, meta["epoch"]) if meta["stopped"] else meta["epoch"]
+        resume_epoch = max(epochs, meta["epoch"]) if meta["stopped"] else meta["epoch"]
         if step and not meta["stopped"]:
-            model._initial_step = step
+            model.resume_at(resume_epoch, step)
             backend.set_rng_state(meta["epoch_rng"])
             self._pending = (meta["rng"], meta["metrics"], arrays)
         else:
+            model.resume_at(resume_epoch)
             backend.set_rng_state(meta["rng"])
 
     def _restore_weights(self, meta: dict, arrays: dict) -> None:

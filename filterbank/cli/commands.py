@@ -245,7 +245,7 @@ def summary(args) -> int:
         print(
             f"Compiled: optimizer {opt.get_config().get('name', type(opt).__name__)} "
             f"(learning rate {lr}, {int(getattr(opt, 'iterations', 0)):,} steps taken), "
-            f"loss {M.loss_name(model) or '?'}, metrics {model._compile_config.get('metrics')}"
+            f"loss {M.loss_name(model) or '?'}, metrics {(model.compile_arguments or {}).get('metrics')}"
         )
     else:
         print("Not compiled (no loss or optimizer saved).")

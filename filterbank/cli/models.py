@@ -163,7 +163,7 @@ def compile_for_training(model, optimizer_name: str | None, learning_rate: float
         )
         return notes
     if optimizer_name is not None:
-        config = model._compile_config or {}
+        config = model.compile_arguments or {}
         model.compile(
             optimizer=make_optimizer(optimizer_name, learning_rate),
             loss=config.get("loss"),

@@ -222,7 +222,7 @@ class DataParallel:
     # ---- one training step -----------------------------------------------------------------
     def begin_step(self, model) -> None:
         self._install(model)  # for train_on_batch loops that never called fit
-        self._before = [_get(o) for o in _tracked(model._compiled, with_total=False)]
+        self._before = [_get(o) for o in _tracked(model.compiled_state, with_total=False)]
         if self.rank_streams:
             iterations = int(getattr(model.optimizer, "iterations", 0))
             self._saved_rng = backend.swap_rng(self.step_generator(iterations))
@@ -243,7 +243,7 @@ class DataParallel:
             self._saved_rng = None
         slots = [(layer, name) for layer in model.layers for name in layer.trainable_param_names()]
         grads = [layer.grads[name] for layer, name in slots]
-        tracked = _tracked(model._compiled, with_total=False)
+        tracked = _tracked(model.compiled_state, with_total=False)
         fused = self._fused_buffer(grads, 2 + 2 * len(tracked))
         phantom = self.batch_stats.phantom
         self.batch_stats.phantom = False
@@ -291,7 +291,7 @@ class DataParallel:
         return local
 
     def end_eval(self, model) -> None:
-        tracked = _tracked(model._compiled, with_total=True)
+        tracked = _tracked(model.compiled_state, with_total=True)
         buf = np.array([v for obj in tracked for v in _get(obj)], dtype=np.float64)
         self.comm.allreduce_(buf, "Allreduce (evaluation totals)")
         for i, obj in enumerate(tracked):
@@ -303,7 +303,7 @@ class DataParallel:
         return [json.loads(b.decode()) for b in blobs]
 
     def _check_model(self, model) -> None:
-        for spec in model._compiled.outputs:
+        for spec in model.compiled_state.outputs:
             reduction = getattr(spec.loss, "reduction", "sum_over_batch_size")
             if spec.loss is not None and reduction not in _MEAN_REDUCTIONS:
                 raise ValueError(
@@ -312,7 +312,7 @@ class DataParallel:
                     "gradient by its share of the batch, which is exact for losses that are a "
                     "mean over the batch. Use reduction='sum_over_batch_size' (the default)."
                 )
-        for obj in _tracked(model._compiled, with_total=True):
+        for obj in _tracked(model.compiled_state, with_total=True):
             inner = _inner(obj)
             if inner is not None and not (hasattr(inner, "total") and hasattr(inner, "count")):
                 raise ValueError(

@@ -111,6 +111,31 @@ class TrainingMixin(StepsMixin):
             return []
         return self._compiled.metrics_names()
 
+    @property
+    def compiled_state(self):
+        """The compiled losses and metrics with their running state (None before ``compile``):
+        what a callback that saves and restores metric state (``BackupAndRestore``) and
+        ``filterbank.distributed`` (which sums it over ranks) work on."""
+        return self._compiled
+
+    @property
+    def compile_arguments(self) -> dict | None:
+        """The arguments ``compile`` was given, as given (objects, not serialized); None before
+        ``compile``. :meth:`get_compile_config` is the JSON form."""
+        return None if self._compile_config is None else dict(self._compile_config)
+
+    def resume_at(self, epoch: int, step: int | None = None) -> None:
+        """Make the ``fit`` that is starting continue at ``epoch`` (0-based) and, for a backup
+        taken mid-epoch, at batch ``step`` of it. A resuming callback (``BackupAndRestore``)
+        calls this from ``on_train_begin``.
+
+        Example:
+            >>> import filterbank as keras
+            >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            >>> m.resume_at(3, 5)
+        """
+        self._initial_epoch, self._initial_step = epoch, step
+
     def get_compile_config(self) -> dict | None:
         """The compile() arguments, JSON-serialisable (None if not compiled)."""
         from .config import compile_config

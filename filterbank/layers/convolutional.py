@@ -354,38 +354,6 @@ class Conv2D(_Conv):
     spatial_axes = ("height", "width")
     paddings = _conv.PADDINGS_2D
 
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            **kwargs,
-        )
-
     def _make_plan(self, shape):
         pads = _conv.resolve_pads(
             shape[1:3], self.kernel_size, self.strides, self.padding, self.dilation_rate
@@ -428,38 +396,6 @@ class Conv1D(_Conv):
     axes = "(batch, steps, channels)"
     spatial_axes = ("steps",)
     paddings = _conv.PADDINGS_1D
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        data_format=None,
-        dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            **kwargs,
-        )
 
     def _make_plan(self, shape):
         # A 1D convolution is the 2D one of height 1: x (N, 1, L, C), kernel (1, k, C, F).

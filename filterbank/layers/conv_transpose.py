@@ -21,7 +21,13 @@ import numpy as np
 from ..ops import conv_transpose as _ct
 from .base import Layer
 from .conv_depthwise import check_channels, conv_geometry_args, int_tuple, known_channels
-from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
+from .core import (
+    ActivationMixin,
+    _check_positive_int,
+    add_kernel_and_bias,
+    kernel_layer_config,
+    set_kernel_layer_args,
+)
 
 
 class _ConvTranspose(ActivationMixin, Layer):
@@ -108,16 +114,7 @@ class _ConvTranspose(ActivationMixin, Layer):
 
     def build(self, input_shape):
         c = known_channels(self, input_shape)
-        self.add_weight(
-            "kernel",
-            (*self.kernel_size, self.filters, c),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
+        add_kernel_and_bias(self, (*self.kernel_size, self.filters, c), self.filters)
         self.built = True
 
     def compute_output_shape(self, input_shape):

@@ -27,7 +27,13 @@ from ..ops.conv_infer import conv_predictor
 from ..ops.workspace import Workspace
 from .args import check_data_format, check_int_tuple
 from .base import Layer
-from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
+from .core import (
+    ActivationMixin,
+    _check_positive_int,
+    add_kernel_and_bias,
+    kernel_layer_config,
+    set_kernel_layer_args,
+)
 
 
 @dataclass
@@ -156,16 +162,7 @@ class _Conv(ActivationMixin, Layer):
                 f"Layer '{self.name}' needs a known number of channels (last axis), got shape "
                 f"{fmt_shape(input_shape)}. Give the Input a channel count, e.g. shape=(28, 28, 1)."
             )
-        self.add_weight(
-            "kernel",
-            (*self.kernel_size, channels, self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
+        add_kernel_and_bias(self, (*self.kernel_size, channels, self.filters), self.filters)
         # Set here too, so build() by hand, then set_weights(), then a call keeps the weights.
         self.built = True
 

@@ -141,18 +141,8 @@ def _class_names(info: ModelData, data, classes: int) -> list[str]:
         return list(data.class_names)
     if info.class_names and len(info.class_names) == classes:
         return info.class_names
-    builtin = data_mod.canonical_name(info.name) if info.name else None
-    if builtin == "mnist":
-        return [str(d) for d in range(10)]
-    if builtin == "fashion_mnist":
-        from ..datasets.fashion_mnist import CLASS_NAMES
-
-        return list(CLASS_NAMES)
-    if builtin == "xo":
-        from ..datasets.xo import CLASS_NAMES
-
-        return list(CLASS_NAMES)
-    return [str(i) for i in range(classes)]
+    names = data_mod.builtin_class_names(info.name)
+    return names if names is not None else [str(i) for i in range(classes)]
 
 
 def _predict(model, x, batch_size):

@@ -101,6 +101,22 @@ def canonical_name(spec: str) -> str | None:
     return key if key in BUILTIN else None
 
 
+def builtin_class_names(name) -> list[str] | None:
+    """The class names of the built-in dataset `name` names, else None (or for no name)."""
+    builtin = canonical_name(name) if name else None
+    if builtin == "mnist":
+        return [str(d) for d in range(10)]
+    if builtin == "fashion_mnist":
+        from ..datasets.fashion_mnist import CLASS_NAMES
+
+        return list(CLASS_NAMES)
+    if builtin == "xo":
+        from ..datasets.xo import CLASS_NAMES
+
+        return list(CLASS_NAMES)
+    return None
+
+
 def _scaled(x: np.ndarray) -> np.ndarray:
     """uint8 (n, h, w) or (n, h, w, c) -> float32 in [0, 1] with a channel axis."""
     x = x.astype(np.float32) / np.float32(255.0)

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.safe_images import open_image
+from ..datasets.safe_images import CHANNEL_MODES as _MODES
+from ..datasets.safe_images import open_image, to_channels
 from .common import CLIError
 
 INVERT_CHOICES = ("auto", "yes", "no")
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
 def border_mean(image: np.ndarray) -> float:
@@ -87,14 +87,7 @@ def read_image(path, shape) -> np.ndarray:
         raise CLIError(f"image file {str(path)!r} does not exist.")
     try:
         with open_image(path) as img:
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                if c != 4:
-                    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                    img = Image.alpha_composite(background, rgba)
-                else:
-                    img = rgba
-            img = img.convert(_MODES[c])
+            img = to_channels(img, c)
             if img.size != (w, h):
                 img = img.resize((w, h), resample=Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.float32)

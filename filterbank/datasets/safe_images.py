@@ -61,6 +61,31 @@ def skip_irregular(paths: list) -> list:
     return kept
 
 
+CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+"""Pillow's image mode for each channel count a model's input may have."""
+
+
+def to_channels(img, channels: int):
+    """A PIL image converted to 1 (L), 3 (RGB) or 4 (RGBA) channels; transparent pixels are
+    laid on white first unless 4 channels keep the alpha.
+
+    Example:
+        >>> from PIL import Image
+        >>> to_channels(Image.new("RGBA", (1, 1), (0, 0, 0, 0)), 3).getpixel((0, 0))
+        (255, 255, 255)
+    """
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        if channels != 4:
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, rgba)
+        else:
+            img = rgba
+    return img.convert(CHANNEL_MODES[channels])
+
+
 @contextlib.contextmanager
 def open_image(path, max_pixels: int | None = None):
     """``PIL.Image.open(path)`` after the checks above; yields the loaded image."""

@@ -96,22 +96,9 @@ def activation_name(layer):
 
 
 def builtin_class_names(name):
-    if not name:
-        return None
-    from ..cli.data import canonical_name
+    from ..cli.data import builtin_class_names
 
-    builtin = canonical_name(name)
-    if builtin == "mnist":
-        return [str(d) for d in range(10)]
-    if builtin == "fashion_mnist":
-        from ..datasets.fashion_mnist import CLASS_NAMES
-
-        return list(CLASS_NAMES)
-    if builtin == "xo":
-        from ..datasets.xo import CLASS_NAMES
-
-        return list(CLASS_NAMES)
-    return None
+    return builtin_class_names(name)
 
 
 def probabilities(outputs: np.ndarray) -> np.ndarray:

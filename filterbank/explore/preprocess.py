@@ -30,11 +30,13 @@ import io
 
 import numpy as np
 
+from ..datasets.safe_images import CHANNEL_MODES as _MODES
+from ..datasets.safe_images import to_channels
+
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # an image file; a photo of a digit is far smaller
 MAX_IMAGE_PIXELS = 4096 * 4096  # refused before decompression (bombs)
 MAX_IMAGE_SIDE = 8192
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
 class BadInput(ValueError):
@@ -186,14 +188,7 @@ def decode_image(data: bytes, shape, *, light_on_dark: bool | None, frame: bool)
                 )
             img.seek(0)
             img.load()
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                if c != 4:
-                    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                    img = Image.alpha_composite(white, rgba)
-                else:
-                    img = rgba
-            img = img.convert(_MODES[c])
+            img = to_channels(img, c)
             full = np.asarray(img, dtype=np.float32).reshape(ih, iw, c) / 255.0
     except BadInput:
         raise

@@ -144,6 +144,17 @@ class _DepthwiseBase(ActivationMixin, Layer):
         self.depthwise_initializer = _initializers.get(depthwise_initializer)
         self.depthwise_regularizer = _regularizers.get(depthwise_regularizer)
 
+    def _add_depthwise_kernel(self, input_shape):
+        """Create the (kh, kw, channels, depth_multiplier) depthwise kernel; the channels."""
+        c = known_channels(self, input_shape)
+        self.add_weight(
+            self._depthwise_weight,
+            (*self.kernel_size, c, self.depth_multiplier),
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+        )
+        return c
+
     def _in_channels(self):
         return self.params[self._depthwise_weight].shape[2]
 
@@ -264,13 +275,7 @@ class DepthwiseConv2D(_DepthwiseBase):
         self._plans = {}
 
     def build(self, input_shape):
-        c = known_channels(self, input_shape)
-        self.add_weight(
-            "kernel",
-            (*self.kernel_size, c, self.depth_multiplier),
-            self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
-        )
+        c = self._add_depthwise_kernel(input_shape)
         if self.use_bias:
             self.add_weight(
                 "bias",
@@ -370,14 +375,8 @@ class SeparableConv2D(_DepthwiseBase):
         self._plans = {}
 
     def build(self, input_shape):
-        c = known_channels(self, input_shape)
+        c = self._add_depthwise_kernel(input_shape)
         cm = c * self.depth_multiplier
-        self.add_weight(
-            "depthwise_kernel",
-            (*self.kernel_size, c, self.depth_multiplier),
-            self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
-        )
         self.add_weight(
             "pointwise_kernel",
             (1, 1, cm, self.filters),

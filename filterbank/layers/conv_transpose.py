@@ -21,7 +21,13 @@ import numpy as np
 from ..ops import conv_transpose as _ct
 from .base import Layer
 from .conv_depthwise import check_channels, conv_geometry_args, int_tuple, known_channels
-from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
+from .core import (
+    ActivationMixin,
+    _check_positive_int,
+    add_kernel_and_bias,
+    kernel_layer_config,
+    set_kernel_layer_args,
+)
 
 
 class _ConvTranspose(ActivationMixin, Layer):
@@ -31,17 +37,17 @@ class _ConvTranspose(ActivationMixin, Layer):
         self,
         filters,
         kernel_size,
-        strides,
-        padding,
-        output_padding,
-        data_format,
-        dilation_rate,
-        activation,
-        use_bias,
-        kernel_initializer,
-        bias_initializer,
-        kernel_regularizer,
-        bias_regularizer,
+        strides=1,
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,6 +78,14 @@ class _ConvTranspose(ActivationMixin, Layer):
             kernel_regularizer,
             bias_regularizer,
         )
+        # The ops work on 2D; Conv1DTranspose runs as height 1 (stride, dilation 1, no
+        # output padding on that axis).
+        lead = 2 - self.rank
+        self._strides2 = (1,) * lead + self.strides
+        self._dilation2 = (1,) * lead + self.dilation_rate
+        self._output_padding2 = (
+            None if self.output_padding is None else (0,) * lead + self.output_padding
+        )
         self._plans = {}
 
     # ---- shapes ---------------------------------------------------------------------------
@@ -100,16 +114,7 @@ class _ConvTranspose(ActivationMixin, Layer):
 
     def build(self, input_shape):
         c = known_channels(self, input_shape)
-        self.add_weight(
-            "kernel",
-            (*self.kernel_size, self.filters, c),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
+        add_kernel_and_bias(self, (*self.kernel_size, self.filters, c), self.filters)
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -203,42 +208,6 @@ class Conv2DTranspose(_ConvTranspose):
     expected_ndim = 4
     axes = "(batch, height, width, channels)"
 
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        output_padding=None,
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            output_padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            **kwargs,
-        )
-        self._strides2, self._dilation2 = self.strides, self.dilation_rate
-        self._output_padding2 = self.output_padding
-
 
 class Conv1DTranspose(_ConvTranspose):
     """Transposed 1D convolution: (batch, steps, C) -> (batch, steps', filters).
@@ -256,40 +225,3 @@ class Conv1DTranspose(_ConvTranspose):
     expected_ndim = 3
     axes = "(batch, steps, channels)"
     _channel_hint = "Add a channel axis: x[..., None]."
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        output_padding=None,
-        data_format=None,
-        dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            output_padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            **kwargs,
-        )
-        self._strides2 = (1, *self.strides)
-        self._dilation2 = (1, *self.dilation_rate)
-        self._output_padding2 = None if self.output_padding is None else (0, *self.output_padding)

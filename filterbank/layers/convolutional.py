@@ -27,7 +27,13 @@ from ..ops.conv_infer import conv_predictor
 from ..ops.workspace import Workspace
 from .args import check_data_format, check_int_tuple
 from .base import Layer
-from .core import ActivationMixin, _check_positive_int, kernel_layer_config, set_kernel_layer_args
+from .core import (
+    ActivationMixin,
+    _check_positive_int,
+    add_kernel_and_bias,
+    kernel_layer_config,
+    set_kernel_layer_args,
+)
 
 
 @dataclass
@@ -156,16 +162,7 @@ class _Conv(ActivationMixin, Layer):
                 f"Layer '{self.name}' needs a known number of channels (last axis), got shape "
                 f"{fmt_shape(input_shape)}. Give the Input a channel count, e.g. shape=(28, 28, 1)."
             )
-        self.add_weight(
-            "kernel",
-            (*self.kernel_size, channels, self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
+        add_kernel_and_bias(self, (*self.kernel_size, channels, self.filters), self.filters)
         # Set here too, so build() by hand, then set_weights(), then a call keeps the weights.
         self.built = True
 
@@ -354,38 +351,6 @@ class Conv2D(_Conv):
     spatial_axes = ("height", "width")
     paddings = _conv.PADDINGS_2D
 
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            **kwargs,
-        )
-
     def _make_plan(self, shape):
         pads = _conv.resolve_pads(
             shape[1:3], self.kernel_size, self.strides, self.padding, self.dilation_rate
@@ -428,38 +393,6 @@ class Conv1D(_Conv):
     axes = "(batch, steps, channels)"
     spatial_axes = ("steps",)
     paddings = _conv.PADDINGS_1D
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        data_format=None,
-        dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-            **kwargs,
-        )
 
     def _make_plan(self, shape):
         # A 1D convolution is the 2D one of height 1: x (N, 1, L, C), kernel (1, k, C, F).

@@ -45,6 +45,18 @@ def set_kernel_layer_args(
     layer.bias_regularizer = _regularizers.get(bias_regularizer)
 
 
+def add_kernel_and_bias(layer, kernel_shape, units) -> None:
+    """Create the "kernel" and (with use_bias) the (units,) "bias" weights of a layer whose
+    arguments :func:`set_kernel_layer_args` set."""
+    layer.add_weight(
+        "kernel", kernel_shape, layer.kernel_initializer, regularizer=layer.kernel_regularizer
+    )
+    if layer.use_bias:
+        layer.add_weight(
+            "bias", (units,), layer.bias_initializer, regularizer=layer.bias_regularizer
+        )
+
+
 def kernel_layer_config(layer) -> dict:
     """Config entries every kernel + bias layer shares (Dense, Conv1D, Conv2D)."""
     return {
@@ -137,16 +149,7 @@ class Dense(ActivationMixin, Layer):
             raise ValueError(
                 f"Layer '{self.name}' needs a known last axis, got shape {fmt_shape(input_shape)}."
             )
-        self.add_weight(
-            "kernel",
-            (in_dim, self.units),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.add_weight(
-                "bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
+        add_kernel_and_bias(self, (in_dim, self.units), self.units)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

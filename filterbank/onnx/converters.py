@@ -122,30 +122,35 @@ def _pads(layer, cfg, kernel, strides, dilations) -> list[int]:
     )
 
 
+def _conv_node(b, layer, cfg, ins, name, group):
+    """An ONNX Conv node with the layer's kernel size, strides, dilations and padding."""
+    kernel, strides = list(cfg["kernel_size"]), list(cfg["strides"])
+    dil = list(cfg.get("dilation_rate", (1,) * len(kernel)))
+    return b.node(
+        "Conv",
+        ins,
+        name,
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dil,
+        pads=_pads(layer, cfg, kernel, strides, dil),
+        group=group,
+    )
+
+
 # ---- layers --------------------------------------------------------------------------------
 @register("Conv1D", "Conv2D")
 def _conv(b, layer, inputs):
     cfg = layer.get_config()
     (v,) = inputs
-    kernel = list(cfg["kernel_size"])
-    rank = len(kernel)
-    strides, dil = list(cfg["strides"]), list(cfg["dilation_rate"])
+    rank = len(cfg["kernel_size"])
     w = _weights(layer)
     # Keras (k..., in, out) -> ONNX (out, in, k...)
     k = w[0].transpose(rank + 1, rank, *range(rank))
     ins = [b.first(v), b.const(f"{layer.name}_kernel", k)]
     if cfg.get("use_bias", True):
         ins.append(b.const(f"{layer.name}_bias", w[1]))
-    y = b.node(
-        "Conv",
-        ins,
-        layer.name,
-        kernel_shape=kernel,
-        strides=strides,
-        dilations=dil,
-        pads=_pads(layer, cfg, kernel, strides, dil),
-        group=1,
-    )
+    y = _conv_node(b, layer, cfg, ins, layer.name, group=1)
     return _layer_activation(b, layer, Value(y, _out_shape(layer), "first"))
 
 

@@ -20,10 +20,10 @@ import numpy as np
 
 from ._builder import Value, to_first_perm
 from .converters import (
+    _conv_node,
     _in_shape,
     _layer_activation,
     _out_shape,
-    _pads,
     _reduce,
     _weights,
     register,
@@ -190,29 +190,22 @@ def _upsampling(b, layer, inputs):
 
 
 # ---- convolutions ---------------------------------------------------------------------------
+def _depthwise_kernel(w):
+    """Keras's depthwise kernel (kh, kw, in, mult) as ONNX's grouped (in*mult, 1, kh, kw)."""
+    kh, kw, cin, mult = w.shape
+    # output channel c*mult + m reads input channel c (ONNX groups are consecutive)
+    return w.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None]
+
+
 @register("DepthwiseConv2D")
 def _depthwise(b, layer, inputs):
     (v,) = inputs
     cfg = layer.get_config()
     w = _weights(layer)
-    kernel, strides = list(cfg["kernel_size"]), list(cfg["strides"])
-    dil = list(cfg.get("dilation_rate", (1, 1)))
-    kh, kw, cin, mult = w[0].shape
-    # output channel c*mult + m reads input channel c (ONNX groups are consecutive)
-    k = w[0].reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None]
-    ins = [b.first(v), b.const(f"{layer.name}_kernel", k)]
+    ins = [b.first(v), b.const(f"{layer.name}_kernel", _depthwise_kernel(w[0]))]
     if cfg.get("use_bias", True):
         ins.append(b.const(f"{layer.name}_bias", w[1]))
-    y = b.node(
-        "Conv",
-        ins,
-        layer.name,
-        kernel_shape=kernel,
-        strides=strides,
-        dilations=dil,
-        pads=_pads(layer, cfg, kernel, strides, dil),
-        group=cin,
-    )
+    y = _conv_node(b, layer, cfg, ins, layer.name, group=w[0].shape[2])
     return _layer_activation(b, layer, Value(y, _out_shape(layer), "first"))
 
 
@@ -221,20 +214,8 @@ def _separable(b, layer, inputs):
     (v,) = inputs
     cfg = layer.get_config()
     w = _weights(layer)
-    kernel, strides = list(cfg["kernel_size"]), list(cfg["strides"])
-    dil = list(cfg.get("dilation_rate", (1, 1)))
-    kh, kw, cin, mult = w[0].shape
-    dk = w[0].reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None]
-    d = b.node(
-        "Conv",
-        [b.first(v), b.const(f"{layer.name}_depthwise", dk)],
-        f"{layer.name}_depthwise",
-        kernel_shape=kernel,
-        strides=strides,
-        dilations=dil,
-        pads=_pads(layer, cfg, kernel, strides, dil),
-        group=cin,
-    )
+    dk = b.const(f"{layer.name}_depthwise", _depthwise_kernel(w[0]))
+    d = _conv_node(b, layer, cfg, [b.first(v), dk], f"{layer.name}_depthwise", w[0].shape[2])
     pk = w[1].transpose(3, 2, 0, 1)  # (1, 1, in*m, out) -> (out, in*m, 1, 1)
     ins = [d, b.const(f"{layer.name}_pointwise", pk)]
     if cfg.get("use_bias", True):

@@ -359,15 +359,18 @@ def _weight_guard(shapes: dict[str, tuple], path):
     return guard
 
 
-def _rebuild(config: dict, shapes: dict[str, tuple], path):
+def build_guarded(fb_config: dict, guard, floatx: str, path):
+    """Build the model a file's (filterbank) config describes, its weights checked by
+    ``guard`` as they are made, in ``floatx``; any failure is the file's error. Used by
+    the .fbk and the .keras readers."""
     from ..layers.base import WEIGHT_GUARD
     from ..models import model_from_config
 
-    floatx, rng_state = backend.floatx(), backend.get_rng_state()
-    token = WEIGHT_GUARD.set(_weight_guard(shapes, path))
+    old_floatx, rng_state = backend.floatx(), backend.get_rng_state()
+    token = WEIGHT_GUARD.set(guard)
     try:
-        backend.set_floatx(config.get("floatx", "float32"))
-        return model_from_config({"class_name": config["class_name"], "config": config["config"]})
+        backend.set_floatx(floatx)
+        return model_from_config(fb_config)
     except ModelFileError:
         raise
     except Exception as e:  # a constructor's own argument check, or a graph that cannot be wired
@@ -378,8 +381,17 @@ def _rebuild(config: dict, shapes: dict[str, tuple], path):
         ) from e
     finally:
         WEIGHT_GUARD.reset(token)
-        backend.set_floatx(floatx)
+        backend.set_floatx(old_floatx)
         backend.set_rng_state(rng_state)  # loading must not shift the user's random stream
+
+
+def _rebuild(config: dict, shapes: dict[str, tuple], path):
+    return build_guarded(
+        {"class_name": config["class_name"], "config": config["config"]},
+        _weight_guard(shapes, path),
+        config.get("floatx", "float32"),
+        path,
+    )
 
 
 def _vet(path, compile: bool, out: dict):

@@ -17,9 +17,6 @@ import numpy as np
 
 from ...errors import did_you_mean
 from ...ops.affine import (
-    aspect_crop_box,
-    resize,
-    resize_backward,
     rotation_transforms,
     translation_transforms,
     zoom_transforms,
@@ -30,9 +27,9 @@ from .base import (
     as_config_value,
     base_factor,
     check_data_format,
-    check_positive_int,
     range_factor,
 )
+from .sizing import CropMixin
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -315,7 +312,7 @@ class RandomContrast(RandomImageLayer):
         return config
 
 
-class RandomCrop(RandomImageLayer):
+class RandomCrop(CropMixin, RandomImageLayer):
     """Crop a random (height, width) window in training; a centred crop-and-resize otherwise.
 
     As Keras 3: in training, when the input is larger than the window in both directions, one
@@ -336,34 +333,12 @@ class RandomCrop(RandomImageLayer):
 
     def __init__(self, height, width, seed=None, data_format=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.height = check_positive_int(self, "height", height)
-        self.width = check_positive_int(self, "width", width)
-        check_data_format(self, data_format)
-        self._box = None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.height, self.width, input_shape[3])
+        self._set_crop_args(height, width, data_format)
 
     def forward(self, inputs, training=False):
         _, ih, iw, _ = inputs.shape
         if training and ih > self.height and iw > self.width:
             top = int(self.uniform(0, ih - self.height + 1, None))
             left = int(self.uniform(0, iw - self.width + 1, None))
-            self._box = (inputs.shape, top, left, self.height, self.width, False)
-            return inputs[:, top : top + self.height, left : left + self.width]
-        top, left, ch, cw = aspect_crop_box(ih, iw, self.height, self.width)
-        self._box = (inputs.shape, top, left, ch, cw, True)
-        return resize(inputs[:, top : top + ch, left : left + cw], self.height, self.width)
-
-    def backward(self, grad):
-        shape, top, left, ch, cw, resized = self._box
-        if resized:
-            grad = resize_backward(grad, (ch, cw))
-        out = np.zeros(shape, dtype=grad.dtype)
-        out[:, top : top + ch, left : left + cw] = grad
-        return out
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(height=self.height, width=self.width, data_format="channels_last")
-        return config
+            return self._crop(inputs, top, left)
+        return self._crop(inputs)

@@ -168,22 +168,12 @@ class Resizing(ImageLayer):
         return config
 
 
-class CenterCrop(ImageLayer):
-    """Cut the central (height, width) window (in training and inference).
+class CropMixin:
+    """What CenterCrop and RandomCrop share: a (height, width) output cut from the input,
+    or (when the input is too small) its centred crop to the target aspect ratio, resized;
+    backward puts the gradient back where the crop came from."""
 
-    An input smaller than the window in either direction is instead cropped to the target
-    aspect ratio and resized (bilinear) to (height, width), as Keras.
-
-    Example:
-        >>> import numpy as np
-        >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
-        >>> CenterCrop(2, 2)(x)[0, :, :, 0]
-        array([[ 5.,  6.],
-               [ 9., 10.]], dtype=float32)
-    """
-
-    def __init__(self, height, width, data_format=None, **kwargs):
-        super().__init__(**kwargs)
+    def _set_crop_args(self, height, width, data_format):
         self.height = check_positive_int(self, "height", height)
         self.width = check_positive_int(self, "width", width)
         check_data_format(self, data_format)
@@ -192,13 +182,12 @@ class CenterCrop(ImageLayer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[3])
 
-    def forward(self, inputs, training=False):
-        _, ih, iw, _ = inputs.shape
-        if ih >= self.height and iw >= self.width:
-            top, left = (ih - self.height) // 2, (iw - self.width) // 2
+    def _crop(self, inputs, top=None, left=None):
+        """The window at (top, left); without them, the aspect crop resized."""
+        if top is not None:
             self._box = (inputs.shape, top, left, self.height, self.width, False)
             return inputs[:, top : top + self.height, left : left + self.width]
-        top, left, ch, cw = aspect_crop_box(ih, iw, self.height, self.width)
+        top, left, ch, cw = aspect_crop_box(*inputs.shape[1:3], self.height, self.width)
         self._box = (inputs.shape, top, left, ch, cw, True)
         return resize(inputs[:, top : top + ch, left : left + cw], self.height, self.width)
 
@@ -214,3 +203,28 @@ class CenterCrop(ImageLayer):
         config = super().get_config()
         config.update(height=self.height, width=self.width, data_format="channels_last")
         return config
+
+
+class CenterCrop(CropMixin, ImageLayer):
+    """Cut the central (height, width) window (in training and inference).
+
+    An input smaller than the window in either direction is instead cropped to the target
+    aspect ratio and resized (bilinear) to (height, width), as Keras.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+        >>> CenterCrop(2, 2)(x)[0, :, :, 0]
+        array([[ 5.,  6.],
+               [ 9., 10.]], dtype=float32)
+    """
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self._set_crop_args(height, width, data_format)
+
+    def forward(self, inputs, training=False):
+        _, ih, iw, _ = inputs.shape
+        if ih >= self.height and iw >= self.width:
+            return self._crop(inputs, (ih - self.height) // 2, (iw - self.width) // 2)
+        return self._crop(inputs)

@@ -145,9 +145,7 @@ def _layer_paths(fb_config: dict) -> dict[str, str]:
 
 
 def _rebuild(fb_config: dict, groups: dict[str, list[np.ndarray]], path):
-    from ... import backend
-    from ...layers.base import WEIGHT_GUARD
-    from ...models import model_from_config
+    from ..model_io import build_guarded
 
     try:
         paths = _layer_paths(fb_config)
@@ -178,23 +176,7 @@ def _rebuild(fb_config: dict, groups: dict[str, list[np.ndarray]], path):
                 f"config gives it shape {want}",
             )
 
-    floatx, rng_state = backend.floatx(), backend.get_rng_state()
-    token = WEIGHT_GUARD.set(guard)
-    try:
-        backend.set_floatx("float32")
-        model = model_from_config(fb_config)
-    except ModelFileError:
-        raise
-    except Exception as e:
-        raise file_error(
-            path,
-            f"config.json describes a model that cannot be built "
-            f"({type(e).__name__}: {str(e)[:300]})",
-        ) from e
-    finally:
-        WEIGHT_GUARD.reset(token)
-        backend.set_floatx(floatx)
-        backend.set_rng_state(rng_state)
+    model = build_guarded(fb_config, guard, "float32", path)
     _assign(model, groups, path)
     return model
 

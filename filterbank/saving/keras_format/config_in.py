@@ -22,6 +22,7 @@ import inspect
 import json
 
 from ..errors import file_error
+from .config_out import _INITIALIZER_KEYS, _REGULARIZER_KEYS
 
 # Keras-only keys and the values that mean "nothing": dropped silently.
 NEUTRAL = {
@@ -43,20 +44,6 @@ NEUTRAL = {
     "registered_name": None,
 }
 ANY_VALUE = {"renorm_momentum", "lora_alpha", "module", "shared_object_id", "seed"}
-_INITIALIZER_KEYS = (
-    "kernel_initializer",
-    "bias_initializer",
-    "beta_initializer",
-    "gamma_initializer",
-    "moving_mean_initializer",
-    "moving_variance_initializer",
-)
-_REGULARIZER_KEYS = (
-    "kernel_regularizer",
-    "bias_regularizer",
-    "beta_regularizer",
-    "gamma_regularizer",
-)
 FLOATS = ("float32", "float64")
 
 

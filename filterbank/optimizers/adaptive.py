@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from .._argspec import takes_base_args
 from ..ops import kernels as _kernels
 from .base import Optimizer, _check_number
 
@@ -60,6 +61,7 @@ def _compiled_update(grad, param, velocity):
     return None
 
 
+@takes_base_args
 class RMSprop(Optimizer):
     """RMSprop. Defaults as Keras: learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7.
 
@@ -76,22 +78,9 @@ class RMSprop(Optimizer):
         momentum=0.0,
         epsilon=1e-7,
         centered=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = _check_number("RMSprop", "rho", rho, low=0, high=1)
         self.momentum = _check_number("RMSprop", "momentum", momentum, low=0, high=1)
         self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0)
@@ -160,6 +149,7 @@ class RMSprop(Optimizer):
         }
 
 
+@takes_base_args
 class Adam(Optimizer):
     """Adam. Defaults as Keras: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7.
 
@@ -175,22 +165,9 @@ class Adam(Optimizer):
         beta_2=0.999,
         epsilon=1e-7,
         amsgrad=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         cls = type(self).__name__
         self.beta_1 = _check_number(cls, "beta_1", beta_1, low=0, high=1)
         self.beta_2 = _check_number(cls, "beta_2", beta_2, low=0, high=1)
@@ -239,6 +216,7 @@ class Adam(Optimizer):
         }
 
 
+@takes_base_args
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter). Keras default weight_decay=0.004.
 
@@ -255,10 +233,6 @@ class AdamW(Adam):
         beta_2=0.999,
         epsilon=1e-7,
         amsgrad=False,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
         if weight_decay is None:
@@ -272,9 +246,5 @@ class AdamW(Adam):
             epsilon=epsilon,
             amsgrad=amsgrad,
             weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
             **kwargs,
         )

@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from .._argspec import user_stacklevel
 from ..errors import did_you_mean, fmt_shape
 from . import schedules as _schedules
 
@@ -104,7 +105,7 @@ class Optimizer:
                 f"{cls}: the argument `lr` was renamed `learning_rate` (Keras 2.3+); "
                 "use learning_rate=.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             learning_rate = kwargs.pop("lr")
         if kwargs.pop("decay", None) is not None:
@@ -113,7 +114,7 @@ class Optimizer:
                 "Keras 3. Use a learning rate schedule such as "
                 "optimizers.schedules.InverseTimeDecay.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         for key, default in _UNSUPPORTED_DEFAULTS.items():
             if key in kwargs:

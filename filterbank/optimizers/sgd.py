@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._argspec import takes_base_args
 from .base import Optimizer, _check_number
 
 
+@takes_base_args
 class SGD(Optimizer):
     """Gradient descent (with momentum). Defaults as Keras: learning_rate=0.01, momentum=0.
 
@@ -39,22 +41,9 @@ class SGD(Optimizer):
         learning_rate=0.01,
         momentum=0.0,
         nesterov=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = _check_number("SGD", "momentum", momentum, low=0, high=1)
         self.nesterov = bool(nesterov)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._argspec import takes_base_args
 from ...errors import did_you_mean
 from ...ops.affine import (
     rotation_transforms,
@@ -81,6 +82,7 @@ class RandomFlip(RandomImageLayer):
         return config
 
 
+@takes_base_args
 class RandomRotation(WarpLayer):
     """Rotate each image by a random angle about its centre.
 
@@ -100,24 +102,8 @@ class RandomRotation(WarpLayer):
         (2, 8, 8, 1)
     """
 
-    def __init__(
-        self,
-        factor,
-        fill_mode="reflect",
-        interpolation="bilinear",
-        seed=None,
-        fill_value=0.0,
-        data_format=None,
-        **kwargs,
-    ):
-        super().__init__(
-            fill_mode=fill_mode,
-            interpolation=interpolation,
-            seed=seed,
-            fill_value=fill_value,
-            data_format=data_format,
-            **kwargs,
-        )
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
         self.factor = base_factor(
             self, factor, "factor", (-1, 1), "a fraction of a full turn: 0.1 is +-36 degrees"
         )
@@ -132,6 +118,7 @@ class RandomRotation(WarpLayer):
         return config
 
 
+@takes_base_args
 class RandomTranslation(WarpLayer):
     """Shift each image by a random fraction of its height and width.
 
@@ -148,25 +135,8 @@ class RandomTranslation(WarpLayer):
         (1, 10, 10, 3)
     """
 
-    def __init__(
-        self,
-        height_factor,
-        width_factor,
-        fill_mode="reflect",
-        interpolation="bilinear",
-        seed=None,
-        fill_value=0.0,
-        data_format=None,
-        **kwargs,
-    ):
-        super().__init__(
-            fill_mode=fill_mode,
-            interpolation=interpolation,
-            seed=seed,
-            fill_value=fill_value,
-            data_format=data_format,
-            **kwargs,
-        )
+    def __init__(self, height_factor, width_factor, **kwargs):
+        super().__init__(**kwargs)
         self.height_factor = as_config_value(height_factor)
         self.width_factor = as_config_value(width_factor)
         self.height_range = range_factor(
@@ -187,6 +157,7 @@ class RandomTranslation(WarpLayer):
         return config
 
 
+@takes_base_args
 class RandomZoom(WarpLayer):
     """Zoom each image in or out about its centre by a random factor.
 
@@ -205,25 +176,8 @@ class RandomZoom(WarpLayer):
         (1, 6, 6, 1)
     """
 
-    def __init__(
-        self,
-        height_factor,
-        width_factor=None,
-        fill_mode="reflect",
-        interpolation="bilinear",
-        seed=None,
-        fill_value=0.0,
-        data_format=None,
-        **kwargs,
-    ):
-        super().__init__(
-            fill_mode=fill_mode,
-            interpolation=interpolation,
-            seed=seed,
-            fill_value=fill_value,
-            data_format=data_format,
-            **kwargs,
-        )
+    def __init__(self, height_factor, width_factor=None, **kwargs):
+        super().__init__(**kwargs)
         self.height_factor = as_config_value(height_factor)
         self.width_factor = as_config_value(width_factor)
         self.height_range = range_factor(

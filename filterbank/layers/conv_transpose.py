@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._argspec import takes_base_args
 from ..ops import conv_transpose as _ct
 from .base import Layer
 from .conv_depthwise import check_channels, conv_geometry_args, int_tuple, known_channels
 from .core import (
-    ActivationMixin,
+    KernelLayer,
     _check_positive_int,
     add_kernel_and_bias,
     kernel_layer_config,
-    set_kernel_layer_args,
 )
 
 
-class _ConvTranspose(ActivationMixin, Layer):
+@takes_base_args
+class _ConvTranspose(KernelLayer):
     rank = 2
 
     def __init__(
@@ -42,12 +43,6 @@ class _ConvTranspose(ActivationMixin, Layer):
         output_padding=None,
         data_format=None,
         dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,15 +64,6 @@ class _ConvTranspose(ActivationMixin, Layer):
                         f"{self.output_padding} with strides={self.strides} (axis {i}: {op} >= "
                         f"{s}). Use output_padding=None, or values below the strides."
                     )
-        set_kernel_layer_args(
-            self,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-        )
         # The ops work on 2D; Conv1DTranspose runs as height 1 (stride, dilation 1, no
         # output padding on that axis).
         lead = 2 - self.rank

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._argspec import takes_base_args
 from ..errors import fmt_shape, unknown_name
 from ..ops import conv as _conv
 from ..ops import kernels as _kernels
@@ -28,11 +29,10 @@ from ..ops.workspace import Workspace
 from .args import check_data_format, check_int_tuple
 from .base import Layer
 from .core import (
-    ActivationMixin,
+    KernelLayer,
     _check_positive_int,
     add_kernel_and_bias,
     kernel_layer_config,
-    set_kernel_layer_args,
 )
 
 
@@ -46,7 +46,8 @@ class ConvLayerCache:
     x: np.ndarray | None  # the input, kept (instead of col) when chunked
 
 
-class _Conv(ActivationMixin, Layer):
+@takes_base_args
+class _Conv(KernelLayer):
     """Shared machinery of Conv1D / Conv2D; subclasses set ``rank`` and the axis names."""
 
     rank = 2
@@ -61,12 +62,6 @@ class _Conv(ActivationMixin, Layer):
         padding="valid",
         data_format=None,
         dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -82,15 +77,6 @@ class _Conv(ActivationMixin, Layer):
                 f"Keras), got strides={self.strides} and dilation_rate={self.dilation_rate}. "
                 "Use strides=1 with a dilation, or dilation_rate=1 with strides."
             )
-        set_kernel_layer_args(
-            self,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-        )
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}

@@ -12,6 +12,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from .._argspec import takes_base_args
 from ..errors import fmt_shape
 from ..ops import kernels as _kernels
 from .base import Layer
@@ -26,28 +27,9 @@ def _check_positive_int(layer_name: str, arg: str, value) -> int:
     return int(value)
 
 
-def set_kernel_layer_args(
-    layer,
-    activation,
-    use_bias,
-    kernel_initializer,
-    bias_initializer,
-    kernel_regularizer,
-    bias_regularizer,
-) -> None:
-    """Resolve and set the arguments every kernel + bias layer shares (Dense, Conv1D,
-    Conv2D); :func:`kernel_layer_config` is the way back."""
-    layer.activation = _activations.get(activation, f"Layer '{layer.name}' argument activation")
-    layer.use_bias = bool(use_bias)
-    layer.kernel_initializer = _initializers.get(kernel_initializer)
-    layer.bias_initializer = _initializers.get(bias_initializer)
-    layer.kernel_regularizer = _regularizers.get(kernel_regularizer)
-    layer.bias_regularizer = _regularizers.get(bias_regularizer)
-
-
 def add_kernel_and_bias(layer, kernel_shape, units) -> None:
     """Create the "kernel" and (with use_bias) the (units,) "bias" weights of a layer whose
-    arguments :func:`set_kernel_layer_args` set."""
+    arguments :class:`KernelLayer` set."""
     layer.add_weight(
         "kernel", kernel_shape, layer.kernel_initializer, regularizer=layer.kernel_regularizer
     )
@@ -58,7 +40,7 @@ def add_kernel_and_bias(layer, kernel_shape, units) -> None:
 
 
 def kernel_layer_config(layer) -> dict:
-    """Config entries every kernel + bias layer shares (Dense, Conv1D, Conv2D)."""
+    """Config entries every :class:`KernelLayer` shares."""
     return {
         "activation": layer.activation.name,
         "use_bias": layer.use_bias,
@@ -93,7 +75,35 @@ class ActivationMixin:
         return self.activation.backward(grad, self._z, self._y)
 
 
-class Dense(ActivationMixin, Layer):
+class KernelLayer(ActivationMixin, Layer):
+    """Base of the layers with a "kernel" and an optional "bias" (Dense, Conv1D/2D and
+    their transposes): Keras's trailing arguments, from ``activation`` to
+    ``bias_regularizer``, declared and resolved once. A subclass declares only its own
+    arguments and is decorated with :func:`~filterbank._argspec.takes_base_args`, so its
+    signature still lists these after its own; :func:`add_kernel_and_bias` creates the
+    weights and :func:`kernel_layer_config` gives the config entries back."""
+
+    def __init__(
+        self,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+
+
+@takes_base_args
+class Dense(KernelLayer):
     """Fully connected layer: ``y = activation(x @ kernel + bias)``.
 
     Shapes: input (batch, ..., in) -> output (batch, ..., units); kernel (in, units), bias (units,).
@@ -107,28 +117,9 @@ class Dense(ActivationMixin, Layer):
 
     axes = "(batch, ..., features)"
 
-    def __init__(
-        self,
-        units,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
+    def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
         self.units = _check_positive_int(self.name, "units", units)
-        set_kernel_layer_args(
-            self,
-            activation,
-            use_bias,
-            kernel_initializer,
-            bias_initializer,
-            kernel_regularizer,
-            bias_regularizer,
-        )
         self._dx_buffer = None
 
     def check_input_shape(self, shape, index=0):

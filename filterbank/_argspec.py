@@ -32,6 +32,8 @@ import functools
 import inspect
 import sys
 
+import numpy as np
+
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
@@ -90,3 +92,8 @@ def user_stacklevel() -> int:
     while frame is not None and frame.f_globals.get("__name__", "").startswith("filterbank."):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def is_positive_int(value) -> bool:
+    """An int or NumPy integer >= 1, and not a bool (True would otherwise pass as 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1

@@ -94,3 +94,12 @@ def test_optimizer_keeps_keras_signature_and_warns_at_the_callers_line():
     with pytest.warns(UserWarning, match="renamed") as caught:
         optimizers.AdamW(lr=0.1)
     assert caught[0].filename == __file__
+
+
+def test_is_positive_int():
+    import numpy as np
+
+    from filterbank._argspec import is_positive_int
+
+    assert is_positive_int(1) and is_positive_int(np.int64(7))
+    assert not any(is_positive_int(v) for v in (0, -3, True, 1.0, "2", None))

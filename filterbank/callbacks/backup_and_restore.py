@@ -51,6 +51,7 @@ import zipfile
 import numpy as np
 
 from .. import backend
+from .._argspec import is_positive_int
 from ..errors import fmt_shape
 from ..saving.atomic import atomic_write
 from ._backup_state import (
@@ -110,11 +111,7 @@ class BackupAndRestore(Callback):
                 f"{backup_dir!r}. Pass a folder used only for this run's backup, e.g. "
                 "backup_dir='backup'."
             )
-        if save_freq != "epoch" and (
-            isinstance(save_freq, bool)
-            or not isinstance(save_freq, (int, np.integer))
-            or save_freq < 1
-        ):
+        if save_freq != "epoch" and not is_positive_int(save_freq):
             raise ValueError(
                 "BackupAndRestore argument save_freq expects 'epoch' or an integer >= 1 (a number "
                 f"of training batches), got {save_freq!r}."

@@ -6,8 +6,7 @@ import math
 import os
 import warnings
 
-import numpy as np
-
+from .._argspec import is_positive_int
 from ..progbar import print_msg
 from ._monitor import check_mode, resolve_direction
 from .base import Callback
@@ -50,11 +49,7 @@ class ModelCheckpoint(Callback):
         initial_value_threshold=None,
     ):
         super().__init__()
-        if save_freq != "epoch" and (
-            isinstance(save_freq, bool)
-            or not isinstance(save_freq, (int, np.integer))
-            or save_freq < 1
-        ):
+        if save_freq != "epoch" and not is_positive_int(save_freq):
             raise ValueError(
                 f"ModelCheckpoint argument 'save_freq' expects 'epoch' or an integer >= 1 "
                 f"(a number of batches), got {save_freq!r}."

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._argspec import is_positive_int
 from ..errors import unknown_name
 from .safe_images import open_image, skip_irregular
 
@@ -363,11 +364,7 @@ def image_dataset_from_directory(
         raise unknown_name("color_mode", color_mode, COLOR_MODES)
     if interpolation not in INTERPOLATIONS:
         raise unknown_name("interpolation", interpolation, INTERPOLATIONS)
-    if batch_size is not None and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
+    if batch_size is not None and not is_positive_int(batch_size):
         raise ValueError(
             f"image_dataset_from_directory batch_size expects a positive "
             f"integer or None, got {batch_size!r}."

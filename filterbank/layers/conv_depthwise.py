@@ -110,32 +110,27 @@ class _DepthwiseBase(ActivationMixin, Layer):
     axes = "(batch, height, width, channels)"
     _depthwise_weight = "kernel"
 
-    def _set_depthwise_args(
+    def __init__(
         self,
         kernel_size,
-        strides,
-        padding,
-        data_format,
-        dilation_rate,
-        depth_multiplier,
-        activation,
-        use_bias,
-        depthwise_initializer,
-        bias_initializer,
-        depthwise_regularizer,
-        bias_regularizer,
+        strides=(1, 1),
+        padding="valid",
+        depth_multiplier=1,
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
     ):
-        if (
-            isinstance(depth_multiplier, bool)
-            or not isinstance(depth_multiplier, (int, np.integer))
-            or depth_multiplier < 1
-        ):
-            raise ValueError(
-                f"Layer '{self.name}' argument depth_multiplier expects a positive integer (the "
-                f"filters per input channel), got {depth_multiplier!r}. Pass e.g. "
-                "depth_multiplier=1."
-            )
-        self.depth_multiplier = int(depth_multiplier)
+        # DepthwiseConv2D's arguments, in its (Keras's) order; SeparableConv2D adds its own.
+        super().__init__(**kwargs)
+        self.depth_multiplier = _check_positive_int(
+            self.name, "depth_multiplier", depth_multiplier, " (the filters per input channel)", 1
+        )
         conv_geometry_args(self, 2, kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = _activations.get(activation, f"Layer '{self.name}' argument activation")
         self.use_bias = bool(use_bias)
@@ -143,6 +138,7 @@ class _DepthwiseBase(ActivationMixin, Layer):
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.depthwise_initializer = _initializers.get(depthwise_initializer)
         self.depthwise_regularizer = _regularizers.get(depthwise_regularizer)
+        self._plans = {}
 
     def _add_depthwise_kernel(self, input_shape):
         """Create the (kh, kw, channels, depth_multiplier) depthwise kernel; the channels."""
@@ -241,39 +237,6 @@ class DepthwiseConv2D(_DepthwiseBase):
         ((None, 13, 8, 6), 96)
     """
 
-    def __init__(
-        self,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        depth_multiplier=1,
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias=True,
-        depthwise_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        depthwise_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self._set_depthwise_args(
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            depth_multiplier,
-            activation,
-            use_bias,
-            depthwise_initializer,
-            bias_initializer,
-            depthwise_regularizer,
-            bias_regularizer,
-        )
-        self._plans = {}
-
     def build(self, input_shape):
         c = self._add_depthwise_kernel(input_shape)
         if self.use_bias:
@@ -354,25 +317,24 @@ class SeparableConv2D(_DepthwiseBase):
         bias_regularizer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.filters = _check_positive_int(self.name, "filters", filters)
-        self._set_depthwise_args(
+        super().__init__(
             kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            depth_multiplier,
-            activation,
-            use_bias,
-            depthwise_initializer,
-            bias_initializer,
-            depthwise_regularizer,
-            bias_regularizer,
+            strides=strides,
+            padding=padding,
+            depth_multiplier=depth_multiplier,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            activation=activation,
+            use_bias=use_bias,
+            depthwise_initializer=depthwise_initializer,
+            bias_initializer=bias_initializer,
+            depthwise_regularizer=depthwise_regularizer,
+            bias_regularizer=bias_regularizer,
+            **kwargs,
         )
+        self.filters = _check_positive_int(self.name, "filters", filters)
         self.pointwise_initializer = _initializers.get(pointwise_initializer)
         self.pointwise_regularizer = _regularizers.get(pointwise_regularizer)
-        self._plans = {}
 
     def build(self, input_shape):
         c = self._add_depthwise_kernel(input_shape)

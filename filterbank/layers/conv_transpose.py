@@ -22,12 +22,7 @@ from .._argspec import takes_base_args
 from ..ops import conv_transpose as _ct
 from .base import Layer
 from .conv_depthwise import check_channels, conv_geometry_args, int_tuple, known_channels
-from .core import (
-    KernelLayer,
-    _check_positive_int,
-    add_kernel_and_bias,
-    kernel_layer_config,
-)
+from .core import KernelLayer, _check_positive_int
 
 
 @takes_base_args
@@ -100,7 +95,7 @@ class _ConvTranspose(KernelLayer):
 
     def build(self, input_shape):
         c = known_channels(self, input_shape)
-        add_kernel_and_bias(self, (*self.kernel_size, self.filters, c), self.filters)
+        self.add_kernel_and_bias((*self.kernel_size, self.filters, c), self.filters)
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -167,7 +162,7 @@ class _ConvTranspose(KernelLayer):
             output_padding=self.output_padding,
             data_format=self.data_format,
             dilation_rate=self.dilation_rate,
-            **kernel_layer_config(self),
+            **self.kernel_layer_config(),
         )
         return config
 

@@ -28,12 +28,7 @@ from ..ops.conv_infer import conv_predictor
 from ..ops.workspace import Workspace
 from .args import check_data_format, check_int_tuple
 from .base import Layer
-from .core import (
-    KernelLayer,
-    _check_positive_int,
-    add_kernel_and_bias,
-    kernel_layer_config,
-)
+from .core import KernelLayer, _check_positive_int
 
 
 @dataclass
@@ -148,7 +143,7 @@ class _Conv(KernelLayer):
                 f"Layer '{self.name}' needs a known number of channels (last axis), got shape "
                 f"{fmt_shape(input_shape)}. Give the Input a channel count, e.g. shape=(28, 28, 1)."
             )
-        add_kernel_and_bias(self, (*self.kernel_size, channels, self.filters), self.filters)
+        self.add_kernel_and_bias((*self.kernel_size, channels, self.filters), self.filters)
         # Set here too, so build() by hand, then set_weights(), then a call keeps the weights.
         self.built = True
 
@@ -305,7 +300,7 @@ class _Conv(KernelLayer):
             padding=self.padding,
             data_format="channels_last",
             dilation_rate=self.dilation_rate,
-            **kernel_layer_config(self),
+            **self.kernel_layer_config(),
         )
         return config
 

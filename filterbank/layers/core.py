@@ -12,43 +12,20 @@ import numpy as np
 from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
-from .._argspec import takes_base_args
+from .._argspec import is_positive_int, takes_base_args
 from ..errors import fmt_shape
 from ..ops import kernels as _kernels
 from .base import Layer
 
 
-def _check_positive_int(layer_name: str, arg: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+def _check_positive_int(layer_name: str, arg: str, value, meaning="", example=32) -> int:
+    """``value`` as an int, or a ValueError naming the layer (``meaning``: " (what it is)")."""
+    if not is_positive_int(value):
         raise ValueError(
-            f"Layer '{layer_name}' argument {arg} expects a positive integer, got {value!r}. "
-            f"Pass e.g. {arg}=32."
+            f"Layer '{layer_name}' argument {arg} expects a positive integer{meaning}, got "
+            f"{value!r}. Pass e.g. {arg}={example}."
         )
     return int(value)
-
-
-def add_kernel_and_bias(layer, kernel_shape, units) -> None:
-    """Create the "kernel" and (with use_bias) the (units,) "bias" weights of a layer whose
-    arguments :class:`KernelLayer` set."""
-    layer.add_weight(
-        "kernel", kernel_shape, layer.kernel_initializer, regularizer=layer.kernel_regularizer
-    )
-    if layer.use_bias:
-        layer.add_weight(
-            "bias", (units,), layer.bias_initializer, regularizer=layer.bias_regularizer
-        )
-
-
-def kernel_layer_config(layer) -> dict:
-    """Config entries every :class:`KernelLayer` shares."""
-    return {
-        "activation": layer.activation.name,
-        "use_bias": layer.use_bias,
-        "kernel_initializer": _initializers.serialize(layer.kernel_initializer),
-        "bias_initializer": _initializers.serialize(layer.bias_initializer),
-        "kernel_regularizer": _regularizers.serialize(layer.kernel_regularizer),
-        "bias_regularizer": _regularizers.serialize(layer.bias_regularizer),
-    }
 
 
 class ActivationMixin:
@@ -80,8 +57,8 @@ class KernelLayer(ActivationMixin, Layer):
     their transposes): Keras's trailing arguments, from ``activation`` to
     ``bias_regularizer``, declared and resolved once. A subclass declares only its own
     arguments and is decorated with :func:`~filterbank._argspec.takes_base_args`, so its
-    signature still lists these after its own; :func:`add_kernel_and_bias` creates the
-    weights and :func:`kernel_layer_config` gives the config entries back."""
+    signature still lists these after its own; :meth:`add_kernel_and_bias` creates the
+    weights and :meth:`kernel_layer_config` gives the config entries back."""
 
     def __init__(
         self,
@@ -100,6 +77,27 @@ class KernelLayer(ActivationMixin, Layer):
         self.bias_initializer = _initializers.get(bias_initializer)
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
+
+    def add_kernel_and_bias(self, kernel_shape, units) -> None:
+        """Create the "kernel" and (with use_bias) the (units,) "bias" weights."""
+        self.add_weight(
+            "kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
+        if self.use_bias:
+            self.add_weight(
+                "bias", (units,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
+
+    def kernel_layer_config(self) -> dict:
+        """The config entries of the arguments this class declares."""
+        return {
+            "activation": self.activation.name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _initializers.serialize(self.kernel_initializer),
+            "bias_initializer": _initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": _regularizers.serialize(self.bias_regularizer),
+        }
 
 
 @takes_base_args
@@ -140,7 +138,7 @@ class Dense(KernelLayer):
             raise ValueError(
                 f"Layer '{self.name}' needs a known last axis, got shape {fmt_shape(input_shape)}."
             )
-        add_kernel_and_bias(self, (in_dim, self.units), self.units)
+        self.add_kernel_and_bias((in_dim, self.units), self.units)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -229,7 +227,7 @@ class Dense(KernelLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, **kernel_layer_config(self))
+        config.update(units=self.units, **self.kernel_layer_config())
         return config
 
 

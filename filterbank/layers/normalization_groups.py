@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from .._argspec import takes_base_args
 from ..errors import fmt_shape
 from ..ops import group_norm as _gn
 from .base import Layer
@@ -40,16 +41,21 @@ def _check_epsilon(layer, epsilon):
 
 
 class _PerSampleNorm(Layer):
-    def _set_common(
+    """LayerNormalization and GroupNormalization: Keras's shared gamma/beta arguments,
+    declared once (subclasses take them through :func:`takes_base_args`)."""
+
+    def __init__(
         self,
-        epsilon,
-        center,
-        scale,
-        beta_initializer,
-        gamma_initializer,
-        beta_regularizer,
-        gamma_regularizer,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        **kwargs,
     ):
+        super().__init__(**kwargs)
         self.epsilon = _check_epsilon(self, epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
@@ -89,6 +95,7 @@ class _PerSampleNorm(Layer):
             self.grads["beta"] = dbeta.astype(self.params["beta"].dtype, copy=False)
 
 
+@takes_base_args
 class LayerNormalization(_PerSampleNorm):
     """Normalize each sample over ``axis`` (default the last), then scale and shift.
 
@@ -115,13 +122,9 @@ class LayerNormalization(_PerSampleNorm):
         center=True,
         scale=True,
         rms_scaling=False,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(epsilon=epsilon, center=center, scale=scale, **kwargs)
         items = axis if isinstance(axis, (list, tuple)) else [axis]
         if not items or not all(
             isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items
@@ -132,15 +135,6 @@ class LayerNormalization(_PerSampleNorm):
             )
         self.axis = [int(a) for a in items] if isinstance(axis, (list, tuple)) else int(axis)
         self.rms_scaling = bool(rms_scaling)
-        self._set_common(
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-        )
 
     def _axes_of(self, shape):
         ndim = len(shape)
@@ -202,6 +196,7 @@ class LayerNormalization(_PerSampleNorm):
         return config
 
 
+@takes_base_args
 class GroupNormalization(_PerSampleNorm):
     """Normalize each sample per group of channels, then scale and shift per channel.
 
@@ -220,13 +215,6 @@ class GroupNormalization(_PerSampleNorm):
         self,
         groups=32,
         axis=-1,
-        epsilon=1e-3,
-        center=True,
-        scale=True,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -246,15 +234,6 @@ class GroupNormalization(_PerSampleNorm):
             )
         self.groups = int(groups)
         self.axis = int(axis)
-        self._set_common(
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-        )
 
     def _axes_of(self, shape):
         ndim = len(shape)

@@ -68,21 +68,35 @@ def _check_rank(name, y_pred):
 # ---- categorical ---------------------------------------------------------------------------
 
 
-def _set_smoothed_args(loss, from_logits, label_smoothing, axis, fuses_with):
-    """The arguments the categorical and binary cross-entropies share, validated."""
-    label_smoothing = float(label_smoothing)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(
-            f"Loss '{loss.name}' expects label_smoothing in [0, 1], got {label_smoothing}."
-        )
-    loss.from_logits = bool(from_logits)
-    loss.label_smoothing = label_smoothing
-    loss.axis = int(axis)
-    # With probabilities in, the engine may fuse the output activation with this loss.
-    loss.fuses_with = None if loss.from_logits else fuses_with
+class _SmoothedCrossentropy:
+    """The arguments the categorical and binary cross-entropies share, validated once;
+    ``_fused_activation`` is the output activation the engine may fuse with the loss."""
+
+    _fused_activation = None
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        label_smoothing = float(label_smoothing)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(
+                f"Loss '{self.name}' expects label_smoothing in [0, 1], got {label_smoothing}."
+            )
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = label_smoothing
+        self.axis = int(axis)
+        # With probabilities in, the engine may fuse the output activation with this loss.
+        self.fuses_with = None if self.from_logits else self._fused_activation
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_SmoothedCrossentropy, Loss):
     """Cross-entropy between one-hot (or soft) labels and class probabilities.
 
     ``values = -sum(y_true * log(clip(y_pred / sum(y_pred), eps, 1 - eps)), axis=-1)``;
@@ -104,17 +118,7 @@ class CategoricalCrossentropy(Loss):
 
     default_name = "categorical_crossentropy"
 
-    def __init__(
-        self,
-        from_logits=False,
-        label_smoothing=0.0,
-        axis=-1,
-        reduction="sum_over_batch_size",
-        name=None,
-        dtype=None,
-    ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _set_smoothed_args(self, from_logits, label_smoothing, axis, fuses_with="softmax")
+    _fused_activation = "softmax"
 
     def _prepare(self, y_true, y_pred):
         y_pred = as_predictions(y_pred)
@@ -327,7 +331,7 @@ def _zero_ignored(values, valid):
 # ---- binary --------------------------------------------------------------------------------
 
 
-class BinaryCrossentropy(ElementwiseLoss):
+class BinaryCrossentropy(_SmoothedCrossentropy, ElementwiseLoss):
     """Cross-entropy for 0/1 targets and probabilities (one per output unit).
 
     ``values = mean(-(y log(q) + (1 - y) log(1 - q)), axis=-1)``, q = clip(y_pred, eps, 1 - eps);
@@ -344,17 +348,7 @@ class BinaryCrossentropy(ElementwiseLoss):
 
     default_name = "binary_crossentropy"
 
-    def __init__(
-        self,
-        from_logits=False,
-        label_smoothing=0.0,
-        axis=-1,
-        reduction="sum_over_batch_size",
-        name=None,
-        dtype=None,
-    ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _set_smoothed_args(self, from_logits, label_smoothing, axis, fuses_with="sigmoid")
+    _fused_activation = "sigmoid"
 
     def _prepare(self, y_true, y_pred):
         y_true, y_pred, restore = super()._prepare(y_true, y_pred)

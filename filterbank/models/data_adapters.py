@@ -376,7 +376,7 @@ def fit_stream(
 ):
     """``fit`` for a stream input (or array input with a stream as validation_data)."""
     from .locking import model_lock
-    from .training import _callback_list, _find_history
+    from .training import _begin_fit, _find_history
 
     if model._distribution is not None:
         raise ValueError(
@@ -417,15 +417,9 @@ def fit_stream(
             val = ArraySource(vx, vy, vsw, validation_batch_size, False, validation_steps)
 
     steps = source.steps
-    cbl = _callback_list(
-        model, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
+    cbl, initial_epoch, first_step = _begin_fit(
+        model, callbacks, verbose, epochs, steps, initial_epoch
     )
-    model.stop_training = False
-    model._initial_epoch = model._initial_step = None
-    cbl.on_train_begin()
-    if model._initial_epoch is not None:
-        initial_epoch = model._initial_epoch
-    first_step = model._initial_step or 0
     epoch_logs: dict = {}
     for epoch in range(initial_epoch, epochs):
         with lock:

@@ -277,17 +277,9 @@ class TrainingMixin(StepsMixin):
                 )
             steps = min(steps_per_epoch, n_batches)
 
-        cbl = _callback_list(
-            self, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
+        cbl, initial_epoch, first_step = _begin_fit(
+            self, callbacks, verbose, epochs, steps, initial_epoch
         )
-        self.stop_training = False
-        # A callback resuming an interrupted run (BackupAndRestore) sets these in on_train_begin:
-        # the epoch to continue from and, for a mid-epoch backup, the first batch of that epoch.
-        self._initial_epoch = self._initial_step = None
-        cbl.on_train_begin()
-        if self._initial_epoch is not None:
-            initial_epoch = self._initial_epoch
-        first_step = self._initial_step or 0
         epoch_logs: dict = {}
         rng = backend.rng()
         lock = model_lock(self)  # taken per batch: predictions from other threads interleave
@@ -587,6 +579,22 @@ def _callback_list(model, callbacks, add_history, verbose, epochs, steps):
         epochs=epochs,
         steps=steps,
     )
+
+
+def _begin_fit(model, callbacks, verbose, epochs, steps, initial_epoch):
+    """Start a fit (arrays or a stream): the callback list, after on_train_begin, and the
+    epoch and batch to start from."""
+    cbl = _callback_list(
+        model, callbacks, add_history=True, verbose=verbose, epochs=epochs, steps=steps
+    )
+    model.stop_training = False
+    # A callback resuming an interrupted run (BackupAndRestore) sets these in on_train_begin:
+    # the epoch to continue from and, for a mid-epoch backup, the first batch of that epoch.
+    model._initial_epoch = model._initial_step = None
+    cbl.on_train_begin()
+    if model._initial_epoch is not None:
+        initial_epoch = model._initial_epoch
+    return cbl, initial_epoch, model._initial_step or 0
 
 
 def _find_history(cbl):

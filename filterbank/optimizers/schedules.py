@@ -64,30 +64,34 @@ def _positive(name, cls, value):
         raise ValueError(f"{cls} expects {name} > 0, got {name}={value!r}.")
 
 
-class _StepDecay(LearningRateSchedule):
+class _ArgsSchedule(LearningRateSchedule):
+    """A built-in schedule: its config is its constructor's arguments, kept as attributes
+    of the same names (``_private`` ones with a leading underscore, as Keras keeps them)."""
+
+    _private: tuple = ()
+
+    def _keep_args(self, args: dict, steps_arg: str) -> None:
+        """Keep ``args`` (``locals()`` at the start of ``__init__``); ``steps_arg`` must be > 0."""
+        _positive(steps_arg, type(self).__name__, args[steps_arg])
+        self._config_keys = [k for k in args if k not in ("self", "__class__")]
+        for key in self._config_keys:
+            setattr(self, "_" + key if key in self._private else key, args[key])
+
+    def get_config(self):
+        return {k: getattr(self, "_" + k if k in self._private else k) for k in self._config_keys}
+
+
+class _StepDecay(_ArgsSchedule):
     """Shared by ExponentialDecay and InverseTimeDecay: the same arguments, and progress
     ``step / decay_steps`` (floored when ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        _positive("decay_steps", type(self).__name__, decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
+        self._keep_args(locals(), "decay_steps")
         self.name = name or type(self).__name__
 
     def _progress(self, step) -> float:
         p = float(step) / self.decay_steps
         return math.floor(p) if self.staircase else p
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 class ExponentialDecay(_StepDecay):
@@ -137,7 +141,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-class PolynomialDecay(LearningRateSchedule):
+class PolynomialDecay(_ArgsSchedule):
     """``(initial - end) * (1 - min(step, decay_steps) / decay_steps) ** power + end``.
 
     With ``cycle=True`` decay_steps grows to the first multiple above the step.
@@ -156,13 +160,7 @@ class PolynomialDecay(LearningRateSchedule):
         cycle=False,
         name="PolynomialDecay",
     ):
-        _positive("decay_steps", "PolynomialDecay", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.end_learning_rate = end_learning_rate
-        self.power = power
-        self.cycle = cycle
-        self.name = name
+        self._keep_args(locals(), "decay_steps")
 
     def __call__(self, step):
         step = float(step)
@@ -174,16 +172,6 @@ class PolynomialDecay(LearningRateSchedule):
         p = step / decay_steps
         end = float(self.end_learning_rate)
         return (float(self.initial_learning_rate) - end) * (1.0 - p) ** self.power + end
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-            "name": self.name,
-        }
 
 
 class InverseTimeDecay(_StepDecay):
@@ -199,7 +187,7 @@ class InverseTimeDecay(_StepDecay):
         return float(self.initial_learning_rate) / (1.0 + float(self.decay_rate) * p)
 
 
-class CosineDecay(LearningRateSchedule):
+class CosineDecay(_ArgsSchedule):
     """Cosine decay from the initial rate (or ``warmup_target``) to ``alpha`` times it.
 
     Without warmup: ``lr0 * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, decay_steps)
@@ -220,13 +208,7 @@ class CosineDecay(LearningRateSchedule):
         warmup_target=None,
         warmup_steps=0,
     ):
-        _positive("decay_steps", "CosineDecay", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.alpha = alpha
-        self.name = name
-        self.warmup_target = warmup_target
-        self.warmup_steps = warmup_steps
+        self._keep_args(locals(), "decay_steps")
 
     def _decay(self, step, from_lr):
         cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
@@ -243,18 +225,8 @@ class CosineDecay(LearningRateSchedule):
             return (target - lr0) * step / self.warmup_steps + lr0
         return self._decay(step - self.warmup_steps, target)
 
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "name": self.name,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
 
-
-class CosineDecayRestarts(LearningRateSchedule):
+class CosineDecayRestarts(_ArgsSchedule):
     """Cosine decay with warm restarts (SGDR): periods grow by ``t_mul``, peaks by ``m_mul``.
 
     Example:
@@ -262,6 +234,8 @@ class CosineDecayRestarts(LearningRateSchedule):
         >>> s(5), s(10)
         (0.5, 1.0)
     """
+
+    _private = ("t_mul", "m_mul")
 
     def __init__(
         self,
@@ -272,13 +246,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         alpha=0.0,
         name="SGDRDecay",
     ):
-        _positive("first_decay_steps", "CosineDecayRestarts", first_decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.first_decay_steps = first_decay_steps
-        self._t_mul = t_mul
-        self._m_mul = m_mul
-        self.alpha = alpha
-        self.name = name
+        self._keep_args(locals(), "first_decay_steps")
 
     def __call__(self, step):
         fraction = float(step) / self.first_decay_steps
@@ -292,16 +260,6 @@ class CosineDecayRestarts(LearningRateSchedule):
             fraction = (fraction - sum_r) / t_mul**i_restart
         cosine = 0.5 * float(self._m_mul) ** i_restart * (1.0 + math.cos(math.pi * fraction))
         return float(self.initial_learning_rate) * ((1.0 - self.alpha) * cosine + self.alpha)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "first_decay_steps": self.first_decay_steps,
-            "t_mul": self._t_mul,
-            "m_mul": self._m_mul,
-            "alpha": self.alpha,
-            "name": self.name,
-        }
 
 
 _SCHEDULES = {

@@ -33,6 +33,10 @@ from pathlib import Path
 from .common import (
     ArgumentParser,
     CLIError,
+    add_command,
+    add_data_options,
+    add_invert_option,
+    add_seed_option,
     debug,
     fraction,
     image_size,
@@ -80,23 +84,6 @@ classes.
 """
 
 
-def _add_data_options(p, *, data_default=None, data_help=None):
-    p.add_argument(
-        "--data",
-        default=data_default,
-        metavar="{mnist,fashion_mnist,xo,DIR}",
-        help=data_help or "dataset name or folder of class subfolders",
-    )
-    p.add_argument(
-        "--test-split",
-        type=fraction,
-        default=None,
-        metavar="F",
-        help="fraction of a folder's images held out for testing when it has no "
-        "train/ and test/ subfolders (default 0.2)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``filterbank`` command (subcommands in ``command``)."""
     from .. import __version__, zoo
@@ -109,15 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"filterbank {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
-        help="train a model, evaluate it, save the run",
-        description="Train a model, evaluate it on the test split and save "
-        "model, metrics and curves.",
+        "train a model, evaluate it, save the run",
+        "Train a model, evaluate it on the test split and save model, metrics and curves.",
         epilog=_TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_data_options(
+    add_data_options(
         p,
         data_default="mnist",
         data_help="mnist (default), fashion_mnist, xo, or a folder of class subfolders",
@@ -160,13 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train on the first N training images only (a quick run)",
     )
-    p.add_argument(
-        "--seed",
-        type=nonnegative_int,
-        default=0,
-        metavar="N",
-        help="random seed: initial weights, shuffling, data splits (default 0)",
-    )
+    add_seed_option(p, "random seed: initial weights, shuffling, data splits (default 0)", 0)
     p.add_argument(
         "--validation-split",
         type=fraction,
@@ -192,32 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="0 silent, 1 progress bar (default), 2 one line per epoch",
     )
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "evaluate",
-        help="test accuracy and loss of a saved model",
-        description="Evaluate a saved model on the test split of its dataset.",
+        "test accuracy and loss of a saved model",
+        "Evaluate a saved model on the test split of its dataset.",
+        model="a saved model file (e.g. runs/main/model.fbk)",
     )
-    p.add_argument("model", metavar="MODEL", help="a saved model file (e.g. runs/main/model.fbk)")
-    _add_data_options(p, data_help="dataset (default: the one recorded beside the model)")
-    p.add_argument(
-        "--seed",
-        type=nonnegative_int,
-        default=None,
-        metavar="N",
-        help="seed of the data split for xo and folders (default: as trained)",
-    )
+    add_data_options(p, data_help="dataset (default: the one recorded beside the model)")
+    add_seed_option(p, "seed of the data split for xo and folders (default: as trained)")
     p.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "predict",
-        help="classify image files or test samples",
-        description="Top classes for image files, or true vs predicted for "
-        "--samples N test images.",
+        "classify image files or test samples",
+        "Top classes for image files, or true vs predicted for --samples N test images.",
+        model="a saved model file",
         epilog=_PREDICT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", help="a saved model file")
     p.add_argument("images", metavar="IMAGE", nargs="*", help="PNG/JPEG/... files")
     p.add_argument(
         "--samples",
@@ -226,20 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="predict N test images of the model's dataset instead",
     )
-    _add_data_options(p, data_help="dataset for --samples (default: as recorded)")
-    p.add_argument(
-        "--seed",
-        type=nonnegative_int,
-        default=None,
-        metavar="N",
-        help="which test images --samples picks (default: the training seed or 0)",
-    )
-    p.add_argument(
-        "--invert",
-        choices=("auto", "yes", "no"),
-        default="auto",
-        help="invert images to light-on-dark (default auto: see below)",
-    )
+    add_data_options(p, data_help="dataset for --samples (default: as recorded)")
+    add_seed_option(p, "which test images --samples picks (default: the training seed or 0)")
+    add_invert_option(p, "invert images to light-on-dark (default auto: see below)")
     p.add_argument(
         "--top", type=positive_int, default=3, metavar="K", help="classes shown (default 3)"
     )
@@ -255,14 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .explain import add_parser as _add_explain
 
-    _add_explain(sub, _add_data_options)
+    _add_explain(sub)
 
-    p = sub.add_parser(
+    add_command(
+        sub,
         "summary",
-        help="print a saved model's layers",
-        description="Print a saved model's summary table and compile settings.",
+        "print a saved model's layers",
+        "Print a saved model's summary table and compile settings.",
+        model="a saved model file",
     )
-    p.add_argument("model", metavar="MODEL", help="a saved model file")
 
     sub.add_parser(
         "datasets",

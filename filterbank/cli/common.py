@@ -1,4 +1,5 @@
-"""What every command shares: the user-error type, one-line messages, number parsers for argparse.
+"""What every command shares: the user-error type, one-line messages, number parsers for
+argparse, and the parser helpers for the options several commands take (one spelling each).
 
 A :class:`CLIError` is a mistake the user can fix (a missing file, an unknown name, a bad
 number): :func:`filterbank.cli.main` prints it as one line, ``filterbank: error: <message>``,
@@ -130,3 +131,45 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise CLIError(f"{one_line(message)} (see {self.prog} --help)")
+
+
+# ---- parser helpers: options several commands take, declared once -----------------------------
+
+
+def add_command(sub, name, help, description, *, model=None, epilog=None):
+    """Register subcommand ``name``; ``model``: the help of its first argument, MODEL (a saved
+    model file); ``epilog``: shown as written, after the options."""
+    extra = {}
+    if epilog is not None:
+        extra = {"epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    p = sub.add_parser(name, help=help, description=description, **extra)
+    if model is not None:
+        p.add_argument("model", metavar="MODEL", help=model)
+    return p
+
+
+def add_data_options(p, *, data_default=None, data_help=None):
+    """--data and --test-split, as train, evaluate, predict and explain take them."""
+    p.add_argument(
+        "--data",
+        default=data_default,
+        metavar="{mnist,fashion_mnist,xo,DIR}",
+        help=data_help or "dataset name or folder of class subfolders",
+    )
+    p.add_argument(
+        "--test-split",
+        type=fraction,
+        default=None,
+        metavar="F",
+        help="fraction of a folder's images held out for testing when it has no "
+        "train/ and test/ subfolders (default 0.2)",
+    )
+
+
+def add_seed_option(p, help, default=None):
+    p.add_argument("--seed", type=nonnegative_int, default=default, metavar="N", help=help)
+
+
+def add_invert_option(p, help):
+    """--invert: light-on-dark conversion of image files (auto: as the training images)."""
+    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto", help=help)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CLIError, user_errors
+from .common import CLIError, add_command, add_data_options, add_invert_option, user_errors
 
 
 def parse_index(text):
@@ -33,14 +33,15 @@ def parse_index(text):
         ) from None
 
 
-def add_parser(sub, add_data_options):
-    p = sub.add_parser(
+def add_parser(sub):
+    p = add_command(
+        sub,
         "explain",
-        help="show the arithmetic behind one prediction",
-        description="Predict one image or test sample and show the arithmetic "
-        "of one output cell; --out DIR writes the pictures.",
+        "show the arithmetic behind one prediction",
+        "Predict one image or test sample and show the arithmetic of one output cell; "
+        "--out DIR writes the pictures.",
+        model="a saved model file",
     )
-    p.add_argument("model", metavar="MODEL", help="a saved model file")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", metavar="FILE", help="an image file (PNG, JPEG, ...)")
     src.add_argument(
@@ -53,12 +54,7 @@ def add_parser(sub, add_data_options):
         metavar="I,J,C",
         help="output position in that layer, without the batch axis (default: its strongest cell)",
     )
-    p.add_argument(
-        "--invert",
-        choices=("auto", "yes", "no"),
-        default="auto",
-        help="for --image: invert to light-on-dark (as filterbank predict)",
-    )
+    add_invert_option(p, "for --image: invert to light-on-dark (as filterbank predict)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write the PNGs into DIR")
     return p
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from .common import CLIError
+from .common import CLIError, add_command
 
 
 def _require_onnx():
@@ -84,13 +84,14 @@ def import_(args) -> int:
 
 def add_parsers(sub) -> None:
     """Register the two subcommands on the CLI's subparsers."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "export",
-        help="write a saved model as ONNX",
-        description="Write a saved model (.fbk or .keras) as an ONNX file that "
-        "ONNX Runtime and other tools run.",
+        "write a saved model as ONNX",
+        "Write a saved model (.fbk or .keras) as an ONNX file that ONNX Runtime and other "
+        "tools run.",
+        model="a saved model file (.fbk or .keras)",
     )
-    p.add_argument("model", metavar="MODEL", help="a saved model file (.fbk or .keras)")
     p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13-21 (default 17)")
     p.add_argument(
@@ -98,11 +99,12 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="declare NCHW input (as PyTorch models take); default NHWC",
     )
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "import",
-        help="convert an ONNX file into a filterbank model",
-        description="Convert an ONNX graph (from PyTorch, Keras/tf2onnx or "
-        "filterbank) into a filterbank model file.",
+        "convert an ONNX file into a filterbank model",
+        "Convert an ONNX graph (from PyTorch, Keras/tf2onnx or filterbank) into a filterbank "
+        "model file.",
     )
     p.add_argument("input", metavar="IN.onnx", help="the ONNX file to read")
     p.add_argument("output", metavar="OUT.fbk", help="the model file to write (.fbk or .keras)")

@@ -376,7 +376,7 @@ def fit_stream(
 ):
     """``fit`` for a stream input (or array input with a stream as validation_data)."""
     from .locking import model_lock
-    from .training import _begin_fit, _find_history
+    from .training import _begin_fit, _end_fit
 
     if model._distribution is not None:
         raise ValueError(
@@ -454,11 +454,7 @@ def fit_stream(
         cbl.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
-    cbl.on_train_end(epoch_logs)
-    history = _find_history(cbl)
-    if history is not None:
-        model.history = history
-    return model.history
+    return _end_fit(model, cbl, epoch_logs)
 
 
 def run_test_loop(model, source: Source, cbl, where="evaluate") -> dict:

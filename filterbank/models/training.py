@@ -327,11 +327,7 @@ class TrainingMixin(StepsMixin):
             cbl.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
-        cbl.on_train_end(epoch_logs)
-        history = _find_history(cbl)
-        if history is not None:
-            self.history = history
-        return self.history
+        return _end_fit(self, cbl, epoch_logs)
 
     def _prepare_data(self, x, y, sample_weight, where, class_weight=None):
         xs = V.prepare_inputs(self, x, where)
@@ -597,5 +593,10 @@ def _begin_fit(model, callbacks, verbose, epochs, steps, initial_epoch):
     return cbl, initial_epoch, model._initial_step or 0
 
 
-def _find_history(cbl):
-    return getattr(cbl, "history", None)
+def _end_fit(model, cbl, epoch_logs):
+    """Finish a fit: on_train_end, then the History the callbacks kept, as model.history."""
+    cbl.on_train_end(epoch_logs)
+    history = getattr(cbl, "history", None)
+    if history is not None:
+        model.history = history
+    return model.history

@@ -23,26 +23,37 @@ def _per_sample_loss(loss_cls):
     return fn
 
 
-class MeanSquaredError(MeanMetricWrapper):
+class _LossMetric(MeanMetricWrapper):
+    """The mean of the per-sample values of the loss class ``_loss``; a subclass with loss
+    arguments declares them (Keras's signature) and hands them to :meth:`_wrap_loss`."""
+
+    _loss = None
+
+    def __init__(self, name=None, dtype=None):
+        self._wrap_loss(name, dtype)
+
+    def _wrap_loss(self, name, dtype, **loss_args):
+        MeanMetricWrapper.__init__(
+            self,
+            _per_sample_loss(self._loss),
+            name=name or self.default_name,
+            dtype=dtype,
+            **loss_args,
+        )
+
+
+class MeanSquaredError(_LossMetric):
     """Mean of per-sample mean squared errors ("mse")."""
 
     default_name = "mean_squared_error"
-
-    def __init__(self, name=None, dtype=None):
-        super().__init__(
-            _per_sample_loss(_losses.MeanSquaredError), name=name or self.default_name, dtype=dtype
-        )
+    _loss = _losses.MeanSquaredError
 
 
-class MeanAbsoluteError(MeanMetricWrapper):
+class MeanAbsoluteError(_LossMetric):
     """Mean of per-sample mean absolute errors ("mae")."""
 
     default_name = "mean_absolute_error"
-
-    def __init__(self, name=None, dtype=None):
-        super().__init__(
-            _per_sample_loss(_losses.MeanAbsoluteError), name=name or self.default_name, dtype=dtype
-        )
+    _loss = _losses.MeanAbsoluteError
 
 
 class RootMeanSquaredError(MeanSquaredError):
@@ -54,50 +65,36 @@ class RootMeanSquaredError(MeanSquaredError):
         return float(np.sqrt(super().result()))
 
 
-class CategoricalCrossentropy(MeanMetricWrapper):
+class CategoricalCrossentropy(_LossMetric):
     """Mean categorical cross-entropy (same formula as the loss)."""
 
     default_name = "categorical_crossentropy"
+    _loss = _losses.CategoricalCrossentropy
 
     def __init__(self, name=None, dtype=None, from_logits=False, label_smoothing=0.0, axis=-1):
-        super().__init__(
-            _per_sample_loss(_losses.CategoricalCrossentropy),
-            name=name or self.default_name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
+        self._wrap_loss(
+            name, dtype, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
         )
 
 
-class SparseCategoricalCrossentropy(MeanMetricWrapper):
+class SparseCategoricalCrossentropy(_LossMetric):
     """Mean sparse categorical cross-entropy (same formula as the loss)."""
 
     default_name = "sparse_categorical_crossentropy"
+    _loss = _losses.SparseCategoricalCrossentropy
 
     def __init__(self, name=None, dtype=None, from_logits=False, axis=-1):
-        super().__init__(
-            _per_sample_loss(_losses.SparseCategoricalCrossentropy),
-            name=name or self.default_name,
-            dtype=dtype,
-            from_logits=from_logits,
-            axis=axis,
-        )
+        self._wrap_loss(name, dtype, from_logits=from_logits, axis=axis)
 
 
-class BinaryCrossentropy(MeanMetricWrapper):
+class BinaryCrossentropy(_LossMetric):
     """Mean binary cross-entropy (same formula as the loss)."""
 
     default_name = "binary_crossentropy"
+    _loss = _losses.BinaryCrossentropy
 
     def __init__(self, name=None, dtype=None, from_logits=False, label_smoothing=0.0):
-        super().__init__(
-            _per_sample_loss(_losses.BinaryCrossentropy),
-            name=name or self.default_name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-        )
+        self._wrap_loss(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing)
 
 
 def mean_squared_error(y_true, y_pred):

@@ -44,16 +44,18 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
 
 def categorical_accuracy(y_true, y_pred):
     """1.0 where argmax(y_pred) == argmax(y_true) (one-hot labels), per sample."""
+    y_true, y_pred = _one_hot_labels("categorical_accuracy", y_true, y_pred)
+    return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+def _one_hot_labels(name, y_true, y_pred):
+    """Labels and predictions as arrays, checked to share a shape (one-hot labels)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
         raise _mismatch(
-            "categorical_accuracy",
-            y_true,
-            y_pred,
-            y_pred.shape,
-            "For integer labels use 'sparse_categorical_accuracy'.",
+            name, y_true, y_pred, y_pred.shape, f"For integer labels use 'sparse_{name}'."
         )
-    return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
+    return y_true, y_pred
 
 
 def _sparse_labels(name, y_true, y_pred):
@@ -85,15 +87,7 @@ def _in_top_k(target, y_pred, k):
 
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the true class (argmax of one-hot y_true) is among the k top predictions."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise _mismatch(
-            "top_k_categorical_accuracy",
-            y_true,
-            y_pred,
-            y_pred.shape,
-            "For integer labels use 'sparse_top_k_categorical_accuracy'.",
-        )
+    y_true, y_pred = _one_hot_labels("top_k_categorical_accuracy", y_true, y_pred)
     return _in_top_k(y_true.argmax(axis=-1), y_pred, k)
 
 

@@ -22,19 +22,13 @@ import math
 import numpy as np
 
 from ._builder import GraphBuilder, Value, to_first_perm
+from ._registry import registrar
 
 CONVERTERS: dict = {}
 
 
-def register(*class_names):
-    """Decorator: the function converts layers of these class names."""
-
-    def deco(fn):
-        for name in class_names:
-            CONVERTERS[name] = fn
-        return fn
-
-    return deco
+# Decorator: the function converts layers of these class names.
+register = registrar(CONVERTERS)
 
 
 def _weights(layer) -> list[np.ndarray]:

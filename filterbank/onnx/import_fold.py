@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ._registry import registrar
 from .import_ops import OPS, Sym, _attrs, _bad, _call, _check_attrs, _const, _sym, op
 
 
@@ -208,13 +209,7 @@ MAX_FOLDED = 1_000_000
 FOLD: dict = {}
 
 
-def fold(*names):
-    def deco(fn):
-        for n in names:
-            FOLD[n] = fn
-        return fn
-
-    return deco
+fold = registrar(FOLD)
 
 
 @fold("ConstantOfShape")

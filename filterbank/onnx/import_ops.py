@@ -18,6 +18,7 @@ import numpy as np
 
 from ..saving.errors import file_error
 from ._builder import to_first_perm, to_last_perm
+from ._registry import registrar
 
 OPS: dict = {}
 
@@ -32,13 +33,7 @@ class Sym:
     # by per-channel constants (Keras's exported batch norm) fold into its scale and shift
 
 
-def op(*names):
-    def deco(fn):
-        for n in names:
-            OPS[n] = fn
-        return fn
-
-    return deco
+op = registrar(OPS)
 
 
 def _attrs(node) -> dict:
@@ -69,6 +64,16 @@ def _const(ctx, node, i) -> np.ndarray:
     if isinstance(v, Sym):
         raise _bad(ctx, node, f"computes input {i} at run time; filterbank needs a constant")
     return v
+
+
+# The window attributes Conv and the pools share (any value: _padding and the callers check).
+_WINDOW_ATTRS = {
+    "kernel_shape": None,
+    "strides": None,
+    "dilations": None,
+    "pads": None,
+    "auto_pad": None,
+}
 
 
 def _check_attrs(ctx, node, allowed: dict):
@@ -136,18 +141,7 @@ def _conv(ctx, node):
     _need_cf(ctx, node, x)
     w, b = _const(ctx, node, 1), _const(ctx, node, 2)
     a = _attrs(node)
-    _check_attrs(
-        ctx,
-        node,
-        {
-            "kernel_shape": None,
-            "strides": None,
-            "dilations": None,
-            "pads": None,
-            "auto_pad": None,
-            "group": [1],
-        },
-    )
+    _check_attrs(ctx, node, {**_WINDOW_ATTRS, "group": [1]})
     rank = w.ndim - 2
     if rank not in (1, 2):
         raise _bad(ctx, node, f"is a {rank}D convolution; filterbank has Conv1D and Conv2D")
@@ -175,16 +169,7 @@ def _pool(ctx, node):
     _check_attrs(
         ctx,
         node,
-        {
-            "kernel_shape": None,
-            "strides": None,
-            "pads": None,
-            "auto_pad": None,
-            "ceil_mode": [0],
-            "dilations": None,
-            "storage_order": [0],
-            "count_include_pad": [0, 1],
-        },
+        {**_WINDOW_ATTRS, "ceil_mode": [0], "storage_order": [0], "count_include_pad": [0, 1]},
     )
     kernel = list(a["kernel_shape"])
     rank = len(kernel)

@@ -82,23 +82,20 @@ class GraphBuilder:
     # ---- layouts -----------------------------------------------------------------------------
     def last(self, v: Value) -> str:
         """``v``'s ONNX name in channels-last order (a Transpose is added at most once)."""
-        if v.rank < 3 or v.layout == "last":
-            return v.name
-        if "last" not in v._views:
-            v._views["last"] = self.node(
-                "Transpose", [v.name], f"{v.name}_nhwc", perm=to_last_perm(v.rank)
-            )
-        return v._views["last"]
+        return self._view(v, "last", "nhwc", to_last_perm)
 
     def first(self, v: Value) -> str:
         """``v``'s ONNX name in channels-first order (a Transpose is added at most once)."""
-        if v.rank < 3 or v.layout == "first":
+        return self._view(v, "first", "nchw", to_first_perm)
+
+    def _view(self, v: Value, layout: str, suffix: str, perm) -> str:
+        if v.rank < 3 or v.layout == layout:
             return v.name
-        if "first" not in v._views:
-            v._views["first"] = self.node(
-                "Transpose", [v.name], f"{v.name}_nchw", perm=to_first_perm(v.rank)
+        if layout not in v._views:
+            v._views[layout] = self.node(
+                "Transpose", [v.name], f"{v.name}_{suffix}", perm=perm(v.rank)
             )
-        return v._views["first"]
+        return v._views[layout]
 
     def in_layout(self, v: Value, layout: str) -> str:
         return self.first(v) if layout == "first" else self.last(v)

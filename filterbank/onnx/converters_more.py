@@ -154,6 +154,18 @@ def _zero_padding1d(b, layer, inputs):
     return Value(y, _out_shape(layer), v.layout)
 
 
+# UpSampling's interpolation as ONNX Resize attributes. Nearest: each cell repeated, the
+# floor of the scaled-down coordinate.
+_RESIZE_MODES = {
+    "nearest": {
+        "mode": "nearest",
+        "coordinate_transformation_mode": "asymmetric",
+        "nearest_mode": "floor",
+    },
+    "bilinear": {"mode": "linear", "coordinate_transformation_mode": "half_pixel"},
+}
+
+
 @register("UpSampling1D", "UpSampling2D")
 def _upsampling(b, layer, inputs):
     (v,) = inputs
@@ -164,28 +176,12 @@ def _upsampling(b, layer, inputs):
     interp = cfg.get("interpolation", "nearest")
     x = b.first(v)
     scales = b.const(f"{layer.name}_scales", [1.0, 1.0, *[float(s) for s in size]])
-    if interp == "nearest":  # each cell repeated: floor of the scaled-down coordinate
-        y = b.node(
-            "Resize",
-            [x, "", scales],
-            layer.name,
-            mode="nearest",
-            coordinate_transformation_mode="asymmetric",
-            nearest_mode="floor",
-        )
-    elif interp == "bilinear":
-        y = b.node(
-            "Resize",
-            [x, "", scales],
-            layer.name,
-            mode="linear",
-            coordinate_transformation_mode="half_pixel",
-        )
-    else:
+    if interp not in _RESIZE_MODES:
         raise ValueError(
             f"Layer '{layer.name}' uses interpolation={interp!r}; ONNX export "
             "supports 'nearest' and 'bilinear'."
         )
+    y = b.node("Resize", [x, "", scales], layer.name, **_RESIZE_MODES[interp])
     return Value(y, _out_shape(layer), "first")
 
 

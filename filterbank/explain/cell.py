@@ -219,13 +219,44 @@ def conv_window(layer, x, position):
 def _conv(layer, x, idx):
     *position, c = idx
     window, pad, origin, positions = conv_window(layer, x, position)
+    kernel, bias_all = _weights64(layer)
+    # Every filter at this position (a softmax activation needs them all), in float64.
+    z_all = np.tensordot(window, kernel, axes=window.ndim) + bias_all
+    return _weighted_cell(
+        layer,
+        "conv",
+        idx,
+        window,
+        kernel[..., c],
+        bias_all,
+        z_all,
+        c,
+        layer_type=type(layer).__name__,
+        padding_mask=pad,
+        origin=origin,
+        input_positions=positions,
+        details={
+            "strides": list(layer.strides),
+            "padding": layer.padding,
+            "dilation_rate": list(layer.dilation_rate),
+            "input_shape": list(x.shape),
+        },
+    )
+
+
+def _weights64(layer):
+    """A kernel layer's kernel and bias (zeros without one) in float64."""
     weights = layer.get_weights()
     kernel = weights[0].astype(np.float64)
     bias_all = weights[1].astype(np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
-    # Every filter at this position (a softmax activation needs them all), in float64.
-    z_all = np.tensordot(window, kernel, axes=window.ndim) + bias_all
-    k = kernel[..., c]
-    products = window * k
+    return kernel, bias_all
+
+
+def _weighted_cell(layer, kind, idx, inputs, weights, bias_all, z_all, c, **fields):
+    """``activation(sum(inputs * weights) + bias)`` for output channel ``c`` of a conv or
+    dense layer; ``z_all`` holds every channel's pre-activation at this position (softmax
+    needs them all), its entry ``c`` replaced by the sum computed here."""
+    products = inputs * weights
     total = float(products.sum())
     bias = float(bias_all[c]) if layer.use_bias else None
     z = total + (bias or 0.0)
@@ -233,27 +264,18 @@ def _conv(layer, x, idx):
     act, out = _activate(layer, z_all, c)
     return Explanation(
         layer=layer.name,
-        layer_type=type(layer).__name__,
-        kind="conv",
+        kind=kind,
         index=list(idx),
         output=out,
         pre_activation=z,
         activation=act,
         bias=bias,
         sum=total,
-        window=window,
-        padding_mask=pad,
-        origin=origin,
-        input_positions=positions,
-        kernel=k,
+        window=inputs,
+        kernel=weights,
         products=products,
         channel=int(c),
-        details={
-            "strides": list(layer.strides),
-            "padding": layer.padding,
-            "dilation_rate": list(layer.dilation_rate),
-            "input_shape": list(x.shape),
-        },
+        **fields,
     )
 
 
@@ -326,17 +348,11 @@ def _product(axes):
 def _dense(layer, x, idx, source, model, xb, top=10):
     *lead, k = idx
     vec = x[tuple(lead)].astype(np.float64)
-    weights = layer.get_weights()
-    kernel = weights[0].astype(np.float64)
-    bias_all = weights[1].astype(np.float64) if layer.use_bias else np.zeros(kernel.shape[1])
+    kernel, bias_all = _weights64(layer)
     column = kernel[:, k]
-    products = vec * column
-    total = float(products.sum())
-    bias = float(bias_all[k]) if layer.use_bias else None
     z_all = vec @ kernel + bias_all
-    z = total + (bias or 0.0)
-    z_all[k] = z
-    act, out = _activate(layer, z_all, k)
+    e = _weighted_cell(layer, "dense", idx, vec, column, bias_all, z_all, k, layer_type="Dense")
+    products = e.products
     # Where each input came from, when a Flatten made the vector out of a map.
     src_shape = None
     if type(source).__name__ == "Flatten" and not lead:
@@ -353,26 +369,11 @@ def _dense(layer, x, idx, source, model, xb, top=10):
         if src_shape is not None:
             item["source_position"] = [int(v) for v in np.unravel_index(int(i), src_shape)]
         contributions.append(item)
-    details = {"units": int(kernel.shape[1]), "inputs": int(kernel.shape[0])}
-    if act == "softmax":
-        details["logits"] = z_all
+    e.contributions = contributions
+    e.details = {"units": int(kernel.shape[1]), "inputs": int(kernel.shape[0])}
+    if e.activation == "softmax":
+        e.details["logits"] = z_all
     if src_shape is not None:
-        details["source_layer"] = V.producer(source.input).name
-        details["source_shape"] = list(src_shape)
-    return Explanation(
-        layer=layer.name,
-        layer_type="Dense",
-        kind="dense",
-        index=list(idx),
-        output=out,
-        pre_activation=z,
-        activation=act,
-        bias=bias,
-        sum=total,
-        window=vec,
-        kernel=column,
-        products=products,
-        contributions=contributions,
-        channel=int(k),
-        details=details,
-    )
+        e.details["source_layer"] = V.producer(source.input).name
+        e.details["source_shape"] = list(src_shape)
+    return e

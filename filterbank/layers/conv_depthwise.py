@@ -73,12 +73,27 @@ def conv_geometry_args(
         )
     layer.padding = key
     layer.data_format = check_data_format(layer.name, data_format)
+    check_strides_with_dilation(layer)
+
+
+def check_strides_with_dilation(layer):
+    """Keras refuses a strided dilated convolution; so does every convolution layer here."""
     if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
         raise ValueError(
             f"Layer '{layer.name}' cannot combine strides > 1 with dilation_rate > 1 (as in "
             f"Keras), got strides={layer.strides} and dilation_rate={layer.dilation_rate}. "
             "Use strides=1 with a dilation, or dilation_rate=1 with strides."
         )
+
+
+def conv_geometry_config(layer, first, after_padding=()):
+    """The config entries of a convolution's shape arguments, in Keras's order: ``first``
+    (filters or depth_multiplier), kernel_size, strides, padding, then ``after_padding``,
+    data_format, dilation_rate."""
+    config = {name: getattr(layer, name) for name in (first, "kernel_size", "strides", "padding")}
+    config.update((name, getattr(layer, name)) for name in after_padding)
+    config.update(data_format=layer.data_format, dilation_rate=layer.dilation_rate)
+    return config
 
 
 def known_channels(layer, input_shape):
@@ -204,12 +219,7 @@ class _DepthwiseBase(ActivationMixin, Layer):
 
     def _depthwise_config(self):
         return {
-            "depth_multiplier": self.depth_multiplier,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
+            **conv_geometry_config(self, "depth_multiplier"),
             "activation": self.activation.name,
             "use_bias": self.use_bias,
             "depthwise_initializer": _initializers.serialize(self.depthwise_initializer),

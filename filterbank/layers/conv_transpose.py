@@ -21,7 +21,13 @@ import numpy as np
 from .._argspec import takes_base_args
 from ..ops import conv_transpose as _ct
 from .base import Layer
-from .conv_depthwise import check_channels, conv_geometry_args, int_tuple, known_channels
+from .conv_depthwise import (
+    check_channels,
+    conv_geometry_args,
+    conv_geometry_config,
+    int_tuple,
+    known_channels,
+)
 from .core import KernelLayer, _check_positive_int
 
 
@@ -155,13 +161,7 @@ class _ConvTranspose(KernelLayer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            output_padding=self.output_padding,
-            data_format=self.data_format,
-            dilation_rate=self.dilation_rate,
+            conv_geometry_config(self, "filters", ("output_padding",)),
             **self.kernel_layer_config(),
         )
         return config

@@ -28,6 +28,7 @@ from ..ops.conv_infer import conv_predictor
 from ..ops.workspace import Workspace
 from .args import check_data_format, check_int_tuple
 from .base import Layer
+from .conv_depthwise import check_strides_with_dilation, conv_geometry_config
 from .core import KernelLayer, _check_positive_int
 
 
@@ -66,12 +67,7 @@ class _Conv(KernelLayer):
         self.dilation_rate = self._tuple_arg("dilation_rate", dilation_rate)
         self.padding = self._padding_arg(padding)
         self.data_format = check_data_format(self.name, data_format)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"Layer '{self.name}' cannot combine strides > 1 with dilation_rate > 1 (as in "
-                f"Keras), got strides={self.strides} and dilation_rate={self.dilation_rate}. "
-                "Use strides=1 with a dilation, or dilation_rate=1 with strides."
-            )
+        check_strides_with_dilation(self)
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
@@ -293,15 +289,7 @@ class _Conv(KernelLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            data_format="channels_last",
-            dilation_rate=self.dilation_rate,
-            **self.kernel_layer_config(),
-        )
+        config.update(conv_geometry_config(self, "filters"), **self.kernel_layer_config())
         return config
 
 

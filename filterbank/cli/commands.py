@@ -98,14 +98,7 @@ def _load_data(path, model, info: ModelData):
         )
     if info.how.startswith("guessed"):
         print(f"Data: {info.name} ({info.how}).")
-    data = data_mod.load(
-        info.name,
-        expected_shape=M.model_input_shape(model),
-        seed=info.seed,
-        test_split=info.test_split,
-    )
-    M.check_fits_data(model, data.input_shape, data.num_classes, f"model {path}")
-    return data
+    return M.load_data_for(model, info.name, info.seed, info.test_split, f"model {path}")
 
 
 # ---- evaluate ---------------------------------------------------------------------------------

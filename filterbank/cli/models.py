@@ -236,6 +236,17 @@ def check_fits_data(model, input_shape, num_classes: int, what: str) -> None:
         )
 
 
+def load_data_for(model, name, seed, test_split, what: str):
+    """Dataset ``name`` in ``model``'s input size and channels, checked to fit its classes."""
+    from . import data as data_mod
+
+    data = data_mod.load(
+        name, expected_shape=model_input_shape(model), seed=seed, test_split=test_split
+    )
+    check_fits_data(model, data.input_shape, data.num_classes, what)
+    return data
+
+
 def model_input_shape(model) -> tuple[int, int, int]:
     """The (h, w, c) images a loaded model takes, or a CLIError for non-image models."""
     shape = getattr(model, "input_shape", None)

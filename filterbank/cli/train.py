@@ -26,13 +26,7 @@ def _load_model_and_data(args):
     notes: list[str] = []
     if spec.kind == "saved":
         model = M.load_saved(spec.path)
-        data = data_mod.load(
-            args.data,
-            expected_shape=M.model_input_shape(model),
-            seed=args.seed,
-            test_split=args.test_split,
-        )
-        M.check_fits_data(model, data.input_shape, data.num_classes, f"model {spec.path}")
+        data = M.load_data_for(model, args.data, args.seed, args.test_split, f"model {spec.path}")
         if getattr(model, "compiled", False) and model.optimizer is not None:
             steps = int(getattr(model.optimizer, "iterations", 0))
             notes.append(

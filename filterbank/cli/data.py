@@ -123,6 +123,21 @@ def _scaled(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def _keras_splits(name, source, location, train, test, class_names) -> Data:
+    """Data from a Keras-style loader's ((x_train, y_train), (x_test, y_test)) of uint8 images."""
+    (x_train, y_train), (x_test, y_test) = train, test
+    return Data(
+        name,
+        source,
+        location,
+        _scaled(x_train),
+        y_train.astype(np.int64),
+        _scaled(x_test),
+        y_test.astype(np.int64),
+        class_names,
+    )
+
+
 def _check_shape(name: str, shape, expected) -> None:
     if expected is not None and tuple(expected) != tuple(shape):
         h, w, c = expected
@@ -140,7 +155,7 @@ def _load_mnist(expected):
     cached = mnist.is_cached()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        train, test = mnist.load_data()
     bundled = False
     for w in caught:
         if issubclass(w.category, mnist.BundledDataWarning):
@@ -152,16 +167,7 @@ def _load_mnist(expected):
             warn(str(w.message))
     source = "bundled" if bundled else ("cache" if cached else "download")
     location = str(mnist.BUNDLED_PATH if bundled else mnist.cache_path())
-    return Data(
-        "mnist",
-        source,
-        location,
-        _scaled(x_train),
-        y_train.astype(np.int64),
-        _scaled(x_test),
-        y_test.astype(np.int64),
-        [str(d) for d in range(10)],
-    )
+    return _keras_splits("mnist", source, location, train, test, [str(d) for d in range(10)])
 
 
 def _load_fashion(expected):
@@ -170,7 +176,7 @@ def _load_fashion(expected):
     _check_shape("fashion_mnist", DEFAULT_SHAPE, expected)
     source = fashion_mnist.available_source() or "download"
     try:
-        (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+        train, test = fashion_mnist.load_data()
     except FileNotFoundError as exc:
         raise CLIError(one_line(exc)) from exc
     location = (
@@ -178,15 +184,8 @@ def _load_fashion(expected):
         if source != "system"
         else str(next(iter(fashion_mnist.system_files().values())).parent)
     )
-    return Data(
-        "fashion_mnist",
-        source,
-        location,
-        _scaled(x_train),
-        y_train.astype(np.int64),
-        _scaled(x_test),
-        y_test.astype(np.int64),
-        list(fashion_mnist.CLASS_NAMES),
+    return _keras_splits(
+        "fashion_mnist", source, location, train, test, list(fashion_mnist.CLASS_NAMES)
     )
 
 

@@ -166,25 +166,13 @@ def load_data(source: str = "auto"):
     """
     if source not in SOURCES:
         raise unknown_name("fashion_mnist source", source, SOURCES)
-    if source in ("auto", "cache"):
-        files = _find_in(cache_folder())
-        if files is not None:
-            return read_files(files)
-        if source == "cache":
-            raise FileNotFoundError(
-                f"fashion_mnist.load_data(source='cache') found no {', '.join(FILES)} in "
-                f"{cache_folder()}. Copy them there, or use source='auto'."
-            )
-    if source in ("auto", "system"):
-        files = system_files()
-        if files is not None:
-            return read_files(files)
-        if source == "system":
-            raise FileNotFoundError(
-                f"fashion_mnist.load_data(source='system'): the Debian/Ubuntu package "
-                f"{DEBIAN_PACKAGE} is not installed. Install it with "
-                f"`sudo apt-get install {DEBIAN_PACKAGE}`, or use source='auto'."
-            )
+    for local, find in _LOCAL_SOURCES:
+        if source in ("auto", local):
+            files = find()
+            if files is not None:
+                return read_files(files)
+            if source == local:
+                raise FileNotFoundError(_missing(local))
     if source == "download":
         return read_files(_download_all(force=True))
     if _download.is_offline():
@@ -199,11 +187,29 @@ def load_data(source: str = "auto"):
 def available_source() -> str | None:
     """The local source ``load_data()`` would use ('cache' or 'system'), or None (no I/O beyond
     checking that files exist)."""
-    if _find_in(cache_folder()) is not None:
-        return "cache"
-    if system_files() is not None:
-        return "system"
+    for local, find in _LOCAL_SOURCES:
+        if find() is not None:
+            return local
     return None
+
+
+# The sources on this machine, in the order "auto" tries them: name, file finder (looked up
+# at call time, so a patched cache_folder or system_files is the one used).
+_LOCAL_SOURCES = (("cache", lambda: _find_in(cache_folder())), ("system", lambda: system_files()))
+
+
+def _missing(local: str) -> str:
+    """Why load_data(source=local) found nothing, and what to do."""
+    if local == "cache":
+        return (
+            f"fashion_mnist.load_data(source='cache') found no {', '.join(FILES)} in "
+            f"{cache_folder()}. Copy them there, or use source='auto'."
+        )
+    return (
+        f"fashion_mnist.load_data(source='system'): the Debian/Ubuntu package "
+        f"{DEBIAN_PACKAGE} is not installed. Install it with "
+        f"`sudo apt-get install {DEBIAN_PACKAGE}`, or use source='auto'."
+    )
 
 
 __all__ = ["CLASS_NAMES", "load_data"]

@@ -18,7 +18,18 @@ from dataclasses import replace
 import numpy as np
 
 from ._registry import registrar
-from .import_ops import OPS, Sym, _attrs, _bad, _call, _check_attrs, _const, _sym, op
+from .import_ops import (
+    OPS,
+    Sym,
+    _attrs,
+    _bad,
+    _call,
+    _check_attrs,
+    _const,
+    _sym,
+    global_pool_class,
+    op,
+)
 
 
 def _fold_bias(ctx, node, syms, consts) -> Sym:
@@ -123,8 +134,6 @@ def _arith(ctx, node):
 
 @op("ReduceMean", "ReduceMax")
 def _reduce_spatial(ctx, node):
-    from .. import layers
-
     x = _sym(ctx, node)
     _check_attrs(ctx, node, {"axes": None, "keepdims": [0, 1], "noop_with_empty_axes": [0]})
     a = _attrs(node)
@@ -139,14 +148,8 @@ def _reduce_spatial(ctx, node):
             ctx, node, f"reduces axes {axes}; filterbank reduces the spatial axes (global pooling)"
         )
     keep = bool(a.get("keepdims", 1))
-    avg = node.op_type == "ReduceMean"
-    cls = {
-        (True, 4): layers.GlobalAveragePooling2D,
-        (False, 4): layers.GlobalMaxPooling2D,
-        (True, 3): layers.GlobalAveragePooling1D,
-        (False, 3): layers.GlobalMaxPooling1D,
-    }
-    out = _call(cls[(avg, rank)](keepdims=keep), x)
+    cls = global_pool_class(node.op_type == "ReduceMean", rank - 2)
+    out = _call(cls(keepdims=keep), x)
     return [out if keep else replace(out, rel="same")]
 
 

@@ -195,22 +195,27 @@ def _pool(ctx, node):
 
 @op("GlobalAveragePool", "GlobalMaxPool")
 def _global_pool(ctx, node):
-    from .. import layers
 
     x = _sym(ctx, node)
     _need_cf(ctx, node, x)
     _check_attrs(ctx, node, {})
     rank = len(x.t.shape) - 2
-    avg = node.op_type == "GlobalAveragePool"
-    cls = {
+    cls = global_pool_class(node.op_type == "GlobalAveragePool", rank)
+    if cls is None:
+        raise _bad(ctx, node, f"pools over {rank} axes")
+    return [_call(cls(keepdims=True), x)]
+
+
+def global_pool_class(average: bool, spatial_axes: int):
+    """The Keras global pooling layer class (average or max, over 1 or 2 axes), or None."""
+    from .. import layers
+
+    return {
         (True, 2): layers.GlobalAveragePooling2D,
         (False, 2): layers.GlobalMaxPooling2D,
         (True, 1): layers.GlobalAveragePooling1D,
         (False, 1): layers.GlobalMaxPooling1D,
-    }
-    if (avg, rank) not in cls:
-        raise _bad(ctx, node, f"pools over {rank} axes")
-    return [_call(cls[(avg, rank)](keepdims=True), x)]
+    }.get((average, spatial_axes))
 
 
 def _flatten(ctx, node, x: Sym) -> Sym:

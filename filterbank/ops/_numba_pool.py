@@ -26,41 +26,64 @@ import numba
 import numpy as np
 
 
+@numba.njit(inline="always")
+def _window(o, stride, pad, size, extent):  # pragma: no cover
+    """Output cell ``o``'s window along one axis: its first input index, and the range
+    [k0, k1) of window offsets that fall inside the input (the rest is padding)."""
+    start = o * stride - pad
+    return start, max(0, -start), min(size, extent - start)
+
+
+def _window_scan(add_bias):
+    """The scan of one window by the max-pool forward kernels: ``o`` gets the maximum per
+    channel (of ``src + bias`` when ``add_bias``), ``best_k`` its first offset ky * pw + kx.
+    ``add_bias`` is fixed when the kernel compiles, so the channel loops stay branch-free;
+    without it pass any 1-D array of src's dtype as ``bias`` (it is not read)."""
+
+    @numba.njit(inline="always", error_model="numpy")
+    def scan(src, n, y0, x0, ky0, ky1, kx0, kx1, pw, bias, o, best_k):  # pragma: no cover
+        channels = o.shape[0]
+        # Seed with the first real cell of the window, then scan the rest.
+        first = ky0 * pw + kx0
+        row = src[n, y0 + ky0, x0 + kx0]
+        for c in range(channels):
+            o[c] = row[c] + bias[c] if add_bias else row[c]
+            best_k[c] = first
+        for ky in range(ky0, ky1):
+            for kx in range(kx0, kx1):
+                k = ky * pw + kx
+                if k == first:
+                    continue
+                kk = np.int32(k)
+                row = src[n, y0 + ky, x0 + kx]
+                for c in range(channels):
+                    v = row[c] + bias[c] if add_bias else row[c]
+                    best = o[c]
+                    wins = (v > best) | (v != v)
+                    o[c] = v if wins else best
+                    best_k[c] = kk if wins else best_k[c]
+
+    return scan
+
+
+_scan = _window_scan(False)
+_scan_with_bias = _window_scan(True)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def max_pool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, out, argmax):  # pragma: no cover
     n_batch, height, width, channels = x.shape
     oh, ow = out.shape[1], out.shape[2]
     best_k = np.empty(channels, np.int32)  # int32 scratch: see the module docstring
+    unused_bias = x[0, 0, 0]
     for n in range(n_batch):
         for oy in range(oh):
-            y0 = oy * sh - pad_top
-            ky0 = max(0, -y0)
-            ky1 = min(ph, height - y0)
+            y0, ky0, ky1 = _window(oy, sh, pad_top, ph, height)
             for ox in range(ow):
-                x0 = ox * sw - pad_left
-                kx0 = max(0, -x0)
-                kx1 = min(pw, width - x0)
+                x0, kx0, kx1 = _window(ox, sw, pad_left, pw, width)
                 o = out[n, oy, ox]
+                _scan(x, n, y0, x0, ky0, ky1, kx0, kx1, pw, unused_bias, o, best_k)
                 a = argmax[n, oy, ox]
-                # Seed with the first real cell of the window, then scan the rest.
-                first = ky0 * pw + kx0
-                row = x[n, y0 + ky0, x0 + kx0]
-                for c in range(channels):
-                    o[c] = row[c]
-                    best_k[c] = first
-                for ky in range(ky0, ky1):
-                    for kx in range(kx0, kx1):
-                        k = ky * pw + kx
-                        if k == first:
-                            continue
-                        kk = np.int32(k)
-                        row = x[n, y0 + ky, x0 + kx]
-                        for c in range(channels):
-                            v = row[c]
-                            best = o[c]
-                            wins = (v > best) | (v != v)
-                            o[c] = v if wins else best
-                            best_k[c] = kk if wins else best_k[c]
                 for c in range(channels):
                     a[c] = best_k[c]
 
@@ -80,13 +103,9 @@ def max_pool2d_backward(
     zero = dx.dtype.type(0)
     for n in range(n_batch):
         for oy in range(oh):
-            y0 = oy * sh - pad_top
-            ky0 = max(0, -y0)
-            ky1 = min(ph, height - y0)
+            y0, ky0, ky1 = _window(oy, sh, pad_top, ph, height)
             for ox in range(ow):
-                x0 = ox * sw - pad_left
-                kx0 = max(0, -x0)
-                kx1 = min(pw, width - x0)
+                x0, kx0, kx1 = _window(ox, sw, pad_left, pw, width)
                 g = grad[n, oy, ox]
                 a = argmax[n, oy, ox]
                 for ky in range(ky0, ky1):
@@ -120,32 +139,11 @@ def bias_act_max_pool2d_forward(
     best_k = np.empty(channels, np.int32)
     for n in range(n_batch):
         for oy in range(oh):
-            y0 = oy * sh - pad_top
-            ky0 = max(0, -y0)
-            ky1 = min(ph, height - y0)
+            y0, ky0, ky1 = _window(oy, sh, pad_top, ph, height)
             for ox in range(ow):
-                x0 = ox * sw - pad_left
-                kx0 = max(0, -x0)
-                kx1 = min(pw, width - x0)
+                x0, kx0, kx1 = _window(ox, sw, pad_left, pw, width)
                 o = out[n, oy, ox]
-                first = ky0 * pw + kx0
-                row = z[n, y0 + ky0, x0 + kx0]
-                for c in range(channels):
-                    o[c] = row[c] + bias[c]
-                    best_k[c] = first
-                for ky in range(ky0, ky1):
-                    for kx in range(kx0, kx1):
-                        k = ky * pw + kx
-                        if k == first:
-                            continue
-                        kk = np.int32(k)
-                        row = z[n, y0 + ky, x0 + kx]
-                        for c in range(channels):
-                            v = row[c] + bias[c]
-                            best = o[c]
-                            wins = (v > best) | (v != v)
-                            o[c] = v if wins else best
-                            best_k[c] = kk if wins else best_k[c]
+                _scan_with_bias(z, n, y0, x0, ky0, ky1, kx0, kx1, pw, bias, o, best_k)
                 if relu:
                     zero = o.dtype.type(0)
                     for c in range(channels):

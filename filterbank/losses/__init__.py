@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from .._serial import checked_config, keras_dict
 from ..errors import unknown_name
 from .base import Loss, squeeze_or_expand_to_same_rank
 from .probabilistic import (
@@ -104,22 +105,14 @@ def serialize(loss: Loss) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if not isinstance(loss, Loss):
         raise TypeError(f"serialize expects a Loss, got {type(loss).__name__}.")
-    return {
-        "module": "keras.losses",
-        "class_name": type(loss).__name__,
-        "config": loss.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.losses", loss)
 
 
 def deserialize(config) -> Loss:
     """Inverse of :func:`serialize`; also accepts a plain name."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            f"Loss config must be a dict with 'class_name' and 'config', got {config!r}."
-        )
+    checked_config(config, "Loss")
     name = config["class_name"]
     cls = _CLASSES.get(name) or _LOOKUP.get(_key(str(name)))
     if cls is None:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from .. import losses as _losses
+from .._serial import checked_config, keras_dict
 from ..errors import unknown_name
 from .accuracy import (
     Accuracy,
@@ -146,22 +147,14 @@ def serialize(metric: Metric) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if type(metric) not in _CLASSES.values():
         raise TypeError(f"Cannot serialize metric {metric!r}: only built-in metric classes.")
-    return {
-        "module": "keras.metrics",
-        "class_name": type(metric).__name__,
-        "config": metric.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.metrics", metric)
 
 
 def deserialize(config) -> Metric:
     """Inverse of :func:`serialize`; also accepts a plain name."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            f"Metric config must be a dict with 'class_name' and 'config', got {config!r}."
-        )
+    checked_config(config, "Metric")
     cls = _CLASSES.get(config["class_name"])
     if cls is None:
         raise unknown_name("metric", config["class_name"], _CLASSES)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from .._serial import checked_config, keras_dict
 from ..errors import unknown_name
 from . import schedules
 from .adaptive import Adam, AdamW, RMSprop
@@ -56,22 +57,14 @@ def serialize(optimizer: Optimizer) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"serialize expects an Optimizer, got {type(optimizer).__name__}.")
-    return {
-        "module": "keras.optimizers",
-        "class_name": type(optimizer).__name__,
-        "config": optimizer.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.optimizers", optimizer)
 
 
 def deserialize(config, custom_objects: dict | None = None) -> Optimizer:
     """Inverse of :func:`serialize`; also accepts a plain name."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            f"Optimizer config must be a dict with 'class_name' and 'config', got {config!r}."
-        )
+    checked_config(config, "Optimizer")
     name = str(config["class_name"])
     cls = _LOOKUP.get(name.lower())
     if cls is None:

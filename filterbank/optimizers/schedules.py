@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 
+from .._serial import checked_config, keras_dict
 from ..errors import unknown_name
 
 
@@ -279,21 +280,12 @@ def serialize(schedule: LearningRateSchedule) -> dict:
     """A JSON-ready dict laid out as Keras's: module, class_name, config, registered_name."""
     if not isinstance(schedule, LearningRateSchedule):
         raise TypeError(f"serialize expects a LearningRateSchedule, got {type(schedule).__name__}.")
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": type(schedule).__name__,
-        "config": schedule.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.optimizers.schedules", schedule)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> LearningRateSchedule:
     """Inverse of :func:`serialize` (``custom_objects`` maps names to user schedule classes)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            f"A learning rate schedule config must be a dict with 'class_name' and 'config', "
-            f"got {config!r}."
-        )
+    checked_config(config, "A learning rate schedule")
     classes = {**_SCHEDULES, **(custom_objects or {})}
     cls = classes.get(config["class_name"])
     if cls is None:

@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from .._serial import checked_config, keras_dict
+from .._serial import checked_config, keras_dict, lookup_key, name_lookup
 from ..errors import unknown_name
 from .base import Loss, squeeze_or_expand_to_same_rank
 from .probabilistic import (
@@ -63,12 +63,7 @@ _NAMES = {
     "mae": MeanAbsoluteError,
 }
 
-
-def _key(name: str) -> str:
-    return name.lower().replace("_", "")
-
-
-_LOOKUP = {_key(n): c for n, c in _NAMES.items()} | {_key(n): c for n, c in _CLASSES.items()}
+_LOOKUP = name_lookup(_NAMES, _CLASSES)
 
 
 def get(identifier) -> Loss | None:
@@ -85,7 +80,7 @@ def get(identifier) -> Loss | None:
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = _LOOKUP.get(_key(identifier))
+        cls = _LOOKUP.get(lookup_key(identifier))
         if cls is None:
             raise unknown_name("loss", identifier, _NAMES)
         return cls()
@@ -114,7 +109,7 @@ def deserialize(config) -> Loss:
         return get(config)
     checked_config(config, "Loss")
     name = config["class_name"]
-    cls = _CLASSES.get(name) or _LOOKUP.get(_key(str(name)))
+    cls = _CLASSES.get(name) or _LOOKUP.get(lookup_key(str(name)))
     if cls is None:
         raise unknown_name("loss", name, _CLASSES)
     return cls.from_config(dict(config.get("config") or {}))

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from .. import losses as _losses
-from .._serial import checked_config, keras_dict
+from .._serial import checked_config, keras_dict, lookup_key, name_lookup
 from ..errors import unknown_name
 from .accuracy import (
     Accuracy,
@@ -83,12 +83,7 @@ _NAMES.update(
     }
 )
 
-
-def _key(name: str) -> str:
-    return name.lower().replace("_", "")
-
-
-_LOOKUP = {_key(n): c for n, c in _NAMES.items()} | {_key(n): c for n, c in _CLASSES.items()}
+_LOOKUP = name_lookup(_NAMES, _CLASSES)
 
 
 def _accuracy_for(name: str, loss) -> Metric:
@@ -131,7 +126,7 @@ def get(identifier, loss=None) -> Metric | None:
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc"):
             return _accuracy_for(identifier, loss)
-        cls = _LOOKUP.get(_key(identifier))
+        cls = _LOOKUP.get(lookup_key(identifier))
         if cls is None or cls is Mean:
             raise unknown_name("metric", identifier, list(_NAMES) + ["accuracy", "acc"])
         return cls(name=identifier)

@@ -11,7 +11,15 @@ Example:
 
 __version__ = "0.1.0"
 
-from . import activations, backend, initializers, layers, regularizers, utils  # noqa: E402
+from . import (  # noqa: E402
+    _lazy,  # noqa: E402
+    activations,
+    backend,
+    initializers,
+    layers,
+    regularizers,
+    utils,
+)
 from .layers import Input  # noqa: E402
 
 _LAZY = {
@@ -27,15 +35,10 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    # Submodules that pull in more code load on first use, keeping `import filterbank` fast.
-    import importlib
-
-    if name in _LAZY:
-        return importlib.import_module(f".{name}", __name__)
-    if name in ("Model", "Sequential"):
-        return getattr(importlib.import_module(".models", __name__), name)
-    raise AttributeError(f"module 'filterbank' has no attribute {name!r}")
+# Submodules that pull in more code load on first use, keeping `import filterbank` fast.
+__getattr__ = _lazy.lazy_attributes(
+    __name__, __name__, _LAZY, {"Model": ".models", "Sequential": ".models"}
+)
 
 
 __all__ = [

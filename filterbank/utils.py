@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _lazy
 from .backend import set_random_seed
 from .layers.base import clear_session
 
@@ -185,17 +186,16 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     return kind(lefts), kind(rights)
 
 
-def __getattr__(name):
-    # Loaded on first use, so `import filterbank` loads no dataset code.
-    if name in ("PyDataset", "Sequence"):
-        from .datasets import py_dataset
-
-        return getattr(py_dataset, name)
-    if name == "image_dataset_from_directory":
-        from .datasets.image_folder import image_dataset_from_directory
-
-        return image_dataset_from_directory
-    raise AttributeError(f"module 'filterbank.utils' has no attribute {name!r}")
+# Loaded on first use, so `import filterbank` loads no dataset code.
+__getattr__ = _lazy.lazy_attributes(
+    __name__,
+    __package__,
+    attributes={
+        "PyDataset": ".datasets.py_dataset",
+        "Sequence": ".datasets.py_dataset",
+        "image_dataset_from_directory": ".datasets.image_folder",
+    },
+)
 
 
 __all__ = [

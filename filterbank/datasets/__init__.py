@@ -19,17 +19,15 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from .. import _lazy
 
 _SUBMODULES = ("mnist", "fashion_mnist", "xo", "image_folder")
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in ("image_dataset_from_directory", "ImageDataset"):
-        return getattr(importlib.import_module(".image_folder", __name__), name)
-    raise AttributeError(f"module 'filterbank.datasets' has no attribute {name!r}")
+__getattr__ = _lazy.lazy_attributes(
+    __name__,
+    __name__,
+    _SUBMODULES,
+    {"image_dataset_from_directory": ".image_folder", "ImageDataset": ".image_folder"},
+)
 
 
 def available() -> dict[str, dict]:

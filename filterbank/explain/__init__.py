@@ -54,6 +54,7 @@ Example:
     (3.0, [0, 0], 3.0)
 """
 
+from .. import _lazy
 from .arithmetic import arithmetic_text, count_params, layer_arithmetic
 from .cell import Snapshot, cell
 from .explanation import Explanation
@@ -61,14 +62,8 @@ from .gradients import grad_cam, gradients, saliency
 from .maps import feature_maps, pool_winners
 from .text import gradients_text, map_text, maps_text, winners_text
 
-
-def __getattr__(name):
-    # The pictures import matplotlib: only when asked for.
-    if name == "plots":
-        import importlib
-
-        return importlib.import_module(__name__ + ".plots")
-    raise AttributeError(f"module 'filterbank.explain' has no attribute {name!r}")
+# The pictures import matplotlib: only when asked for.
+__getattr__ = _lazy.lazy_attributes(__name__, __name__, ("plots",))
 
 
 __all__ = [

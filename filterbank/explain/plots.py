@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _lazy
 from . import values as V
 
 DIVERGING = "RdBu_r"
@@ -359,14 +360,13 @@ def plot_grad_cam(model, x, class_index=None, layer=None, class_names=None, save
     return save_figure(fig, save)
 
 
-def __getattr__(name):
-    # plot_cell, plot_history and plot_image_grid live in sibling modules (kept small).
-    if name == "plot_cell":
-        from .plots_cell import plot_cell
-
-        return plot_cell
-    if name in ("plot_history", "plot_image_grid"):
-        from . import plots_training
-
-        return getattr(plots_training, name)
-    raise AttributeError(f"module 'filterbank.explain.plots' has no attribute {name!r}")
+# plot_cell, plot_history and plot_image_grid live in sibling modules (kept small).
+__getattr__ = _lazy.lazy_attributes(
+    __name__,
+    __package__,
+    attributes={
+        "plot_cell": ".plots_cell",
+        "plot_history": ".plots_training",
+        "plot_image_grid": ".plots_training",
+    },
+)

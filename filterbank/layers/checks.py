@@ -99,14 +99,21 @@ def check_weight_values(value, target_dtype, where: str) -> np.ndarray:
         )
     target = np.dtype(target_dtype)
     if w.size and target.kind == "f" and w.dtype != target:
-        top = float(np.max(np.abs(w)))
-        if top > float(np.finfo(target).max):
+        top = overflow_magnitude(w, target)
+        if top is not None:
             raise ValueError(
                 f"{where} holds values up to {top:.3g}, beyond the largest "
                 f"{target.name} ({float(np.finfo(target).max):.3g}); they would "
                 "become infinite. Rescale them, or build the model in float64."
             )
     return w.astype(target, copy=False)
+
+
+def overflow_magnitude(arr: np.ndarray, dtype) -> float | None:
+    """The largest magnitude in ``arr`` when casting it to the float ``dtype`` would turn it
+    into inf (weights or data too large for float32), else None."""
+    largest = float(np.max(np.abs(arr)))
+    return largest if largest > float(np.finfo(dtype).max) else None
 
 
 def check_int_sizes(layer) -> None:

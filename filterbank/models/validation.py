@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from ..errors import did_you_mean, fmt_shape
+from ..layers.checks import overflow_magnitude
 from .labels import check_labels
 
 
@@ -150,8 +151,8 @@ def check_fits(arr: np.ndarray, dtype, what: str, where: str) -> None:
         return
     if arr.dtype.kind in "iu" and np.iinfo(arr.dtype).max <= np.finfo(dtype).max:
         return
-    largest = float(np.max(np.abs(arr)))
-    if largest > float(np.finfo(dtype).max):
+    largest = overflow_magnitude(arr, dtype)
+    if largest is not None:
         raise ValueError(
             f"{where}() found values in {what} too large for {dtype} (largest magnitude "
             f"{largest:.3g}; {dtype} holds up to {float(np.finfo(dtype).max):.3g}), which would "

@@ -18,12 +18,16 @@ process runs
   (``benchmarks/sub_batches.py``; for K = 2 and 4 that is also Keras 3's
   ``gradient_accumulation_steps=K`` at batch 64 / K).
 
+Outside the spread, as a control (``--shard-order``, default 2, 3): one process taking the
+samples in the order K ranks holding shards take them, with the same K sub-batch sums.
+
 Then ``mpirun -n K`` (``--ranks``, default 2, 3; one thread per rank, fast paths on and off)
 trains the same recipe with the full arrays on every rank (the same shuffled order as one
 process) and with each rank holding its shard (``distributed.shard``: each rank shuffles its
 own shard, so the batches hold other samples: a different order, not only other rounding).
-The script says whether each lands inside the spread, and whether a full-array run's weights
-equal those of the one-process run with K sub-batches (same K, same fast paths) bit for bit.
+The script says whether each lands inside the spread, and whether its weights equal those of
+the one-process run with K sub-batch sums in the same order (same K, same fast paths) bit for
+bit.
 
 Writes ``benchmarks/results/distributed_accuracy.json`` and ``.md``.
 
@@ -75,7 +79,9 @@ def worker(args) -> None:
     if args.shards:
         x_train, y_train = distributed.shard(x_train, y_train)
     if args.sub_k:
-        r, model = sub_batch_recipe(((x_train, y_train), test), args.seed, args.sub_k)
+        r, model = sub_batch_recipe(
+            ((x_train, y_train), test), args.seed, args.sub_k, args.in_shard_order
+        )
     else:
         r, model = run_recipe(
             "seed-sequential",
@@ -93,8 +99,9 @@ def worker(args) -> None:
         print("RESULT " + json.dumps(r), flush=True)
 
 
-def sub_batch_recipe(data, seed: int, k: int):
-    """``run_recipe``'s one epoch, each batch's gradient summed over ``k`` sub-batches."""
+def sub_batch_recipe(data, seed: int, k: int, shards: bool = False):
+    """``run_recipe``'s one epoch, each batch's gradient summed over ``k`` sub-batches (in the
+    order k ranks holding shards take the samples, with ``shards``)."""
     import filterbank as keras
     from benchmarks.sub_batches import fit_sub_batches, sub_batch_optimizer
     from filterbank import zoo
@@ -111,7 +118,7 @@ def sub_batch_recipe(data, seed: int, k: int):
         metrics=["accuracy"],
     )
     start = time.perf_counter()
-    fit_sub_batches(model, x_train, t_train, BATCH, k, epochs=1)
+    fit_sub_batches(model, x_train, t_train, BATCH, k, epochs=1, shards=shards)
     train_seconds = time.perf_counter() - start
     logs = model.evaluate(x_test, t_test, batch_size=256, verbose=0, return_dict=True)
     r = {
@@ -132,7 +139,8 @@ def describe(r: dict) -> str:
     if r["mode"] == "one":
         return f"one process, {r['threads']} thread(s), {_label(r['fast'])}"
     if r["mode"] == "sub":
-        return f"one process, {r['k']} sub-batch sums, {_label(r['fast'])}"
+        order = " in shard order" if r.get("data") == "shards" else ""
+        return f"one process, {r['k']} sub-batch sums{order}, {_label(r['fast'])}"
     return f"mpirun -n {r['k']}, {r['data']}, {_label(r['fast'])}"
 
 
@@ -154,6 +162,8 @@ def launch(seed: int, spec: dict, args, weights_dir: Path) -> dict:
         cmd += ["--train-samples", str(args.train_samples)]
     if mode == "sub":
         cmd += ["--sub-k", str(k)]
+        if spec["data"] == "shards":
+            cmd.append("--in-shard-order")
     if mode == "mpirun":
         if spec["data"] == "shards":
             cmd.append("--shards")
@@ -190,7 +200,7 @@ def compare_weights(runs: list) -> None:
             return [f[name] for name in f.files]
 
     for r in runs:
-        if r["mode"] != "mpirun" or r["data"] != "full":
+        if r["mode"] != "mpirun":
             continue
         twin = next(
             (
@@ -200,7 +210,7 @@ def compare_weights(runs: list) -> None:
                 and o["seed"] == r["seed"]
                 and o["k"] == r["k"]
                 and o["fast"] == r["fast"]
-                and o.get("train_samples") == r.get("train_samples")
+                and o["data"] == r["data"]
             ),
             None,
         )
@@ -224,25 +234,29 @@ def markdown(result: dict) -> str:
     lines = [f"Recipe: {result['recipe']}.", ""]
     for seed in result["seeds"]:
         runs = [r for r in result["runs"] if r["seed"] == seed]
-        one = [r for r in runs if r["mode"] != "mpirun"]
+        one = [r for r in runs if r["mode"] != "mpirun" and r.get("data") != "shards"]
         plain = [r["test_accuracy"] for r in one if r["mode"] == "one"]
         accs = [r["test_accuracy"] for r in one]
         if not accs:
             continue
         lo, hi = min(accs), max(accs)
+        without = (
+            f"; without the sub-batch sums {100 * min(plain):.2f}-{100 * max(plain):.2f}%"
+            if plain
+            else ""
+        )
         lines += [
             f"Seed {seed}: one-process spread {100 * lo:.2f}-{100 * hi:.2f}% "
-            f"({100 * (hi - lo):.2f} pp over {len(accs)} runs; without the sub-batch sums "
-            f"{100 * min(plain):.2f}-{100 * max(plain):.2f}%).",
+            f"({100 * (hi - lo):.2f} pp over {len(accs)} runs{without}).",
             "",
-            "| run | test accuracy | inside the one-process spread? | weights vs one process "
-            "with K sub-batch sums |",
+            "| run | test accuracy | inside the one-process spread? | weights vs the one-process run "
+            "with K sub-batch sums in the same order |",
             "|---|---|---|---|",
         ]
         for r in runs:
             acc = r["test_accuracy"]
             inside = ""
-            if r["mode"] == "mpirun":
+            if r["mode"] == "mpirun" or r.get("data") == "shards":
                 inside = (
                     "yes"
                     if lo <= acc <= hi
@@ -281,8 +295,9 @@ def plan(args) -> list[dict]:
         if f.strip()
     ]
     specs += [
-        {"mode": "sub", "k": k, "threads": 1, "fast": f}
-        for k in ints(args.sub_batches)
+        {"mode": "sub", "k": k, "threads": 1, "fast": f, "data": d}
+        for d, ks in (("full", args.sub_batches), ("shards", args.shard_order))
+        for k in ints(ks)
         for f in (True, False)
     ]
     specs += [
@@ -316,6 +331,11 @@ def main(argv=None) -> int:
         default="2,3,4",
         help="K of the one-process runs that sum each batch's gradient over K sub-batches",
     )
+    p.add_argument(
+        "--shard-order",
+        default="2,3",
+        help="K of the one-process runs taking the samples in K ranks' shard order (a control)",
+    )
     p.add_argument("--ranks", default="2,3", help="rank counts of the mpirun runs")
     p.add_argument(
         "--append",
@@ -326,6 +346,7 @@ def main(argv=None) -> int:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--shards", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--sub-k", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--in-shard-order", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--save-weights", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

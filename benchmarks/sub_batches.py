@@ -10,6 +10,10 @@ in one process: fit's shuffled order, each global batch's K parts trained one af
 MPI Allreduce of two ranks does too (a + b = b + a); with three or more, Open MPI may add in
 another order (and another for each segment of the buffer), which rounds differently.
 
+``shards=True`` takes the samples as K ranks each holding its own block of the data
+(``distributed.shard``) take them: each rank's block in its own shuffled order, so each step
+holds other samples than one process's batch (a different order, not only other rounding).
+
 Regularizer gradients, which the ranks add after their Allreduce, are added here to each
 part's gradient: use it for models without regularizers (the seed recipe has none).
 
@@ -30,10 +34,12 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from filterbank import backend, optimizers
-from filterbank.distributed.sharding import split_sizes
+from filterbank.distributed.sharding import split_bounds, split_sizes
 
 
 def sub_batch_optimizer(name: str = "rmsprop", **kwargs):
@@ -72,11 +78,16 @@ def sub_batch_optimizer(name: str = "rmsprop", **kwargs):
     return SubBatchSum(**kwargs)
 
 
-def fit_sub_batches(model, x, y, batch_size: int, k: int, epochs: int = 1) -> int:
-    """Train as ``mpirun -n k`` with the full arrays would (see the module docstring).
+def fit_sub_batches(
+    model, x, y, batch_size: int, k: int, epochs: int = 1, shards: bool = False
+) -> int:
+    """Train as ``mpirun -n k`` would (see the module docstring); returns the optimizer steps.
 
     ``model`` must be compiled with :func:`sub_batch_optimizer`. The epoch's order is drawn
-    from ``backend.rng()`` as ``fit(shuffle=True)`` draws it. Returns the optimizer steps."""
+    from ``backend.rng()`` as ``fit(shuffle=True)`` draws it. With ``shards=True``, as each of
+    k ranks holding its block of ``x`` (``distributed.shard``) would: each block in its own
+    order, ``split_sizes(batch_size, k)[r]`` samples from block r per step, until the longest
+    block is used up (filterbank/distributed/data_parallel.py)."""
     opt = model.optimizer
     if not hasattr(opt, "begin_batch"):
         raise TypeError(
@@ -87,16 +98,34 @@ def fit_sub_batches(model, x, y, batch_size: int, k: int, epochs: int = 1) -> in
     rng = backend.rng()
     steps = 0
     for _ in range(epochs):
-        perm = rng.permutation(n)
-        for lo in range(0, n, batch_size):
-            idx = perm[lo : lo + batch_size]
-            sizes = split_sizes(len(idx), k)
-            opt.begin_batch(sizes)
-            start = 0
-            for b in sizes:
-                if b:
-                    part = idx[start : start + b]
+        batches = (
+            _shard_batches(rng, n, k, batch_size) if shards else _batches(rng, n, k, batch_size)
+        )
+        for parts in batches:
+            opt.begin_batch([len(p) for p in parts])
+            for part in parts:
+                if len(part):
                     model.train_on_batch(x[part], y[part])
-                start += b
             steps += 1
     return steps
+
+
+def _batches(rng, n, k, batch_size):
+    """One epoch of the full arrays on k ranks: each batch's k contiguous parts."""
+    perm = rng.permutation(n)
+    for lo in range(0, n, batch_size):
+        idx = perm[lo : lo + batch_size]
+        bounds = np.cumsum([0, *split_sizes(len(idx), k)])
+        yield [idx[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _shard_batches(rng, n, k, batch_size):
+    """One epoch of k shards: DataParallel.permutation's orders, batch_index's parts."""
+    seed = int(rng.integers(2**63))  # the draw every rank makes, in step
+    orders, local = [], split_sizes(batch_size, k)
+    for r in range(k):
+        lo, hi = split_bounds(n, k, r)
+        orders.append(lo + np.random.default_rng([seed, r]).permutation(hi - lo))
+    steps = max(math.ceil(len(o) / b) for o, b in zip(orders, local))
+    for step in range(steps):
+        yield [o[step * b : (step + 1) * b] for o, b in zip(orders, local)]

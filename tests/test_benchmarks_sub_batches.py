@@ -61,3 +61,30 @@ def test_needs_its_optimizer():
     x, y = _data(4)
     with pytest.raises(TypeError, match="sub_batch_optimizer"):
         fit_sub_batches(_model("sgd"), x, y, batch_size=4, k=2)
+
+
+class _Comm:  # what DataParallel.permutation and batch_index touch
+    def __init__(self, rank, size):
+        self.rank, self.size, self.where = rank, size, ""
+
+
+@pytest.mark.parametrize("n, k, batch", [(650, 3, 64), (40, 2, 16), (11, 3, 4)])
+def test_shard_order_is_what_ranks_holding_shards_take(n, k, batch):
+    from benchmarks.sub_batches import _shard_batches
+    from filterbank.distributed.data_parallel import DataParallel
+    from filterbank.distributed.sharding import split_bounds, split_sizes
+
+    ours = list(_shard_batches(np.random.default_rng(7), n, k, batch))
+    local = split_sizes(batch, k)
+    assert len(ours) == max(
+        -(-(hi - lo) // b) for (lo, hi), b in zip([split_bounds(n, k, r) for r in range(k)], local)
+    )  # begin_fit's steps per epoch
+    for r in range(k):
+        dp = DataParallel(_Comm(r, k))
+        dp.mode, dp._local_batch = "shards", split_sizes(batch, k)[r]
+        lo, hi = split_bounds(n, k, r)
+        perm = dp.permutation(np.random.default_rng(7), hi - lo)
+        for step, parts in enumerate(ours):
+            idx = dp.batch_index(step, perm, hi - lo, batch)
+            want = [] if dp.batch_stats.phantom else list(lo + np.asarray(idx))
+            assert list(parts[r]) == want, (r, step)

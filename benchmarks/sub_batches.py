@@ -19,7 +19,7 @@ part's gradient: use it for models without regularizers (the seed recipe has non
 
 Where the parts are equal powers of two (K = 2 or 4 at batch 64) this is also Keras 3's
 ``gradient_accumulation_steps=K`` at ``batch_size=64 // K`` (tests/test_benchmarks_sub_batches.py
-checks K = 1 against fit and K = 2 against gradient accumulation, bit for bit).
+checks K = 1 against fit and K = 2, 4 against gradient accumulation, bit for bit).
 
 Example:
     >>> import numpy as np

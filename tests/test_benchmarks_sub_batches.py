@@ -37,12 +37,13 @@ def test_one_part_is_plain_fit():
     _same(plain, parts)
 
 
-def test_two_parts_are_gradient_accumulation():
-    x, y = _data(48)  # batches of 16 = 8 + 8: no partial batch, whose weighting differs
-    acc = _model(optimizers.RMSprop(gradient_accumulation_steps=2))
-    acc.fit(x, y, batch_size=8, epochs=2, verbose=0)
+@pytest.mark.parametrize("k", [2, 4])
+def test_equal_power_of_two_parts_are_gradient_accumulation(k):
+    x, y = _data(48)  # batches of 16 = k parts of 16 / k: no partial batch (weighted otherwise)
+    acc = _model(optimizers.RMSprop(gradient_accumulation_steps=k))
+    acc.fit(x, y, batch_size=16 // k, epochs=2, verbose=0)
     parts = _model(sub_batch_optimizer("rmsprop"))
-    fit_sub_batches(parts, x, y, batch_size=16, k=2, epochs=2)
+    fit_sub_batches(parts, x, y, batch_size=16, k=k, epochs=2)
     _same(acc, parts)
 
 

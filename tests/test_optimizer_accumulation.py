@@ -128,3 +128,22 @@ def test_matches_keras_3(name, kwargs):
         theirs.apply_gradients([(real.ops.convert_to_tensor(gi), v)])
     np.testing.assert_allclose(w, real.ops.convert_to_numpy(v), rtol=1e-6, atol=1e-7)
     assert ours.iterations == int(real.ops.convert_to_numpy(theirs.iterations)) == 2
+
+
+def test_a_saved_model_resumes_mid_accumulation(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(24, 4)).astype("float32")
+    y = rng.normal(size=(24, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizers.Adam(0.01, gradient_accumulation_steps=2), loss="mse")
+    model.train_on_batch(x[:8], y[:8])  # one gradient waiting in the accumulators
+    model.save(tmp_path / "m.fbk")
+    again = keras.models.load_model(tmp_path / "m.fbk")
+    assert again.optimizer.gradient_accumulation_steps == 2 and again.optimizer._iterations == 1
+    for m in (model, again):
+        m.train_on_batch(x[8:16], y[8:16])
+        m.train_on_batch(x[16:], y[16:])
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert again.optimizer.iterations == 1

@@ -8,6 +8,8 @@ per-parameter state ("slots", e.g. Adam's momentum and velocity) is keyed by ``k
 Order of one ``apply_gradients`` call, as Keras 3: learning rate = schedule(iterations);
 clip the gradients (clipnorm per tensor, or global_clipnorm, or clipvalue); decoupled
 weight decay ``param -= lr * weight_decay * param``; the optimizer's update; iterations += 1.
+With ``gradient_accumulation_steps=N`` the gradients are first added up over N calls and only
+the N-th call runs those steps, on their mean (``accumulation.py``).
 
 Example:
     >>> import numpy as np

@@ -32,10 +32,10 @@ bit.
 Writes ``benchmarks/results/distributed_accuracy.json`` and ``.md``.
 
 Examples:
-    python benchmarks/distributed_accuracy.py                 # seeds 0,1 (40 runs)
+    python benchmarks/distributed_accuracy.py                 # seeds 0,1 (44 runs, ~8 min)
     python benchmarks/distributed_accuracy.py --seeds 1 --train-samples 2000
     python benchmarks/distributed_accuracy.py --threads 3,4 --partial "" --sub-batches "" \\
-        --ranks "" --append                                   # more thread counts
+        --shard-order "" --ranks "" --append                  # more thread counts
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def compare_weights(runs: list) -> None:
             return [f[name] for name in f.files]
 
     for r in runs:
-        if r["mode"] != "mpirun":
+        if r["mode"] != "mpirun" or "weights_file" not in r:  # (appended: compared before)
             continue
         twin = next(
             (
@@ -214,7 +214,7 @@ def compare_weights(runs: list) -> None:
             ),
             None,
         )
-        if twin is None or not Path(twin["weights_file"]).exists():
+        if twin is None or not Path(twin.get("weights_file", "")).is_file():
             continue
         a, b = load(r), load(twin)
         rel = max(

@@ -75,8 +75,9 @@ def git_commit() -> str | None:
     return head + ("+dirty" if dirty.strip() else "")
 
 
-def run_recipe(arch, data, loss, seed, epochs, batch_size, verbose=2) -> dict:
-    """Train ``arch`` with rmsprop on ``data`` from seed ``seed``; test accuracy and timings.
+def run_recipe(arch, data, loss, seed, epochs, batch_size, verbose=2, return_model=False):
+    """Train ``arch`` with rmsprop on ``data`` from seed ``seed``; test accuracy and timings
+    (a dict; with ``return_model=True``, the dict and the trained model).
 
     Args:
         arch: a :mod:`filterbank.zoo` name.
@@ -104,7 +105,7 @@ def run_recipe(arch, data, loss, seed, epochs, batch_size, verbose=2) -> dict:
     start = time.perf_counter()
     logs = model.evaluate(x_test, t_test, batch_size=256, verbose=0, return_dict=True)
     eval_seconds = time.perf_counter() - start
-    return {
+    result = {
         "seed": seed,
         "params": model.count_params(),
         "train_samples": len(x_train),
@@ -116,6 +117,7 @@ def run_recipe(arch, data, loss, seed, epochs, batch_size, verbose=2) -> dict:
         "train_samples_per_second": round(len(x_train) * len(timer.seconds) / train_seconds, 1),
         "evaluate_seconds": round(eval_seconds, 3),
     }
+    return (result, model) if return_model else result
 
 
 def load_bundled():

@@ -224,7 +224,9 @@ class DataParallel:
         self._install(model)  # for train_on_batch loops that never called fit
         self._before = [_get(o) for o in _tracked(model.compiled_state, with_total=False)]
         if self.rank_streams:
-            iterations = int(getattr(model.optimizer, "iterations", 0))
+            # The call count, not ``iterations``: with gradient accumulation that repeats.
+            opt = model.optimizer
+            iterations = int(getattr(opt, "_iterations", getattr(opt, "iterations", 0)))
             self._saved_rng = backend.swap_rng(self.step_generator(iterations))
 
     def step_generator(self, iterations: int) -> np.random.Generator:

@@ -8,6 +8,8 @@ per-parameter state ("slots", e.g. Adam's momentum and velocity) is keyed by ``k
 Order of one ``apply_gradients`` call, as Keras 3: learning rate = schedule(iterations);
 clip the gradients (clipnorm per tensor, or global_clipnorm, or clipvalue); decoupled
 weight decay ``param -= lr * weight_decay * param``; the optimizer's update; iterations += 1.
+With ``gradient_accumulation_steps=N`` the gradients are first added up over N calls and only
+the N-th call runs those steps, on their mean (``accumulation.py``).
 
 Example:
     >>> import numpy as np
@@ -29,6 +31,7 @@ import numpy as np
 
 from .._argspec import user_stacklevel
 from ..errors import did_you_mean, fmt_shape
+from . import accumulation as _accumulation
 from . import schedules as _schedules
 
 # Keras base-optimizer arguments that filterbank accepts only at their defaults.
@@ -37,7 +40,6 @@ _UNSUPPORTED_DEFAULTS = {
     "ema_momentum": 0.99,
     "ema_overwrite_frequency": None,
     "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
 }
 
 
@@ -82,6 +84,8 @@ class Optimizer:
         clipnorm: clip each gradient tensor to this L2 norm.
         clipvalue: clip each gradient element to [-clipvalue, clipvalue].
         global_clipnorm: clip all gradients together to this global L2 norm.
+        gradient_accumulation_steps: update the weights every N calls with the mean of the N
+            gradients (Keras 3's semantics: ``optimizers/accumulation.py``); None: every call.
         name: the optimizer's name.
 
     Only one of clipnorm, clipvalue and global_clipnorm may be set.
@@ -97,6 +101,7 @@ class Optimizer:
         clipvalue=None,
         global_clipnorm=None,
         name=None,
+        gradient_accumulation_steps=None,
         **kwargs,
     ):
         cls = type(self).__name__
@@ -143,10 +148,13 @@ class Optimizer:
             cls, "global_clipnorm", global_clipnorm, low=0, allow_none=True
         )
         self.weight_decay = _check_number(cls, "weight_decay", weight_decay, allow_none=True)
+        self.gradient_accumulation_steps = _accumulation.check_steps(
+            cls, gradient_accumulation_steps
+        )
         self.name = name or self.default_name
         self._learning_rate = None
         self.learning_rate = learning_rate
-        self.iterations = 0
+        self._iterations = 0  # apply_gradients calls; ``iterations`` counts weight updates
         self._slots: dict[str, dict[str, np.ndarray]] = {}
         self._decay_exclusions: list[str] = []
         self._scratch_buffers: dict[np.dtype, np.ndarray] = {}
@@ -163,6 +171,18 @@ class Optimizer:
                     p for p in inspect.signature(init).parameters if p not in ("self", "kwargs")
                 }
         return sorted(names)
+
+    @property
+    def iterations(self) -> int:
+        """Weight updates made: the calls of ``apply_gradients``, divided by
+        ``gradient_accumulation_steps`` when accumulating (as Keras 3). Setting it sets the
+        number of updates (and, when accumulating, starts a fresh accumulation)."""
+        steps = self.gradient_accumulation_steps
+        return self._iterations // steps if steps else self._iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        self._iterations = int(value) * (self.gradient_accumulation_steps or 1)
 
     # ---- learning rate -------------------------------------------------------------------
     @property
@@ -192,15 +212,21 @@ class Optimizer:
         self._learning_rate = _check_number(type(self).__name__, "learning_rate", value, low=0)
 
     def current_learning_rate(self) -> float:
-        """The learning rate of the next update: the schedule evaluated at ``iterations``."""
+        """The learning rate of the next update: the schedule evaluated at the number of
+        ``apply_gradients`` calls (``iterations`` unless accumulating, as Keras 3)."""
         lr = self._learning_rate
         if isinstance(lr, _schedules.LearningRateSchedule):
-            return float(lr(self.iterations))
+            return float(lr(self._iterations))
         return lr
 
     # ---- the update ----------------------------------------------------------------------
     def _slot_names(self) -> tuple[str, ...]:
         return ()
+
+    def _all_slot_names(self) -> tuple[str, ...]:
+        """The subclass's slots, and the gradient accumulator when accumulating."""
+        extra = (_accumulation.SLOT,) if self.gradient_accumulation_steps else ()
+        return self._slot_names() + extra
 
     def _update(self, grad: np.ndarray, param: np.ndarray, slots: dict, lr: float) -> None:
         """Update ``param`` in place; ``self._scratch(param)`` is free working memory."""
@@ -228,6 +254,9 @@ class Optimizer:
     def apply_gradients(self, grads_and_vars) -> None:
         """Update each ``param`` in place from its gradient; then ``iterations += 1``.
 
+        With ``gradient_accumulation_steps=N`` only every N-th call updates (with the mean of
+        the N gradients); the others add theirs to the accumulators.
+
         Args:
             grads_and_vars: iterable of ``(grad, param, key)``: grad and param arrays of
                 the same shape, key a string naming the parameter (e.g. "dense/kernel").
@@ -235,6 +264,13 @@ class Optimizer:
         items = self._validate(grads_and_vars)
         if not items:
             return
+        accumulated = None
+        if self.gradient_accumulation_steps:
+            accumulated = _accumulation.accumulate(self, items, self._slots_for)
+            if accumulated is None:
+                self._iterations += 1
+                return
+            items = accumulated
         lr = self.current_learning_rate()
         grads = self._clip([g for g, _, _ in items])
         if self.weight_decay:
@@ -246,7 +282,9 @@ class Optimizer:
         for grad, (_, param, key) in zip(grads, items):
             grad = grad.astype(param.dtype, copy=False)
             self._update(grad, param, self._slots_for(key, param), lr)
-        self.iterations += 1
+        if accumulated is not None:
+            _accumulation.reset(self, accumulated)
+        self._iterations += 1
 
     def _validate(self, grads_and_vars):
         items = []
@@ -299,7 +337,7 @@ class Optimizer:
     def _slots_for(self, key: str, param: np.ndarray) -> dict:
         slots = self._slots.get(key)
         if slots is None:
-            slots = {n: np.zeros_like(param) for n in self._slot_names()}
+            slots = {n: np.zeros_like(param) for n in self._all_slot_names()}
             self._slots[key] = slots
             return slots
         for n, arr in slots.items():
@@ -318,10 +356,11 @@ class Optimizer:
     def get_state(self) -> dict[str, np.ndarray]:
         """Copies of everything needed to resume bit-identically.
 
-        Keys: "iterations", "learning_rate" (when it is a float, since callbacks may have
-        changed it) and "<param key>/<slot>" (e.g. "conv2d/kernel/velocity").
+        Keys: "iterations" (the ``apply_gradients`` calls, as Keras's saved variable),
+        "learning_rate" (when it is a float, since callbacks may have changed it) and
+        "<param key>/<slot>" (e.g. "conv2d/kernel/velocity", "dense/bias/gradient_accumulator").
         """
-        state = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        state = {"iterations": np.array(self._iterations, dtype=np.int64)}
         if not isinstance(self._learning_rate, _schedules.LearningRateSchedule):
             state["learning_rate"] = np.array(self._learning_rate, dtype=np.float64)
         for key, slots in self._slots.items():
@@ -350,7 +389,7 @@ class Optimizer:
                     f"{where} got a float learning_rate but this optimizer uses a schedule. "
                     "Resume with the optimizer configuration the state was saved from."
                 )
-        names = set(self._slot_names())
+        names = set(self._all_slot_names())
         slots: dict[str, dict[str, np.ndarray]] = {}
         for full_key, arr in state.items():
             key, _, slot = str(full_key).rpartition("/")
@@ -378,10 +417,10 @@ class Optimizer:
                     f"({', '.join(fmt_shape(s) for s in shapes)}). The state belongs to a "
                     "different model."
                 )
-        self.iterations = int(it)
+        self._iterations = int(it)
         if lr is not None:
             self._learning_rate = float(lr)
-        self._slots = {k: {n: v[n] for n in self._slot_names()} for k, v in slots.items()}
+        self._slots = {k: {n: v[n] for n in self._all_slot_names()} for k, v in slots.items()}
 
     # ---- config --------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -396,6 +435,7 @@ class Optimizer:
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
             **_UNSUPPORTED_DEFAULTS,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
 
     @classmethod

@@ -199,7 +199,11 @@ def save_model(model, path, overwrite: bool = True, zipped=None, include_optimiz
         ) from None
     tensors = {WEIGHTS: {key: arr for key, (_, _, arr) in weights.items()}}
     refuse_nonfinite(tensors[WEIGHTS], model.name, path)
-    if include_optimizer and optimizer is not None and getattr(optimizer, "iterations", 0) > 0:
+    if (
+        include_optimizer
+        and optimizer is not None
+        and getattr(optimizer, "_iterations", getattr(optimizer, "iterations", 0)) > 0
+    ):
         tensors[OPTIMIZER] = optimizer.get_state()
     metadata = {"model_name": model.name, "model_class": config["class_name"]}
     write_archive(path, config, metadata, tensors)

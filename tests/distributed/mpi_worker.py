@@ -160,6 +160,19 @@ def run(scenario, out):
         result["digest"] = np.frombuffer(weights_digest(model), dtype=np.uint8)
         result["eval"] = np.array(model.evaluate(x, y, batch_size=16, verbose=0))
         result["val_loss"] = np.array(history.history["val_loss"])
+    elif scenario == "accumulate":
+        # float32 rmsprop, two shuffled epochs of 64 samples. Under mpirun -n 2: global batches
+        # of 16 (8 per rank). Alone: batches of 8 with gradient_accumulation_steps=2, the same
+        # sums (g0 * 8 + g1 * 8) / 16 = (g0 + g1) / 2, so the weights must match bit for bit.
+        alone = distributed.size() == 1
+        opt = keras.optimizers.RMSprop(gradient_accumulation_steps=2) if alone else "rmsprop"
+        model = make("seed-sequential", opt)
+        x, y = data("seed-sequential", 64)
+        model.fit(x, y, batch_size=8 if alone else 16, epochs=2, verbose=0)
+        for i, w in enumerate(model.get_weights()):
+            result[f"w{i}"] = w
+        result["updates"] = np.array(model.optimizer.iterations)
+        scenario = "accumulate-alone" if alone else "accumulate"
     elif scenario in ("kill", "raise", "hang"):
         model = small_model()
         x, y = data("bn", 60)

@@ -171,6 +171,37 @@ def test_one_step_equals_one_process_and_ranks_never_drift(k, tmp_path, referenc
     check_no_drift(out, k)
 
 
+def test_two_ranks_are_one_process_accumulating_two_half_batches(tmp_path):
+    """float32, bit for bit: 2 ranks of 8 samples each and one process with batches of 8 and
+    gradient_accumulation_steps=2 compute the same sums, so the gap between a data-parallel
+    run and one process is rounding alone (benchmarks/distributed_accuracy.py). One BLAS
+    thread everywhere: OpenBLAS splits a GEMM's sums differently for other counts."""
+    threads = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    rc, output, _ = worker(2, "accumulate", tmp_path, env=threads)
+    assert rc == 0, output[-3000:]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **threads}
+    for var in [v for v in env if v.startswith(("OMPI_", "PMI"))]:
+        del env[var]  # alone: not a rank of some outer job
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "mpi_worker.py"), "accumulate", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    alone = np.load(tmp_path / "accumulate-alone-rank0.npz")
+    assert int(alone["updates"]) == 8
+    for r in range(2):
+        got = np.load(tmp_path / f"accumulate-rank{r}.npz")
+        assert int(got["updates"]) == 8
+        names = [k for k in alone.files if k.startswith("w")]
+        assert names and all(got[k].dtype == np.float32 for k in names)
+        for k in names:
+            np.testing.assert_array_equal(got[k], alone[k], err_msg=f"rank {r}, weight {k}")
+
+
 def test_killed_rank_ends_the_job_with_a_message_naming_it(tmp_path):
     rc, output, seconds = worker(2, "kill", tmp_path, timeout=60)
     assert rc != 0

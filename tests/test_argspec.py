@@ -87,6 +87,7 @@ def test_optimizer_keeps_keras_signature_and_warns_at_the_callers_line():
         "clipnorm",
         "clipvalue",
         "global_clipnorm",
+        "gradient_accumulation_steps",
         "name",
         "kwargs",
     ]

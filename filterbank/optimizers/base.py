@@ -100,8 +100,8 @@ class Optimizer:
         clipnorm=None,
         clipvalue=None,
         global_clipnorm=None,
-        name=None,
         gradient_accumulation_steps=None,
+        name=None,
         **kwargs,
     ):
         cls = type(self).__name__

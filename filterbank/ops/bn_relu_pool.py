@@ -37,8 +37,8 @@ Example:
     >>> y.shape, bool((y >= 0).all())
     ((1, 2, 2, 1), True)
     >>> dz, dgamma, dbeta = backward(np.ones_like(y), cache)
-    >>> dz.shape, round(float(dz.sum()), 9)       # BN's input gradient sums to 0 per channel
-    ((1, 4, 4, 1), 0.0)
+    >>> dz.shape, abs(float(dz.sum())) < 1e-9     # BN's input gradient sums to 0 per channel
+    ((1, 4, 4, 1), True)
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ graph is then one Python loop over the layers:
 
 What runs is ``runs``: the steps, except that a ``Conv2D(relu|linear)`` whose only
 reader is a ``MaxPooling2D`` runs fused with it (:mod:`filterbank.models.fusion`;
-the same numbers, the bias and ReLU on the pooled map). ``forward(keep=True)``
+the same numbers, the bias and ReLU on the pooled map), and a training-mode
+``BatchNormalization -> Activation("relu") -> MaxPooling2D`` chain runs as one step
+(:mod:`filterbank.models.fusion_bn`). ``forward(keep=True)``
 runs the plain steps, so every slot gets its value.
 
 Shapes: ``xs[i]`` is (batch, *model.inputs[i].shape[1:]), outputs are
@@ -49,6 +51,7 @@ from ..layers.base import KerasTensor, Layer
 from ..layers.input_layer import InputLayer
 from ..ops import kernels as _kernels
 from .fusion import FusedConvPool, can_fuse
+from .fusion_bn import FusedBNReluPool, can_fuse_bn
 
 
 @dataclass
@@ -194,7 +197,18 @@ class Graph:
             if id(step) in absorbed:
                 continue
             nxt = readers.get(step.out_slot, [])
-            if len(nxt) == 1 and can_fuse(step, nxt[0], self.consumers, outputs):
+            chain = nxt + readers.get(nxt[0].out_slot, []) if len(nxt) == 1 else []
+            if len(chain) == 2 and can_fuse_bn(step, *chain, self.consumers, outputs):
+                runs.append(
+                    FusedBNReluPool(
+                        step,
+                        *chain,
+                        internal_output=chain[1].out_slot not in outputs,
+                        internal_input=step.in_slots[0] not in self.input_slots,
+                    )
+                )
+                absorbed.update(id(s) for s in chain)
+            elif len(nxt) == 1 and can_fuse(step, nxt[0], self.consumers, outputs):
                 # Run the pair at the convolution's place: the pool's only input is the
                 # convolution's output, so the order stays topological. Its output and input
                 # gradient may live in its workspace unless they leave the graph.

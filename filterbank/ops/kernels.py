@@ -7,10 +7,12 @@ decided here and nowhere else:
 
   ==================================  ===========================================================
   ``FILTERBANK_DISABLE_NUMBA=1``      no compiled (numba) kernel anywhere: col2im, pooling, the
-                                      row epilogues, Winograd, the direct kernel, RMSprop
+                                      row epilogues, Winograd, the direct kernel, RMSprop,
+                                      the fused BN + ReLU + pool training step
   ``FILTERBANK_DISABLE_FAST_CONV=1``  inference runs the im2col GEMM everywhere (no Winograd,
                                       no direct kernel); training is unaffected
-  ``FILTERBANK_DISABLE_FUSION=1``     a Conv2D -> MaxPooling2D pair runs as two layers
+  ``FILTERBANK_DISABLE_FUSION=1``     a Conv2D -> MaxPooling2D pair runs as two layers, and
+                                      BatchNormalization -> ReLU -> MaxPooling2D as three
   ==================================  ===========================================================
 
   A value of "" or "0" means "not set". **When they are read**: on every kernel decision,
@@ -352,6 +354,22 @@ def _numpy_col2im(q: Query):
     return Kernel("numpy", im2col.col2im, "NumPy slice-adds (few channels, or numba off)")
 
 
+def _numba_bn_relu_pool(q: Query):
+    from . import bn_relu_pool
+
+    if bn_relu_pool.numba_kernels() is not None and bn_relu_pool.supports(
+        q.x_shape, q.dtype, q.pool_size, q.pool_strides, q.pool_padding
+    ):
+        return Kernel("numba", bn_relu_pool.forward, "3 compiled passes over the map, 2 back")
+    return None
+
+
+def _reference_bn_relu_pool(q: Query):
+    from . import bn_relu_pool
+
+    return Kernel("reference", bn_relu_pool.forward, "the three layers' NumPy operations")
+
+
 # Per operation, the candidates in order of preference; the last always applies.
 CANDIDATES: dict[str, list[Callable[[Query], Kernel | None]]] = {
     "conv2d": [_wino_conv, _gemm_conv],
@@ -359,6 +377,7 @@ CANDIDATES: dict[str, list[Callable[[Query], Kernel | None]]] = {
     "maxpool": [_numba_pool, _numpy_pool],
     "epilogue": [_rows_epilogue, _numpy_epilogue],
     "col2im": [_numba_col2im, _numpy_col2im],
+    "bn+relu+maxpool": [_numba_bn_relu_pool, _reference_bn_relu_pool],  # training only
 }
 
 

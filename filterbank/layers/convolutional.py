@@ -40,6 +40,7 @@ class ConvLayerCache:
     col: np.ndarray | None  # the column matrix, or None when the batch ran in chunks
     kernel: np.ndarray  # the kernel in the input's dtype
     x: np.ndarray | None  # the input, kept (instead of col) when chunked
+    train: object = None  # a WinogradTrainConv when the training step runs Winograd
 
 
 @takes_base_args
@@ -71,6 +72,7 @@ class _Conv(KernelLayer):
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
+        self._train_plans: dict[tuple, object] = {}  # (shape, dtype) -> WinogradTrainConv or None
         self.workspace = Workspace()
 
     # ---- argument normalisation -----------------------------------------------------------
@@ -179,20 +181,44 @@ class _Conv(KernelLayer):
         plan = self.plan_for(inputs.shape)
         x = np.ascontiguousarray(inputs).reshape(plan.x_shape)
         w, b = self.weights_as(x.dtype)
+        train = self._train_plan(plan, x.dtype) if training else None
+        if train is not None:
+            z = train.forward(x, w.reshape(plan.w_shape), b)
+            self._cache = ConvLayerCache(plan, None, w, x, train)
+            return self._activate(z.reshape(self._y_shape_of(plan)))
         z, col = plan.forward(x, w.reshape(plan.w_shape), b, ws=self.workspace)
         # A chunked forward (a large batch or image) keeps x instead of the column matrix.
         self._cache = ConvLayerCache(plan, col, w, x if col is None else None)
         return self._activate(z.reshape(self._y_shape_of(plan)))
 
+    def _train_plan(self, plan, dtype):
+        """The training step's Winograd plan for this shape and dtype, or None (the im2col
+        GEMM runs): ``kernels.choose("conv2d-train", ...)`` decides, once per shape (the
+        switches are read when a shape is first seen, as for the ConvPlans)."""
+        if type(self).forward is not _Conv.forward or self.rank != 2:
+            return None
+        key = (plan.x_shape, np.dtype(dtype))
+        if key not in self._train_plans:
+            kernel = _kernels.choose("conv2d-train", self._query(plan, dtype))
+            train = None
+            if kernel.fn is not None:
+                train = kernel.fn(plan, self.padding, dtype)
+            if len(self._train_plans) >= 8:
+                self._train_plans.clear()
+            self._train_plans[key] = train
+        return self._train_plans[key]
+
     def kernel_for(self, shape, dtype, training=False):
         """The kernel (:class:`~filterbank.ops.kernels.Kernel`) for inputs of this shape and
         dtype: inference asks ``kernels.choose("conv2d", ...)`` (and the epilogue); training
-        always runs the im2col GEMM, its col2im compiled or not."""
+        asks ``kernels.choose("conv2d-train", ...)`` (Winograd or the im2col GEMM)."""
         plan = self.plan_for(tuple(shape))
         q = self._query(plan, dtype)
         if training:
-            col2im = _kernels.choose("col2im", q)
-            return _kernels.Kernel(f"gemm+{col2im.name}-col2im", reason=col2im.reason)
+            if type(self).forward is not _Conv.forward or self.rank != 2:
+                col2im = _kernels.choose("col2im", q)
+                return _kernels.Kernel(f"gemm+{col2im.name}-col2im", reason=col2im.reason)
+            return _kernels.choose("conv2d-train", q)
         kernel = _kernels.choose("conv2d", q)
         if kernel.name == "gemm" and self._epilogue(q).name == "rows":
             return _kernels.Kernel("gemm+rows", kernel.fn, kernel.reason + "; compiled epilogue")
@@ -217,6 +243,7 @@ class _Conv(KernelLayer):
             self.activation.name,
             self.use_bias,
             weights_dtype=self.params["kernel"].dtype,
+            filters=self.filters,
         )
 
     def inference_fn(self, shape, dtype):
@@ -269,7 +296,8 @@ class _Conv(KernelLayer):
             if self.compute_input_grad and self.engine_internal_dx
             else None
         )
-        dx, dw, db = plan.backward(
+        run = plan if cache.train is None else cache.train  # same backward signature
+        dx, dw, db = run.backward(
             dz,
             w.reshape(plan.w_shape),
             col,

@@ -216,6 +216,7 @@ class Query:
     pool_strides: tuple = ()
     pool_padding: str = "valid"
     weights_dtype: np.dtype | None = None
+    filters: int = 0  # the convolution's output channels (asked by training's dx choice)
 
 
 def _float(q: Query) -> bool:
@@ -240,6 +241,30 @@ def _wino_conv(q: Query):
             "3x3 stride 1, >= 8 channels, enough tiles: 2.25x fewer multiplications",
         )
     return None
+
+
+def _wino_train_conv(q: Query):
+    """Training's Winograd forward (and "same" input gradient): ops/winograd_train.py."""
+    from . import winograd, winograd_train
+
+    if (
+        _float(q)
+        and fast_conv_enabled()
+        and winograd.numba_kernels() is not None
+        and winograd.supports_conv(q.kernel_size, q.strides, q.dilation, q.padding, q.x_shape)
+    ):
+        if winograd_train.supports_dx(q.padding, q.x_shape, q.filters):
+            name, why = "winograd", "forward and input gradient (a full 3x3 correlation)"
+        else:
+            # "valid": dy needs a border of 2 and wastes tiles; measured slower (the module).
+            name, why = "winograd+gemm-dx", "forward; dx stays im2col ('valid' measured slower)"
+        return Kernel(name, winograd_train.WinogradTrainConv, f"3x3 stride 1: {why}")
+    return None
+
+
+def _gemm_train_conv(q: Query):
+    col2im = choose("col2im", q)
+    return Kernel(f"gemm+{col2im.name}-col2im", None, f"im2col + GEMMs; {col2im.reason}")
 
 
 def _gemm_conv(q: Query):
@@ -373,6 +398,7 @@ def _reference_bn_relu_pool(q: Query):
 # Per operation, the candidates in order of preference; the last always applies.
 CANDIDATES: dict[str, list[Callable[[Query], Kernel | None]]] = {
     "conv2d": [_wino_conv, _gemm_conv],
+    "conv2d-train": [_wino_train_conv, _gemm_train_conv],  # training forward + dx
     "conv2d+maxpool": [_direct_conv_pool, _wino_conv_pool, _gemm_conv_pool, _numpy_conv_pool],
     "maxpool": [_numba_pool, _numpy_pool],
     "epilogue": [_rows_epilogue, _numpy_epilogue],

@@ -144,3 +144,22 @@ def test_kernel_plan_shows_it_and_a_small_fit_learns(monkeypatch):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, labels, batch_size=64, epochs=8, verbose=0)
     assert model.evaluate(x, labels, verbose=0)[1] >= 0.9
+
+
+@needs_numba
+@pytest.mark.parametrize("padding, shape", [("same", (64, 9, 12, 8)), ("valid", (64, 11, 8, 9))])
+def test_the_layer_trains_through_it_like_the_gemm_in_float64(padding, shape, monkeypatch, rng):
+    monkeypatch.delenv("FILTERBANK_DISABLE_FAST_CONV", raising=False)
+    layer = layers.Conv2D(12, 3, padding=padding, activation="relu", dtype="float64")
+    layer.build(shape)
+    x = rng.standard_normal(shape)
+    y = layer.forward(x, training=True)
+    assert layer._cache.train is not None  # the Winograd step ran
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = layer.backward(dy), layer.grads["kernel"].copy(), layer.grads["bias"].copy()
+    ref_y = layer.forward(x)  # inference's forward keeps the im2col cache for backward
+    assert layer._cache.train is None
+    _close(y, ref_y, TOL64, "y")
+    _close(dx, layer.backward(dy), TOL64, "dx")
+    _close(dw, layer.grads["kernel"], TOL64, "dw")
+    _close(db, layer.grads["bias"], TOL64, "db")

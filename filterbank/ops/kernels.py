@@ -89,7 +89,8 @@ def numba_enabled() -> bool:
 
 
 def fast_conv_enabled() -> bool:
-    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference runs the im2col GEMM everywhere."""
+    """False when ``FILTERBANK_DISABLE_FAST_CONV=1``: inference and training run the im2col
+    GEMM everywhere (no Winograd, no direct kernel)."""
     return not _off(_ENV["fast_conv"])
 
 

@@ -62,21 +62,19 @@ class WinogradTrainConv:
     def __init__(self, plan: ConvPlan, padding: str, dtype, winograd_dx=None):
         n, _, _, c = plan.x_shape
         f = plan.w_shape[3]
+        if winograd_dx is None:  # decided by measurement (the module's docstring)
+            winograd_dx = supports_dx(padding, plan.x_shape, f)
+        if winograd_dx and padding != "same":
+            raise ValueError(
+                f"WinogradTrainConv: winograd_dx=True needs padding='same' (dy then has "
+                f"x's size), got padding={padding!r}; pass winograd_dx=None or False."
+            )
         self.plan = plan
         self.dtype = np.dtype(dtype)
         self._fwd = WinogradConv(plan.x_shape, f, self.dtype, padding)
         oh, ow = conv_out_hw(plan.x_shape, padding)
         self.out_shape = (n, oh, ow, f)
-        self._dx = None
-        if winograd_dx is None:  # decided by measurement (the module's docstring)
-            winograd_dx = supports_dx(padding, plan.x_shape, f)
-        if winograd_dx:
-            if padding != "same":
-                raise ValueError(
-                    f"WinogradTrainConv: winograd_dx=True needs padding='same' (dy then has "
-                    f"x's size), got padding={padding!r}; pass winograd_dx=None or False."
-                )
-            self._dx = WinogradConv(self.out_shape, c, self.dtype, "same")
+        self._dx = WinogradConv(self.out_shape, c, self.dtype, "same") if winograd_dx else None
         self._zero = np.zeros(c, self.dtype)
         self.dx_kernel = "winograd" if self._dx is not None else "gemm"
 

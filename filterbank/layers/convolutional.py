@@ -72,7 +72,7 @@ class _Conv(KernelLayer):
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
-        self._train_plans: dict[tuple, object] = {}  # (shape, dtype) -> WinogradTrainConv or None
+        self._train_plans: dict[tuple, object] = {}  # (shape, dtype, generation) -> plan or None
         self.workspace = Workspace()
 
     # ---- argument normalisation -----------------------------------------------------------
@@ -194,10 +194,10 @@ class _Conv(KernelLayer):
     def _train_plan(self, plan, dtype):
         """The training step's Winograd plan for this shape and dtype, or None (the im2col
         GEMM runs): ``kernels.choose("conv2d-train", ...)`` decides, once per shape (the
-        switches are read when a shape is first seen, as for the ConvPlans)."""
+        switches are read when a shape is first seen; ``kernels.refresh()`` decides again)."""
         if type(self).forward is not _Conv.forward or self.rank != 2:
             return None
-        key = (plan.x_shape, np.dtype(dtype))
+        key = (plan.x_shape, np.dtype(dtype), _kernels.generation)
         if key not in self._train_plans:
             kernel = _kernels.choose("conv2d-train", self._query(plan, dtype))
             train = None

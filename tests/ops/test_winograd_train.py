@@ -163,3 +163,18 @@ def test_the_layer_trains_through_it_like_the_gemm_in_float64(padding, shape, mo
     _close(dx, layer.backward(dy), TOL64, "dx")
     _close(dw, layer.grads["kernel"], TOL64, "dw")
     _close(db, layer.grads["bias"], TOL64, "db")
+
+
+@needs_numba
+def test_a_refresh_after_a_switch_goes_back_to_the_gemm(monkeypatch, rng):
+    monkeypatch.delenv("FILTERBANK_DISABLE_FAST_CONV", raising=False)
+    layer = layers.Conv2D(16, 3, padding="same")
+    layer.build((64, 8, 8, 8))
+    x = rng.standard_normal((64, 8, 8, 8)).astype("float32")
+    layer.forward(x, training=True)
+    assert layer._cache.train is not None
+    monkeypatch.setenv("FILTERBANK_DISABLE_FAST_CONV", "1")
+    kernels.refresh()
+    layer.forward(x, training=True)
+    assert layer._cache.train is None
+    kernels.refresh()

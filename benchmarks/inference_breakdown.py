@@ -62,10 +62,11 @@ def _blocks(fns: dict, rounds: int, calls: int) -> dict:
 def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> dict:
     import numpy as np
 
+    from benchmarks.archs import channels_of
     from benchmarks.frameworks import FilterbankAdapter, make_data
 
     adapter = FilterbankAdapter(threads=0)
-    x, _ = make_data(batch, image, seed=0)
+    x, _ = make_data(batch, image, seed=0, channels=channels_of(arch))
     fast = adapter.build(arch, image, seed=0)
     fast.predict_on_batch(x)  # builds the lean per-shape functions (and compiles kernels)
     os.environ["FILTERBANK_DISABLE_FAST_CONV"] = "1"

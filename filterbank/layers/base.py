@@ -33,6 +33,13 @@ what it offers, and nothing else is probed):
 
 Keras's ``layer.kernel`` and ``layer.bias`` read the weights of those names.
 
+Weights epoch: :func:`weights_changed` bumps one process-wide counter (:func:`weights_epoch`)
+whenever filterbank writes weights or BatchNormalization statistics (``set_weights``,
+``add_weight``, the ``kernel``/``bias`` setters, ``Optimizer.apply_gradients``, a training
+BatchNormalization forward, weight loading and restoring). Inference steps that keep values
+derived from weights (BatchNormalization folded into a convolution) recompute them when it
+moved. Code writing into ``layer.params`` arrays in place itself calls ``weights_changed()``.
+
 Gradient accumulation rule
 --------------------------
 ``backward`` *overwrites* ``self.grads``: one forward, then one backward, gives the
@@ -67,6 +74,18 @@ from ..errors import did_you_mean, fmt_shape
 from .checks import check_layer_dtype, check_weight_size, check_weight_values, checked_init
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
+_WEIGHTS_EPOCH = [0]
+
+
+def weights_changed() -> None:
+    """Say that some layer's weights (or statistics) changed: see "Weights epoch" above."""
+    _WEIGHTS_EPOCH[0] += 1
+
+
+def weights_epoch() -> int:
+    """The counter :func:`weights_changed` bumps (compare two readings, never its value)."""
+    return _WEIGHTS_EPOCH[0]
+
 
 # Set by filterbank.saving while it rebuilds a model from a file: a callable that vets each new
 # weight (layer, name, shape) *before* its memory is allocated, so a damaged or hostile config
@@ -234,6 +253,7 @@ class Layer:
         check_weight_size(self, name, shape, dtype or self.compute_dtype)
         value = _initializers.get(initializer)(shape, dtype or self.compute_dtype)
         self.params[name] = np.ascontiguousarray(value)
+        weights_changed()
         if trainable:
             self._trainable_names.add(name)
         if regularizer is not None:
@@ -299,6 +319,7 @@ class Layer:
                 )
         for name, w in zip(names, weights):
             self.params[name][...] = np.asarray(w, dtype=self.params[name].dtype)
+        weights_changed()
 
     def regularization_loss(self) -> float:
         if not self._trainable:
@@ -426,6 +447,7 @@ class Layer:
         # already in params under that name; anything else replaces it.
         if self.params.get("kernel") is not value:
             self.params["kernel"] = np.asarray(value)
+            weights_changed()
 
     @property
     def bias(self):
@@ -440,6 +462,7 @@ class Layer:
     def bias(self, value) -> None:
         if value is not None and self.params.get("bias") is not value:
             self.params["bias"] = np.asarray(value)
+            weights_changed()
 
     def _no_weight(self, name):
         if not self.built:

@@ -246,6 +246,9 @@ class Optimizer:
             grad = grad.astype(param.dtype, copy=False)
             self._update(grad, param, self._slots_for(key, param), lr)
         self.iterations += 1
+        from ..layers.base import weights_changed
+
+        weights_changed()  # inference steps holding folded weights recompute them
 
     def _validate(self, grads_and_vars):
         items = []

@@ -33,7 +33,8 @@ what it offers, and nothing else is probed):
 
 Keras's ``layer.kernel`` and ``layer.bias`` read the weights of those names.
 
-Weights epoch: :func:`weights_changed` bumps one process-wide counter (:func:`weights_epoch`)
+Weights epoch: ``weights_changed()`` bumps one process-wide counter (``weights_epoch()``,
+both in :mod:`filterbank.backend`, where the ops can read it)
 whenever filterbank writes weights or BatchNormalization statistics (``set_weights``,
 ``add_weight``, the ``kernel``/``bias`` setters, ``Optimizer.apply_gradients``, a training
 BatchNormalization forward, weight loading and restoring). Inference steps that keep values
@@ -70,21 +71,11 @@ import numpy as np
 from .. import backend
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from ..backend import weights_changed, weights_epoch  # noqa: F401  (the layer contract's)
 from ..errors import did_you_mean, fmt_shape
 from .checks import check_layer_dtype, check_weight_size, check_weight_values, checked_init
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
-_WEIGHTS_EPOCH = [0]
-
-
-def weights_changed() -> None:
-    """Say that some layer's weights (or statistics) changed: see "Weights epoch" above."""
-    _WEIGHTS_EPOCH[0] += 1
-
-
-def weights_epoch() -> int:
-    """The counter :func:`weights_changed` bumps (compare two readings, never its value)."""
-    return _WEIGHTS_EPOCH[0]
 
 
 # Set by filterbank.saving while it rebuilds a model from a file: a callable that vets each new

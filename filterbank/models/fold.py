@@ -132,6 +132,7 @@ class FoldedConvPool(FusedConvPool):
         # The folded weights, updated in place: the lean functions read this dict per call.
         self.folded: dict = {}
         self._stamp = None  # (epoch, ids of the source arrays) the folded weights match
+        self._held: list = []  # those arrays: held, so that their ids cannot be reused
 
     def __repr__(self):
         return f"<FoldedConvPool {' + '.join(la.name for la in self.layers)}>"
@@ -149,7 +150,7 @@ class FoldedConvPool(FusedConvPool):
         """The folded {"kernel", "bias"}, recomputed if any source changed since the last
         call (see the module docstring)."""
         srcs = self._sources()
-        stamp = (weights_epoch(), tuple(id(a) for a in srcs))
+        stamp = (weights_epoch(), *map(id, srcs))  # ids: a weight array replaced in the dict
         if stamp == self._stamp:
             return self.folded
         w, b = srcs[0], srcs[1]
@@ -164,7 +165,7 @@ class FoldedConvPool(FusedConvPool):
         else:
             fold_batch_norm(w, b, *srcs[2:], self.bn.epsilon, out_w=kw, out_b=kb)
         self.folded["kernel"], self.folded["bias"] = kw, kb
-        self._stamp = stamp
+        self._stamp, self._held = stamp, srcs
         return self.folded
 
     # ---- what FusedConvPool reads from the layers, from the folded weights instead ------------

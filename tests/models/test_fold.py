@@ -170,6 +170,8 @@ def test_refolds_after_fit_set_weights_kernel_and_load(tmp_path):
     conv = model.layers[1]
     conv.kernel = conv.kernel * -1.0  # a new array object
     assert_close(model.predict_on_batch(x), reference(model, x))
+    conv.params["bias"] = conv.params["bias"] + 1.0  # replaced in the dict: no epoch bump
+    assert_close(model.predict_on_batch(x), reference(model, x))
 
     bn = model.layers[2]
     bn.params["moving_mean"][...] += 1.0  # in place: the caller says so

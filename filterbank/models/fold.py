@@ -129,7 +129,7 @@ class FoldedConvPool(FusedConvPool):
         self._cache = None
         self._plans: dict = {}
         self._predictors = _kernels.KeptFunctions()
-        # The folded weights, updated in place: the lean functions read this dict per call.
+        # The folded weights: the lean functions read this dict on every call.
         self.folded: dict = {}
         self._stamp = None  # (epoch, ids of the source arrays) the folded weights match
         self._held: list = []  # those arrays: held, so that their ids cannot be reused
@@ -154,11 +154,9 @@ class FoldedConvPool(FusedConvPool):
         if stamp == self._stamp:
             return self.folded
         w, b = srcs[0], srcs[1]
-        kw = self.folded.get("kernel")
-        if kw is None or kw.shape != w.shape or kw.dtype != w.dtype:
-            kw, kb = np.empty_like(w), np.empty(w.shape[-1], w.dtype)
-        else:
-            kb = self.folded["bias"]
+        # New arrays each time: kernels that keep what they derive from the weights (the
+        # Winograd filter transform) see another array and derive it again.
+        kw, kb = np.empty_like(w), np.empty(w.shape[-1], w.dtype)
         if self.bn is None:
             kw[...] = w
             kb[...] = 0 if b is None else b

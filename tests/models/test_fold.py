@@ -172,6 +172,10 @@ def test_refolds_after_fit_set_weights_kernel_and_load(tmp_path):
     assert_close(model.predict_on_batch(x), reference(model, x))
     conv.params["bias"] = conv.params["bias"] + 1.0  # replaced in the dict: no epoch bump
     assert_close(model.predict_on_batch(x), reference(model, x))
+    conv2 = model.layers[5]  # a Winograd step at this batch: its filter transform too
+    assert model.kernel_plan(len(x))[4].predict == "winograd+fold"
+    conv2.params["kernel"] = conv2.params["kernel"] * 2.0
+    assert_close(model.predict_on_batch(x), reference(model, x))
 
     bn = model.layers[2]
     bn.params["moving_mean"][...] += 1.0  # in place: the caller says so

@@ -9,7 +9,8 @@ so ``bn(conv(x, w) + b) == conv(x, w * s) + (b - mean) * s + beta``: the convolu
 runs with a scaled kernel and a new bias, and the normalization costs nothing. This is
 what ONNX Runtime does to the exported model. The coefficients are computed in float64
 and rounded once to the weights' dtype, so the folded step differs from the two layers
-only by the float rounding of a reordered product (see ``tests/ops/test_bn_fold.py``).
+only by the float rounding of a reordered product (``tests/ops/test_bn_fold.py``: float64
+within 1e-12; ``tests/models/test_fold.py``: whole models in float32).
 
 Shapes: w (..., F) (a Conv2D kernel (kh, kw, C, F) or a Dense kernel (C, F)), b, gamma,
 beta, mean, var (F,) -> w' like w, b' (F,).
@@ -20,7 +21,7 @@ Example:
     >>> w2, b2 = fold_batch_norm(w, b, np.array([2.0, 1.0]), np.array([0.0, 1.0]),
     ...                          np.array([1.0, 0.0]), np.array([3.0, 0.0]), 1.0)
     >>> w2.ravel().tolist(), b2.tolist()
-    [[1.0, 1.0], [-1.0, 1.0]]
+    ([1.0, 1.0], [-1.0, 1.0])
 """
 
 from __future__ import annotations

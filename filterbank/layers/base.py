@@ -34,12 +34,12 @@ what it offers, and nothing else is probed):
 Keras's ``layer.kernel`` and ``layer.bias`` read the weights of those names.
 
 Weights epoch: ``weights_changed()`` bumps one process-wide counter (``weights_epoch()``,
-both in :mod:`filterbank.backend`, where the ops can read it)
-whenever filterbank writes weights or BatchNormalization statistics (``set_weights``,
-``add_weight``, the ``kernel``/``bias`` setters, ``Optimizer.apply_gradients``, a training
-BatchNormalization forward, weight loading and restoring). Inference steps that keep values
-derived from weights (BatchNormalization folded into a convolution) recompute them when it
-moved. Code writing into ``layer.params`` arrays in place itself calls ``weights_changed()``.
+both in :mod:`filterbank.backend`, where the ops can read it) whenever filterbank writes
+weights or BatchNormalization statistics (``set_weights``, ``add_weight``, the
+``kernel``/``bias`` setters, ``Optimizer.apply_gradients``, a training BatchNormalization
+forward, weight loading and restoring). Inference steps that keep values derived from
+weights (BatchNormalization folded into a convolution, Winograd's transformed filters)
+recompute them when it moved. Code writing into ``layer.params`` arrays in place itself calls ``weights_changed()``.
 
 Gradient accumulation rule
 --------------------------
@@ -76,7 +76,6 @@ from ..errors import did_you_mean, fmt_shape
 from .checks import check_layer_dtype, check_weight_size, check_weight_values, checked_init
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
-
 
 # Set by filterbank.saving while it rebuilds a model from a file: a callable that vets each new
 # weight (layer, name, shape) *before* its memory is allocated, so a damaged or hostile config

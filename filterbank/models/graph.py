@@ -20,7 +20,9 @@ graph is then one Python loop over the layers:
 What runs is ``runs``: the steps, except that a ``Conv2D(relu|linear)`` whose only
 reader is a ``MaxPooling2D`` runs fused with it (:mod:`filterbank.models.fusion`;
 the same numbers, the bias and ReLU on the pooled map). ``forward(keep=True)``
-runs the plain steps, so every slot gets its value.
+runs the plain steps, so every slot gets its value. ``predict`` runs ``predict_runs``:
+``runs`` with ``Conv2D -> BatchNormalization -> Activation -> MaxPooling2D`` chains
+folded into one inference-only step (:mod:`filterbank.models.fold`).
 
 Shapes: ``xs[i]`` is (batch, *model.inputs[i].shape[1:]), outputs are
 (batch, *model.outputs[j].shape[1:]); gradients have the shape of the tensor

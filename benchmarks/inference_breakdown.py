@@ -2,7 +2,7 @@
 
 For each seed model, in one process (threads as in the harness: 2 by default):
 
-1. per step: every step the graph engine runs (``Graph.runs``: fused conv + pool steps,
+1. per step: every step the graph engine predicts with (``Graph.predict_runs``: fused conv + pool steps,
    convolutions, dense layers) timed one by one around its ``predict``;
 2. A/B: the whole ``predict_on_batch`` with the inference kernels (Winograd and direct
    convolutions) against the same model, same weights, with ``FILTERBANK_DISABLE_FAST_CONV=1``
@@ -62,10 +62,11 @@ def _blocks(fns: dict, rounds: int, calls: int) -> dict:
 def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> dict:
     import numpy as np
 
+    from benchmarks.archs import channels_of
     from benchmarks.frameworks import FilterbankAdapter, make_data
 
     adapter = FilterbankAdapter(threads=0)
-    x, _ = make_data(batch, image, seed=0)
+    x, _ = make_data(batch, image, seed=0, channels=channels_of(arch))
     fast = adapter.build(arch, image, seed=0)
     fast.predict_on_batch(x)  # builds the lean per-shape functions (and compiles kernels)
     os.environ["FILTERBANK_DISABLE_FAST_CONV"] = "1"
@@ -77,7 +78,7 @@ def measure(arch: str, batch: int, rounds: int, calls: int, image: int = 28) -> 
         del os.environ["FILTERBANK_DISABLE_FAST_CONV"]
     diff = float(np.abs(fast.predict_on_batch(x) - plain.predict_on_batch(x)).max())
 
-    runs = fast._graph.runs
+    runs = fast._graph.predict_runs  # what predict runs (folded steps included)
     inputs = [x]
     for run in runs[:-1]:  # every step's input, from one pass
         inputs.append(run.predict(inputs[-1]))

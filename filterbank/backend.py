@@ -22,6 +22,25 @@ _EPSILON = 1e-7
 _RNG = None
 
 
+_WEIGHTS_EPOCH = [0]
+
+
+def weights_changed() -> None:
+    """Say that some layer's weights (or BatchNormalization statistics) changed.
+
+    Inference steps that keep values derived from weights (BatchNormalization folded into a
+    convolution, Winograd's transformed filters) recompute them when :func:`weights_epoch`
+    moved. filterbank calls this wherever it writes weights (see ``layers/base.py``); code
+    writing into weight arrays in place by itself calls it too.
+    """
+    _WEIGHTS_EPOCH[0] += 1
+
+
+def weights_epoch() -> int:
+    """The counter :func:`weights_changed` bumps (compare two readings, never the value)."""
+    return _WEIGHTS_EPOCH[0]
+
+
 def floatx() -> str:
     """The default float type of new weights and converted inputs ('float32')."""
     return _FLOATX

@@ -53,6 +53,7 @@ import numpy as np
 from .. import backend
 from .._argspec import is_positive_int
 from ..errors import fmt_shape
+from ..layers.base import weights_changed
 from ..saving.atomic import atomic_write
 from ._backup_state import (
     fields_of,
@@ -374,6 +375,7 @@ class BackupAndRestore(Callback):
                 )
         for i, (_, _, arr) in enumerate(slots):
             arr[...] = arrays[f"weights/{i}"]
+        weights_changed()
 
     def _restore_callbacks(self, states: list, arrays: dict) -> None:
         by_identity = {(s["class"], s["index"]): s for s in states}

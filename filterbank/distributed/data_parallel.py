@@ -46,6 +46,7 @@ import time
 import numpy as np
 
 from .. import backend
+from ..layers.base import weights_changed
 from .fusion import FusedBuffer
 from .reducers import BatchStatsReducer, StepStats
 from .sharding import local_part, split_sizes
@@ -385,6 +386,7 @@ class DataParallel:
                 fused.pack(params)
             self.comm.bcast_(fused.buffer, 0, "Bcast (weights)")
             fused.unpack(params)
+            weights_changed()
         optimizer = getattr(model, "optimizer", None)
         data = None
         if self.is_root:

@@ -33,6 +33,14 @@ what it offers, and nothing else is probed):
 
 Keras's ``layer.kernel`` and ``layer.bias`` read the weights of those names.
 
+Weights epoch: ``weights_changed()`` bumps one process-wide counter (``weights_epoch()``,
+both in :mod:`filterbank.backend`, where the ops can read it) whenever filterbank writes
+weights or BatchNormalization statistics (``set_weights``, ``add_weight``, the
+``kernel``/``bias`` setters, ``Optimizer.apply_gradients``, a training BatchNormalization
+forward, weight loading and restoring). Inference steps that keep values derived from
+weights (BatchNormalization folded into a convolution, Winograd's transformed filters)
+recompute them when it moved. Code writing into ``layer.params`` arrays in place itself calls ``weights_changed()``.
+
 Gradient accumulation rule
 --------------------------
 ``backward`` *overwrites* ``self.grads``: one forward, then one backward, gives the
@@ -63,6 +71,7 @@ import numpy as np
 from .. import backend
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from ..backend import weights_changed, weights_epoch  # noqa: F401  (the layer contract's)
 from ..errors import did_you_mean, fmt_shape
 from .checks import check_layer_dtype, check_weight_size, check_weight_values, checked_init
 
@@ -234,6 +243,7 @@ class Layer:
         check_weight_size(self, name, shape, dtype or self.compute_dtype)
         value = _initializers.get(initializer)(shape, dtype or self.compute_dtype)
         self.params[name] = np.ascontiguousarray(value)
+        weights_changed()
         if trainable:
             self._trainable_names.add(name)
         if regularizer is not None:
@@ -299,6 +309,7 @@ class Layer:
                 )
         for name, w in zip(names, weights):
             self.params[name][...] = np.asarray(w, dtype=self.params[name].dtype)
+        weights_changed()
 
     def regularization_loss(self) -> float:
         if not self._trainable:
@@ -426,6 +437,7 @@ class Layer:
         # already in params under that name; anything else replaces it.
         if self.params.get("kernel") is not value:
             self.params["kernel"] = np.asarray(value)
+            weights_changed()
 
     @property
     def bias(self):
@@ -440,6 +452,7 @@ class Layer:
     def bias(self, value) -> None:
         if value is not None and self.params.get("bias") is not value:
             self.params["bias"] = np.asarray(value)
+            weights_changed()
 
     def _no_weight(self, name):
         if not self.built:

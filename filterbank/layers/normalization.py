@@ -22,7 +22,7 @@ from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from ..errors import fmt_shape
 from ..ops import normalization as _bn
-from .base import Layer
+from .base import Layer, weights_changed
 
 
 class BatchNormalization(Layer):
@@ -153,6 +153,7 @@ class BatchNormalization(Layer):
             )
             _bn.update_moving(mm, cache.mean, self.momentum)
             _bn.update_moving(mv, cache.var, self.momentum)
+            weights_changed()  # folded inference steps (models/fold.py) read these
             self._cache = ("train", (cache, reduce))
         else:
             y = _bn.batch_norm_inference_forward(

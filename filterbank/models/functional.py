@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import fmt_shape
-from ..layers.base import KerasTensor, Layer, unique_name
+from ..layers.base import KerasTensor, Layer, unique_name, weights_changed
 from ..layers.checks import check_weight_values
 from ..layers.input_layer import InputLayer
 from . import validation
@@ -275,6 +275,7 @@ class Model(TrainingMixin):
             arrays.append(w)
         for (_, _, arr), w in zip(slots, arrays):
             arr[...] = w
+        weights_changed()
 
     # ---- running -----------------------------------------------------------------------------
     def build(self, input_shape=None) -> None:

@@ -21,8 +21,10 @@ What runs is ``runs``: the steps, except that a ``Conv2D(relu|linear)`` whose on
 reader is a ``MaxPooling2D`` runs fused with it (:mod:`filterbank.models.fusion`;
 the same numbers, the bias and ReLU on the pooled map), and a training-mode
 ``BatchNormalization -> Activation("relu") -> MaxPooling2D`` chain runs as one step
-(:mod:`filterbank.models.fusion_bn`). ``forward(keep=True)``
-runs the plain steps, so every slot gets its value.
+(:mod:`filterbank.models.fusion_bn`). ``forward(keep=True)`` runs the plain steps, so
+every slot gets its value. ``predict`` runs ``predict_runs``: the steps with
+``Conv2D -> BatchNormalization -> Activation -> MaxPooling2D`` chains folded into one
+inference-only step (:mod:`filterbank.models.fold`).
 
 Shapes: ``xs[i]`` is (batch, *model.inputs[i].shape[1:]), outputs are
 (batch, *model.outputs[j].shape[1:]); gradients have the shape of the tensor
@@ -50,6 +52,7 @@ import numpy as np
 from ..layers.base import KerasTensor, Layer
 from ..layers.input_layer import InputLayer
 from ..ops import kernels as _kernels
+from .fold import FoldedConvPool, fold_runs
 from .fusion import FusedConvPool, can_fuse
 from .fusion_bn import FusedBNReluPool, can_fuse_bn
 
@@ -157,6 +160,7 @@ class Graph:
             self._fuse() if (_kernels.fusion_enabled() if fuse is None else fuse) else self.steps
         )
         self._ran = self.runs
+        self._folded = (None, None)  # (runs, inference runs made from them): predict_runs
         self._input_signature = None  # (dtype, shape) of input 0, for takes_as_is
         self._lock = threading.Lock()  # see predict
 
@@ -320,6 +324,18 @@ class Graph:
         outs = [vals[s] for s in self.output_slots]
         return (outs, vals) if keep else outs
 
+    @property
+    def predict_runs(self) -> list:
+        """What ``predict`` runs: ``runs`` with Conv2D -> BatchNormalization -> Activation ->
+        MaxPooling2D chains folded into one step (models/fold.py) when fusion is on."""
+        runs, folded = self._folded
+        if runs is not self.runs:
+            folded = self.runs
+            if self.runs is not self.steps:  # fusion on (off: the layers one by one)
+                folded = fold_runs(self.runs, self.consumers, self.output_slots, self.input_slots)
+            self._folded = (self.runs, folded)
+        return folded
+
     def predict(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         """Inference outputs, keeping nothing for a backward pass (predict, ``model(x)``).
 
@@ -330,7 +346,7 @@ class Graph:
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
         with self._lock:
-            for run in self.runs:
+            for run in self.predict_runs:
                 if run.multi:
                     vals[run.out_slot] = run.forward([vals[s] for s in run.in_slots], False)
                 else:
@@ -341,6 +357,11 @@ class Graph:
         """Which kernel each step runs (predict and fit) on batches of ``batch_size``:
         a list of :class:`filterbank.ops.kernels.PlanRow` (see ``kernels.plan``)."""
         dtype = np.dtype(dtype or self.inputs[0].dtype)
+        # A layer folded into an inference step (models/fold.py): its predict column names
+        # that step's kernel (on the convolution's row) or the convolution it runs in.
+        folded = {
+            id(la): r for r in self.predict_runs if isinstance(r, FoldedConvPool) for la in r.layers
+        }
         rows = []
         for run in self.runs:
             shapes = [(batch_size, *self.slot_shapes[s][1:]) for s in run.in_slots]
@@ -349,6 +370,10 @@ class Graph:
             for training in (False, True):
                 k = None if run.multi else run.kernel_for(shape, dtype, training)
                 kinds.append("numpy" if k is None else k.name)
+            into = folded.get(id(run.layers[0]))
+            if into is not None:
+                first = into.layers[0] is run.layers[0]
+                kinds[0] = into.kernel_for(shape, dtype).name if first else f"in {into.conv.name}"
             rows.append(_kernels.PlanRow(tuple(la.name for la in run.layers), tuple(shape), *kinds))
         return rows
 

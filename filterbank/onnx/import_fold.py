@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..layers.base import weights_changed
 from ._registry import registrar
 from .import_ops import (
     OPS,
@@ -51,6 +52,7 @@ def _fold_bias(ctx, node, syms, consts) -> Sym:
         )
     bias = layer.params["bias"]
     layer.params["bias"][...] = bias + np.broadcast_to(c.reshape(-1), (units,)).astype(bias.dtype)
+    weights_changed()
     return x
 
 
@@ -113,6 +115,7 @@ def _affine(ctx, node, x: Sym, c, how: str) -> Sym:
             raise _bad(ctx, node, "divides by zero")
         gamma[...] = gamma / v
         beta[...] = beta / v
+    weights_changed()
     return x
 
 

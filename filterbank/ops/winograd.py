@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import weights_epoch
 from .conv_gemm import compiled_module
 from .kernels import fast_conv_enabled  # noqa: F401  (re-exported: it was defined here)
 from .padding import output_size
@@ -70,6 +71,12 @@ CHUNK_ELEMENTS = 2**20
 MIN_CHANNELS = 8
 MIN_TILES = 256
 MIN_CONV_SAVING = 1.5
+# Fused with a 2x2 pooling, from far fewer tiles: since the filter transform is kept
+# between calls (see _WinogradPlan.run), one image wins too. Measured one thread, batch 1,
+# the step alone (benchmarks/inference_breakdown.py): the seed models' conv2 (25 tiles,
+# C=32) 25-40 us against 62-77 us for the im2col GEMM step; the CIFAR-size model's conv2
+# (64 tiles, C=32) 64 against 252 us, conv3 (16 tiles, C=64) 55 against 245 us.
+MIN_POOLED_CELLS = 16
 
 
 def numba_kernels():
@@ -117,14 +124,14 @@ def supports(
 ) -> bool:
     """True when a Conv2D -> MaxPooling2D pair of these settings, on inputs of shape
     x_shape (N, H, W, C), is worth running here: :func:`fits_3x3_pool2x2`, at least
-    ``MIN_CHANNELS`` input channels and ``MIN_TILES`` pooled cells over the batch."""
+    ``MIN_CHANNELS`` input channels and ``MIN_POOLED_CELLS`` pooled cells over the batch."""
     oh, ow = conv_out_hw(x_shape, padding)
     return (
         fits_3x3_pool2x2(
             kernel_size, strides, dilation, padding, pool_size, pool_strides, pool_padding, x_shape
         )
         and x_shape[3] >= MIN_CHANNELS
-        and x_shape[0] * (oh // 2) * (ow // 2) >= MIN_TILES
+        and x_shape[0] * (oh // 2) * (ow // 2) >= MIN_POOLED_CELLS
     )
 
 
@@ -254,6 +261,7 @@ class _WinogradPlan:
         self._v = np.empty((rows, _row_length(16 * c, dtype.itemsize)), dtype)
         self._m = np.empty((rows, row_m), dtype)
         self._u = np.empty((16, c, filters), dtype)
+        self._u_of = (None, None)  # (weights epoch, w) that self._u was transformed from
         self._no_bias = np.zeros(filters, dtype)
         self._c, self._f = c, filters
 
@@ -270,7 +278,13 @@ class _WinogradPlan:
     def run(self, x, w, b, relu, out):
         k = self.kernels
         x = self.pad(x)
-        k.kernel_transform(w, self._u)  # every call: the weights may have changed
+        # The filter transform (~9 us for 3x3x32x64, a tenth of a batch-1 prediction) is
+        # redone only when the weights may have changed: another array, or the epoch moved
+        # (filterbank.backend.weights_changed). The array itself is kept: its id is not reused.
+        epoch = weights_epoch()
+        if self._u_of[0] != epoch or self._u_of[1] is not w:
+            k.kernel_transform(w, self._u)
+            self._u_of = (epoch, w)
         tiles = self.th * self.tw
         b = self._no_bias if b is None else b
         for i in range(0, x.shape[0], self.chunk):

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from .._argspec import user_stacklevel
+from ..backend import weights_changed
 from ..errors import did_you_mean, fmt_shape
 from . import accumulation as _accumulation
 from . import schedules as _schedules
@@ -285,6 +286,7 @@ class Optimizer:
         if accumulated is not None:
             _accumulation.reset(self, accumulated)
         self._iterations += 1
+        weights_changed()  # inference steps holding folded weights recompute them
 
     def _validate(self, grads_and_vars):
         items = []

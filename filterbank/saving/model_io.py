@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..layers.base import weights_changed
 from .archive import (
     OPTIMIZER,
     WEIGHTS,
@@ -329,6 +330,7 @@ def _assign(model, tensors: dict[str, np.ndarray], path, fix: str, skip_mismatch
         got = tensors.get(key)
         if got is not None and got.shape == arr.shape:
             arr[...] = got.astype(arr.dtype, copy=False)
+    weights_changed()
 
 
 def load_weights(model, path, skip_mismatch: bool = False) -> None:

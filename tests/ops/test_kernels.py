@@ -70,7 +70,8 @@ def test_choices_for_the_seed_geometries(monkeypatch):
     choose = kernels.choose
     assert choose("conv2d+maxpool", _query((64, 28, 28, 1))).name == "direct"
     assert choose("conv2d+maxpool", _query((64, 13, 13, 32))).name == "winograd"
-    assert choose("conv2d+maxpool", _query((1, 13, 13, 32))).name == "gemm+pool"  # few tiles
+    assert choose("conv2d+maxpool", _query((1, 13, 13, 32))).name == "winograd"  # 25 cells
+    assert choose("conv2d+maxpool", _query((1, 9, 9, 32))).name == "gemm+pool"  # 9: too few
     k = choose("conv2d+maxpool", _query((1, 13, 13, 32), "float16"))
     assert k.name == "gemm+numpy-pool" and k.fn is not None and k.reason
     assert choose("conv2d", _query((64, 5, 5, 64))).name == "gemm"  # 3x3 output: few tiles

@@ -32,6 +32,7 @@ import zipfile
 
 import numpy as np
 
+from ...layers.base import weights_changed
 from ..errors import MAX_JSON_BYTES, MAX_RATIO, RATIO_FREE_BYTES, ModelFileError, file_error
 from ..errors import parse_json as _parse_json
 from .config_in import to_filterbank_config
@@ -242,6 +243,7 @@ def _assign(model, groups: dict[str, list[np.ndarray]], path, paths=None) -> Non
     for layer, arrays in plan:
         for w, a in zip(layer.params.values(), arrays):
             w[...] = a.astype(w.dtype, copy=False)
+    weights_changed()
 
 
 def _compile(model, config: dict, path) -> None:

@@ -248,19 +248,27 @@ def fig_latency(sess):
     return {"cases": _figure(sess, "latency", cases, _infer_roles(sess), per_call=True)}
 
 
-def flop_table():
-    """FLOPs per sample from the model shapes, checked against the engineering notes."""
+def flop_table(models=tuple(NOTES_MFLOP)):
+    """FLOPs per sample from the model shapes, checked against the engineering notes where
+    they have the model (the seed models; ``matches_notes`` is None for the others)."""
     out = {}
-    for arch, (fwd_note, train_note) in NOTES_MFLOP.items():
-        fwd = archs.forward_flops(arch) / 1e6
-        train = archs.train_flops(arch) / 1e6
+    for arch in models:
+        image = archs.ARCH_INPUT[arch][0]
+        fwd = archs.forward_flops(arch, image) / 1e6
+        train = archs.train_flops(arch, image) / 1e6
+        matches = None
+        if arch in NOTES_MFLOP:
+            fwd_note, train_note = NOTES_MFLOP[arch]
+            matches = (
+                round(fwd, 2) == fwd_note
+                and round(train, 1) == train_note
+                and archs.count_params(arch) == archs.SEED_PARAMS[arch]
+            )
         out[arch] = {
             "forward_mflop": fwd,
             "train_mflop": train,
-            "params": archs.count_params(arch),
-            "matches_notes": round(fwd, 2) == fwd_note
-            and round(train, 1) == train_note
-            and archs.count_params(arch) == archs.SEED_PARAMS[arch],
+            "params": archs.count_params(arch, image),
+            "matches_notes": matches,
         }
     return out
 
@@ -270,9 +278,11 @@ def fig_peak(sess):
     sample x samples/s) over a 2-thread n x n float32 NumPy matmul, per round."""
     b = sess.args.batch
     n = sess.args.sgemm_n
-    sess.log(f"[peak] sgemm {n}x{n} + train/infer of both models")
+    sess.log(f"[peak] sgemm {n}x{n} + train/infer of {', '.join(sess.args.models)}")
     sg_case = ("sgemm", "functional", 1, 28)
-    model_cases = [(t, a, b, 28) for a in ("functional", "sequential") for t in ("train", "infer")]
+    model_cases = [
+        (t, a, b, archs.ARCH_INPUT[a][0]) for a in sess.args.models for t in ("train", "infer")
+    ]
     roles = ["subject", "baseline"]
     e_sg, n_sg = _prepare(sess, "peak", [sg_case], ["sgemm"])
     e_m, n_m = _prepare(sess, "peak", model_cases, roles)
@@ -313,7 +323,7 @@ def fig_peak(sess):
                 else {}
             ),
         },
-        "flops": flop_table(),
+        "flops": flop_table(sess.args.models),
         "cases": cases,
     }
 

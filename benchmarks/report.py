@@ -148,6 +148,12 @@ def _latency_section(res, subject):
     return f"## Batch-1 latency\n\n{note}{_table(header, rows)}\n"
 
 
+def _notes_word(matches) -> str:
+    if matches is None:
+        return ""  # a model the engineering notes do not list
+    return f" ({'matches' if matches else 'DIFFERS FROM'} the notes)"
+
+
 def _peak_section(res, subject):
     sg = res["sgemm"]
     lines = ["## Fraction of the machine's sgemm peak", ""]
@@ -165,7 +171,7 @@ def _peak_section(res, subject):
         "FLOPs per sample from the model shapes (multiply-add = 2): "
         + "; ".join(
             f"{a} {v['forward_mflop']:.2f} MFLOP forward, {v['train_mflop']:.2f} training step, "
-            f"{v['params']:,} params ({'matches' if v['matches_notes'] else 'DIFFERS FROM'} the notes)"
+            f"{v['params']:,} params{_notes_word(v['matches_notes'])}"
             for a, v in fl.items()
         )
         + "."

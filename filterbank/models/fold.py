@@ -193,22 +193,9 @@ class FoldedConvPool(FusedConvPool):
             w, b = w.astype(x.dtype), b.astype(x.dtype)
         return x, plan, w, b, chunks
 
-    def _query(self, shape, dtype):
-        conv, pool = self.conv, self.pool
-        return _kernels.Query(
-            tuple(shape),
-            np.dtype(dtype),
-            conv.kernel_size,
-            conv.strides,
-            conv.dilation_rate,
-            conv.padding,
-            self.activation,
-            True,
-            pool.pool_size,
-            pool.strides,
-            pool.padding,
-            conv.params["kernel"].dtype,
-        )
+    def _epilogue(self) -> tuple[str, bool]:
+        # the folded chain's activation, and always a bias (the folded shift)
+        return self.activation, True
 
     def kernel_for(self, shape, dtype, training=False) -> _kernels.Kernel:
         if training:

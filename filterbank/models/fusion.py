@@ -129,6 +129,10 @@ class FusedConvPool:
         y, self._cache = self.op.forward(x, plan, chunks, w, b, self.conv.workspace)
         return y
 
+    def _epilogue(self) -> tuple[str, bool]:
+        """(activation name, bias added) after the pooling: the convolution's own."""
+        return self.conv.activation.name, self.conv.use_bias
+
     def _query(self, shape, dtype):
         conv, pool = self.conv, self.pool
         return _kernels.Query(
@@ -138,8 +142,7 @@ class FusedConvPool:
             conv.strides,
             conv.dilation_rate,
             conv.padding,
-            conv.activation.name,
-            conv.use_bias,
+            *self._epilogue(),
             pool.pool_size,
             pool.strides,
             pool.padding,

@@ -10,27 +10,20 @@ Sequential model, batch-64 ``train_on_batch`` (rmsprop) on the seed functional m
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
+from pathlib import Path
 
-WORKER = r"""
-import json, time
+if __package__ in (None, ""):  # run as a script: the benchmarks package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ab import BEST_OF, best_of_table, run_checkout  # noqa: E402
+
+WORKER = (
+    BEST_OF
+    + r"""
 import numpy as np
 import filterbank as keras
 from filterbank import zoo
-
-def best(fn, calls, blocks=5):
-    for _ in range(3):
-        fn()
-    out = []
-    for _ in range(blocks):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        out.append((time.perf_counter() - t0) / calls)
-    return min(out)
 
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
@@ -46,21 +39,7 @@ print(json.dumps({
     "train b64 (ms)": best(lambda: fun.train_on_batch(x64, y64), 10) * 1e3,
 }))
 """
-
-
-def run(checkout: str) -> dict:
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.path.abspath(checkout),
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        NUMBA_NUM_THREADS="1",
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", WORKER], env=env, capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+)
 
 
 def main(argv=None) -> int:
@@ -69,16 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("new")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args(argv)
-    best: dict = {"old": {}, "new": {}}
-    for _ in range(a.repeats):
-        for side, path in (("old", a.old), ("new", a.new)):
-            for k, v in run(path).items():
-                best[side][k] = min(v, best[side].get(k, float("inf")))
-    print("| figure | old (best) | new (best) | new/old |")
-    print("|---|---|---|---|")
-    for k in best["old"]:
-        o, n = best["old"][k], best["new"][k]
-        print(f"| {k} | {o:,.1f} | {n:,.1f} | {n / o:.3f} |")
+    best_of_table(a.old, a.new, a.repeats, lambda path: run_checkout(path, WORKER, threads=1))
     return 0
 
 

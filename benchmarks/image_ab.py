@@ -16,11 +16,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: the benchmarks package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ab import run_checkout  # noqa: E402
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -48,14 +50,7 @@ print(json.dumps(out))
 
 
 def run(checkout, image, args):
-    env = dict(os.environ, PYTHONPATH=str(Path(checkout).resolve()))
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # as run.py's "--openblas user"
-        env.pop(var, None)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[var] = str(args.threads)
-    cmd = [sys.executable, "-c", WORKER, str(HERE), str(image), str(args.calls)]
-    out = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_checkout(checkout, WORKER, [HERE, image, args.calls], args.threads, True)
 
 
 def main(argv=None):

@@ -10,27 +10,19 @@ by the harness's own adapter so they are the models ``benchmarks/run.py`` measur
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
+from pathlib import Path
 
-WORKER = r"""
-import json, sys, time
-import numpy as np
+if __package__ in (None, ""):  # run as a script: the benchmarks package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ab import BEST_OF, best_of_table, run_checkout  # noqa: E402
+
+WORKER = (
+    BEST_OF
+    + r"""
 from benchmarks.archs import ARCH_INPUT
 from benchmarks.frameworks import FilterbankAdapter, make_data
-
-def best(fn, calls, blocks=7):
-    for _ in range(3):
-        fn()
-    out = []
-    for _ in range(blocks):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        out.append((time.perf_counter() - t0) / calls)
-    return min(out)
 
 res = {}
 adapter = FilterbankAdapter(threads=0)
@@ -39,26 +31,15 @@ for arch in sys.argv[1].split(","):
     model = adapter.build(arch, image, seed=0)
     for batch, calls in ((1, 200), (64, 10)):
         x, _ = make_data(batch, image, seed=0, channels=channels)
-        res[f"{arch} b{batch} (us)"] = best(lambda: model.predict_on_batch(x), calls) * 1e6
+        res[f"{arch} b{batch} (us)"] = best(
+            lambda: model.predict_on_batch(x), calls, blocks=7) * 1e6
 print(json.dumps(res))
 """
+)
 
 
 def run(checkout: str, archs: str, threads: int) -> dict:
-    n = str(threads)
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout), OMP_NUM_THREADS=n)
-    env.update(OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n, NUMBA_NUM_THREADS=n)
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # as run.py's "--openblas user"
-        env.pop(var, None)
-    out = subprocess.run(
-        [sys.executable, "-c", WORKER, archs],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=os.path.abspath(checkout),
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_checkout(checkout, WORKER, [archs], threads, drop_openblas=True)
 
 
 def main(argv=None) -> int:
@@ -69,16 +50,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--archs", default="functional,sequential,cifar")
     a = p.parse_args(argv)
-    best: dict = {"old": {}, "new": {}}
-    for _ in range(a.repeats):
-        for side, path in (("old", a.old), ("new", a.new)):
-            for k, v in run(path, a.archs, a.threads).items():
-                best[side][k] = min(v, best[side].get(k, float("inf")))
-    print("| figure | old (best) | new (best) | new/old |")
-    print("|---|---|---|---|")
-    for k in best["old"]:
-        o, n = best["old"][k], best["new"][k]
-        print(f"| {k} | {o:,.1f} | {n:,.1f} | {n / o:.3f} |")
+    best_of_table(a.old, a.new, a.repeats, lambda path: run(path, a.archs, a.threads))
     return 0
 
 

@@ -41,21 +41,7 @@ from ..layers.pooling import MaxPooling2D
 from ..ops import kernels as _kernels
 from ..ops.bn_fold import fold_batch_norm
 from ..ops.fused_plan import ConvPoolOp
-from .fusion import FUSABLE_ACTIVATIONS, FusedConvPool
-
-
-def _single_reader(step, readers, consumers, outputs):
-    """The one step reading ``step``'s output, or None (fan-out, model output, multi)."""
-    nxt = readers.get(step.out_slot, [])
-    if (
-        len(nxt) != 1
-        or consumers[step.out_slot] != 1
-        or step.out_slot in outputs
-        or getattr(nxt[0], "multi", True)
-        or not hasattr(nxt[0], "layer")
-    ):
-        return None
-    return nxt[0]
+from .fusion import FUSABLE_ACTIVATIONS, FusedConvPool, only_reader, readers_of
 
 
 def _chain(step, readers, consumers, outputs):
@@ -64,10 +50,10 @@ def _chain(step, readers, consumers, outputs):
     if type(conv) is not Conv2D or conv.activation.name != "linear":
         return None
     chain, activation = [step], "linear"
-    nxt = _single_reader(step, readers, consumers, outputs)
+    nxt = only_reader(step, readers, consumers, outputs)
     if nxt is not None and type(nxt.layer) is BatchNormalization and nxt.layer.axis in (-1, 3):
         chain.append(nxt)
-        nxt = _single_reader(nxt, readers, consumers, outputs)
+        nxt = only_reader(nxt, readers, consumers, outputs)
     if (
         nxt is not None
         and type(nxt.layer) is Activation
@@ -75,7 +61,7 @@ def _chain(step, readers, consumers, outputs):
     ):
         chain.append(nxt)
         activation = nxt.layer.activation.name
-        nxt = _single_reader(nxt, readers, consumers, outputs)
+        nxt = only_reader(nxt, readers, consumers, outputs)
     if (
         len(chain) == 1
         or nxt is None
@@ -87,7 +73,7 @@ def _chain(step, readers, consumers, outputs):
     return chain, activation
 
 
-def fold_runs(runs: list, consumers, output_slots, input_slots) -> list:
+def fold_runs(runs: list, consumers, output_slots) -> list:
     """The inference runs: ``runs`` with every foldable chain replaced by a
     :class:`FoldedConvPool` (``runs`` itself when there is none).
 
@@ -95,10 +81,7 @@ def fold_runs(runs: list, consumers, output_slots, input_slots) -> list:
     (:class:`filterbank.models.fusion_bn.FusedBNReluPool`) is looked through: its three
     layers may complete a chain started by the convolution before it."""
     steps = [s for run in runs for s in getattr(run, "steps", (run,))]
-    readers: dict[int, list] = {}
-    for step in steps:
-        for s in step.in_slots:
-            readers.setdefault(s, []).append(step)
+    readers = readers_of(steps)
     outputs = set(output_slots)
     folded, absorbed = {}, set()
     for step in steps:

@@ -2,11 +2,12 @@
 
 The graph engine (:mod:`filterbank.models.graph`) replaces such a pair with a
 :class:`FusedConvPool` when the convolution's output feeds only the pooling layer and is
-not a model output. This module only matches the pattern (:func:`can_fuse`) and adapts the
-two layers (their checks, weights, gradients and workspaces) to the fused operation, whose
-math -- crop, chunks, workspaces, the GEMM loop, the backward, the lean inference
-functions -- lives in :mod:`filterbank.ops.fused_plan`; which inference kernel runs is
-decided by :mod:`filterbank.ops.kernels`.
+not a model output. This module only matches the pattern (:func:`only_reader`, shared
+with the other fusions, and :func:`can_fuse`) and adapts the two layers (their checks,
+weights, gradients and workspaces) to the fused operation, whose math -- crop, chunks,
+workspaces, the GEMM loop, the backward, the lean inference functions -- lives in
+:mod:`filterbank.ops.fused_plan`; which inference kernel runs is decided by
+:mod:`filterbank.ops.kernels`.
 
 The same numbers as the two layers within float rounding, **not bit for bit**: the
 training forward is identical, but gradients and predictions are summed in other orders
@@ -36,16 +37,37 @@ from ..ops.kernels import fusion_enabled  # noqa: F401  (graph.py imports it fro
 FUSABLE_ACTIVATIONS = _fused.ACTIVATIONS  # non-decreasing: they commute with max
 
 
-def can_fuse(conv_step, pool_step, consumers, output_slots) -> bool:
-    """True when ``pool_step`` is the only reader of ``conv_step``'s output and the pair fits."""
+def readers_of(steps) -> dict[int, list]:
+    """slot -> the steps reading it (a step reading a slot twice is listed twice)."""
+    readers: dict[int, list] = {}
+    for step in steps:
+        for s in step.in_slots:
+            readers.setdefault(s, []).append(step)
+    return readers
+
+
+def only_reader(step, readers, consumers, outputs):
+    """The one single-input step reading ``step``'s output, or None: the rule every
+    engine fusion (here, :mod:`.fusion_bn`, :mod:`.fold`) needs before it may keep an
+    intermediate map to itself (no fan-out, not a model output)."""
+    nxt = readers.get(step.out_slot, [])
+    if (
+        len(nxt) != 1
+        or consumers[step.out_slot] != 1
+        or step.out_slot in outputs
+        or getattr(nxt[0], "multi", True)
+        or not hasattr(nxt[0], "layer")
+    ):
+        return None
+    return nxt[0]
+
+
+def can_fuse(conv_step, pool_step) -> bool:
+    """True when the pair fits, ``pool_step`` being ``conv_step``'s :func:`only_reader`."""
     conv, pool = conv_step.layer, pool_step.layer
     return (
         type(conv) is Conv2D
         and type(pool) is MaxPooling2D
-        and not pool_step.multi
-        and pool_step.in_slots == [conv_step.out_slot]
-        and consumers[conv_step.out_slot] == 1
-        and conv_step.out_slot not in output_slots
         and conv.activation.name in FUSABLE_ACTIVATIONS
         and pool.padding in ("valid", "same")
     )

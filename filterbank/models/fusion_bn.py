@@ -28,21 +28,16 @@ from ..ops import normalization as _bn
 from ..ops.workspace import Workspace
 
 
-def can_fuse_bn(bn_step, act_step, pool_step, consumers, output_slots) -> bool:
-    """True when bn -> act(relu) -> pool is a chain of single readers that may fuse."""
+def can_fuse_bn(bn_step, act_step, pool_step) -> bool:
+    """True when bn -> act(relu) -> pool may fuse, each step being the previous one's
+    :func:`~filterbank.models.fusion.only_reader`."""
     bn, act, pool = bn_step.layer, act_step.layer, pool_step.layer
     return (
         type(bn) is BatchNormalization
+        and not bn_step.multi
         and type(act) is Activation
         and act.activation.name == "relu"
         and type(pool) is MaxPooling2D
-        and not (bn_step.multi or act_step.multi or pool_step.multi)
-        and act_step.in_slots == [bn_step.out_slot]
-        and pool_step.in_slots == [act_step.out_slot]
-        and consumers[bn_step.out_slot] == 1
-        and consumers[act_step.out_slot] == 1
-        and bn_step.out_slot not in output_slots
-        and act_step.out_slot not in output_slots
     )
 
 

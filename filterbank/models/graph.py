@@ -53,7 +53,7 @@ from ..layers.base import KerasTensor, Layer
 from ..layers.input_layer import InputLayer
 from ..ops import kernels as _kernels
 from .fold import FoldedConvPool, fold_runs
-from .fusion import FusedConvPool, can_fuse
+from .fusion import FusedConvPool, can_fuse, only_reader, readers_of
 from .fusion_bn import FusedBNReluPool, can_fuse_bn
 
 
@@ -191,40 +191,38 @@ class Graph:
         )
 
     def _fuse(self) -> list:
-        readers: dict[int, list] = {}
-        for step in self.steps:
-            for s in step.in_slots:
-                readers.setdefault(s, []).append(step)
+        readers = readers_of(self.steps)
         outputs = set(self.output_slots)
         runs, absorbed = [], set()
         for step in self.steps:
             if id(step) in absorbed:
                 continue
-            nxt = readers.get(step.out_slot, [])
-            chain = nxt + readers.get(nxt[0].out_slot, []) if len(nxt) == 1 else []
-            if len(chain) == 2 and can_fuse_bn(step, *chain, self.consumers, outputs):
+            nxt = only_reader(step, readers, self.consumers, outputs)
+            last = None if nxt is None else only_reader(nxt, readers, self.consumers, outputs)
+            if last is not None and can_fuse_bn(step, nxt, last):
                 runs.append(
                     FusedBNReluPool(
                         step,
-                        *chain,
-                        internal_output=chain[1].out_slot not in outputs,
+                        nxt,
+                        last,
+                        internal_output=last.out_slot not in outputs,
                         internal_input=step.in_slots[0] not in self.input_slots,
                     )
                 )
-                absorbed.update(id(s) for s in chain)
-            elif len(nxt) == 1 and can_fuse(step, nxt[0], self.consumers, outputs):
+                absorbed.update((id(nxt), id(last)))
+            elif nxt is not None and can_fuse(step, nxt):
                 # Run the pair at the convolution's place: the pool's only input is the
                 # convolution's output, so the order stays topological. Its output and input
                 # gradient may live in its workspace unless they leave the graph.
                 runs.append(
                     FusedConvPool(
                         step,
-                        nxt[0],
-                        internal_output=nxt[0].out_slot not in outputs,
+                        nxt,
+                        internal_output=nxt.out_slot not in outputs,
                         internal_input=step.in_slots[0] not in self.input_slots,
                     )
                 )
-                absorbed.add(id(nxt[0]))
+                absorbed.add(id(nxt))
             else:
                 runs.append(step)
         return runs
@@ -332,7 +330,7 @@ class Graph:
         if runs is not self.runs:
             folded = self.runs
             if self.runs is not self.steps:  # fusion on (off: the layers one by one)
-                folded = fold_runs(self.runs, self.consumers, self.output_slots, self.input_slots)
+                folded = fold_runs(self.runs, self.consumers, self.output_slots)
             self._folded = (self.runs, folded)
         return folded
 

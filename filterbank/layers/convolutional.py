@@ -72,7 +72,7 @@ class _Conv(KernelLayer):
         # Per input shape: the resolved geometry (checked once); and the reused buffers of
         # the column matrix and its gradient (ops/workspace.py).
         self._plans: dict[tuple, _conv.ConvPlan] = {}
-        self._train_plans: dict[tuple, object] = {}  # (shape, dtype, generation) -> plan or None
+        self._train_plans = _kernels.KeptFunctions()  # per (shape, dtype): Winograd plan or None
         self.workspace = Workspace()
 
     # ---- argument normalisation -----------------------------------------------------------
@@ -181,7 +181,7 @@ class _Conv(KernelLayer):
         plan = self.plan_for(inputs.shape)
         x = np.ascontiguousarray(inputs).reshape(plan.x_shape)
         w, b = self.weights_as(x.dtype)
-        train = self._train_plan(plan, x.dtype) if training else None
+        train = self._train_plan(plan, x) if training else None
         if train is not None:
             z = train.forward(x, w.reshape(plan.w_shape), b)
             self._cache = ConvLayerCache(plan, None, w, x, train)
@@ -191,22 +191,23 @@ class _Conv(KernelLayer):
         self._cache = ConvLayerCache(plan, col, w, x if col is None else None)
         return self._activate(z.reshape(self._y_shape_of(plan)))
 
-    def _train_plan(self, plan, dtype):
-        """The training step's Winograd plan for this shape and dtype, or None (the im2col
-        GEMM runs): ``kernels.choose("conv2d-train", ...)`` decides, once per shape (the
-        switches are read when a shape is first seen; ``kernels.refresh()`` decides again)."""
-        if type(self).forward is not _Conv.forward or self.rank != 2:
+    def _own_training_kernels(self) -> bool:
+        """True when the training step may leave the im2col GEMM: a 2D convolution running
+        this class's forward (a subclass with its own forward keeps the reference)."""
+        return type(self).forward is _Conv.forward and self.rank == 2
+
+    def _train_plan(self, plan, x):
+        """The training step's Winograd plan for x's shape and dtype, or None (the im2col
+        GEMM runs): ``kernels.choose("conv2d-train", ...)`` decides, once per shape and
+        dtype (``kernels.refresh()`` decides again)."""
+        if not self._own_training_kernels():
             return None
-        key = (plan.x_shape, np.dtype(dtype), _kernels.generation)
-        if key not in self._train_plans:
+
+        def make(shape, dtype):
             kernel = _kernels.choose("conv2d-train", self._query(plan, dtype))
-            train = None
-            if kernel.fn is not None:
-                train = kernel.fn(plan, self.padding, dtype)
-            if len(self._train_plans) >= 8:
-                self._train_plans.clear()
-            self._train_plans[key] = train
-        return self._train_plans[key]
+            return None if kernel.fn is None else kernel.fn(plan, self.padding, dtype)
+
+        return self._train_plans.get(x, make)
 
     def kernel_for(self, shape, dtype, training=False):
         """The kernel (:class:`~filterbank.ops.kernels.Kernel`) for inputs of this shape and
@@ -215,7 +216,7 @@ class _Conv(KernelLayer):
         plan = self.plan_for(tuple(shape))
         q = self._query(plan, dtype)
         if training:
-            if type(self).forward is not _Conv.forward or self.rank != 2:
+            if not self._own_training_kernels():
                 col2im = _kernels.choose("col2im", q)
                 return _kernels.Kernel(f"gemm+{col2im.name}-col2im", reason=col2im.reason)
             return _kernels.choose("conv2d-train", q)

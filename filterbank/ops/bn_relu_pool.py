@@ -90,10 +90,6 @@ def supports(shape, dtype, pool_size, pool_strides, pool_padding) -> bool:
     )
 
 
-def _pool_args(pool_size, pool_strides, pool_padding):
-    return tuple(pool_size), tuple(pool_strides), pool_padding
-
-
 def forward(
     z,
     gamma,

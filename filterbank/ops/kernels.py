@@ -9,8 +9,8 @@ decided here and nowhere else:
   ``FILTERBANK_DISABLE_NUMBA=1``      no compiled (numba) kernel anywhere: col2im, pooling, the
                                       row epilogues, Winograd, the direct kernel, RMSprop,
                                       the fused BN + ReLU + pool training step
-  ``FILTERBANK_DISABLE_FAST_CONV=1``  inference runs the im2col GEMM everywhere (no Winograd,
-                                      no direct kernel); training is unaffected
+  ``FILTERBANK_DISABLE_FAST_CONV=1``  the im2col GEMM everywhere, inference and training (no
+                                      Winograd, no direct kernel)
   ``FILTERBANK_DISABLE_FUSION=1``     a Conv2D -> MaxPooling2D pair runs as two layers, and
                                       BatchNormalization -> ReLU -> MaxPooling2D as three
   ==================================  ===========================================================

@@ -48,13 +48,13 @@ def check_steps(owner: str, value):
     return int(value)
 
 
-def accumulate(opt, items, slots_for):
+def accumulate(opt, items):
     """Add this call's gradients to the accumulators; on the N-th call return the means.
 
     Args:
-        opt: the optimizer (``gradient_accumulation_steps`` and the raw ``_iterations``).
+        opt: the optimizer (``gradient_accumulation_steps``, the raw ``_iterations`` and
+            its slots).
         items: validated ``(grad, param, key)`` triples.
-        slots_for: ``opt._slots_for``.
 
     Returns:
         The ``(mean_grad, param, key)`` triples to apply now, or None (only accumulated).
@@ -64,7 +64,7 @@ def accumulate(opt, items, slots_for):
     update = (opt._iterations + 1) % steps == 0
     out = []
     for grad, param, key in items:
-        acc = slots_for(key, param)[SLOT]
+        acc = opt._slots_for(key, param)[SLOT]
         grad = grad.astype(param.dtype, copy=False)
         if not update:
             acc += grad

@@ -267,7 +267,7 @@ class Optimizer:
             return
         accumulated = None
         if self.gradient_accumulation_steps:
-            accumulated = _accumulation.accumulate(self, items, self._slots_for)
+            accumulated = _accumulation.accumulate(self, items)
             if accumulated is None:
                 self._iterations += 1
                 return

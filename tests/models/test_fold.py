@@ -18,6 +18,7 @@ from filterbank.models.fold import FoldedConvPool
 from filterbank.models.graph import Graph
 from filterbank.ops import winograd
 from tests import torch_oracle as oracle
+from tests.models.bn_blocks import conv_bn_relu_pool
 
 
 @pytest.fixture(autouse=True)
@@ -136,13 +137,7 @@ def test_winograd_and_direct_kernels_fold(batch):
 
 def cifar_model():
     inp = keras.Input((32, 32, 3))
-    h = inp
-    for filters in (32, 64, 128):
-        h = layers.Conv2D(filters, 3, padding="same")(h)
-        h = layers.BatchNormalization()(h)
-        h = layers.Activation("relu")(h)
-        h = layers.MaxPooling2D()(h)
-    h = layers.Flatten()(h)
+    h = layers.Flatten()(conv_bn_relu_pool(inp, (32, 64, 128)))
     h = layers.Dense(128, activation="relu")(h)
     return keras.Model(inp, layers.Dense(10, activation="softmax")(h))
 

@@ -11,6 +11,7 @@ import filterbank as keras
 from filterbank import layers
 from filterbank.models.fusion_bn import FusedBNReluPool
 from filterbank.models.graph import Graph
+from tests.models.bn_blocks import conv_bn_relu_pool
 
 
 @pytest.fixture(autouse=True)
@@ -22,13 +23,7 @@ def cifar_like(image=(12, 10), channels=3, filters=(4, 6), dtype="float32", seed
     """Conv2D(same) -> BN -> relu -> pool blocks, as the benchmark's CIFAR-size model."""
     keras.utils.set_random_seed(seed)
     inp = keras.Input(shape=(*image, channels), dtype=dtype)
-    x = inp
-    for f in filters:
-        x = layers.Conv2D(f, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten()(conv_bn_relu_pool(inp, filters))
     out = layers.Dense(5, activation="softmax")(x)
     model = keras.Model(inp, out)
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
